@@ -1,0 +1,50 @@
+/*
+ * Private declarations shared by the library's sources. Never installed.
+ * Non-static internals are named zpk__x; file statics s_x.
+ */
+#ifndef ZPK_INTERNAL_H
+#define ZPK_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "zmqpack/common.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define ZPK_LIKELY(x) __builtin_expect(!!(x), 1)
+#  define ZPK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#  define ZPK_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#  define ZPK_LIKELY(x) (x)
+#  define ZPK_UNLIKELY(x) (x)
+#  define ZPK_PRINTF(fmt, args)
+#endif
+
+/* Allocation through the hooks (common.c). */
+void *zpk__malloc(size_t size);
+void *zpk__calloc(size_t n, size_t size); /* overflow-checked, zeroed */
+void *zpk__realloc(void *ptr, size_t size);
+void zpk__free(void *ptr);
+
+/*
+ * Records an error in @p err (which may be NULL) unless one is already
+ * recorded there; returns @p code so callers can write
+ * `return zpk__error(err, ZPK_EFORMAT, off, "reserved byte 0x%02x", b);`.
+ */
+int zpk__error(zpk_error_t *err, int code, size_t offset, const char *fmt, ...)
+    ZPK_PRINTF(4, 5);
+
+/* Overflow-checked size arithmetic: return false on overflow. */
+static inline bool zpk__add_size(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+static inline bool zpk__mul_size(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+#endif

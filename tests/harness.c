@@ -1,0 +1,163 @@
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "zmqpack/common.h"
+
+/* Each block carries its size in a header so frees can be counted. */
+typedef struct { size_t size; size_t pad; } s_hdr_t;
+
+static harness_alloc_stats_t s_stats;
+static size_t s_fail_countdown;
+static size_t s_fail_above;
+
+static bool s_should_fail(size_t size)
+{
+    if (s_fail_above && size > s_fail_above)
+        return true;
+    if (s_fail_countdown) {
+        if (--s_fail_countdown == 0)
+            return true;
+    }
+    return false;
+}
+
+static void s_note(size_t size)
+{
+    s_stats.calls++;
+    if (size > s_stats.largest)
+        s_stats.largest = size;
+}
+
+static void *s_malloc(size_t size, void *ud)
+{
+    (void)ud;
+    s_note(size);
+    if (s_should_fail(size)) {
+        s_stats.failed++;
+        return NULL;
+    }
+    s_hdr_t *h = malloc(sizeof *h + size);
+    if (h == NULL)
+        return NULL;
+    h->size = size;
+    s_stats.live_blocks++;
+    s_stats.live_bytes += size;
+    if (s_stats.live_bytes > s_stats.peak_bytes)
+        s_stats.peak_bytes = s_stats.live_bytes;
+    return h + 1;
+}
+
+static void s_free(void *ptr, void *ud)
+{
+    (void)ud;
+    if (ptr == NULL)
+        return;
+    s_hdr_t *h = (s_hdr_t *)ptr - 1;
+    s_stats.live_blocks--;
+    s_stats.live_bytes -= h->size;
+    free(h);
+}
+
+static void *s_realloc(void *ptr, size_t size, void *ud)
+{
+    if (ptr == NULL)
+        return s_malloc(size, ud);
+    s_note(size);
+    if (s_should_fail(size)) {
+        s_stats.failed++;
+        return NULL;
+    }
+    s_hdr_t *h = (s_hdr_t *)ptr - 1;
+    size_t old = h->size;
+    s_hdr_t *n = realloc(h, sizeof *n + size);
+    if (n == NULL)
+        return NULL;
+    n->size = size;
+    s_stats.live_bytes = s_stats.live_bytes - old + size;
+    if (s_stats.live_bytes > s_stats.peak_bytes)
+        s_stats.peak_bytes = s_stats.live_bytes;
+    return n + 1;
+}
+
+void harness_alloc_install(void)
+{
+    memset(&s_stats, 0, sizeof s_stats);
+    s_fail_countdown = 0;
+    s_fail_above = 0;
+    zpk_allocator_t a = {s_malloc, s_realloc, s_free, NULL};
+    assert_int_equal(zpk_set_allocator(&a), 0);
+}
+
+void harness_alloc_uninstall(void)
+{
+    size_t live = s_stats.live_blocks;
+    s_fail_countdown = 0;
+    s_fail_above = 0;
+    assert_int_equal(zpk_set_allocator(NULL), 0);
+    assert_int_equal(live, 0); /* a leak through the hooks */
+}
+
+void harness_alloc_reset_peaks(void)
+{
+    s_stats.peak_bytes = s_stats.live_bytes;
+    s_stats.largest = 0;
+    s_stats.calls = 0;
+    s_stats.failed = 0;
+}
+
+void harness_alloc_fail_after(size_t n) { s_fail_countdown = n; }
+void harness_alloc_fail_above(size_t bytes) { s_fail_above = bytes; }
+harness_alloc_stats_t harness_alloc_stats(void) { return s_stats; }
+
+const char *harness_data_path(const char *name)
+{
+    static char buf[4096];
+    const char *dir = getenv("ZPK_SHARED_DATA");
+#ifdef ZPK_SHARED_DATA_DIR
+    if (dir == NULL)
+        dir = ZPK_SHARED_DATA_DIR;
+#endif
+    if (dir == NULL)
+        return NULL;
+    snprintf(buf, sizeof buf, "%s/%s", dir, name);
+    FILE *f = fopen(buf, "rb");
+    if (f == NULL)
+        return NULL;
+    fclose(f);
+    return buf;
+}
+
+uint8_t *harness_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    uint8_t *data = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 65536;
+            uint8_t *p = realloc(data, cap);
+            if (p == NULL) {
+                free(data);
+                fclose(f);
+                return NULL;
+            }
+            data = p;
+        }
+        size_t got = fread(data + n, 1, cap - n, f);
+        if (got == 0)
+            break;
+        n += got;
+    }
+    fclose(f);
+    *len = n;
+    return data;
+}
