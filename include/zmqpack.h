@@ -11,6 +11,13 @@
 
 #include "zmqpack/common.h"
 #include "zmqpack/msgpack.h"
+#include "zmqpack/doc.h"
+#include "zmqpack/array.h"
+#include "zmqpack/codec.h"
+#include "zmqpack/format.h"
+#include "zmqpack/json.h"
+#include "zmqpack/message.h"
+#include "zmqpack/socket.h"
 /* ZPK_LAYER_HEADERS (keep this marker: one include per layer above) */
 
 #endif

@@ -47,4 +47,14 @@ static inline bool zpk__mul_size(size_t a, size_t b, size_t *out)
     return !__builtin_mul_overflow(a, b, out);
 }
 
+/* Codec backends (codec_zlib.c, codec_blosc.c), dispatched by codec.c. */
+size_t zpk__zlib_bound(size_t n);
+int zpk__zlib_compress(int level, const void *src, size_t n, void *dst, size_t cap,
+                       size_t *out_n);
+int zpk__zlib_decompress(const void *src, size_t n, void *dst, size_t raw);
+size_t zpk__blosc_bound(size_t n);
+int zpk__blosc_compress(int level, int cname, int shuffle, size_t typesize, int nthreads,
+                        const void *src, size_t n, void *dst, size_t cap, size_t *out_n);
+int zpk__blosc_decompress(const void *src, size_t n, void *dst, size_t raw, int nthreads);
+
 #endif

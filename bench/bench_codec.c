@@ -1,0 +1,280 @@
+/*
+ * Array codecs against memcpy of the same bytes, measured in the same run.
+ *
+ * Data sets (64 MiB each; 8 MiB with --quick): a smooth float64 signal, a
+ * noisy int16 image, random float32 (incompressible), zeros and sparse
+ * uint8. For each codec setting: compress (zpk_array_encode, header and
+ * owned chunk buffers included) and decompress (zpk_array_decode_into a
+ * warm buffer) in GB/s, and the ratio; memcpy of the same bytes into a warm
+ * buffer beside them. Then `auto`: what it chose, and the cost of an
+ * encode+decode round trip against `none` on each data set (target on
+ * incompressible data: within 10%). Then the chunk size sweep that set
+ * ZPK_DEFAULT_CHUNK_SIZE. Prints markdown tables; --json FILE appends rows.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zmqpack.h"
+#include "bench_util.h"
+
+typedef struct s_data {
+    const char *name;
+    const char *dtype;
+    uint8_t *buf;
+    size_t nbytes;
+    size_t shape[2];
+    int ndim;
+} s_data_t;
+
+static uint64_t s_rng = 88172645463325252ull;
+static uint64_t s_next(void)
+{
+    s_rng ^= s_rng << 13;
+    s_rng ^= s_rng >> 7;
+    s_rng ^= s_rng << 17;
+    return s_rng;
+}
+
+static void s_make(s_data_t *d, size_t nbytes)
+{
+    d->nbytes = nbytes;
+    d->buf = malloc(nbytes);
+    if (d->buf == NULL) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    if (strcmp(d->name, "smooth f8") == 0) {
+        double *p = (double *)d->buf;
+        size_t n = nbytes / 8;
+        for (size_t i = 0; i < n; i++)
+            p[i] = sin((double)i * 1e-3) * cos((double)i * 3.7e-4) * 1000.0;
+        d->ndim = 1;
+        d->shape[0] = n;
+    } else if (strcmp(d->name, "noisy i2 image") == 0) {
+        int16_t *p = (int16_t *)d->buf;
+        size_t w = 4096, h = nbytes / 2 / w;
+        for (size_t y = 0; y < h; y++)
+            for (size_t x = 0; x < w; x++)
+                p[y * w + x] = (int16_t)((x + y) / 8 + (int)(s_next() % 32));
+        d->ndim = 2;
+        d->shape[0] = h;
+        d->shape[1] = w;
+    } else if (strcmp(d->name, "random f4") == 0) {
+        float *p = (float *)d->buf;
+        size_t n = nbytes / 4;
+        for (size_t i = 0; i < n; i++)
+            p[i] = (float)((double)(s_next() >> 11) * (1.0 / 9007199254740992.0));
+        d->ndim = 1;
+        d->shape[0] = n;
+    } else if (strcmp(d->name, "zeros f8") == 0) {
+        memset(d->buf, 0, nbytes);
+        d->ndim = 1;
+        d->shape[0] = nbytes / 8;
+    } else { /* sparse u1: 1% non-zero */
+        for (size_t i = 0; i < nbytes; i++)
+            d->buf[i] = s_next() % 100 == 0 ? (uint8_t)(s_next() | 1) : 0;
+        d->ndim = 1;
+        d->shape[0] = nbytes;
+    }
+}
+
+typedef struct s_job {
+    zpk_array_t a;
+    zpk_codec_t codec;
+    zpk_array_enc_t enc;     /* kept for decoding */
+    zpk_array_info_t info;
+    zpk_span_t *spans;
+    uint8_t *dst;
+    size_t n;
+} s_job_t;
+
+static void s_encode(void *ud)
+{
+    s_job_t *j = ud;
+    zpk_array_enc_t enc;
+    if (zpk_array_encode(&j->a, &j->codec, true, &enc, NULL) != 0)
+        abort();
+    zpk_array_enc_free(&enc);
+}
+
+static void s_decode(void *ud)
+{
+    s_job_t *j = ud;
+    if (zpk_array_decode_into(&j->info, j->spans, j->enc.nchunks, j->dst, j->n, NULL) != 0)
+        abort();
+}
+
+static void s_roundtrip(void *ud)
+{
+    s_encode(ud);
+    s_decode(ud);
+}
+
+static void s_memcpy(void *ud)
+{
+    s_job_t *j = ud;
+    memcpy(j->dst, j->a.data, j->n);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void s_prepare(s_job_t *j)
+{
+    if (zpk_array_encode(&j->a, &j->codec, true, &j->enc, NULL) != 0 ||
+        zpk_array_header_decode(j->enc.header, j->enc.header_size, NULL, &j->info, NULL) != 0) {
+        fprintf(stderr, "encode failed\n");
+        exit(1);
+    }
+    j->spans = calloc(j->enc.nchunks + 1, sizeof *j->spans);
+    for (size_t i = 0; i < j->enc.nchunks; i++) {
+        j->spans[i].data = j->enc.chunks[i].data;
+        j->spans[i].size = j->enc.chunks[i].size;
+    }
+}
+
+static void s_release(s_job_t *j)
+{
+    free(j->spans);
+    j->spans = NULL;
+    zpk_array_info_free(&j->info);
+    zpk_array_enc_free(&j->enc);
+}
+
+static const char *const s_settings[] = {
+    "none", "zlib:1", "zlib:6", "blosc:blosclz:5:shuffle", "blosc:lz4:5:shuffle",
+    "blosc:lz4:5:bitshuffle", "blosc:lz4hc:5:shuffle", "blosc:zstd:1:shuffle",
+    "blosc:zlib:1:shuffle", "auto",
+};
+#define S_NSETTINGS (sizeof s_settings / sizeof s_settings[0])
+
+int main(int argc, char **argv)
+{
+    bu_opts_t o = bu_parse_args(argc, argv);
+    size_t nbytes = (o.quick ? (size_t)8 : (size_t)64) << 20;
+    /* each call moves tens of MiB: few calls per repetition suffice */
+    o.min_time = o.quick ? 0.0 : 0.2;
+    if (o.quick)
+        o.reps = 1;
+    else
+        o.reps = 3;
+
+    s_data_t data[] = {
+        {"smooth f8", "<f8", NULL, 0, {0, 0}, 0},
+        {"noisy i2 image", "<i2", NULL, 0, {0, 0}, 0},
+        {"random f4", "<f4", NULL, 0, {0, 0}, 0},
+        {"zeros f8", "<f8", NULL, 0, {0, 0}, 0},
+        {"sparse u1", "|u1", NULL, 0, {0, 0}, 0},
+    };
+    const size_t ndata = sizeof data / sizeof data[0];
+    uint8_t *dst = malloc(nbytes);
+    memset(dst, 1, nbytes);
+    for (size_t d = 0; d < ndata; d++)
+        s_make(&data[d], nbytes);
+
+    printf("## Array codecs, %zu MiB arrays (median of %d), 1 thread, chunk %zu KiB\n\n",
+           nbytes >> 20, o.reps, ZPK_DEFAULT_CHUNK_SIZE >> 10);
+    printf("| data | codec | ratio | compress GB/s | decompress GB/s | memcpy GB/s |\n");
+    printf("|---|---|---:|---:|---:|---:|\n");
+    double none_rt[8] = {0}, auto_rt[8] = {0};
+    const char *auto_choice[8];
+    for (size_t d = 0; d < ndata; d++) {
+        s_job_t j;
+        memset(&j, 0, sizeof j);
+        zpk_dtype_t dt;
+        zpk_dtype_parse(data[d].dtype, strlen(data[d].dtype), &dt, NULL);
+        zpk_array_init(&j.a, dt, data[d].ndim, data[d].shape, 'C', data[d].buf);
+        j.dst = dst;
+        j.n = nbytes;
+        bu_stat_t mc = bu_measure_mbps(&o, s_memcpy, &j, (double)nbytes);
+        bu_json_row(&o, "codec", data[d].name, "memcpy", "memcpy", "MB/s", mc);
+        for (size_t k = 0; k < S_NSETTINGS; k++) {
+            zpk_codec_parse(s_settings[k], strlen(s_settings[k]), &j.codec, NULL);
+            s_prepare(&j);
+            double ratio = j.info.stored_bytes ? (double)nbytes / (double)j.info.stored_bytes : 0;
+            bu_stat_t ce = bu_measure_mbps(&o, s_encode, &j, (double)nbytes);
+            bu_stat_t de = bu_measure_mbps(&o, s_decode, &j, (double)nbytes);
+            char cs[ZPK_CODEC_STR_SIZE];
+            zpk_codec_format(&j.info.codec, cs, sizeof cs);
+            if (j.codec.id == ZPK_CODEC_AUTO) {
+                size_t raw = 0;
+                for (size_t i = 0; i < j.info.nchunks; i++)
+                    raw += !j.info.chunks[i].compressed;
+                static char choice[8][96];
+                snprintf(choice[d], sizeof choice[d], "%s (%zu/%zu chunks raw)", cs, raw,
+                         j.info.nchunks);
+                auto_choice[d] = choice[d];
+                auto_rt[d] = bu_measure_mbps(&o, s_roundtrip, &j, (double)nbytes).median;
+            } else if (j.codec.id == ZPK_CODEC_NONE) {
+                none_rt[d] = bu_measure_mbps(&o, s_roundtrip, &j, (double)nbytes).median;
+            }
+            if (j.codec.id == ZPK_CODEC_NONE)
+                printf("| %s | none (borrowed) | %.2f | %s | %.2f | %.2f |\n", data[d].name,
+                       ratio, "(no copy)", de.median / 1e3, mc.median / 1e3);
+            else
+                printf("| %s | %s | %.2f | %.2f | %.2f | %.2f |\n", data[d].name,
+                       s_settings[k], ratio, ce.median / 1e3, de.median / 1e3,
+                       mc.median / 1e3);
+            fflush(stdout);
+            char kase[64];
+            snprintf(kase, sizeof kase, "%s compress", s_settings[k]);
+            bu_json_row(&o, "codec", data[d].name, kase, "zmqpack", "MB/s", ce);
+            snprintf(kase, sizeof kase, "%s decompress", s_settings[k]);
+            bu_json_row(&o, "codec", data[d].name, kase, "zmqpack", "MB/s", de);
+            bu_stat_t rs = {ratio, ratio, ratio};
+            snprintf(kase, sizeof kase, "%s ratio", s_settings[k]);
+            bu_json_row(&o, "codec", data[d].name, kase, "zmqpack", "x", rs);
+            s_release(&j);
+        }
+    }
+
+    printf("\n## `auto` (default thresholds: min size %zu KiB, min ratio %.2f, sample "
+           "%zu KiB)\n\n", ZPK_DEFAULT_AUTO_MIN_SIZE >> 10, ZPK_DEFAULT_AUTO_MIN_RATIO,
+           ZPK_DEFAULT_AUTO_SAMPLE >> 10);
+    printf("| data | auto chose | encode+decode GB/s, auto | same, none | auto / none |\n");
+    printf("|---|---|---:|---:|---:|\n");
+    for (size_t d = 0; d < ndata; d++) {
+        printf("| %s | %s | %.2f | %.2f | %.2f |\n", data[d].name, auto_choice[d],
+               auto_rt[d] / 1e3, none_rt[d] / 1e3, auto_rt[d] / none_rt[d]);
+        bu_stat_t r = {auto_rt[d] / none_rt[d], auto_rt[d] / none_rt[d],
+                       auto_rt[d] / none_rt[d]};
+        bu_json_row(&o, "codec", data[d].name, "auto/none round trip", "zmqpack", "x", r);
+    }
+
+    /* Chunk size sweep: blosc lz4 and zlib:1 on the smooth and noisy sets. */
+    printf("\n## Chunk size (blosc:lz4:5:shuffle and zlib:1, 1 thread)\n\n");
+    printf("| data | codec | chunk KiB | ratio | compress GB/s | decompress GB/s |\n");
+    printf("|---|---|---:|---:|---:|---:|\n");
+    const size_t chunks[] = {64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};
+    const char *sweep[] = {"blosc:lz4:5:shuffle", "zlib:1"};
+    for (size_t d = 0; d < 2; d++) {
+        for (size_t k = 0; k < 2; k++) {
+            if (o.quick && k == 1)
+                continue;
+            for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+                s_job_t j;
+                memset(&j, 0, sizeof j);
+                zpk_dtype_t dt;
+                zpk_dtype_parse(data[d].dtype, strlen(data[d].dtype), &dt, NULL);
+                zpk_array_init(&j.a, dt, data[d].ndim, data[d].shape, 'C', data[d].buf);
+                j.dst = dst;
+                j.n = nbytes;
+                zpk_codec_parse(sweep[k], strlen(sweep[k]), &j.codec, NULL);
+                j.codec.chunk_size = chunks[c];
+                s_prepare(&j);
+                double ratio = (double)nbytes / (double)j.info.stored_bytes;
+                bu_stat_t ce = bu_measure_mbps(&o, s_encode, &j, (double)nbytes);
+                bu_stat_t de = bu_measure_mbps(&o, s_decode, &j, (double)nbytes);
+                printf("| %s | %s | %zu | %.2f | %.2f | %.2f |\n", data[d].name, sweep[k],
+                       chunks[c] >> 10, ratio, ce.median / 1e3, de.median / 1e3);
+                fflush(stdout);
+                s_release(&j);
+            }
+        }
+    }
+    for (size_t d = 0; d < ndata; d++)
+        free(data[d].buf);
+    free(dst);
+    return 0;
+}

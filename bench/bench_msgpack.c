@@ -1,0 +1,285 @@
+/*
+ * MessagePack codec benchmark: zmqpack beside msgpack-c (libmsgpack-dev) on
+ * the four corpus documents, in one run.
+ *
+ *   encode          tree -> bytes (zpk_node_write vs msgpack_pack_object),
+ *                   into a reused growable buffer on both sides
+ *   decode          bytes -> tree (zpk_doc_parse vs msgpack_unpack_next)
+ *   reader walk     every tag of the document with the pull reader
+ *                   (msgpack-c has no pull reader: its decode is the peer)
+ *   stream 4 KiB    streaming unpacker fed 4 KiB chunks (vs msgpack_unpacker)
+ *   stream 1 B      fed one byte at a time (vs msgpack_unpacker)
+ *
+ * Figures are MB/s of MessagePack bytes, median of several repetitions with
+ * min..max. Targets (issue 3): decode >= 1.5x msgpack-c, encode >= 2x,
+ * 4 KiB streaming >= 0.9x our one-shot, 1-byte feeding within 5x of one-shot.
+ */
+#include <msgpack.h>
+#include <zmqpack.h>
+
+#include "bench_util.h"
+
+#ifndef ZPK_SHARED_DATA_DIR
+#define ZPK_SHARED_DATA_DIR "../shared/data"
+#endif
+
+typedef struct doc_case {
+    const char *name;
+    uint8_t *data;
+    size_t len;
+    /* trees kept alive for the encode benchmarks */
+    zpk_doc_t *zdoc;
+    msgpack_unpacked mdoc;
+    /* reused output buffers */
+    zpk_writer_t zw;
+    msgpack_sbuffer msb;
+    size_t chunk;
+} doc_case_t;
+
+static volatile size_t s_sink; /* defeats dead-code elimination */
+
+static uint8_t *s_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc((size_t)n);
+    if (p == NULL || fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+/* ---- zmqpack ------------------------------------------------------------ */
+
+static void z_decode(void *ud)
+{
+    doc_case_t *c = ud;
+    zpk_doc_t *d = NULL;
+    if (zpk_doc_parse(c->data, c->len, NULL, 0, &d, NULL) != 0)
+        abort();
+    s_sink += zpk_doc_consumed(d);
+    zpk_doc_destroy(&d);
+}
+
+static void z_decode_borrow(void *ud)
+{
+    doc_case_t *c = ud;
+    zpk_doc_t *d = NULL;
+    if (zpk_doc_parse(c->data, c->len, NULL, ZPK_DOC_BORROW, &d, NULL) != 0)
+        abort();
+    s_sink += zpk_doc_consumed(d);
+    zpk_doc_destroy(&d);
+}
+
+static void z_encode(void *ud)
+{
+    doc_case_t *c = ud;
+    zpk_writer_reset(&c->zw);
+    if (zpk_node_write(&c->zw, zpk_doc_root(c->zdoc)) != 0 || zpk_writer_size(&c->zw) != c->len)
+        abort();
+    s_sink += zpk_writer_size(&c->zw);
+}
+
+static void z_walk(void *ud)
+{
+    doc_case_t *c = ud;
+    zpk_reader_t r;
+    zpk_reader_init(&r, c->data, c->len, NULL);
+    zpk_tag_t tag;
+    const void *p;
+    size_t n = 0;
+    while (zpk_reader_remaining(&r) > 0 && zpk_read_item(&r, &tag, &p) == 0)
+        n++;
+    if (zpk_reader_error(&r) != 0)
+        abort();
+    s_sink += n;
+}
+
+static void z_stream(void *ud)
+{
+    doc_case_t *c = ud;
+    zpk_unpacker_t *u = zpk_unpacker_new(NULL, 0);
+    zpk_doc_t *d = NULL;
+    size_t got = 0;
+    for (size_t off = 0; off < c->len; off += c->chunk) {
+        size_t n = c->len - off < c->chunk ? c->len - off : c->chunk;
+        if (zpk_unpacker_feed(u, c->data + off, n) != 0)
+            abort();
+        int rc = zpk_unpacker_next(u, &d);
+        if (rc == 0) {
+            got++;
+            zpk_doc_destroy(&d);
+        } else if (rc != ZPK_EOUTOFDATA) {
+            abort();
+        }
+    }
+    if (got != 1)
+        abort();
+    zpk_unpacker_destroy(&u);
+    s_sink += got;
+}
+
+/* ---- msgpack-c ---------------------------------------------------------- */
+
+static void m_decode(void *ud)
+{
+    doc_case_t *c = ud;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (msgpack_unpack_next(&u, (const char *)c->data, c->len, &off) != MSGPACK_UNPACK_SUCCESS)
+        abort();
+    s_sink += off;
+    msgpack_unpacked_destroy(&u);
+}
+
+static void m_encode(void *ud)
+{
+    doc_case_t *c = ud;
+    msgpack_sbuffer_clear(&c->msb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &c->msb, msgpack_sbuffer_write);
+    if (msgpack_pack_object(&pk, c->mdoc.data) != 0)
+        abort();
+    s_sink += c->msb.size;
+}
+
+static void m_stream(void *ud)
+{
+    doc_case_t *c = ud;
+    msgpack_unpacker mu;
+    if (!msgpack_unpacker_init(&mu, 4096))
+        abort();
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    size_t got = 0;
+    for (size_t off = 0; off < c->len; off += c->chunk) {
+        size_t n = c->len - off < c->chunk ? c->len - off : c->chunk;
+        if (!msgpack_unpacker_reserve_buffer(&mu, n))
+            abort();
+        memcpy(msgpack_unpacker_buffer(&mu), c->data + off, n);
+        msgpack_unpacker_buffer_consumed(&mu, n);
+        msgpack_unpack_return rc = msgpack_unpacker_next(&mu, &res);
+        if (rc == MSGPACK_UNPACK_SUCCESS)
+            got++;
+        else if (rc != MSGPACK_UNPACK_CONTINUE)
+            abort();
+    }
+    if (got != 1)
+        abort();
+    msgpack_unpacked_destroy(&res);
+    msgpack_unpacker_destroy(&mu);
+    s_sink += got;
+}
+
+/* ---- driver ------------------------------------------------------------- */
+
+static void row(const bu_opts_t *o, doc_case_t *c, const char *group, void (*zfn)(void *),
+                void (*mfn)(void *), const char *peer_name, double target)
+{
+    bu_stat_t z = bu_measure_mbps(o, zfn, c, (double)c->len);
+    bu_json_row(o, "msgpack", group, c->name, "zmqpack", "MB/s", z);
+    if (mfn != NULL) {
+        bu_stat_t m = bu_measure_mbps(o, mfn, c, (double)c->len);
+        bu_json_row(o, "msgpack", group, c->name, peer_name, "MB/s", m);
+        double ratio = z.median / m.median;
+        printf("| %-14s | %-13s | %8.0f (%4.0f..%4.0f) | %8.0f (%4.0f..%4.0f) | %5.2fx | %s |\n",
+               group, c->name, z.median, z.min, z.max, m.median, m.min, m.max, ratio,
+               target > 0 ? (ratio >= target ? "met" : "MISSED") : "-");
+    } else {
+        printf("| %-14s | %-13s | %8.0f (%4.0f..%4.0f) | %22s | %6s | %s |\n", group, c->name,
+               z.median, z.min, z.max, "-", "-", "-");
+    }
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    bu_opts_t o = bu_parse_args(argc, argv);
+    const char *dir = getenv("ZPK_SHARED_DATA");
+    if (dir == NULL)
+        dir = ZPK_SHARED_DATA_DIR;
+    static const char *names[] = {"twitter", "citm_catalog", "canada", "github"};
+    doc_case_t cases[4];
+    int ncase = 0;
+    for (int i = 0; i < 4; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/corpus/%s.mpack", dir, names[i]);
+        doc_case_t *c = &cases[ncase];
+        memset(c, 0, sizeof *c);
+        c->name = names[i];
+        c->data = s_read_file(path, &c->len);
+        if (c->data == NULL) {
+            fprintf(stderr, "bench_msgpack: %s missing, skipped\n", path);
+            continue;
+        }
+        if (zpk_doc_parse(c->data, c->len, NULL, 0, &c->zdoc, NULL) != 0) {
+            fprintf(stderr, "bench_msgpack: zmqpack cannot parse %s\n", path);
+            return 1;
+        }
+        msgpack_unpacked_init(&c->mdoc);
+        size_t off = 0;
+        if (msgpack_unpack_next(&c->mdoc, (const char *)c->data, c->len, &off) !=
+            MSGPACK_UNPACK_SUCCESS) {
+            fprintf(stderr, "bench_msgpack: msgpack-c cannot parse %s\n", path);
+            return 1;
+        }
+        zpk_writer_init_growable(&c->zw, 0);
+        msgpack_sbuffer_init(&c->msb);
+        ncase++;
+    }
+    if (ncase == 0) {
+        fprintf(stderr, "bench_msgpack: no corpus documents found under %s\n", dir);
+        return 0;
+    }
+
+    printf("MessagePack codec, MB/s of MessagePack bytes: median (min..max) of %d reps\n\n",
+           o.reps);
+    printf("| %-14s | %-13s | %-22s | %-22s | %-6s | %s |\n", "operation", "document",
+           "zmqpack", "peer", "ratio", "target");
+    printf("|---|---|---|---|---|---|\n");
+    for (int i = 0; i < ncase; i++) {
+        doc_case_t *c = &cases[i];
+        row(&o, c, "encode", z_encode, m_encode, "msgpack-c", 2.0);
+        row(&o, c, "decode", z_decode, m_decode, "msgpack-c", 1.5);
+        row(&o, c, "decode borrow", z_decode_borrow, m_decode, "msgpack-c", 1.5);
+        row(&o, c, "reader walk", z_walk, m_decode, "msgpack-c", 0);
+        c->chunk = 4096;
+        row(&o, c, "stream 4KiB", z_stream, m_stream, "msgpack-c", 0);
+        /* streaming against our own one-shot */
+        bu_stat_t one = bu_measure_mbps(&o, z_decode, c, (double)c->len);
+        bu_stat_t s4 = bu_measure_mbps(&o, z_stream, c, (double)c->len);
+        c->chunk = 1;
+        bu_opts_t slow = o;
+        slow.reps = o.quick ? 1 : 3;
+        bu_stat_t s1 = bu_measure_mbps(&slow, z_stream, c, (double)c->len);
+        bu_json_row(&o, "msgpack", "stream 1B", c->name, "zmqpack", "MB/s", s1);
+        bu_stat_t m1 = bu_measure_mbps(&slow, m_stream, c, (double)c->len);
+        bu_json_row(&o, "msgpack", "stream 1B", c->name, "msgpack-c", "MB/s", m1);
+        printf("| %-14s | %-13s | %8.0f (%4.0f..%4.0f) | %8.0f (%4.0f..%4.0f) | %5.2fx | %s |\n",
+               "stream 1B", c->name, s1.median, s1.min, s1.max, m1.median, m1.min, m1.max,
+               s1.median / m1.median, "-");
+        printf("| %-14s | %-13s | 4KiB/one-shot %5.2fx (target >= 0.90: %s), "
+               "1B/one-shot %5.2fx (target >= 0.20: %s) |||||\n",
+               "stream vs 1shot", c->name, s4.median / one.median,
+               s4.median / one.median >= 0.9 ? "met" : "MISSED", s1.median / one.median,
+               s1.median / one.median >= 0.2 ? "met" : "MISSED");
+        fflush(stdout);
+    }
+    for (int i = 0; i < ncase; i++) {
+        zpk_doc_destroy(&cases[i].zdoc);
+        msgpack_unpacked_destroy(&cases[i].mdoc);
+        zpk_writer_free(&cases[i].zw);
+        msgpack_sbuffer_destroy(&cases[i].msb);
+        free(cases[i].data);
+    }
+    return (int)(s_sink & 0);
+}

@@ -1,0 +1,112 @@
+/*
+ * Small helpers shared by the C benchmarks: a monotonic clock, repeated
+ * measurements with median and spread, and a JSON result file that
+ * bench/run.py turns into docs/performance.md.
+ *
+ * Each benchmark program takes `--quick` (a short pass) and `--json FILE`
+ * (append its results there), prints a markdown table on stdout, and
+ * measures every peer in the same run.
+ */
+#ifndef ZPK_BENCH_UTIL_H
+#define ZPK_BENCH_UTIL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static inline double bu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct bu_opts {
+    bool quick;
+    const char *json;   /* NULL: no JSON output */
+    int reps;           /* repetitions per measurement */
+    double min_time;    /* seconds each repetition runs at least */
+} bu_opts_t;
+
+static inline bu_opts_t bu_parse_args(int argc, char **argv)
+{
+    bu_opts_t o = {false, NULL, 5, 0.25};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            o.quick = true;
+        } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
+            o.json = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0) {
+            printf("usage: %s [--quick] [--json FILE]\n", argv[0]);
+            exit(0);
+        }
+    }
+    if (o.quick) {
+        o.reps = 3;
+        o.min_time = 0.05;
+    }
+    return o;
+}
+
+static int bu_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One measured figure: median, min and max over the repetitions. */
+typedef struct bu_stat {
+    double median, min, max;
+} bu_stat_t;
+
+static inline bu_stat_t bu_stat(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, bu_cmp_double);
+    bu_stat_t s = {n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[0], v[n - 1]};
+    return s;
+}
+
+/*
+ * Runs fn(ud) repeatedly: each repetition loops until min_time has passed,
+ * and yields bytes_per_call * calls / seconds / 1e6 (MB/s). Returns the
+ * median and spread over o->reps repetitions. One warm-up call first.
+ */
+static inline bu_stat_t bu_measure_mbps(const bu_opts_t *o, void (*fn)(void *), void *ud,
+                                        double bytes_per_call)
+{
+    double v[32];
+    int reps = o->reps > 32 ? 32 : o->reps;
+    fn(ud);
+    for (int r = 0; r < reps; r++) {
+        long calls = 0;
+        double t0 = bu_now(), t;
+        do {
+            fn(ud);
+            calls++;
+            t = bu_now();
+        } while (t - t0 < o->min_time);
+        v[r] = bytes_per_call * (double)calls / (t - t0) / 1e6;
+    }
+    return bu_stat(v, reps);
+}
+
+/* JSON results: one object per line, appended (bench/run.py reads them). */
+static inline void bu_json_row(const bu_opts_t *o, const char *bench, const char *group,
+                               const char *kase, const char *impl, const char *unit,
+                               bu_stat_t s)
+{
+    if (o->json == NULL)
+        return;
+    FILE *f = fopen(o->json, "a");
+    if (f == NULL)
+        return;
+    fprintf(f,
+            "{\"bench\": \"%s\", \"group\": \"%s\", \"case\": \"%s\", \"impl\": \"%s\", "
+            "\"unit\": \"%s\", \"median\": %.6g, \"min\": %.6g, \"max\": %.6g, \"reps\": %d}\n",
+            bench, group, kase, impl, unit, s.median, s.min, s.max, o->reps);
+    fclose(f);
+}
+
+#endif

@@ -1,0 +1,400 @@
+"""zmqpack against msgpack-python 1.0 (Debian's python3-msgpack, C extension):
+identical bytes, equal values, the same exceptions."""
+import datetime
+import io
+import random
+import tracemalloc
+
+import msgpack
+import pytest
+
+import zmqpack
+from gen import norm, objects
+
+N_RANDOM = 10000
+
+
+def exc_kind(fn):
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001
+        return type(e).__name__, [c.__name__ for c in type(e).__mro__]
+    return None
+
+
+def same_error(fz, fm):
+    kz, km = exc_kind(fz), exc_kind(fm)
+    assert kz == km, (kz, km)
+    return kz
+
+
+# -- packb / unpackb on random objects ---------------------------------------
+
+@pytest.fixture(scope="module")
+def pairs():
+    zo = objects(1234, N_RANDOM, zmqpack)
+    mo = objects(1234, N_RANDOM, msgpack)
+    return list(zip(zo, mo))
+
+
+def test_random_packb_identical(pairs):
+    for zo, mo in pairs:
+        assert zmqpack.packb(zo) == msgpack.packb(mo)
+
+
+def test_random_unpackb_equal(pairs):
+    for _, mo in pairs:
+        b = msgpack.packb(mo)
+        assert norm(zmqpack.unpackb(b)) == norm(msgpack.unpackb(b))
+
+
+@pytest.mark.parametrize("opts", [
+    dict(use_bin_type=False), dict(use_single_float=True), dict(strict_types=True, default=repr),
+])
+def test_random_packb_options(pairs, opts):
+    for zo, mo in pairs[:2000]:
+        assert zmqpack.packb(zo, **opts) == msgpack.packb(mo, **opts)
+
+
+@pytest.mark.parametrize("opts", [
+    dict(use_list=False), dict(raw=True), dict(timestamp=1), dict(timestamp=2),
+    dict(timestamp=3), dict(strict_map_key=False), dict(raw=True, use_list=False),
+])
+def test_random_unpackb_options(pairs, opts):
+    for _, mo in pairs[:2000]:
+        b = msgpack.packb(mo)
+        rz = exc_kind(lambda: zmqpack.unpackb(b, **opts))
+        rm = exc_kind(lambda: msgpack.unpackb(b, **opts))
+        assert rz == rm
+        if rz is None:
+            assert norm(zmqpack.unpackb(b, **opts)) == norm(msgpack.unpackb(b, **opts))
+
+
+def test_corpus_identical(corpus):
+    for name, b in corpus.items():
+        o = msgpack.unpackb(b)
+        assert zmqpack.unpackb(b) == o, name
+        assert zmqpack.packb(o) == msgpack.packb(o), name
+
+
+# -- exact encodings -----------------------------------------------------------
+
+@pytest.mark.parametrize("v", [0, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32,
+                               2**64 - 1, -1, -32, -33, -128, -129, -32768, -32769,
+                               -2**31, -2**31 - 1, -2**63, 1.5, -0.0, "", "a" * 31, "a" * 32,
+                               "a" * 255, "a" * 256, "a" * 65536, b"", b"x" * 256,
+                               bytearray(b"abc"), memoryview(b"abc"), [], [1] * 16,
+                               {}, {"a": 1}, (1, 2), True, False, None])
+@pytest.mark.parametrize("ubt", [True, False])
+def test_encodings(v, ubt):
+    assert zmqpack.packb(v, use_bin_type=ubt) == msgpack.packb(v, use_bin_type=ubt)
+
+
+def test_int_overflow():
+    for v in (2**64, -2**63 - 1):
+        same_error(lambda: zmqpack.packb(v), lambda: msgpack.packb(v))
+        assert zmqpack.packb(v, default=str) == msgpack.packb(v, default=str)
+
+
+def test_timestamp_and_ext():
+    for sec, ns in [(0, 0), (2**32 - 1, 0), (2**32, 0), (1, 1), (2**34 - 1, 5), (2**34, 0),
+                    (-1, 0), (-2**63, 999999999)]:
+        b = msgpack.packb(msgpack.Timestamp(sec, ns))
+        assert zmqpack.packb(zmqpack.Timestamp(sec, ns)) == b
+        assert zmqpack.unpackb(b) == zmqpack.Timestamp(sec, ns)
+        assert zmqpack.Timestamp(sec, ns).to_bytes() == msgpack.Timestamp(sec, ns).to_bytes()
+    for n in (0, 1, 2, 3, 4, 8, 16, 17, 255, 256, 65536):
+        b = msgpack.packb(msgpack.ExtType(5, b"x" * n))
+        assert zmqpack.packb(zmqpack.ExtType(5, b"x" * n)) == b
+        assert zmqpack.unpackb(b) == zmqpack.ExtType(5, b"x" * n)
+    same_error(lambda: zmqpack.ExtType(128, b""), lambda: msgpack.ExtType(128, b""))
+    same_error(lambda: zmqpack.ExtType(1, "s"), lambda: msgpack.ExtType(1, "s"))
+    same_error(lambda: zmqpack.Timestamp(0, 10**9), lambda: msgpack.Timestamp(0, 10**9))
+    t = zmqpack.Timestamp.from_unix(1.5)
+    assert (t.seconds, t.nanoseconds) == (1, 500000000)
+    assert zmqpack.Timestamp.from_unix_nano(-1).to_unix_nano() == -1
+    bad = b"\xc7\x03\xff\x00\x00\x00"
+    same_error(lambda: zmqpack.unpackb(bad), lambda: msgpack.unpackb(bad))
+
+
+def test_datetime_option():
+    dt = datetime.datetime(2021, 5, 1, 12, 0, 0, 123456, tzinfo=datetime.timezone.utc)
+    assert zmqpack.packb(dt, datetime=True) == msgpack.packb(dt, datetime=True)
+    naive = datetime.datetime(2021, 5, 1)
+    same_error(lambda: zmqpack.packb(naive, datetime=True),
+               lambda: msgpack.packb(naive, datetime=True))
+    same_error(lambda: zmqpack.packb(naive), lambda: msgpack.packb(naive))
+    b = msgpack.packb(dt, datetime=True)
+    assert zmqpack.unpackb(b, timestamp=3) == msgpack.unpackb(b, timestamp=3) == dt
+
+
+def test_unicode_errors():
+    s = "a\udcffb"
+    same_error(lambda: zmqpack.packb(s), lambda: msgpack.packb(s))
+    assert zmqpack.packb(s, unicode_errors="surrogateescape") == \
+        msgpack.packb(s, unicode_errors="surrogateescape")
+    bad = b"\xa3a\xffb"
+    same_error(lambda: zmqpack.unpackb(bad), lambda: msgpack.unpackb(bad))
+    assert zmqpack.unpackb(bad, unicode_errors="replace") == \
+        msgpack.unpackb(bad, unicode_errors="replace")
+
+
+def test_packer_methods():
+    for mod in (zmqpack, msgpack):
+        p = mod.Packer(autoreset=False)
+        p.pack(1)
+        p.pack_array_header(2)
+        p.pack_map_header(1)
+        p.pack_ext_type(3, b"abc")
+        p.pack_map_pairs([(1, 2), ("a", [])])
+        if mod is zmqpack:
+            zb, zv = p.bytes(), bytes(p.getbuffer())
+        else:
+            mb, mv = p.bytes(), bytes(p.getbuffer())
+        p.reset()
+        assert p.bytes() == b""
+    assert zb == mb and zv == mv
+    assert zmqpack.Packer().pack([1, 2]) == msgpack.Packer().pack([1, 2])
+    same_error(lambda: zmqpack.Packer(default=1), lambda: msgpack.Packer(default=1))
+
+
+def test_pack_errors():
+    class Foo:
+        pass
+    same_error(lambda: zmqpack.packb(Foo()), lambda: msgpack.packb(Foo()))
+    same_error(lambda: zmqpack.packb({1j}), lambda: msgpack.packb({1j}))
+    deep = []
+    for _ in range(600):
+        deep = [deep]
+    same_error(lambda: zmqpack.packb(deep), lambda: msgpack.packb(deep))
+    ok = []
+    for _ in range(500):
+        ok = [ok]
+    assert zmqpack.packb(ok) == msgpack.packb(ok)
+
+    class D(dict):
+        pass
+
+    class L(list):
+        pass
+
+    class I(int):
+        pass
+    v = D(a=L([I(3), (1, 2)]))
+    assert zmqpack.packb(v) == msgpack.packb(v)
+    same_error(lambda: zmqpack.packb(v, strict_types=True),
+               lambda: msgpack.packb(v, strict_types=True))
+    assert zmqpack.packb(v, strict_types=True, default=lambda o: list(o) if isinstance(o, tuple) else dict(o) if isinstance(o, dict) else list(o) if isinstance(o, list) else int(o)) == \
+        msgpack.packb(v, strict_types=True, default=lambda o: list(o) if isinstance(o, tuple) else dict(o) if isinstance(o, dict) else list(o) if isinstance(o, list) else int(o))
+    # default is called once only
+    same_error(lambda: zmqpack.packb(Foo(), default=lambda o: o),
+               lambda: msgpack.packb(Foo(), default=lambda o: o))
+
+
+# -- unpack options and errors -------------------------------------------------
+
+def test_hooks():
+    b = msgpack.packb({"a": [1, 2, {"b": 3}], "c": msgpack.ExtType(7, b"xy")})
+    for kw in [dict(object_hook=lambda d: sorted(d.items())),
+               dict(object_pairs_hook=lambda p: p),
+               dict(list_hook=lambda l: tuple(reversed(l))),
+               dict(ext_hook=lambda c, d: (c, d))]:
+        assert zmqpack.unpackb(b, **kw) == msgpack.unpackb(b, **kw)
+    same_error(lambda: zmqpack.unpackb(b, object_hook=len, object_pairs_hook=len),
+               lambda: msgpack.unpackb(b, object_hook=len, object_pairs_hook=len))
+    same_error(lambda: zmqpack.unpackb(b, object_hook=1), lambda: msgpack.unpackb(b, object_hook=1))
+
+    def boom(x):
+        raise KeyError("boom")
+    same_error(lambda: zmqpack.unpackb(b, list_hook=boom), lambda: msgpack.unpackb(b, list_hook=boom))
+
+
+def test_strict_map_key():
+    b = msgpack.packb({1: 2, (1, 2): 3})
+    same_error(lambda: zmqpack.unpackb(b), lambda: msgpack.unpackb(b))
+    same_error(lambda: zmqpack.unpackb(b, strict_map_key=False),
+               lambda: msgpack.unpackb(b, strict_map_key=False))
+    assert zmqpack.unpackb(b, strict_map_key=False, use_list=False) == \
+        msgpack.unpackb(b, strict_map_key=False, use_list=False)
+
+
+@pytest.mark.parametrize("what,obj", [
+    ("max_str_len", "x" * 10), ("max_bin_len", b"x" * 10), ("max_array_len", [1] * 10),
+    ("max_map_len", {str(i): i for i in range(10)}), ("max_ext_len", msgpack.ExtType(1, b"x" * 10)),
+])
+def test_limits(what, obj):
+    b = msgpack.packb(obj)
+    for lim in (9, 10):
+        rz = exc_kind(lambda: zmqpack.unpackb(b, **{what: lim}))
+        rm = exc_kind(lambda: msgpack.unpackb(b, **{what: lim}))
+        assert rz == rm
+    assert exc_kind(lambda: zmqpack.unpackb(b, **{what: 9}))[0] == "ValueError"
+    for lim in (9, 10):
+        uz = zmqpack.Unpacker(**{what: lim})
+        um = msgpack.Unpacker(**{what: lim})
+        uz.feed(b)
+        um.feed(b)
+        assert exc_kind(uz.unpack) == exc_kind(um.unpack)
+
+
+def test_error_kinds():
+    cases = [b"", b"\xc1", b"\x92\x01", b"\x01\x02", b"\xda\x00", b"\x91\xc1",
+             b"\x81\xc0\x01", b"\xd9\x05abc", b"\xc7\x01\x05", b"\xd6\xff\x00\x00\x00",
+             b"\x91" * 1025 + b"\x90", b"\x91" * 1024 + b"\x90", b"\x81" * 1030]
+    for b in cases:
+        same_error(lambda: zmqpack.unpackb(b), lambda: msgpack.unpackb(b))
+    try:
+        zmqpack.unpackb(b"\x01\x02\x03")
+    except zmqpack.ExtraData as e:
+        assert e.unpacked == 1 and e.extra == b"\x02\x03"
+        assert str(e) == "unpack(b) received extra data."
+    assert issubclass(zmqpack.FormatError, (ValueError, zmqpack.UnpackException))
+    assert issubclass(zmqpack.StackError, ValueError)
+    assert issubclass(zmqpack.OutOfData, zmqpack.UnpackException)
+    assert issubclass(zmqpack.BufferFull, zmqpack.UnpackException)
+    assert issubclass(zmqpack.ExtraData, ValueError)
+
+
+def test_truncations_and_random_bytes(pairs):
+    """Every truncation of some objects and seeded random byte strings: the
+    same exception class as msgpack-python (or both succeed, equal)."""
+    r = random.Random(99)
+    samples = [msgpack.packb(mo) for _, mo in pairs[:300]]
+    inputs = []
+    for b in samples[:60]:
+        inputs += [b[:i] for i in range(len(b)) if len(b) < 400]
+    for _ in range(20000):
+        inputs.append(r.randbytes(r.randrange(1, 24)))
+    for b in samples[:200]:
+        ba = bytearray(b)
+        for _ in range(3):
+            if ba:
+                ba[r.randrange(len(ba))] = r.randrange(256)
+        inputs.append(bytes(ba))
+    for b in inputs:
+        rz = exc_kind(lambda: zmqpack.unpackb(b))
+        rm = exc_kind(lambda: msgpack.unpackb(b))
+        assert rz == rm, b
+        if rz is None:
+            assert norm(zmqpack.unpackb(b)) == norm(msgpack.unpackb(b))
+
+
+def test_huge_declared_lengths_fail_fast():
+    for b in (b"\xdd\xff\xff\xff\xff", b"\xdf\xff\xff\xff\xff", b"\xdb\xff\xff\xff\xff",
+              b"\xc6\xff\xff\xff\xff", b"\xc9\xff\xff\xff\xff\x01"):
+        same_error(lambda: zmqpack.unpackb(b), lambda: msgpack.unpackb(b))
+        # msgpack-python allocates what the header claims (MemoryError for
+        # the maps); zmqpack never sizes anything by an untrusted count.
+        tracemalloc.start()
+        with pytest.raises(ValueError, match="incomplete"):
+            zmqpack.unpackb(b, max_array_len=2**32, max_map_len=2**32, max_str_len=2**32,
+                            max_bin_len=2**32, max_ext_len=2**32)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 1 << 20
+
+
+# -- streaming -----------------------------------------------------------------
+
+def chunks(r, b):
+    i = 0
+    while i < len(b):
+        n = r.choice([1, 1, 2, 3, 7, 64, 1000, 8192])
+        yield b[i:i + n]
+        i += n
+
+
+def test_stream_random_chunking(pairs):
+    r = random.Random(7)
+    stream = b"".join(msgpack.packb(mo) for _, mo in pairs[:3000])
+    expect = [norm(msgpack.unpackb(msgpack.packb(mo))) for _, mo in pairs[:3000]]
+    u = zmqpack.Unpacker()
+    got = []
+    for c in chunks(r, stream):
+        u.feed(c)
+        got.extend(norm(o) for o in u)
+    assert got == expect
+    assert u.tell() == len(stream)
+
+
+def test_stream_one_byte_at_a_time(corpus):
+    b = corpus["github"]
+    u = zmqpack.Unpacker()
+    out = []
+    for i in range(len(b)):
+        u.feed(b[i:i + 1])
+        out.extend(u)
+    assert out == [msgpack.unpackb(b)]
+
+
+def test_stream_large_one_byte():
+    """Linear work: a 200 KB object fed one byte at a time stays fast."""
+    b = msgpack.packb([list(range(50))] * 1000)
+    u = zmqpack.Unpacker()
+    feed = u.feed
+    for i in range(len(b)):
+        feed(b[i:i + 1])
+    assert u.unpack() == msgpack.unpackb(b)
+
+
+def test_stream_api():
+    objs = [1, "two", [3], {"four": 4}, b"five"]
+    b = b"".join(msgpack.packb(o) for o in objs) + b"tail"
+    for mod in (zmqpack, msgpack):
+        u = mod.Unpacker(io.BytesIO(b), read_size=3)
+        res = [u.unpack(), u.tell()]
+        u.skip()
+        res += [u.read_array_header(), u.unpack(), u.read_map_header(), u.unpack(), u.unpack(),
+                u.unpack(), u.read_bytes(4), u.tell()]
+        res.append(exc_kind(u.unpack))
+        if mod is zmqpack:
+            rz = res
+        else:
+            rm = res
+    assert rz == rm
+
+
+def test_stream_errors():
+    for mod in (zmqpack, msgpack):
+        u = mod.Unpacker(max_buffer_size=10)
+        u.feed(b"\x01" * 5)
+        with pytest.raises(mod.BufferFull):
+            u.feed(b"\x01" * 6)
+        with pytest.raises(AssertionError):
+            mod.Unpacker(io.BytesIO(b"")).feed(b"x")
+        with pytest.raises(ValueError):
+            mod.Unpacker(read_size=20, max_buffer_size=10)
+        u = mod.Unpacker()
+        with pytest.raises(mod.OutOfData):
+            u.unpack()
+        assert list(u) == []
+        u.feed(b"\xc1")
+        with pytest.raises(mod.FormatError):
+            u.unpack()
+        u = mod.Unpacker()
+        u.feed(b"\x91" * 1100)
+        with pytest.raises(mod.StackError):
+            u.unpack()
+
+
+@pytest.mark.parametrize("opts", [dict(use_list=False), dict(raw=True), dict(timestamp=2),
+                                  dict(strict_map_key=False),
+                                  dict(object_pairs_hook=list), dict(list_hook=tuple)])
+def test_stream_options(pairs, opts):
+    stream = b"".join(msgpack.packb(mo) for _, mo in pairs[:500])
+    uz, um = zmqpack.Unpacker(**opts), msgpack.Unpacker(**opts)
+    uz.feed(stream)
+    um.feed(stream)
+    while True:
+        kz, km = exc_kind(uz.unpack), exc_kind(um.unpack)
+        assert kz == km
+        if kz is not None:
+            break
+
+
+def test_aliases():
+    buf = io.BytesIO()
+    zmqpack.dump({"a": 1}, buf)
+    assert zmqpack.load(io.BytesIO(buf.getvalue())) == {"a": 1}
+    assert zmqpack.loads(zmqpack.dumps([1])) == [1]
+    assert zmqpack.pack is zmqpack.dump and zmqpack.unpack is zmqpack.load

@@ -1,0 +1,297 @@
+"""Socket helpers: round trips, C<->Python interop through a separate C
+process (tests/peer.c), the pyzmq recipe both ways, zero-copy, trackers,
+hostile messages, Ctrl-C, asyncio."""
+import asyncio
+import os
+import signal
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+import zmq
+import zmq.asyncio
+
+import zmqpack
+
+DTYPES = ["|b1", "|i1", "<i2", ">i2", "<i4", ">i4", "<i8", ">i8", "|u1", "<u2", ">u2", "<u4",
+          "<u8", ">u8", "<f2", "<f4", ">f4", "<f8", ">f8", "<c8", "<c16", ">c16"]
+CODECS = [None, "zlib:1", "blosc:lz4:5:shuffle", "blosc:zstd:3:bitshuffle", "auto"]
+
+
+def sample(dt, shape=(7, 33), seed=0):
+    r = np.random.default_rng(seed)
+    a = (r.standard_normal(shape) * 100)
+    dt = np.dtype(dt)
+    if dt.kind == "b":
+        return a > 0
+    if dt.kind == "c":
+        return (a + 1j * a[::-1]).astype(dt)
+    return a.astype(dt)
+
+
+@pytest.fixture
+def pair():
+    ctx = zmq.Context()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    a.linger = b.linger = 0
+    b.rcvtimeo = a.sndtimeo = 5000
+    a.bind("inproc://zpk-test")
+    b.connect("inproc://zpk-test")
+    yield a, b
+    a.close()
+    b.close()
+    ctx.term()
+
+
+def same(x, y):
+    assert x.dtype == y.dtype and x.shape == y.shape
+    np.testing.assert_array_equal(x, y)
+
+
+# -- Python <-> Python ----------------------------------------------------------
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_every_dtype_and_layout(pair, codec):
+    a, b = pair
+    for dt in DTYPES:
+        base = sample(dt, (6, 40))
+        for arr in (base, np.asfortranarray(base), base[:, ::3], base[2], base[0, 0],
+                    base[:0], np.array(base[1, 1])):
+            zmqpack.send_array(a, arr, codec=codec)
+            got = zmqpack.recv_array(b)
+            same(got, arr)
+            assert got.flags.writeable
+            if arr.flags.f_contiguous and not arr.flags.c_contiguous:
+                assert got.flags.f_contiguous
+
+
+def test_topic_and_recv_into(pair):
+    a, b = pair
+    arr = sample("<f4", (64, 64))
+    zmqpack.send_array(a, arr, topic="cam1", codec="zlib:6")
+    topic, got = zmqpack.recv_array(b, with_topic=True)
+    assert topic == b"cam1"
+    same(got, arr)
+    out = np.empty_like(arr)
+    zmqpack.send_array(a, arr, codec="blosc")
+    assert zmqpack.recv_array(b, out=out) is out
+    same(out, arr)
+    small = np.empty(10, np.float32)
+    zmqpack.send_array(a, arr)
+    with pytest.raises(zmqpack.WireError) as ei:
+        zmqpack.recv_array(b, out=small)
+    assert ei.value.name == "EBUFFULL"
+    zmqpack.send_packed(a, "next")
+    assert zmqpack.recv_packed(b) == "next"
+
+
+def test_packed_and_mixed(pair):
+    a, b = pair
+    img = sample("<u2", (480, 640))
+    obj = {"ts": zmqpack.Timestamp(5, 6), "image": img, "mask": img > 100,
+           "meta": [1, "two", {"three": np.arange(3.0)}], "raw": b"\x00\x01"}
+    for codec in CODECS:
+        zmqpack.send_packed(a, obj, topic=b"t", codec=codec)
+        topic, got = zmqpack.recv_packed(b, with_topic=True)
+        assert topic == b"t"
+        assert got["ts"] == obj["ts"] and got["raw"] == obj["raw"]
+        same(got["image"], img)
+        same(got["mask"], obj["mask"])
+        same(got["meta"][2]["three"], np.arange(3.0))
+    zmqpack.send_packed(a, {"x": [1, 2]}, single=True)
+    assert zmqpack.recv_packed(b, use_list=False) == {"x": (1, 2)}
+
+
+def test_recipe_both_ways(pair):
+    a, b = pair
+    arr = sample("int32", (5, 6))
+    # pyzmq's recipe in, zmqpack out
+    a.send_json(dict(dtype=str(arr.dtype), shape=arr.shape), zmq.SNDMORE)
+    a.send(arr)
+    same(zmqpack.recv_array(b), arr)
+    # zmqpack's recipe out, pyzmq's recipe in
+    zmqpack.send_array(a, arr, recipe=True)
+    md = b.recv_json()
+    buf = b.recv()
+    same(np.frombuffer(buf, dtype=md["dtype"]).reshape(md["shape"]), arr)
+
+
+def test_zero_copy_inproc_and_tracker(pair):
+    a, b = pair
+    arr = sample("<f8", (512, 512))
+    t = zmqpack.send_array(a, arr, copy=False, track=True)
+    got = zmqpack.recv_array(b)
+    assert got.ctypes.data == arr.ctypes.data  # the very memory that was sent
+    assert got.flags.writeable
+    assert not t.done  # the receiver still holds the message
+    del got
+    assert t.wait(5) and t.done
+    t = zmqpack.send_array(a, arr, copy=True, track=True)
+    assert t.done  # copied: nothing held
+    got = zmqpack.recv_array(b)
+    assert got.ctypes.data != arr.ctypes.data
+    # mixed: arrays above the threshold zero-copy too
+    t = zmqpack.send_packed(a, {"a": arr, "b": [arr[:1]]}, track=True)
+    got = zmqpack.recv_packed(b)
+    assert got["a"].ctypes.data == arr.ctypes.data
+    del got
+    assert t.wait(5)
+
+
+def test_received_array_keeps_message_alive(pair):
+    a, b = pair
+    arr = sample("<i4", (1000,))
+    zmqpack.send_array(a, arr, copy=False)
+    got = zmqpack.recv_array(b)
+    view = got[10:20]
+    del got
+    zmqpack.collect()
+    np.testing.assert_array_equal(view, arr[10:20])
+    view[:] = 0  # writable, owned by the message
+
+
+def test_hostile_messages_keep_sync(pair):
+    a, b = pair
+    bad = [[b"garbage"], [b""], [b"\x81\xa3zpk\x01"], [b"\x81\xa3zpk\xc1", b"x"],
+           [b"\x84\xa3zpk\x01\xa1v\x63\xa1k\xa1a\xa1x\x00", b"p"],
+           [b'{"dtype": "float64", "shape": [1000000000]}', b"12345678"],
+           [b'{"dtype": "object", "shape": [1]}', b"12345678"]]
+    for frames in bad:
+        a.send_multipart(frames)
+        with pytest.raises((zmqpack.WireError, MemoryError)):
+            zmqpack.recv_packed(b) if frames[0][:1] != b"{" else zmqpack.recv_array(b)
+        zmqpack.send_packed(a, {"ok": len(frames)})
+        assert zmqpack.recv_packed(b) == {"ok": len(frames)}
+    a.send_multipart([b"\x81\xa3zpk\x01"])
+    with pytest.raises(zmqpack.WireError):
+        zmqpack.recv_array(b)
+
+
+def test_errors(pair):
+    a, b = pair
+    with pytest.raises(zmq.Again):
+        zmqpack.recv_packed(b, zmq.DONTWAIT)
+    with pytest.raises(zmqpack.WireError):
+        zmqpack.send_array(a, np.zeros(3), codec="nosuchcodec")
+    with pytest.raises((zmqpack.WireError, ValueError, TypeError)):
+        zmqpack.send_array(a, np.array(["a", "b"]))
+    b.rcvtimeo = 50
+    with pytest.raises(zmq.Again):
+        zmqpack.recv_array(b)
+
+
+def test_ctrl_c_interrupts_blocking_recv(pair):
+    a, b = pair
+    b.rcvtimeo = 10000
+    ran = []
+
+    def other():
+        ran.append(1)  # runs while the main thread blocks: the GIL is free
+        os.kill(os.getpid(), signal.SIGINT)
+    t = threading.Timer(0.2, other)
+    t.start()
+    with pytest.raises(KeyboardInterrupt):
+        zmqpack.recv_packed(b)
+    t.join()
+    assert ran == [1]
+    zmqpack.send_packed(a, 1)
+    assert zmqpack.recv_packed(b) == 1
+
+
+# -- C <-> Python across processes ------------------------------------------------
+
+PEER = os.environ.get("ZPK_PY_PEER")
+
+
+def run_peer(args):
+    if not PEER or not os.path.exists(PEER):
+        pytest.skip("zpk_py_peer not built (set ZPK_PY_PEER)")
+    return subprocess.Popen([PEER] + args, stderr=subprocess.PIPE)
+
+
+@pytest.fixture
+def tcp():
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PAIR)
+    s.linger = 0
+    s.rcvtimeo = s.sndtimeo = 10000
+    port = s.bind_to_random_port("tcp://127.0.0.1")
+    yield s, "tcp://127.0.0.1:%d" % port
+    s.close()
+    ctx.term()
+
+
+@pytest.mark.parametrize("codec", ["none", "zlib:1", "blosc:lz4:5:shuffle", "auto"])
+def test_c_echo_arrays(tcp, codec):
+    s, ep = tcp
+    arrays = []
+    for i, dt in enumerate(DTYPES):
+        base = sample(dt, (9, 70), seed=i)
+        arrays += [base, np.asfortranarray(base), base[::2, 1::3], np.array(base[0, 0])]
+    p = run_peer([ep, "array", codec, "0", str(len(arrays))])
+    for arr in arrays:
+        zmqpack.send_array(s, arr, codec=None if codec == "none" else codec)
+        same(zmqpack.recv_array(s), arr)
+    assert p.wait(10) == 0, p.stderr.read()
+
+
+def test_c_echo_recipe(tcp):
+    s, ep = tcp
+    arrays = [sample(dt, (4, 5), seed=3) for dt in ("float64", "int16", "uint8", "complex64")]
+    p = run_peer([ep, "array", "none", "1", str(2 * len(arrays))])
+    for arr in arrays:
+        # recipe from pyzmq into C, recipe from C back into pyzmq
+        s.send_json(dict(dtype=str(arr.dtype), shape=arr.shape), zmq.SNDMORE)
+        s.send(arr)
+        md = s.recv_json()
+        same(np.frombuffer(s.recv(), dtype=md["dtype"]).reshape(md["shape"]), arr)
+        # zmqpack's recipe into C, C's recipe into zmqpack
+        zmqpack.send_array(s, arr, recipe=True)
+        same(zmqpack.recv_array(s), arr)
+    assert p.wait(10) == 0, p.stderr.read()
+
+
+@pytest.mark.parametrize("codec", ["none", "zlib:1", "blosc"])
+def test_c_echo_mixed_and_packed(tcp, codec):
+    s, ep = tcp
+    msgs = [{"n": i, "a": sample("<f4", (16, 16 + i), seed=i), "l": [sample(">i8", (i,)), "x"]}
+            for i in range(5)]
+    msgs += [{"plain": [1, 2.5, "three", b"four", None, True]}, "just a string",
+             list(range(100000))]
+    p = run_peer([ep, "mixed", codec, str(len(msgs))])
+    for m in msgs:
+        zmqpack.send_packed(s, m, codec=None if codec == "none" else codec)
+        got = zmqpack.recv_packed(s)
+        if isinstance(m, dict) and "a" in m:
+            assert got["n"] == m["n"] and got["l"][1] == "x"
+            same(got["a"], m["a"])
+            same(got["l"][0], m["l"][0])
+        else:
+            assert got == m
+    assert p.wait(10) == 0, p.stderr.read()
+
+
+# -- asyncio ----------------------------------------------------------------------
+
+def test_asyncio_sockets():
+    async def main():
+        ctx = zmq.asyncio.Context()
+        a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+        a.linger = b.linger = 0
+        a.bind("inproc://zpk-async")
+        b.connect("inproc://zpk-async")
+        arr = sample("<f8", (100, 100))
+        pending = asyncio.ensure_future(zmqpack.recv_packed(b))
+        await asyncio.sleep(0.01)
+        await zmqpack.send_packed(a, {"img": arr, "k": 1})
+        got = await asyncio.wait_for(pending, 5)
+        same(got["img"], arr)
+        await zmqpack.send_array(a, arr, codec="zlib")
+        same(await asyncio.wait_for(zmqpack.recv_array(b), 5), arr)
+        with pytest.raises(zmq.Again):
+            await zmqpack.recv_packed(b, zmq.DONTWAIT)
+        a.close()
+        b.close()
+        ctx.term()
+    asyncio.run(main())

@@ -1,0 +1,402 @@
+/*
+ * The array header: a MessagePack map (keys in wire.h, described in
+ * docs/arrays.md). Reading validates every declared size before the only
+ * allocation (the chunk table, bounded by the bytes actually present).
+ */
+#include <string.h>
+
+#include "zmqpack/codec.h"
+
+#include "internal.h"
+#include "wire.h"
+
+void zpk_array_opts_default(zpk_array_opts_t *o)
+{
+    if (o == NULL)
+        return;
+    memset(o, 0, sizeof *o);
+    o->max_array_bytes = ZPK_DEFAULT_MAX_ARRAY_BYTES;
+    o->nthreads = 1;
+    zpk_limits_default(&o->limits, 0);
+}
+
+void zpk_array_info_free(zpk_array_info_t *info)
+{
+    if (info == NULL)
+        return;
+    zpk__free(info->chunks);
+    memset(info, 0, sizeof *info);
+}
+
+bool zpk_array_info_is_raw(const zpk_array_info_t *info)
+{
+    if (info == NULL)
+        return false;
+    for (size_t i = 0; i < info->nchunks; i++)
+        if (info->chunks[i].compressed)
+            return false;
+    return true;
+}
+
+int zpk_array_info_to_array(const zpk_array_info_t *info, void *data, zpk_array_t *out)
+{
+    if (info == NULL || out == NULL)
+        return ZPK_EINVAL;
+    return zpk_array_init(out, info->dtype, info->ndim, info->shape,
+                          info->order == ZPK_ORDER_F ? ZPK_ORDER_F : ZPK_ORDER_C, data);
+}
+
+/* ---- write ----------------------------------------------------------------------- */
+
+void zpk_array_header_write(zpk_writer_t *w, const zpk_array_info_t *info)
+{
+    if (w == NULL)
+        return;
+    char dt[ZPK_DTYPE_STR_SIZE], codec[ZPK_CODEC_STR_SIZE];
+    if (info == NULL || zpk_dtype_format(info->dtype, dt, sizeof dt) < 0 ||
+        zpk_codec_format(&info->codec, codec, sizeof codec) < 0 ||
+        info->codec.id == ZPK_CODEC_AUTO || info->ndim < 0 || info->ndim > ZPK_MAX_NDIM) {
+        zpk_writer_set_error(w, ZPK_EINVAL);
+        return;
+    }
+    size_t nraw = 0;
+    for (size_t i = 0; i < info->nchunks; i++)
+        nraw += !info->chunks[i].compressed;
+    bool list_raw = info->codec.id != ZPK_CODEC_NONE && nraw > 0;
+
+    zpk_write_map(w, 7 + (list_raw ? 1 : 0));
+    zpk_write_cstr(w, ZPK__KEY_DTYPE);
+    zpk_write_cstr(w, dt);
+    zpk_write_cstr(w, ZPK__KEY_SHAPE);
+    zpk_write_array(w, (size_t)info->ndim);
+    for (int i = 0; i < info->ndim; i++)
+        zpk_write_uint(w, info->shape[i]);
+    zpk_write_cstr(w, ZPK__KEY_ORDER);
+    zpk_write_cstr(w, info->order == ZPK_ORDER_F ? "F" : "C");
+    zpk_write_cstr(w, ZPK__KEY_NBYTES);
+    zpk_write_uint(w, info->nbytes);
+    zpk_write_cstr(w, ZPK__KEY_CODEC);
+    zpk_write_cstr(w, codec);
+    zpk_write_cstr(w, ZPK__KEY_CHUNK);
+    zpk_write_uint(w, info->chunk_size);
+    zpk_write_cstr(w, ZPK__KEY_CHUNKS);
+    zpk_write_array(w, info->nchunks);
+    for (size_t i = 0; i < info->nchunks; i++)
+        zpk_write_uint(w, info->chunks[i].stored);
+    if (list_raw) {
+        zpk_write_cstr(w, ZPK__KEY_RAW);
+        zpk_write_array(w, nraw);
+        for (size_t i = 0; i < info->nchunks; i++)
+            if (!info->chunks[i].compressed)
+                zpk_write_uint(w, i);
+    }
+}
+
+/* ---- read ------------------------------------------------------------------------ */
+
+enum {
+    S_DTYPE = 1 << 0,
+    S_SHAPE = 1 << 1,
+    S_ORDER = 1 << 2,
+    S_NBYTES = 1 << 3,
+    S_CODEC = 1 << 4,
+    S_CHUNK = 1 << 5,
+    S_CHUNKS = 1 << 6,
+    S_RAW = 1 << 7,
+};
+
+static bool s_key(const void *k, uint32_t n, const char *lit)
+{
+    return strlen(lit) == n && memcmp(k, lit, n) == 0;
+}
+
+/* Reads a str value; ZPK_EFORMAT for another type. */
+static int s_read_str(zpk_reader_t *r, const char **s, uint32_t *n)
+{
+    zpk_tag_t t;
+    const void *p = NULL;
+    int rc = zpk_read_item(r, &t, &p);
+    if (rc != 0)
+        return rc;
+    if (t.type != ZPK_TYPE_STR)
+        return ZPK_EFORMAT;
+    *s = p;
+    *n = t.v.len;
+    return 0;
+}
+
+static int s_read_uint(zpk_reader_t *r, uint64_t *v)
+{
+    zpk_tag_t t;
+    int rc = zpk_read_tag(r, &t);
+    if (rc != 0)
+        return rc;
+    if (t.type != ZPK_TYPE_UINT)
+        return ZPK_EFORMAT;
+    *v = t.v.u;
+    return 0;
+}
+
+static int s_read_array_len(zpk_reader_t *r, uint32_t *n)
+{
+    zpk_tag_t t;
+    int rc = zpk_read_tag(r, &t);
+    if (rc != 0)
+        return rc;
+    if (t.type != ZPK_TYPE_ARRAY)
+        return ZPK_EFORMAT;
+    *n = t.v.len;
+    return 0;
+}
+
+#define S_FAIL(code, ...)                                                     \
+    do {                                                                      \
+        rc = zpk__error(err, (code), zpk_reader_offset(r), __VA_ARGS__);      \
+        goto fail;                                                            \
+    } while (0)
+
+int zpk_array_header_read(zpk_reader_t *r, const zpk_array_opts_t *opts,
+                          zpk_array_info_t *info, zpk_error_t *err)
+{
+    if (r == NULL || info == NULL)
+        return zpk__error(err, ZPK_EINVAL, 0, "NULL reader or output");
+    memset(info, 0, sizeof *info);
+    zpk_array_opts_t o;
+    if (opts != NULL)
+        o = *opts;
+    else
+        zpk_array_opts_default(&o);
+
+    int rc;
+    unsigned seen = 0;
+    uint64_t nbytes = 0, chunk = 0;
+    size_t *raw_idx = NULL; /* indices read from "raw", validated below */
+    size_t nraw = 0;
+    info->order = ZPK_ORDER_C;
+    info->nthreads = o.nthreads < 1 ? 1 : o.nthreads;
+
+    zpk_tag_t t;
+    rc = zpk_read_tag(r, &t);
+    if (rc != 0)
+        S_FAIL(rc, "array header: %s", zpk_strerror(rc));
+    if (t.type != ZPK_TYPE_MAP)
+        S_FAIL(ZPK_EFORMAT, "array header is a %s, not a map", zpk_type_name(t.type));
+    uint32_t pairs = t.v.len;
+    for (uint32_t k = 0; k < pairs; k++) {
+        const char *key;
+        uint32_t klen;
+        rc = s_read_str(r, &key, &klen);
+        if (rc != 0)
+            S_FAIL(rc, "array header: key %u is not a str", k);
+        unsigned bit = s_key(key, klen, ZPK__KEY_DTYPE)    ? S_DTYPE
+                       : s_key(key, klen, ZPK__KEY_SHAPE)  ? S_SHAPE
+                       : s_key(key, klen, ZPK__KEY_ORDER)  ? S_ORDER
+                       : s_key(key, klen, ZPK__KEY_NBYTES) ? S_NBYTES
+                       : s_key(key, klen, ZPK__KEY_CODEC)  ? S_CODEC
+                       : s_key(key, klen, ZPK__KEY_CHUNK)  ? S_CHUNK
+                       : s_key(key, klen, ZPK__KEY_CHUNKS) ? S_CHUNKS
+                       : s_key(key, klen, ZPK__KEY_RAW)    ? S_RAW
+                                                           : 0;
+        if (bit == 0) { /* unknown keys are skipped (forward compatible) */
+            rc = zpk_reader_skip(r);
+            if (rc != 0)
+                S_FAIL(rc, "array header: %s", zpk_strerror(rc));
+            continue;
+        }
+        if (seen & bit)
+            S_FAIL(ZPK_EFORMAT, "array header: duplicate key '%.*s'", (int)klen, key);
+        seen |= bit;
+        const char *s;
+        uint32_t n;
+        switch (bit) {
+        case S_DTYPE:
+            rc = s_read_str(r, &s, &n);
+            if (rc != 0)
+                S_FAIL(rc, "array header: dtype is not a str");
+            rc = zpk_dtype_parse(s, n, &info->dtype, err);
+            if (rc != 0)
+                goto fail;
+            break;
+        case S_SHAPE:
+            rc = s_read_array_len(r, &n);
+            if (rc != 0)
+                S_FAIL(rc, "array header: shape is not an array");
+            if (n > ZPK_MAX_NDIM)
+                S_FAIL(ZPK_ESHAPE, "array header: %u dimensions, at most %d", n,
+                       ZPK_MAX_NDIM);
+            for (uint32_t i = 0; i < n; i++) {
+                uint64_t v;
+                rc = s_read_uint(r, &v);
+                if (rc != 0)
+                    S_FAIL(rc, "array header: shape[%u] is not a non-negative int", i);
+                if (v > SIZE_MAX)
+                    S_FAIL(ZPK_EOVERFLOW, "array header: shape[%u] too large", i);
+                info->shape[i] = (size_t)v;
+            }
+            info->ndim = (int)n;
+            break;
+        case S_ORDER:
+            rc = s_read_str(r, &s, &n);
+            if (rc != 0 || n != 1 || (s[0] != 'C' && s[0] != 'F'))
+                S_FAIL(ZPK_EFORMAT, "array header: order must be \"C\" or \"F\"");
+            info->order = s[0];
+            break;
+        case S_NBYTES:
+            rc = s_read_uint(r, &nbytes);
+            if (rc != 0)
+                S_FAIL(rc, "array header: nbytes is not a non-negative int");
+            break;
+        case S_CODEC:
+            rc = s_read_str(r, &s, &n);
+            if (rc != 0)
+                S_FAIL(rc, "array header: codec is not a str");
+            rc = zpk_codec_parse(s, n, &info->codec, err);
+            if (rc != 0)
+                goto fail;
+            if (info->codec.id == ZPK_CODEC_AUTO)
+                S_FAIL(ZPK_ECODEC, "array header: codec 'auto' is not a wire codec");
+            info->codec.nthreads = info->nthreads;
+            break;
+        case S_CHUNK:
+            rc = s_read_uint(r, &chunk);
+            if (rc != 0)
+                S_FAIL(rc, "array header: chunk is not a non-negative int");
+            break;
+        case S_CHUNKS:
+        case S_RAW: {
+            rc = s_read_array_len(r, &n);
+            if (rc != 0)
+                S_FAIL(rc, "array header: '%.*s' is not an array", (int)klen, key);
+            /* Each entry takes at least one byte: the table is bounded by
+             * the input actually present, never by what it claims. */
+            if (n > zpk_reader_remaining(r))
+                S_FAIL(ZPK_EOUTOFDATA, "array header: '%.*s' declares %u entries, "
+                       "%zu bytes left", (int)klen, key, n, zpk_reader_remaining(r));
+            if (bit == S_RAW) {
+                raw_idx = zpk__calloc(n ? n : 1, sizeof(size_t));
+                if (raw_idx == NULL)
+                    S_FAIL(ZPK_ENOMEM, "array header: no memory for %u entries", n);
+                nraw = n;
+            } else {
+                info->chunks = zpk__calloc(n ? n : 1, sizeof(zpk_chunk_info_t));
+                if (info->chunks == NULL)
+                    S_FAIL(ZPK_ENOMEM, "array header: no memory for %u chunks", n);
+                info->nchunks = n;
+            }
+            for (uint32_t i = 0; i < n; i++) {
+                uint64_t v;
+                rc = s_read_uint(r, &v);
+                if (rc != 0)
+                    S_FAIL(rc, "array header: %.*s[%u] is not a non-negative int",
+                           (int)klen, key, i);
+                if (v > SIZE_MAX)
+                    S_FAIL(ZPK_EOVERFLOW, "array header: %.*s[%u] too large", (int)klen,
+                           key, i);
+                if (bit == S_RAW)
+                    raw_idx[i] = (size_t)v;
+                else
+                    info->chunks[i].stored = (size_t)v;
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    }
+
+    /* Every required key, then every size against the others. */
+    const unsigned required = S_DTYPE | S_SHAPE | S_NBYTES | S_CODEC | S_CHUNKS;
+    if ((seen & required) != required)
+        S_FAIL(ZPK_EFORMAT, "array header: missing %s",
+               !(seen & S_DTYPE)    ? ZPK__KEY_DTYPE
+               : !(seen & S_SHAPE)  ? ZPK__KEY_SHAPE
+               : !(seen & S_NBYTES) ? ZPK__KEY_NBYTES
+               : !(seen & S_CODEC)  ? ZPK__KEY_CODEC
+                                    : ZPK__KEY_CHUNKS);
+    size_t want;
+    rc = zpk_shape_nbytes(info->dtype, info->ndim, info->shape, &want);
+    if (rc != 0)
+        S_FAIL(rc, "array header: the shape's byte count %s", rc == ZPK_EOVERFLOW ?
+               "overflows" : "is invalid");
+    if (nbytes != want)
+        S_FAIL(ZPK_ESHAPE, "array header: nbytes %llu but the shape holds %zu bytes",
+               (unsigned long long)nbytes, want);
+    if (want > o.max_array_bytes)
+        S_FAIL(ZPK_ELIMIT, "array header: %zu bytes over max_array_bytes %zu", want,
+               o.max_array_bytes);
+    info->nbytes = want;
+    if (!(seen & S_CHUNK))
+        chunk = info->nchunks <= 1 ? want : 0;
+    if (want && chunk == 0)
+        S_FAIL(ZPK_EFORMAT, "array header: chunk size is 0");
+    if (chunk > SIZE_MAX)
+        S_FAIL(ZPK_EOVERFLOW, "array header: chunk size too large");
+    size_t cs = (size_t)chunk;
+    size_t nch = want ? want / cs + (want % cs != 0) : 0;
+    if (nch != info->nchunks)
+        S_FAIL(ZPK_EFORMAT, "array header: %zu chunks listed, %zu bytes in chunks of %zu "
+               "need %zu", info->nchunks, want, cs, nch);
+    if (info->codec.id == ZPK_CODEC_BLOSC && cs > ZPK_BLOSC_MAX_CHUNK && nch)
+        S_FAIL(ZPK_ELIMIT, "array header: blosc chunk size %zu over the limit", cs);
+    info->chunk_size = cs;
+    for (size_t i = 0; i < nch; i++) {
+        zpk_chunk_info_t *ci = &info->chunks[i];
+        ci->raw = i + 1 < nch ? cs : want - i * cs;
+        ci->compressed = info->codec.id != ZPK_CODEC_NONE;
+    }
+    for (size_t j = 0; j < nraw; j++) {
+        if (raw_idx[j] >= nch || (j && raw_idx[j] <= raw_idx[j - 1]))
+            S_FAIL(ZPK_EFORMAT, "array header: raw index %zu out of order or range",
+                   raw_idx[j]);
+        info->chunks[raw_idx[j]].compressed = false;
+    }
+    for (size_t i = 0; i < nch; i++) {
+        zpk_chunk_info_t *ci = &info->chunks[i];
+        if (!ci->compressed && ci->stored != ci->raw)
+            S_FAIL(ZPK_EFORMAT, "array header: raw chunk %zu stores %zu bytes, not %zu", i,
+                   ci->stored, ci->raw);
+        if (ci->compressed) {
+            size_t bound = zpk_codec_bound(&info->codec, ci->raw);
+            if (ci->stored == 0 || bound == 0 || ci->stored > bound)
+                S_FAIL(ZPK_EFORMAT, "array header: chunk %zu stores %zu bytes for %zu raw",
+                       i, ci->stored, ci->raw);
+        }
+        if (!zpk__add_size(info->stored_bytes, ci->stored, &info->stored_bytes))
+            S_FAIL(ZPK_EOVERFLOW, "array header: stored sizes overflow");
+    }
+    zpk__free(raw_idx);
+    if (info->nchunks == 0) {
+        zpk__free(info->chunks);
+        info->chunks = NULL;
+    }
+    return 0;
+
+fail:
+    zpk__free(raw_idx);
+    zpk_array_info_free(info);
+    return rc;
+}
+
+int zpk_array_header_decode(const void *data, size_t size, const zpk_array_opts_t *opts,
+                            zpk_array_info_t *info, zpk_error_t *err)
+{
+    if (info == NULL || (size && data == NULL))
+        return zpk__error(err, ZPK_EINVAL, 0, "NULL argument");
+    zpk_array_opts_t o;
+    if (opts != NULL)
+        o = *opts;
+    else
+        zpk_array_opts_default(&o);
+    zpk_reader_t r;
+    zpk_reader_init(&r, data, size, &o.limits);
+    int rc = zpk_array_header_read(&r, &o, info, err);
+    if (rc != 0)
+        return rc;
+    rc = zpk_reader_finish(&r);
+    if (rc != 0) {
+        zpk_array_info_free(info);
+        return zpk__error(err, rc, zpk_reader_offset(&r), "array header: %s",
+                          zpk_strerror(rc));
+    }
+    return 0;
+}

@@ -1,0 +1,1007 @@
+/*
+ * The document tree: the arena, the resumable parser shared with the
+ * streaming unpacker (unpacker.c), the one-shot parse and the accessors.
+ *
+ * Parsing is iterative. Finished children of the containers still open
+ * sit on a value stack; when a container's last element arrives, its
+ * children are copied into the arena in one contiguous block and the
+ * container becomes one node on its parent's stack. So nothing is ever
+ * allocated from a declared count (only from elements that arrived), each
+ * node is copied once, and an interrupted parse resumes exactly where the
+ * bytes ran out: an item (header plus payload) is consumed only when all
+ * of its bytes are there.
+ */
+#include "doc_internal.h"
+
+#include <string.h>
+
+/* ---- arena ------------------------------------------------------------- */
+
+#define S_BLOCK_HDR ((sizeof(zpk__block_t) + 15) & ~(size_t)15)
+#define S_MIN_BLOCK ((size_t)256)
+#define S_MAX_BLOCK ((size_t)64 * 1024 * 1024)
+
+static uint8_t s_no_space;
+
+static void s_arena_init(zpk__arena_t *a, size_t hint)
+{
+    a->lo = a->hi = &s_no_space;
+    a->head = NULL;
+    if (hint < S_MIN_BLOCK)
+        hint = S_MIN_BLOCK;
+    if (hint > S_MAX_BLOCK)
+        hint = S_MAX_BLOCK;
+    a->next_size = (hint + 15) & ~(size_t)15;
+    a->total = 0;
+}
+
+static void s_blocks_free(zpk__block_t *b)
+{
+    while (b != NULL) {
+        zpk__block_t *next = b->next;
+        zpk__free(b);
+        b = next;
+    }
+}
+
+static zpk__block_t *s_block_new(zpk__arena_t *a, size_t size)
+{
+    size_t total;
+    if (!zpk__add_size(size, S_BLOCK_HDR, &total))
+        return NULL;
+    zpk__block_t *b = zpk__malloc(total);
+    if (b == NULL)
+        return NULL;
+    b->size = size;
+    b->next = a->head;
+    a->head = b;
+    a->total += total;
+    return b;
+}
+
+/* Slow path of both bump allocators. @p n is a multiple of 16 for nodes. */
+static void *s_arena_slow(zpk__arena_t *a, size_t n, bool nodes)
+{
+    if (n > a->next_size / 4) {
+        /* A run this large gets its own block; the current one stays. */
+        size_t sz = (n + 15) & ~(size_t)15;
+        if (sz < n)
+            return NULL;
+        zpk__block_t *b = s_block_new(a, sz);
+        return b ? (uint8_t *)b + S_BLOCK_HDR : NULL;
+    }
+    zpk__block_t *b = s_block_new(a, a->next_size);
+    if (b == NULL)
+        return NULL;
+    a->lo = (uint8_t *)b + S_BLOCK_HDR;
+    a->hi = a->lo + b->size;
+    if (a->next_size < S_MAX_BLOCK)
+        a->next_size *= 2;
+    if (nodes) {
+        void *r = a->lo;
+        a->lo += n;
+        return r;
+    }
+    a->hi -= n;
+    return a->hi;
+}
+
+static inline zpk_node_t *s_arena_nodes(zpk__arena_t *a, size_t count)
+{
+    size_t n = count * sizeof(zpk_node_t);
+    if (ZPK_LIKELY((size_t)(a->hi - a->lo) >= n)) {
+        void *r = a->lo;
+        a->lo += n;
+        return r;
+    }
+    return s_arena_slow(a, n, true);
+}
+
+static inline uint8_t *s_arena_bytes(zpk__arena_t *a, size_t n)
+{
+    if (ZPK_LIKELY((size_t)(a->hi - a->lo) >= n)) {
+        a->hi -= n;
+        return a->hi;
+    }
+    return s_arena_slow(a, n, false);
+}
+
+/* ---- parser state ------------------------------------------------------ */
+
+void zpk__parser_init(zpk__parser_t *ps, const zpk_limits_t *lim, unsigned flags,
+                      size_t arena_hint)
+{
+    if (lim != NULL)
+        ps->lim = *lim;
+    else
+        zpk_limits_default(&ps->lim, 0);
+    ps->flags = flags;
+    s_arena_init(&ps->arena, arena_hint);
+    ps->vals = ps->ivals;
+    ps->nvals = 0;
+    ps->capvals = ZPK__INLINE_VALS;
+    ps->frames = ps->iframes;
+    ps->depth = 0;
+    ps->capframes = ZPK__INLINE_FRAMES;
+    memset(&ps->root, 0, sizeof ps->root);
+}
+
+void zpk__parser_drop(zpk__parser_t *ps)
+{
+    s_blocks_free(ps->arena.head);
+    s_arena_init(&ps->arena, ps->arena.next_size / 2);
+    ps->nvals = 0;
+    ps->depth = 0;
+}
+
+void zpk__parser_drop_nodes(zpk__parser_t *ps)
+{
+    s_blocks_free(ps->arena.head);
+    s_arena_init(&ps->arena, ps->arena.next_size / 2);
+    ps->nvals = 0;
+}
+
+void zpk__parser_free(zpk__parser_t *ps)
+{
+    zpk__parser_drop(ps);
+    if (ps->vals != ps->ivals)
+        zpk__free(ps->vals);
+    if (ps->frames != ps->iframes)
+        zpk__free(ps->frames);
+    ps->vals = ps->ivals;
+    ps->capvals = ZPK__INLINE_VALS;
+    ps->frames = ps->iframes;
+    ps->capframes = ZPK__INLINE_FRAMES;
+}
+
+/* Doubles a stack that may still be one of the embedded arrays. */
+static void *s_grow(void *cur, const void *embedded, size_t *cap, size_t elem)
+{
+    size_t ncap, bytes;
+    if (!zpk__mul_size(*cap, 2, &ncap) || !zpk__mul_size(ncap, elem, &bytes))
+        return NULL;
+    void *n;
+    if (cur == embedded) {
+        n = zpk__malloc(bytes);
+        if (n != NULL)
+            memcpy(n, cur, *cap * elem);
+    } else {
+        n = zpk__realloc(cur, bytes);
+    }
+    if (n != NULL)
+        *cap = ncap;
+    return n;
+}
+
+int zpk__parser_take(zpk__parser_t *ps, size_t consumed, zpk_doc_t **out)
+{
+    size_t dsz = (sizeof(struct zpk_doc) + sizeof(zpk_node_t) - 1) / sizeof(zpk_node_t);
+    struct zpk_doc *d = (struct zpk_doc *)(void *)s_arena_nodes(&ps->arena, dsz);
+    if (d == NULL) {
+        zpk__parser_drop(ps);
+        return ZPK_ENOMEM;
+    }
+    d->root = ps->root;
+    d->blocks = ps->arena.head;
+    d->release = NULL;
+    d->ud = NULL;
+    d->consumed = consumed;
+    /* The next object's first block is sized like this one's arena. */
+    s_arena_init(&ps->arena, ps->arena.total);
+    ps->nvals = 0;
+    ps->depth = 0;
+    *out = d;
+    return 0;
+}
+
+/* ---- the parser -------------------------------------------------------- */
+
+static inline uint16_t s_be16(const uint8_t *p)
+{
+    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+static inline uint32_t s_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t s_be64(const uint8_t *p)
+{
+    return (uint64_t)s_be32(p) << 32 | s_be32(p + 4);
+}
+
+/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
+static bool s_utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & UINT64_C(0x8080808080808080)) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+        } else if (c < 0xc2) {
+            return false;
+        } else if (c < 0xe0) {
+            if (n - i < 2 || (s[i + 1] & 0xc0) != 0x80)
+                return false;
+            i += 2;
+        } else if (c < 0xf0) {
+            if (n - i < 3 || (s[i + 1] & 0xc0) != 0x80 || (s[i + 2] & 0xc0) != 0x80)
+                return false;
+            if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] > 0x9f))
+                return false;
+            i += 3;
+        } else if (c < 0xf5) {
+            if (n - i < 4 || (s[i + 1] & 0xc0) != 0x80 || (s[i + 2] & 0xc0) != 0x80 ||
+                (s[i + 3] & 0xc0) != 0x80)
+                return false;
+            if ((c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] > 0x8f))
+                return false;
+            i += 4;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+#define S_NEED(k)                                                               \
+    do {                                                                        \
+        if (ZPK_UNLIKELY((size_t)(e - p) < (size_t)(k))) {                      \
+            need = (k);                                                         \
+            goto need_more;                                                     \
+        }                                                                       \
+    } while (0)
+
+/*
+ * build: make nodes (else skip). direct (only with build, for one-shot
+ * input): children preallocated and written in place.
+ */
+static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                          size_t end, const bool build, const bool direct,
+                          uint64_t base_off, zpk_error_t *err)
+{
+    const bool oneshot = direct;
+    const uint8_t *p = base + *pos;
+    const uint8_t *const e = base + end;
+    const uint8_t *item = p;
+    const bool borrow = (ps->flags & ZPK_DOC_BORROW) != 0;
+    const bool utf8 = (ps->flags & ZPK_DOC_CHECK_UTF8) != 0;
+    zpk_node_t *vals = ps->vals;
+    size_t nvals = ps->nvals;
+    zpk__frame_t *frames = ps->frames;
+    size_t depth = ps->depth;
+    /* The innermost open container's counters, kept in registers. */
+    size_t left = depth ? frames[depth - 1].left : 0;
+    zpk_node_t *slot = depth ? frames[depth - 1].slot : NULL;
+    size_t need = 1;
+    zpk_node_t nd;
+    uint32_t len = 0;
+    uint8_t ctype = 0, b = 0;
+    int rc = 0;
+    const char *what = "";
+
+    nd.pad = 0;
+    for (;;) {
+        item = p;
+        if (ZPK_UNLIKELY(p >= e)) {
+            need = 1;
+            goto need_more;
+        }
+        b = *p;
+        nd.exttype = 0;
+        nd.len = 0;
+        if (b <= 0x7f) {
+            nd.type = ZPK_TYPE_UINT;
+            nd.v.u = b;
+            p++;
+            goto value;
+        }
+        if (b >= 0xe0) {
+            nd.type = ZPK_TYPE_INT;
+            nd.v.i = (int8_t)b;
+            p++;
+            goto value;
+        }
+        if (b <= 0x8f) {
+            len = b & 0x0f;
+            ctype = ZPK_TYPE_MAP;
+            p++;
+            goto open;
+        }
+        if (b <= 0x9f) {
+            len = b & 0x0f;
+            ctype = ZPK_TYPE_ARRAY;
+            p++;
+            goto open;
+        }
+        if (b <= 0xbf) {
+            len = b & 0x1f;
+            p++;
+            goto str;
+        }
+        switch (b) {
+        case 0xc0:
+            nd.type = ZPK_TYPE_NIL;
+            nd.v.u = 0;
+            p++;
+            goto value;
+        case 0xc1:
+            rc = ZPK_EFORMAT;
+            what = "reserved byte 0xc1";
+            goto fail;
+        case 0xc2:
+        case 0xc3:
+            nd.type = ZPK_TYPE_BOOL;
+            nd.v.u = 0;
+            nd.v.b = b == 0xc3;
+            p++;
+            goto value;
+        case 0xc4:
+            S_NEED(2);
+            len = p[1];
+            p += 2;
+            goto bin;
+        case 0xc5:
+            S_NEED(3);
+            len = s_be16(p + 1);
+            p += 3;
+            goto bin;
+        case 0xc6:
+            S_NEED(5);
+            len = s_be32(p + 1);
+            p += 5;
+            goto bin;
+        case 0xc7:
+            S_NEED(3);
+            len = p[1];
+            nd.exttype = (int8_t)p[2];
+            p += 3;
+            goto ext;
+        case 0xc8:
+            S_NEED(4);
+            len = s_be16(p + 1);
+            nd.exttype = (int8_t)p[3];
+            p += 4;
+            goto ext;
+        case 0xc9:
+            S_NEED(6);
+            len = s_be32(p + 1);
+            nd.exttype = (int8_t)p[5];
+            p += 6;
+            goto ext;
+        case 0xca: {
+            S_NEED(5);
+            uint32_t w = s_be32(p + 1);
+            nd.type = ZPK_TYPE_FLOAT;
+            nd.v.u = 0;
+            memcpy(&nd.v.f, &w, 4);
+            p += 5;
+            goto value;
+        }
+        case 0xcb: {
+            S_NEED(9);
+            uint64_t w = s_be64(p + 1);
+            nd.type = ZPK_TYPE_DOUBLE;
+            memcpy(&nd.v.d, &w, 8);
+            p += 9;
+            goto value;
+        }
+        case 0xcc:
+            S_NEED(2);
+            nd.type = ZPK_TYPE_UINT;
+            nd.v.u = p[1];
+            p += 2;
+            goto value;
+        case 0xcd:
+            S_NEED(3);
+            nd.type = ZPK_TYPE_UINT;
+            nd.v.u = s_be16(p + 1);
+            p += 3;
+            goto value;
+        case 0xce:
+            S_NEED(5);
+            nd.type = ZPK_TYPE_UINT;
+            nd.v.u = s_be32(p + 1);
+            p += 5;
+            goto value;
+        case 0xcf:
+            S_NEED(9);
+            nd.type = ZPK_TYPE_UINT;
+            nd.v.u = s_be64(p + 1);
+            p += 9;
+            goto value;
+        case 0xd0:
+            S_NEED(2);
+            nd.v.i = (int8_t)p[1];
+            p += 2;
+            goto sint;
+        case 0xd1:
+            S_NEED(3);
+            nd.v.i = (int16_t)s_be16(p + 1);
+            p += 3;
+            goto sint;
+        case 0xd2:
+            S_NEED(5);
+            nd.v.i = (int32_t)s_be32(p + 1);
+            p += 5;
+            goto sint;
+        case 0xd3:
+            S_NEED(9);
+            nd.v.i = (int64_t)s_be64(p + 1);
+            p += 9;
+            goto sint;
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8:
+            S_NEED(2);
+            len = 1u << (b - 0xd4);
+            nd.exttype = (int8_t)p[1];
+            p += 2;
+            goto ext;
+        case 0xd9:
+            S_NEED(2);
+            len = p[1];
+            p += 2;
+            goto str;
+        case 0xda:
+            S_NEED(3);
+            len = s_be16(p + 1);
+            p += 3;
+            goto str;
+        case 0xdb:
+            S_NEED(5);
+            len = s_be32(p + 1);
+            p += 5;
+            goto str;
+        case 0xdc:
+            S_NEED(3);
+            len = s_be16(p + 1);
+            ctype = ZPK_TYPE_ARRAY;
+            p += 3;
+            goto open;
+        case 0xdd:
+            S_NEED(5);
+            len = s_be32(p + 1);
+            ctype = ZPK_TYPE_ARRAY;
+            p += 5;
+            goto open;
+        case 0xde:
+            S_NEED(3);
+            len = s_be16(p + 1);
+            ctype = ZPK_TYPE_MAP;
+            p += 3;
+            goto open;
+        default: /* 0xdf */
+            S_NEED(5);
+            len = s_be32(p + 1);
+            ctype = ZPK_TYPE_MAP;
+            p += 5;
+            goto open;
+        }
+
+    sint:
+        nd.type = nd.v.i < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
+        goto value;
+
+    str:
+        if (ZPK_UNLIKELY(len > ps->lim.max_str_len)) {
+            rc = ZPK_ELIMIT;
+            what = "str longer than max_str_len";
+            goto fail;
+        }
+        if ((size_t)(e - p) < len) {
+            need = (size_t)(p - item) + len;
+            goto need_more;
+        }
+        if (build) {
+            if (utf8 && !s_utf8_valid(p, len)) {
+                rc = ZPK_EUTF8;
+                what = "invalid UTF-8 in str";
+                goto fail;
+            }
+            nd.type = ZPK_TYPE_STR;
+            nd.len = len;
+            if (borrow) {
+                nd.v.p = p;
+            } else {
+                uint8_t *d = s_arena_bytes(&ps->arena, (size_t)len + 1);
+                if (ZPK_UNLIKELY(d == NULL))
+                    goto nomem;
+                memcpy(d, p, len);
+                d[len] = 0;
+                nd.v.p = d;
+            }
+        }
+        p += len;
+        goto value;
+
+    bin:
+        if (ZPK_UNLIKELY(len > ps->lim.max_bin_len)) {
+            rc = ZPK_ELIMIT;
+            what = "bin longer than max_bin_len";
+            goto fail;
+        }
+        nd.type = ZPK_TYPE_BIN;
+        goto payload;
+
+    ext:
+        if (ZPK_UNLIKELY(len > ps->lim.max_ext_len)) {
+            rc = ZPK_ELIMIT;
+            what = "ext longer than max_ext_len";
+            goto fail;
+        }
+        nd.type = ZPK_TYPE_EXT;
+    payload:
+        if ((size_t)(e - p) < len) {
+            need = (size_t)(p - item) + len;
+            goto need_more;
+        }
+        if (build) {
+            nd.len = len;
+            if (borrow) {
+                nd.v.p = p;
+            } else if (len == 0) {
+                nd.v.p = (const uint8_t *)"";
+            } else {
+                uint8_t *d = s_arena_bytes(&ps->arena, len);
+                if (ZPK_UNLIKELY(d == NULL))
+                    goto nomem;
+                memcpy(d, p, len);
+                nd.v.p = d;
+            }
+        }
+        p += len;
+        goto value;
+
+    open:
+        if (ZPK_UNLIKELY(len > (ctype == ZPK_TYPE_MAP ? ps->lim.max_map_len
+                                                       : ps->lim.max_array_len))) {
+            rc = ZPK_ELIMIT;
+            what = ctype == ZPK_TYPE_MAP ? "map longer than max_map_len"
+                                         : "array longer than max_array_len";
+            goto fail;
+        }
+        if (ZPK_UNLIKELY(depth >= ps->lim.max_depth)) {
+            rc = ZPK_ETOODEEP;
+            what = "nesting deeper than max_depth";
+            goto fail;
+        }
+        if (len == 0) {
+            nd.type = ctype;
+            nd.v.c = NULL;
+            goto value;
+        }
+        {
+            size_t items = ctype == ZPK_TYPE_MAP ? (size_t)len * 2 : len;
+            /* Each item takes at least one byte: a complete input must have them. */
+            if (oneshot && items > (size_t)(e - p)) {
+                p = e;
+                item = e;
+                goto need_more;
+            }
+            if (ZPK_UNLIKELY(depth == ps->capframes)) {
+                zpk__frame_t *nf = s_grow(frames, ps->iframes, &ps->capframes, sizeof *frames);
+                if (nf == NULL)
+                    goto nomem;
+                frames = ps->frames = nf;
+            }
+            if (depth > 0) {
+                frames[depth - 1].left = left;
+                frames[depth - 1].slot = slot;
+            }
+            zpk__frame_t *f = &frames[depth++];
+            f->len = len;
+            f->type = ctype;
+            if (direct) {
+                zpk_node_t *kids = s_arena_nodes(&ps->arena, items);
+                if (ZPK_UNLIKELY(kids == NULL)) {
+                    depth--;
+                    goto nomem;
+                }
+                f->kids = slot = kids;
+            } else {
+                f->start = nvals;
+            }
+            left = items;
+        }
+        continue;
+
+    value:
+        for (;;) {
+            if (ZPK_UNLIKELY(depth == 0)) {
+                ps->root = nd;
+                ps->nvals = nvals;
+                ps->depth = 0;
+                *pos = (size_t)(p - base);
+                return 0;
+            }
+            if (direct) {
+                *slot++ = nd;
+            } else if (build) {
+                if (ZPK_UNLIKELY(nvals == ps->capvals)) {
+                    zpk_node_t *nv = s_grow(vals, ps->ivals, &ps->capvals, sizeof *vals);
+                    if (nv == NULL)
+                        goto nomem;
+                    vals = ps->vals = nv;
+                }
+                vals[nvals++] = nd;
+            }
+            if (--left != 0)
+                break;
+            zpk__frame_t *f = &frames[depth - 1];
+            nd.type = f->type;
+            nd.exttype = 0;
+            nd.len = f->len;
+            nd.v.c = NULL;
+            if (direct) {
+                nd.v.c = f->kids;
+            } else if (build) {
+                size_t cnt = nvals - f->start;
+                zpk_node_t *dst = s_arena_nodes(&ps->arena, cnt);
+                if (ZPK_UNLIKELY(dst == NULL))
+                    goto nomem;
+                memcpy(dst, vals + f->start, cnt * sizeof *dst);
+                nd.v.c = dst;
+                nvals = f->start;
+            }
+            depth--;
+            if (depth > 0) {
+                left = frames[depth - 1].left;
+                slot = frames[depth - 1].slot;
+            }
+        }
+    }
+
+need_more:
+    if (depth > 0) {
+        frames[depth - 1].left = left;
+        frames[depth - 1].slot = slot;
+    }
+    ps->nvals = nvals;
+    ps->depth = depth;
+    ps->need = need;
+    *pos = (size_t)(item - base);
+    if (oneshot)
+        zpk__error(err, ZPK_EOUTOFDATA, (size_t)(base_off + end),
+                   "input ends inside the object");
+    return ZPK_EOUTOFDATA;
+
+nomem:
+    rc = ZPK_ENOMEM;
+    what = "out of memory";
+fail:
+    if (depth > 0) {
+        frames[depth - 1].left = left;
+        frames[depth - 1].slot = slot;
+    }
+    ps->nvals = nvals;
+    ps->depth = depth;
+    *pos = (size_t)(item - base);
+    return zpk__error(err, rc, (size_t)(base_off + (uint64_t)(item - base)), "%s", what);
+}
+
+int zpk__parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos, size_t end,
+               bool build, bool oneshot, uint64_t base_off, zpk_error_t *err)
+{
+    if (build && oneshot)
+        return s_parse(ps, base, pos, end, true, true, base_off, err);
+    if (build)
+        return s_parse(ps, base, pos, end, true, false, base_off, err);
+    return s_parse(ps, base, pos, end, false, false, base_off, err);
+}
+
+/* ---- documents --------------------------------------------------------- */
+
+int zpk_doc_parse(const void *data, size_t len, const zpk_limits_t *lim,
+                  unsigned flags, zpk_doc_t **out, zpk_error_t *err)
+{
+    if (out == NULL)
+        return zpk__error(err, ZPK_EINVAL, 0, "out is NULL");
+    *out = NULL;
+    if (data == NULL && len > 0)
+        return zpk__error(err, ZPK_EINVAL, 0, "data is NULL");
+    if (flags & ~(ZPK_DOC_BORROW | ZPK_DOC_CHECK_UTF8))
+        return zpk__error(err, ZPK_EINVAL, 0, "unknown flag");
+    zpk__parser_t ps;
+    size_t hint = len < S_MAX_BLOCK / 2 ? len * 2 : S_MAX_BLOCK;
+    zpk__parser_init(&ps, lim, flags, hint);
+    size_t pos = 0;
+    const uint8_t *base = data != NULL ? data : (const uint8_t *)"";
+    int rc = zpk__parse(&ps, base, &pos, len, true, true, 0, err);
+    if (rc == 0) {
+        rc = zpk__parser_take(&ps, pos, out);
+        if (rc != 0)
+            zpk__error(err, rc, pos, "out of memory");
+    }
+    zpk__parser_free(&ps);
+    if (rc != 0)
+        return rc;
+    if (pos < len)
+        return zpk__error(err, ZPK_EEXTRADATA, pos,
+                          "extra data: the object ends at byte %zu of %zu", pos, len);
+    return 0;
+}
+
+void zpk_doc_destroy(zpk_doc_t **doc)
+{
+    if (doc == NULL || *doc == NULL)
+        return;
+    zpk_doc_t *d = *doc;
+    *doc = NULL;
+    void (*release)(void *) = d->release;
+    void *ud = d->ud;
+    s_blocks_free(d->blocks); /* d itself lives in one of the blocks */
+    if (release != NULL)
+        release(ud);
+}
+
+int zpk_doc_set_owner(zpk_doc_t *doc, void (*release)(void *ud), void *ud)
+{
+    if (doc == NULL || release == NULL || doc->release != NULL)
+        return ZPK_EINVAL;
+    doc->release = release;
+    doc->ud = ud;
+    return 0;
+}
+
+const zpk_node_t *zpk_doc_root(const zpk_doc_t *doc)
+{
+    return doc != NULL ? &doc->root : NULL;
+}
+
+size_t zpk_doc_consumed(const zpk_doc_t *doc)
+{
+    return doc != NULL ? doc->consumed : 0;
+}
+
+/* ---- nodes ------------------------------------------------------------- */
+
+zpk_type_t zpk_node_type(const zpk_node_t *n)
+{
+    return n != NULL ? (zpk_type_t)n->type : (zpk_type_t)0;
+}
+
+size_t zpk_node_len(const zpk_node_t *n)
+{
+    return n != NULL ? n->len : 0;
+}
+
+bool zpk_node_is_nil(const zpk_node_t *n)
+{
+    return n != NULL && n->type == ZPK_TYPE_NIL;
+}
+
+const zpk_node_t *zpk_node_array_at(const zpk_node_t *n, size_t i)
+{
+    if (n == NULL || n->type != ZPK_TYPE_ARRAY || i >= n->len)
+        return NULL;
+    return &n->v.c[i];
+}
+
+const zpk_node_t *zpk_node_map_getn(const zpk_node_t *n, const void *key, size_t len)
+{
+    if (n == NULL || n->type != ZPK_TYPE_MAP || (key == NULL && len > 0))
+        return NULL;
+    const zpk_node_t *kv = n->v.c;
+    for (size_t i = 0; i < n->len; i++, kv += 2) {
+        if (kv->type == ZPK_TYPE_STR && kv->len == len &&
+            (len == 0 || memcmp(kv->v.p, key, len) == 0))
+            return kv + 1;
+    }
+    return NULL;
+}
+
+const zpk_node_t *zpk_node_map_get(const zpk_node_t *n, const char *key)
+{
+    if (key == NULL)
+        return NULL;
+    return zpk_node_map_getn(n, key, strlen(key));
+}
+
+const zpk_node_t *zpk_node_map_key(const zpk_node_t *n, size_t i)
+{
+    if (n == NULL || n->type != ZPK_TYPE_MAP || i >= n->len)
+        return NULL;
+    return &n->v.c[2 * i];
+}
+
+const zpk_node_t *zpk_node_map_value(const zpk_node_t *n, size_t i)
+{
+    if (n == NULL || n->type != ZPK_TYPE_MAP || i >= n->len)
+        return NULL;
+    return &n->v.c[2 * i + 1];
+}
+
+int zpk_node_get_int(const zpk_node_t *n, int64_t *out)
+{
+    if (n == NULL || out == NULL)
+        return ZPK_EINVAL;
+    if (n->type == ZPK_TYPE_INT) {
+        *out = n->v.i;
+        return 0;
+    }
+    if (n->type == ZPK_TYPE_UINT && n->v.u <= (uint64_t)INT64_MAX) {
+        *out = (int64_t)n->v.u;
+        return 0;
+    }
+    return ZPK_ETYPE;
+}
+
+int zpk_node_get_uint(const zpk_node_t *n, uint64_t *out)
+{
+    if (n == NULL || out == NULL)
+        return ZPK_EINVAL;
+    if (n->type == ZPK_TYPE_UINT) {
+        *out = n->v.u;
+        return 0;
+    }
+    if (n->type == ZPK_TYPE_INT && n->v.i >= 0) {
+        *out = (uint64_t)n->v.i;
+        return 0;
+    }
+    return ZPK_ETYPE;
+}
+
+int zpk_node_get_double(const zpk_node_t *n, double *out)
+{
+    if (n == NULL || out == NULL)
+        return ZPK_EINVAL;
+    switch (n->type) {
+    case ZPK_TYPE_DOUBLE: *out = n->v.d; return 0;
+    case ZPK_TYPE_FLOAT: *out = n->v.f; return 0;
+    case ZPK_TYPE_INT: *out = (double)n->v.i; return 0;
+    case ZPK_TYPE_UINT: *out = (double)n->v.u; return 0;
+    default: return ZPK_ETYPE;
+    }
+}
+
+int zpk_node_get_bool(const zpk_node_t *n, bool *out)
+{
+    if (n == NULL || out == NULL)
+        return ZPK_EINVAL;
+    if (n->type != ZPK_TYPE_BOOL)
+        return ZPK_ETYPE;
+    *out = n->v.b;
+    return 0;
+}
+
+int zpk_node_get_str(const zpk_node_t *n, const char **ptr, size_t *len)
+{
+    if (n == NULL || ptr == NULL)
+        return ZPK_EINVAL;
+    if (n->type != ZPK_TYPE_STR)
+        return ZPK_ETYPE;
+    *ptr = (const char *)n->v.p;
+    if (len != NULL)
+        *len = n->len;
+    return 0;
+}
+
+int zpk_node_get_bin(const zpk_node_t *n, const uint8_t **ptr, size_t *len)
+{
+    if (n == NULL || ptr == NULL)
+        return ZPK_EINVAL;
+    if (n->type != ZPK_TYPE_BIN)
+        return ZPK_ETYPE;
+    *ptr = n->v.p;
+    if (len != NULL)
+        *len = n->len;
+    return 0;
+}
+
+int zpk_node_get_ext(const zpk_node_t *n, int8_t *type, const uint8_t **ptr, size_t *len)
+{
+    if (n == NULL || ptr == NULL || type == NULL)
+        return ZPK_EINVAL;
+    if (n->type != ZPK_TYPE_EXT)
+        return ZPK_ETYPE;
+    *type = n->exttype;
+    *ptr = n->v.p;
+    if (len != NULL)
+        *len = n->len;
+    return 0;
+}
+
+int zpk_node_get_timestamp(const zpk_node_t *n, zpk_timestamp_t *out)
+{
+    if (n == NULL || out == NULL)
+        return ZPK_EINVAL;
+    if (n->type != ZPK_TYPE_EXT || n->exttype != ZPK_EXT_TIMESTAMP)
+        return ZPK_ETYPE;
+    const uint8_t *p = n->v.p;
+    zpk_timestamp_t t;
+    if (n->len == 4) {
+        t.sec = s_be32(p);
+        t.nsec = 0;
+    } else if (n->len == 8) {
+        uint64_t v = s_be64(p);
+        t.nsec = (uint32_t)(v >> 34);
+        t.sec = (int64_t)(v & UINT64_C(0x3ffffffff));
+    } else if (n->len == 12) {
+        t.nsec = s_be32(p);
+        t.sec = (int64_t)s_be64(p + 4);
+    } else {
+        return ZPK_EFORMAT;
+    }
+    if (t.nsec > 999999999u)
+        return ZPK_EFORMAT;
+    *out = t;
+    return 0;
+}
+
+/* ---- re-encoding ------------------------------------------------------- */
+
+typedef struct {
+    const zpk_node_t *next;
+    size_t left;
+} s_wframe_t;
+
+int zpk_node_write(zpk_writer_t *w, const zpk_node_t *n)
+{
+    if (w == NULL || n == NULL)
+        return ZPK_EINVAL;
+    s_wframe_t istack[32];
+    s_wframe_t *st = istack;
+    size_t cap = 32, depth = 0;
+    const zpk_node_t *cur = n;
+    int rc = 0;
+    for (;;) {
+        size_t items = 0;
+        switch (cur->type) {
+        case ZPK_TYPE_NIL: zpk_write_nil(w); break;
+        case ZPK_TYPE_BOOL: zpk_write_bool(w, cur->v.b); break;
+        case ZPK_TYPE_INT: zpk_write_int(w, cur->v.i); break;
+        case ZPK_TYPE_UINT: zpk_write_uint(w, cur->v.u); break;
+        case ZPK_TYPE_FLOAT: zpk_write_float(w, cur->v.f); break;
+        case ZPK_TYPE_DOUBLE: zpk_write_double(w, cur->v.d); break;
+        case ZPK_TYPE_STR: zpk_write_str(w, (const char *)cur->v.p, cur->len); break;
+        case ZPK_TYPE_BIN: zpk_write_bin(w, cur->v.p, cur->len); break;
+        case ZPK_TYPE_EXT: zpk_write_ext(w, cur->exttype, cur->v.p, cur->len); break;
+        case ZPK_TYPE_ARRAY:
+            zpk_write_array(w, cur->len);
+            items = cur->len;
+            break;
+        case ZPK_TYPE_MAP:
+            zpk_write_map(w, cur->len);
+            items = (size_t)cur->len * 2;
+            break;
+        default:
+            rc = ZPK_EINVAL;
+            goto out;
+        }
+        if (items > 0) {
+            if (depth == cap) {
+                s_wframe_t *ns = s_grow(st, istack, &cap, sizeof *st);
+                if (ns == NULL) {
+                    rc = ZPK_ENOMEM;
+                    goto out;
+                }
+                st = ns;
+            }
+            st[depth].next = cur->v.c;
+            st[depth].left = items;
+            depth++;
+        }
+        while (depth > 0 && st[depth - 1].left == 0)
+            depth--;
+        if (depth == 0 || zpk_writer_error(w) != 0)
+            break;
+        st[depth - 1].left--;
+        cur = st[depth - 1].next++;
+    }
+out:
+    if (st != istack)
+        zpk__free(st);
+    if (rc == 0)
+        rc = zpk_writer_error(w);
+    return rc;
+}

@@ -1,0 +1,116 @@
+/*
+ * Private to doc.c and unpacker.c: the node layout, the arena and the
+ * resumable parser shared by the one-shot parse and the streaming unpacker.
+ */
+#ifndef ZPK_DOC_INTERNAL_H
+#define ZPK_DOC_INTERNAL_H
+
+#include "internal.h"
+#include "zmqpack/doc.h"
+
+/* 16 bytes. Arrays: v.c -> len nodes; maps: v.c -> 2*len nodes, k,v,k,v. */
+struct zpk_node {
+    uint8_t type;   /* zpk_type_t */
+    int8_t exttype;
+    uint16_t pad;
+    uint32_t len;
+    union {
+        bool b;
+        int64_t i;
+        uint64_t u;
+        float f;
+        double d;
+        const uint8_t *p;
+        const zpk_node_t *c;
+    } v;
+};
+
+/*
+ * Arena: a chain of blocks. Nodes are bumped up from the low end of the
+ * current block (16-byte units, so always aligned), bytes down from the
+ * high end. Large byte runs get a block of their own.
+ */
+typedef struct zpk__block {
+    struct zpk__block *next;
+    size_t size; /* data bytes after this header */
+} zpk__block_t;
+
+typedef struct zpk__arena {
+    uint8_t *lo, *hi;     /* free space of the current block: [lo, hi) */
+    zpk__block_t *head;   /* every block, newest first */
+    size_t next_size;     /* data size of the next normal block */
+    size_t total;         /* bytes of blocks allocated */
+} zpk__arena_t;
+
+struct zpk_doc {
+    zpk_node_t root;
+    zpk__block_t *blocks;
+    void (*release)(void *ud);
+    void *ud;
+    size_t consumed;
+};
+
+/*
+ * One open container. The innermost one's left/slot live in registers
+ * while parsing and are stored here only when it is not the innermost.
+ */
+typedef struct zpk__frame {
+    size_t start;      /* stack mode: index in vals of the first child */
+    zpk_node_t *kids;  /* direct mode: the children, preallocated */
+    zpk_node_t *slot;  /* direct mode: the next child to fill */
+    size_t left;       /* items still to come (a map counts keys and values) */
+    uint32_t len;      /* declared elements / pairs */
+    uint8_t type;      /* ZPK_TYPE_ARRAY or ZPK_TYPE_MAP */
+} zpk__frame_t;
+
+#define ZPK__INLINE_VALS 128
+#define ZPK__INLINE_FRAMES 16
+
+typedef struct zpk__parser {
+    zpk_limits_t lim;
+    unsigned flags;
+    zpk__arena_t arena;
+    zpk_node_t *vals;       /* finished children of open containers */
+    size_t nvals, capvals;
+    zpk__frame_t *frames;   /* open containers, innermost last */
+    size_t depth, capframes;
+    zpk_node_t root;        /* the object, once complete */
+    size_t need;            /* after ZPK_EOUTOFDATA: bytes the item at *pos needs */
+    zpk_node_t ivals[ZPK__INLINE_VALS];
+    zpk__frame_t iframes[ZPK__INLINE_FRAMES];
+} zpk__parser_t;
+
+/*
+ * lim NULL: defaults. The stacks start in the embedded arrays (so the
+ * struct must not be moved). arena_hint: size of the first arena block.
+ */
+void zpk__parser_init(zpk__parser_t *ps, const zpk_limits_t *lim, unsigned flags,
+                      size_t arena_hint);
+/* Frees the stacks and the arena of a half-built object. */
+void zpk__parser_free(zpk__parser_t *ps);
+/* Drops a half-built object (keeps stack capacity). */
+void zpk__parser_drop(zpk__parser_t *ps);
+/* Frees the nodes built so far but keeps the open containers (to skip the rest). */
+void zpk__parser_drop_nodes(zpk__parser_t *ps);
+
+/*
+ * Parses from base[*pos] to base[end], resuming the object in progress.
+ * build false: skip mode (no nodes, no arena). oneshot true: the input is
+ * all there is, so a container's children are preallocated in the arena
+ * (its declared count is first checked against the bytes left: each item
+ * takes at least one) and written in place ("direct mode"). Otherwise
+ * finished children wait on the value stack until their container closes.
+ * Returns 0 (ps->root complete, *pos just after it), ZPK_EOUTOFDATA (*pos
+ * at the first byte not yet consumed), or an error (*pos at the offending
+ * item; err filled with base_off + *pos).
+ */
+int zpk__parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos, size_t end,
+               bool build, bool oneshot, uint64_t base_off, zpk_error_t *err);
+
+/*
+ * Moves the completed object (ps->root and the arena) into a new document.
+ * Returns 0 or ZPK_ENOMEM (then the object is dropped).
+ */
+int zpk__parser_take(zpk__parser_t *ps, size_t consumed, zpk_doc_t **out);
+
+#endif

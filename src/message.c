@@ -1,0 +1,517 @@
+/*
+ * Message layer: the zmqpack wire protocol (docs/PROTOCOL.md) on plain
+ * buffers. Header encode/decode, frame counting, the pyzmq recipe's JSON
+ * header. No zmq.h here: src/socket.c turns the result into zmq_msg_t.
+ */
+#include "message_internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wire.h"
+#include "zmqpack/array.h"
+#include "zmqpack/doc.h"
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+bool zpk_is_header(const void *data, size_t size)
+{
+    const uint8_t *p = data;
+    return p != NULL && size >= 6 && p[0] >= 0x81 && p[0] <= 0x8f && p[1] == 0xa3 &&
+           p[2] == 'z' && p[3] == 'p' && p[4] == 'k';
+}
+
+bool zpk__topic_ok(const void *topic, size_t len)
+{
+    return !zpk_is_header(topic, len);
+}
+
+size_t zpk__dtype_align(zpk_dtype_t dt)
+{
+    size_t a = dt.itemsize;
+    if (dt.kind == ZPK_KIND_COMPLEX)
+        a /= 2;
+    if (a > 16)
+        a = 16;
+    if (a == 0 || (a & (a - 1)) != 0)
+        a = 1;
+    return a;
+}
+
+void zpk_write_array_ref(zpk_writer_t *w, uint32_t index)
+{
+    uint8_t b[4] = {(uint8_t)(index >> 24), (uint8_t)(index >> 16), (uint8_t)(index >> 8),
+                    (uint8_t)index};
+    zpk_write_ext(w, ZPK_EXT_ARRAY_REF, b, sizeof b);
+}
+
+int zpk_node_get_array_ref(const zpk_node_t *n, uint32_t *index)
+{
+    if (n == NULL || index == NULL)
+        return ZPK_EINVAL;
+    int8_t type;
+    const uint8_t *p;
+    size_t len;
+    if (zpk_node_type(n) != ZPK_TYPE_EXT || zpk_node_get_ext(n, &type, &p, &len) != 0 ||
+        type != ZPK_EXT_ARRAY_REF)
+        return ZPK_ETYPE;
+    if (len != 4)
+        return ZPK_EFORMAT;
+    *index = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    return 0;
+}
+
+/* ---- header encoding ---------------------------------------------------------- */
+
+void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframes,
+                           const zpk_array_enc_t *obj_enc, const zpk_array_enc_t *arrs,
+                           size_t narrs)
+{
+    size_t pairs = 3 + (single ? 1 : 0) + (obj_enc != NULL ? 1 : 0) +
+                   (kind == ZPK__KIND_OBJ ? 0 : 1);
+    zpk_write_map(w, pairs);
+    zpk_write_cstr(w, ZPK__KEY_ZPK);
+    zpk_write_uint(w, ZPK_PROTOCOL_VERSION);
+    zpk_write_cstr(w, ZPK__KEY_KIND);
+    zpk_write_cstr(w, kind == ZPK__KIND_OBJ     ? ZPK__KIND_STR_OBJ
+                      : kind == ZPK__KIND_ARRAY ? ZPK__KIND_STR_ARRAY
+                                                : ZPK__KIND_STR_MIXED);
+    zpk_write_cstr(w, ZPK__KEY_FRAMES);
+    zpk_write_uint(w, nframes);
+    if (single) {
+        zpk_write_cstr(w, ZPK__KEY_SINGLE);
+        zpk_write_bool(w, true);
+    }
+    if (obj_enc != NULL) {
+        zpk_write_cstr(w, ZPK__KEY_PACKED);
+        zpk_array_header_write(w, &obj_enc->info);
+    }
+    if (kind == ZPK__KIND_ARRAY) {
+        zpk_write_cstr(w, ZPK__KEY_ARRAY);
+        zpk_array_header_write(w, &arrs[0].info);
+    } else if (kind == ZPK__KIND_MIXED) {
+        zpk_write_cstr(w, ZPK__KEY_ARRAYS);
+        zpk_write_array(w, narrs);
+        for (size_t i = 0; i < narrs; i++)
+            zpk_array_header_write(w, &arrs[i].info);
+    }
+}
+
+int zpk__recipe_write(const zpk_array_info_t *info, char *buf, size_t cap, size_t *len)
+{
+    if (info->ndim > 1 && info->order != ZPK_ORDER_C)
+        return ZPK_EINVAL;
+    char dts[ZPK_DTYPE_STR_SIZE];
+    const char *dt;
+    if (zpk_dtype_is_native(info->dtype)) {
+        dt = zpk_dtype_name(info->dtype);
+    } else {
+        if (zpk_dtype_format(info->dtype, dts, sizeof dts) < 0)
+            return ZPK_EDTYPE;
+        dt = dts;
+    }
+    if (dt == NULL)
+        return ZPK_EDTYPE;
+    json_t *shape = json_array();
+    json_t *root = json_object();
+    if (shape == NULL || root == NULL) {
+        json_decref(shape);
+        json_decref(root);
+        return ZPK_ENOMEM;
+    }
+    int bad = 0;
+    for (int i = 0; i < info->ndim; i++)
+        bad |= json_array_append_new(shape, json_integer((json_int_t)info->shape[i]));
+    bad |= json_object_set_new(root, ZPK__KEY_DTYPE, json_string(dt));
+    bad |= json_object_set_new(root, ZPK__KEY_SHAPE, shape);
+    if (bad) {
+        json_decref(root);
+        return ZPK_ENOMEM;
+    }
+    size_t need = json_dumpb(root, buf, cap, JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (need == 0)
+        return ZPK_ENOMEM;
+    if (need > cap)
+        return ZPK_EBUFFULL;
+    *len = need;
+    return 0;
+}
+
+/* ---- decoding ------------------------------------------------------------------- */
+
+void zpk__msg_free(zpk__msg_t *m)
+{
+    if (m == NULL)
+        return;
+    zpk_array_info_free(&m->obj_info);
+    for (size_t i = 0; i < m->narrays; i++)
+        zpk_array_info_free(&m->arrays[i]);
+    zpk__free(m->arrays);
+    zpk__free(m->spans);
+    memset(m, 0, sizeof *m);
+}
+
+static int s_fail(zpk_error_t *err, int code, int frame, size_t off, const char *text)
+{
+    if (err != NULL && err->code == 0) {
+        zpk__error(err, code, off, "%s", text);
+        err->frame = frame;
+    } else if (err != NULL && err->frame < 0) {
+        err->frame = frame;
+    }
+    return code;
+}
+
+static bool s_key_is(const char *k, size_t klen, const char *name)
+{
+    return klen == strlen(name) && memcmp(k, name, klen) == 0;
+}
+
+/* Does frame @p f look like the pyzmq recipe's JSON header? */
+static bool s_looks_json(const zpk_span_t *f)
+{
+    const uint8_t *p = f->data;
+    size_t i = 0;
+    while (i < f->size && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+        i++;
+    return i < f->size && p[i] == '{';
+}
+
+/* Largest recipe header accepted (a JSON object with a dtype and 32 dims). */
+#define S_MAX_RECIPE_HEADER 4096
+
+static int s_parse_recipe(const zpk_span_t *frames, size_t n, size_t h,
+                          const zpk_array_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err)
+{
+    if (n - h != 2)
+        return s_fail(err, ZPK_EFRAME, (int)h, 0, "recipe: expected 2 frames after the topic");
+    if (frames[h].size > S_MAX_RECIPE_HEADER)
+        return s_fail(err, ZPK_EFOREIGN, (int)h, 0, "recipe: JSON header too long");
+    json_error_t je;
+    json_t *root = json_loadb(frames[h].data, frames[h].size, JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL)
+        return s_fail(err, ZPK_EFOREIGN, (int)h, (size_t)je.position, "recipe: bad JSON");
+    int rc = 0;
+    json_t *dt = json_object_get(root, ZPK__KEY_DTYPE);
+    json_t *shape = json_object_get(root, ZPK__KEY_SHAPE);
+    if (!json_is_object(root) || !json_is_string(dt) || !json_is_array(shape)) {
+        rc = s_fail(err, ZPK_EFOREIGN, (int)h, 0, "recipe: no dtype and shape");
+        goto out;
+    }
+    m->arrays = zpk__calloc(1, sizeof *m->arrays);
+    m->spans = zpk__calloc(1, sizeof *m->spans);
+    if (m->arrays == NULL || m->spans == NULL) {
+        rc = s_fail(err, ZPK_ENOMEM, (int)h, 0, "no memory");
+        goto out;
+    }
+    m->narrays = 1;
+    zpk_array_info_t *info = &m->arrays[0];
+    rc = zpk_dtype_parse(json_string_value(dt), json_string_length(dt), &info->dtype, NULL);
+    if (rc != 0) {
+        rc = s_fail(err, rc, (int)h, 0, "recipe: unknown dtype");
+        goto out;
+    }
+    size_t nd = json_array_size(shape);
+    if (nd > ZPK_MAX_NDIM) {
+        rc = s_fail(err, ZPK_ESHAPE, (int)h, 0, "recipe: more than 32 dimensions");
+        goto out;
+    }
+    info->ndim = (int)nd;
+    for (size_t i = 0; i < nd; i++) {
+        json_t *d = json_array_get(shape, i);
+        if (!json_is_integer(d) || json_integer_value(d) < 0) {
+            rc = s_fail(err, ZPK_ESHAPE, (int)h, 0, "recipe: shape is not a list of sizes");
+            goto out;
+        }
+        info->shape[i] = (size_t)json_integer_value(d);
+    }
+    rc = zpk_shape_nbytes(info->dtype, info->ndim, info->shape, &info->nbytes);
+    if (rc != 0) {
+        rc = s_fail(err, rc, (int)h, 0, "recipe: shape overflows");
+        goto out;
+    }
+    size_t max = aopts != NULL ? aopts->max_array_bytes : ZPK_DEFAULT_MAX_ARRAY_BYTES;
+    if (info->nbytes > max) {
+        rc = s_fail(err, ZPK_ELIMIT, (int)h, 0, "recipe: array over max_array_bytes");
+        goto out;
+    }
+    if (frames[h + 1].size != info->nbytes) {
+        rc = s_fail(err, ZPK_ESHAPE, (int)h + 1, 0, "recipe: payload size differs from the shape");
+        goto out;
+    }
+    info->order = ZPK_ORDER_C;
+    zpk_codec_default(&info->codec, ZPK_CODEC_NONE);
+    info->chunk_size = info->nbytes;
+    info->nthreads = 1;
+    if (info->nbytes > 0) {
+        info->chunks = zpk__calloc(1, sizeof *info->chunks);
+        if (info->chunks == NULL) {
+            rc = s_fail(err, ZPK_ENOMEM, (int)h, 0, "no memory");
+            goto out;
+        }
+        info->nchunks = 1;
+        info->chunks[0] = (zpk_chunk_info_t){info->nbytes, info->nbytes, false};
+        info->stored_bytes = info->nbytes;
+        m->spans[0] = frames[h + 1];
+        m->nspans = 1;
+    }
+    m->kind = ZPK__KIND_RECIPE;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* Known header keys, as bits of the "seen" mask. */
+enum { S_K_KIND = 1, S_K_FRAMES = 2, S_K_SINGLE = 4, S_K_PACKED = 8, S_K_ARRAY = 16, S_K_ARRAYS = 32 };
+
+static int s_parse_header(const zpk_span_t *hf, int hi, const zpk_limits_t *lim,
+                          const zpk_array_opts_t *aopts, zpk__msg_t *m, uint64_t *frames_decl,
+                          size_t *payload_off, zpk_error_t *err)
+{
+    zpk_reader_t r;
+    zpk_reader_init(&r, hf->data, hf->size, lim);
+    zpk_tag_t t;
+    const void *p;
+    int rc = zpk_read_tag(&r, &t);
+    if (rc != 0 || t.type != ZPK_TYPE_MAP)
+        return s_fail(err, ZPK_EFOREIGN, hi, 0, "not a zmqpack header");
+    uint32_t pairs = t.v.len;
+    /* first pair: "zpk": version (zpk_is_header() checked the key) */
+    rc = zpk_read_item(&r, &t, &p);
+    if (rc == 0)
+        rc = zpk_read_tag(&r, &t);
+    if (rc != 0)
+        return s_fail(err, rc, hi, zpk_reader_error_offset(&r), "truncated header");
+    if (t.type != ZPK_TYPE_UINT || t.v.u == 0)
+        return s_fail(err, ZPK_EFORMAT, hi, 5, "protocol version is not a positive integer");
+    if (t.v.u > ZPK_PROTOCOL_VERSION)
+        return s_fail(err, ZPK_EVERSION, hi, 5, "newer protocol version");
+    unsigned seen = 0;
+    for (uint32_t i = 1; i < pairs; i++) {
+        size_t koff = zpk_reader_offset(&r);
+        rc = zpk_read_item(&r, &t, &p);
+        if (rc != 0)
+            return s_fail(err, rc, hi, zpk_reader_error_offset(&r), "bad header key");
+        if (t.type != ZPK_TYPE_STR)
+            return s_fail(err, ZPK_EFORMAT, hi, koff, "header key is not a str");
+        const char *k = p;
+        size_t kl = t.v.len;
+        unsigned bit = s_key_is(k, kl, ZPK__KEY_KIND)     ? S_K_KIND
+                       : s_key_is(k, kl, ZPK__KEY_FRAMES) ? S_K_FRAMES
+                       : s_key_is(k, kl, ZPK__KEY_SINGLE) ? S_K_SINGLE
+                       : s_key_is(k, kl, ZPK__KEY_PACKED) ? S_K_PACKED
+                       : s_key_is(k, kl, ZPK__KEY_ARRAY)  ? S_K_ARRAY
+                       : s_key_is(k, kl, ZPK__KEY_ARRAYS) ? S_K_ARRAYS
+                       : s_key_is(k, kl, ZPK__KEY_ZPK)    ? 0x8000u
+                                                          : 0;
+        if (bit == 0) { /* unknown key: skipped (forward compatibility) */
+            rc = zpk_reader_skip(&r);
+            if (rc != 0)
+                return s_fail(err, rc, hi, zpk_reader_error_offset(&r), "bad header value");
+            continue;
+        }
+        if (seen & bit || bit == 0x8000u)
+            return s_fail(err, ZPK_EFORMAT, hi, koff, "duplicate header key");
+        seen |= bit;
+        size_t voff = zpk_reader_offset(&r);
+        switch (bit) {
+        case S_K_KIND:
+            rc = zpk_read_item(&r, &t, &p);
+            if (rc != 0 || t.type != ZPK_TYPE_STR)
+                return s_fail(err, rc ? rc : ZPK_EFORMAT, hi, voff, "kind is not a str");
+            if (s_key_is(p, t.v.len, ZPK__KIND_STR_OBJ))
+                m->kind = ZPK__KIND_OBJ;
+            else if (s_key_is(p, t.v.len, ZPK__KIND_STR_ARRAY))
+                m->kind = ZPK__KIND_ARRAY;
+            else if (s_key_is(p, t.v.len, ZPK__KIND_STR_MIXED))
+                m->kind = ZPK__KIND_MIXED;
+            else
+                return s_fail(err, ZPK_EFORMAT, hi, voff, "unknown kind");
+            break;
+        case S_K_FRAMES:
+            rc = zpk_read_tag(&r, &t);
+            if (rc != 0 || t.type != ZPK_TYPE_UINT)
+                return s_fail(err, rc ? rc : ZPK_EFORMAT, hi, voff, "frames is not a uint");
+            *frames_decl = t.v.u;
+            break;
+        case S_K_SINGLE:
+            rc = zpk_read_tag(&r, &t);
+            if (rc != 0 || t.type != ZPK_TYPE_BOOL)
+                return s_fail(err, rc ? rc : ZPK_EFORMAT, hi, voff, "single is not a bool");
+            m->single = t.v.b;
+            break;
+        case S_K_PACKED:
+            rc = zpk_array_header_read(&r, aopts, &m->obj_info, err);
+            if (rc != 0)
+                return s_fail(err, rc, hi, voff, "bad packed header");
+            m->obj_packed = true;
+            if (m->obj_info.ndim != 1 || m->obj_info.dtype.itemsize != 1 ||
+                m->obj_info.dtype.kind != ZPK_KIND_UINT)
+                return s_fail(err, ZPK_EFORMAT, hi, voff, "packed object is not a |u1 vector");
+            break;
+        case S_K_ARRAY:
+            m->arrays = zpk__calloc(1, sizeof *m->arrays);
+            if (m->arrays == NULL)
+                return s_fail(err, ZPK_ENOMEM, hi, voff, "no memory");
+            rc = zpk_array_header_read(&r, aopts, &m->arrays[0], err);
+            if (rc != 0)
+                return s_fail(err, rc, hi, voff, "bad array header");
+            m->narrays = 1;
+            break;
+        case S_K_ARRAYS:
+            rc = zpk_read_tag(&r, &t);
+            if (rc != 0 || t.type != ZPK_TYPE_ARRAY)
+                return s_fail(err, rc ? rc : ZPK_EFORMAT, hi, voff, "arrays is not an array");
+            /* each header is at least one byte: bounded by the input */
+            if (t.v.len > zpk_reader_remaining(&r))
+                return s_fail(err, ZPK_EFORMAT, hi, voff, "arrays longer than the header");
+            if (t.v.len > 0) {
+                m->arrays = zpk__calloc(t.v.len, sizeof *m->arrays);
+                if (m->arrays == NULL)
+                    return s_fail(err, ZPK_ENOMEM, hi, voff, "no memory");
+            }
+            for (uint32_t j = 0; j < t.v.len; j++) {
+                rc = zpk_array_header_read(&r, aopts, &m->arrays[j], err);
+                if (rc != 0)
+                    return s_fail(err, rc, hi, zpk_reader_offset(&r), "bad array header");
+                m->narrays = j + 1;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    if (!(seen & S_K_KIND) || !(seen & S_K_FRAMES))
+        return s_fail(err, ZPK_EFORMAT, hi, 0, "header without kind or frames");
+    bool ok = m->kind == ZPK__KIND_OBJ     ? !(seen & (S_K_ARRAY | S_K_ARRAYS))
+              : m->kind == ZPK__KIND_ARRAY ? (seen & S_K_ARRAY) && !(seen & (S_K_ARRAYS | S_K_PACKED))
+                                           : (seen & S_K_ARRAYS) && !(seen & S_K_ARRAY);
+    if (!ok)
+        return s_fail(err, ZPK_EFORMAT, hi, 0, "header keys do not match its kind");
+    *payload_off = zpk_reader_offset(&r);
+    if (!m->single && zpk_reader_remaining(&r) != 0)
+        return s_fail(err, ZPK_EFORMAT, hi, *payload_off, "bytes after the header map");
+    return 0;
+}
+
+int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
+                   const zpk_array_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err)
+{
+    memset(m, 0, sizeof *m);
+    if (n == 0)
+        return s_fail(err, ZPK_EFRAME, 0, 0, "empty message");
+    size_t h;
+    if (zpk_is_header(frames[0].data, frames[0].size)) {
+        h = 0;
+    } else if (n >= 2 && zpk_is_header(frames[1].data, frames[1].size)) {
+        h = 1;
+    } else if (n == 2 && s_looks_json(&frames[0])) {
+        return s_parse_recipe(frames, n, 0, aopts, m, err);
+    } else if (n == 3 && s_looks_json(&frames[1])) {
+        m->has_topic = true;
+        int rc = s_parse_recipe(frames, n, 1, aopts, m, err);
+        if (rc == 0)
+            m->has_topic = true;
+        return rc;
+    } else {
+        return s_fail(err, ZPK_EFOREIGN, 0, 0, "not a zmqpack message");
+    }
+    m->has_topic = h == 1;
+    m->header = h;
+    uint64_t frames_decl = 0;
+    size_t payload_off = 0;
+    int rc = s_parse_header(&frames[h], (int)h, lim, aopts, m, &frames_decl, &payload_off, err);
+    if (rc != 0) {
+        zpk__msg_free(m);
+        return rc;
+    }
+    /* count the spans the header asks for */
+    size_t need = 0;
+    if (m->kind != ZPK__KIND_ARRAY)
+        m->obj_nspans = m->obj_packed ? m->obj_info.nchunks : 1;
+    need = m->obj_nspans;
+    for (size_t i = 0; i < m->narrays; i++)
+        if (!zpk__add_size(need, m->arrays[i].nchunks, &need))
+            goto bad_count;
+    size_t got = n - h - 1;
+    if (m->single ? frames_decl != 0 : frames_decl != need)
+        goto bad_count;
+    if (!m->single && got != need) {
+        rc = s_fail(err, ZPK_EFRAME, (int)(got < need ? n : h + 1 + need), 0,
+                    got < need ? "payload frame missing" : "unexpected extra frame");
+        zpk__msg_free(m);
+        return rc;
+    }
+    if (m->single && got != 0) {
+        rc = s_fail(err, ZPK_EFRAME, (int)h + 1, 0, "frame after a single-frame message");
+        zpk__msg_free(m);
+        return rc;
+    }
+    if (need > 0) {
+        m->spans = zpk__calloc(need, sizeof *m->spans);
+        if (m->spans == NULL) {
+            zpk__msg_free(m);
+            return s_fail(err, ZPK_ENOMEM, (int)h, 0, "no memory");
+        }
+    }
+    m->nspans = need;
+    if (!m->single) {
+        for (size_t i = 0; i < need; i++)
+            m->spans[i] = frames[h + 1 + i];
+        /* every chunk frame must be exactly as long as its table says */
+        size_t k = m->obj_nspans;
+        for (size_t c = 0; m->obj_packed && c < m->obj_info.nchunks; c++)
+            if (m->spans[c].size != m->obj_info.chunks[c].stored)
+                goto bad_size;
+        for (size_t i = 0; i < m->narrays; i++)
+            for (size_t c = 0; c < m->arrays[i].nchunks; c++, k++)
+                if (m->spans[k].size != m->arrays[i].chunks[c].stored)
+                    goto bad_size;
+        return 0;
+    bad_size:
+        zpk__msg_free(m);
+        return s_fail(err, ZPK_ESHAPE, (int)(h + 1), 0,
+                      "a payload frame's size differs from the header's chunk table");
+    }
+    /* single frame: split the bytes after the map by the declared sizes */
+    const uint8_t *p = (const uint8_t *)frames[h].data + payload_off;
+    size_t left = frames[h].size - payload_off;
+    size_t arr_bytes = 0;
+    for (size_t i = 0; i < m->narrays; i++)
+        if (!zpk__add_size(arr_bytes, m->arrays[i].stored_bytes, &arr_bytes))
+            goto bad_count;
+    size_t obj_bytes = 0;
+    if (m->obj_packed)
+        obj_bytes = m->obj_info.stored_bytes;
+    else if (m->kind != ZPK__KIND_ARRAY)
+        obj_bytes = left >= arr_bytes ? left - arr_bytes : 0;
+    size_t total;
+    if (!zpk__add_size(obj_bytes, arr_bytes, &total) || total != left) {
+        rc = s_fail(err, ZPK_ESHAPE, (int)h, payload_off, "single-frame payload size differs from the header");
+        zpk__msg_free(m);
+        return rc;
+    }
+    size_t k = 0;
+    if (m->kind != ZPK__KIND_ARRAY) {
+        if (m->obj_packed) {
+            for (size_t c = 0; c < m->obj_info.nchunks; c++) {
+                m->spans[k++] = (zpk_span_t){p, m->obj_info.chunks[c].stored};
+                p += m->obj_info.chunks[c].stored;
+            }
+        } else {
+            m->spans[k++] = (zpk_span_t){p, obj_bytes};
+            p += obj_bytes;
+        }
+    }
+    for (size_t i = 0; i < m->narrays; i++)
+        for (size_t c = 0; c < m->arrays[i].nchunks; c++) {
+            m->spans[k++] = (zpk_span_t){p, m->arrays[i].chunks[c].stored};
+            p += m->arrays[i].chunks[c].stored;
+        }
+    return 0;
+bad_count:
+    zpk__msg_free(m);
+    return s_fail(err, ZPK_EFORMAT, (int)h, 0, "frames does not match the chunk tables");
+}

@@ -1,0 +1,492 @@
+/*
+ * MessagePack pull reader over a buffer: one tag at a time, payloads in
+ * place, iterative skip, sticky error.
+ *
+ * Recording an error sets end = pos, so every later read finds no data and
+ * takes the one slow path, which returns the sticky code.
+ */
+#include <string.h>
+
+#include "internal.h"
+#include "zmqpack/msgpack.h"
+
+static inline uint16_t s_get16(const uint8_t *p)
+{
+    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t s_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t s_get64(const uint8_t *p)
+{
+    return (uint64_t)s_get32(p) << 32 | s_get32(p + 4);
+}
+
+/* Records @p code at @p at (unless an error is already kept); returns the kept code. */
+static int s_fail_at(zpk_reader_t *r, int code, const uint8_t *at)
+{
+    if (r->error == 0) {
+        r->error = code;
+        r->error_offset = (size_t)(at - r->data);
+    }
+    r->end = r->pos;
+    return r->error;
+}
+
+void zpk_reader_init(zpk_reader_t *r, const void *data, size_t size, const zpk_limits_t *limits)
+{
+    memset(r, 0, sizeof *r);
+    r->data = r->pos = data;
+    r->size = size;
+    r->end = data ? r->data + size : r->data;
+    if (limits)
+        r->limits = *limits;
+    else
+        zpk_limits_default(&r->limits, 0);
+    if (data == NULL && size != 0)
+        s_fail_at(r, ZPK_EINVAL, r->pos);
+}
+
+/* Slow path: no byte at all, or an earlier error. */
+static int s_no_data(zpk_reader_t *r)
+{
+    return s_fail_at(r, r->error ? r->error : ZPK_EOUTOFDATA, r->pos);
+}
+
+#define S_NEED(n)                                                                 \
+    do {                                                                          \
+        if (ZPK_UNLIKELY((size_t)(r->end - p) < (n)))                             \
+            return s_fail_at(r, ZPK_EOUTOFDATA, p);                               \
+    } while (0)
+
+#define S_LIMIT(len, lim)                                                         \
+    do {                                                                          \
+        if (ZPK_UNLIKELY((size_t)(len) > r->limits.lim))                          \
+            return s_fail_at(r, ZPK_ELIMIT, p);                                   \
+    } while (0)
+
+static int s_ext(zpk_reader_t *r, zpk_tag_t *tag, const uint8_t *p, size_t hdr, uint32_t len)
+{
+    S_LIMIT(len, max_ext_len);
+    tag->type = ZPK_TYPE_EXT;
+    tag->exttype = (int8_t)p[hdr - 1];
+    tag->v.len = len;
+    r->pos = p + hdr;
+    return 0;
+}
+
+static inline int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
+{
+    const uint8_t *p = r->pos;
+    if (ZPK_UNLIKELY(p >= r->end))
+        return s_no_data(r);
+    uint8_t b = *p;
+    uint32_t len;
+
+    if (b <= 0x7f) {
+        tag->type = ZPK_TYPE_UINT;
+        tag->v.u = b;
+        r->pos = p + 1;
+        return 0;
+    }
+    if (b >= 0xe0) {
+        tag->type = ZPK_TYPE_INT;
+        tag->v.i = (int8_t)b;
+        r->pos = p + 1;
+        return 0;
+    }
+    if (b >= 0xa0 && b <= 0xbf) {
+        len = b & 0x1f;
+        S_LIMIT(len, max_str_len);
+        tag->type = ZPK_TYPE_STR;
+        tag->v.len = len;
+        r->pos = p + 1;
+        return 0;
+    }
+    if (b <= 0x8f) {
+        len = b & 0x0f;
+        S_LIMIT(len, max_map_len);
+        tag->type = ZPK_TYPE_MAP;
+        tag->v.len = len;
+        r->pos = p + 1;
+        return 0;
+    }
+    if (b <= 0x9f) {
+        len = b & 0x0f;
+        S_LIMIT(len, max_array_len);
+        tag->type = ZPK_TYPE_ARRAY;
+        tag->v.len = len;
+        r->pos = p + 1;
+        return 0;
+    }
+
+    switch (b) {
+    case 0xc0:
+        tag->type = ZPK_TYPE_NIL;
+        r->pos = p + 1;
+        return 0;
+    case 0xc2:
+    case 0xc3:
+        tag->type = ZPK_TYPE_BOOL;
+        tag->v.b = b == 0xc3;
+        r->pos = p + 1;
+        return 0;
+    case 0xc4:
+        S_NEED(2);
+        len = p[1];
+        S_LIMIT(len, max_bin_len);
+        tag->type = ZPK_TYPE_BIN;
+        tag->v.len = len;
+        r->pos = p + 2;
+        return 0;
+    case 0xc5:
+        S_NEED(3);
+        len = s_get16(p + 1);
+        S_LIMIT(len, max_bin_len);
+        tag->type = ZPK_TYPE_BIN;
+        tag->v.len = len;
+        r->pos = p + 3;
+        return 0;
+    case 0xc6:
+        S_NEED(5);
+        len = s_get32(p + 1);
+        S_LIMIT(len, max_bin_len);
+        tag->type = ZPK_TYPE_BIN;
+        tag->v.len = len;
+        r->pos = p + 5;
+        return 0;
+    case 0xc7:
+        S_NEED(3);
+        return s_ext(r, tag, p, 3, p[1]);
+    case 0xc8:
+        S_NEED(4);
+        return s_ext(r, tag, p, 4, s_get16(p + 1));
+    case 0xc9:
+        S_NEED(6);
+        return s_ext(r, tag, p, 6, s_get32(p + 1));
+    case 0xca: {
+        S_NEED(5);
+        uint32_t bits = s_get32(p + 1);
+        tag->type = ZPK_TYPE_FLOAT;
+        memcpy(&tag->v.f, &bits, 4);
+        r->pos = p + 5;
+        return 0;
+    }
+    case 0xcb: {
+        S_NEED(9);
+        uint64_t bits = s_get64(p + 1);
+        tag->type = ZPK_TYPE_DOUBLE;
+        memcpy(&tag->v.d, &bits, 8);
+        r->pos = p + 9;
+        return 0;
+    }
+    case 0xcc:
+        S_NEED(2);
+        tag->type = ZPK_TYPE_UINT;
+        tag->v.u = p[1];
+        r->pos = p + 2;
+        return 0;
+    case 0xcd:
+        S_NEED(3);
+        tag->type = ZPK_TYPE_UINT;
+        tag->v.u = s_get16(p + 1);
+        r->pos = p + 3;
+        return 0;
+    case 0xce:
+        S_NEED(5);
+        tag->type = ZPK_TYPE_UINT;
+        tag->v.u = s_get32(p + 1);
+        r->pos = p + 5;
+        return 0;
+    case 0xcf:
+        S_NEED(9);
+        tag->type = ZPK_TYPE_UINT;
+        tag->v.u = s_get64(p + 1);
+        r->pos = p + 9;
+        return 0;
+    case 0xd0: {
+        S_NEED(2);
+        int64_t v = (int8_t)p[1];
+        tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
+        tag->v.i = v;
+        r->pos = p + 2;
+        return 0;
+    }
+    case 0xd1: {
+        S_NEED(3);
+        int64_t v = (int16_t)s_get16(p + 1);
+        tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
+        tag->v.i = v;
+        r->pos = p + 3;
+        return 0;
+    }
+    case 0xd2: {
+        S_NEED(5);
+        int64_t v = (int32_t)s_get32(p + 1);
+        tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
+        tag->v.i = v;
+        r->pos = p + 5;
+        return 0;
+    }
+    case 0xd3: {
+        S_NEED(9);
+        uint64_t u = s_get64(p + 1);
+        int64_t v;
+        memcpy(&v, &u, sizeof v);
+        tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
+        tag->v.i = v; /* a non-negative int64 has the same bits as the uint64 */
+        r->pos = p + 9;
+        return 0;
+    }
+    case 0xd4:
+        S_NEED(2);
+        return s_ext(r, tag, p, 2, 1);
+    case 0xd5:
+        S_NEED(2);
+        return s_ext(r, tag, p, 2, 2);
+    case 0xd6:
+        S_NEED(2);
+        return s_ext(r, tag, p, 2, 4);
+    case 0xd7:
+        S_NEED(2);
+        return s_ext(r, tag, p, 2, 8);
+    case 0xd8:
+        S_NEED(2);
+        return s_ext(r, tag, p, 2, 16);
+    case 0xd9:
+        S_NEED(2);
+        len = p[1];
+        S_LIMIT(len, max_str_len);
+        tag->type = ZPK_TYPE_STR;
+        tag->v.len = len;
+        r->pos = p + 2;
+        return 0;
+    case 0xda:
+        S_NEED(3);
+        len = s_get16(p + 1);
+        S_LIMIT(len, max_str_len);
+        tag->type = ZPK_TYPE_STR;
+        tag->v.len = len;
+        r->pos = p + 3;
+        return 0;
+    case 0xdb:
+        S_NEED(5);
+        len = s_get32(p + 1);
+        S_LIMIT(len, max_str_len);
+        tag->type = ZPK_TYPE_STR;
+        tag->v.len = len;
+        r->pos = p + 5;
+        return 0;
+    case 0xdc:
+        S_NEED(3);
+        len = s_get16(p + 1);
+        S_LIMIT(len, max_array_len);
+        tag->type = ZPK_TYPE_ARRAY;
+        tag->v.len = len;
+        r->pos = p + 3;
+        return 0;
+    case 0xdd:
+        S_NEED(5);
+        len = s_get32(p + 1);
+        S_LIMIT(len, max_array_len);
+        tag->type = ZPK_TYPE_ARRAY;
+        tag->v.len = len;
+        r->pos = p + 5;
+        return 0;
+    case 0xde:
+        S_NEED(3);
+        len = s_get16(p + 1);
+        S_LIMIT(len, max_map_len);
+        tag->type = ZPK_TYPE_MAP;
+        tag->v.len = len;
+        r->pos = p + 3;
+        return 0;
+    case 0xdf:
+        S_NEED(5);
+        len = s_get32(p + 1);
+        S_LIMIT(len, max_map_len);
+        tag->type = ZPK_TYPE_MAP;
+        tag->v.len = len;
+        r->pos = p + 5;
+        return 0;
+    default: /* 0xc1, the one reserved byte */
+        return s_fail_at(r, ZPK_EFORMAT, p);
+    }
+}
+
+static inline int s_read_bytes_inplace(zpk_reader_t *r, size_t len, const void **ptr)
+{
+    const uint8_t *p = r->pos;
+    if (ZPK_UNLIKELY((size_t)(r->end - p) < len)) {
+        if (ptr)
+            *ptr = NULL;
+        return s_fail_at(r, r->error ? r->error : ZPK_EOUTOFDATA, p);
+    }
+    if (ZPK_UNLIKELY(r->error)) { /* len 0 after an error */
+        if (ptr)
+            *ptr = NULL;
+        return r->error;
+    }
+    if (ptr)
+        *ptr = p;
+    r->pos = p + len;
+    return 0;
+}
+
+static inline int s_read_item(zpk_reader_t *r, zpk_tag_t *tag, const void **data)
+{
+    int rc = s_read_tag(r, tag);
+    if (data)
+        *data = NULL;
+    if (ZPK_UNLIKELY(rc))
+        return rc;
+    if (tag->type == ZPK_TYPE_STR || tag->type == ZPK_TYPE_BIN || tag->type == ZPK_TYPE_EXT)
+        return s_read_bytes_inplace(r, tag->v.len, data);
+    return 0;
+}
+
+int zpk_read_bytes(zpk_reader_t *r, void *out, size_t len)
+{
+    const void *p;
+    int rc = s_read_bytes_inplace(r, len, &p);
+    if (rc == 0 && len)
+        memcpy(out, p, len);
+    return rc;
+}
+
+static inline int s_skip_bytes(zpk_reader_t *r, size_t len)
+{
+    return s_read_bytes_inplace(r, len, NULL);
+}
+
+/* Entries kept on the C stack before skip allocates. */
+#define S_SKIP_LOCAL 64
+
+int zpk_reader_skip(zpk_reader_t *r)
+{
+    uint64_t local[S_SKIP_LOCAL];
+    uint64_t *stack = local; /* items left in each enclosing container */
+    size_t cap = S_SKIP_LOCAL, depth = 0;
+    uint64_t left = 1;       /* items left at the current level */
+    int rc = 0;
+    zpk_tag_t t;
+
+    while (left > 0) {
+        const uint8_t *at = r->pos;
+        rc = s_read_tag(r, &t);
+        if (rc)
+            break;
+        left--;
+        if (t.type == ZPK_TYPE_STR || t.type == ZPK_TYPE_BIN || t.type == ZPK_TYPE_EXT) {
+            rc = s_skip_bytes(r, t.v.len);
+            if (rc)
+                break;
+        } else if (t.type == ZPK_TYPE_ARRAY || t.type == ZPK_TYPE_MAP) {
+            if (depth >= r->limits.max_depth) {
+                rc = s_fail_at(r, ZPK_ETOODEEP, at);
+                break;
+            }
+            uint64_t n = t.type == ZPK_TYPE_MAP ? (uint64_t)t.v.len * 2 : t.v.len;
+            if (n > 0) {
+                if (depth == cap) {
+                    size_t ncap = cap * 2;
+                    uint64_t *ns;
+                    if (stack == local) {
+                        ns = zpk__malloc(ncap * sizeof *ns);
+                        if (ns)
+                            memcpy(ns, local, sizeof local);
+                    } else {
+                        ns = zpk__realloc(stack, ncap * sizeof *ns);
+                    }
+                    if (ns == NULL) {
+                        rc = s_fail_at(r, ZPK_ENOMEM, at);
+                        break;
+                    }
+                    stack = ns;
+                    cap = ncap;
+                }
+                stack[depth++] = left;
+                left = n;
+            }
+        }
+        while (left == 0 && depth > 0)
+            left = stack[--depth];
+    }
+    if (stack != local)
+        zpk__free(stack);
+    return rc;
+}
+
+int zpk_read_timestamp(zpk_reader_t *r, zpk_timestamp_t *ts)
+{
+    const uint8_t *at = r->pos;
+    zpk_tag_t t;
+    const void *payload;
+    int rc = s_read_item(r, &t, &payload);
+    if (rc)
+        return rc;
+    if (t.type != ZPK_TYPE_EXT || t.exttype != ZPK_EXT_TIMESTAMP)
+        return s_fail_at(r, ZPK_ETYPE, at);
+    rc = zpk_timestamp_decode(payload, t.v.len, ts);
+    if (rc)
+        return s_fail_at(r, rc, at);
+    return 0;
+}
+
+int zpk_reader_error(const zpk_reader_t *r)
+{
+    return r->error;
+}
+
+size_t zpk_reader_error_offset(const zpk_reader_t *r)
+{
+    return r->error_offset;
+}
+
+void zpk_reader_set_error(zpk_reader_t *r, int code)
+{
+    if (code < 0)
+        s_fail_at(r, code, r->pos);
+}
+
+size_t zpk_reader_offset(const zpk_reader_t *r)
+{
+    return (size_t)(r->pos - r->data);
+}
+
+size_t zpk_reader_remaining(const zpk_reader_t *r)
+{
+    return (size_t)(r->end - r->pos);
+}
+
+int zpk_reader_finish(zpk_reader_t *r)
+{
+    if (r->error)
+        return r->error;
+    return r->pos < r->end ? ZPK_EEXTRADATA : 0;
+}
+
+/* ---- exported entry points --------------------------------------------------- */
+
+int zpk_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
+{
+    return s_read_tag(r, tag);
+}
+
+int zpk_read_bytes_inplace(zpk_reader_t *r, size_t len, const void **ptr)
+{
+    return s_read_bytes_inplace(r, len, ptr);
+}
+
+int zpk_read_item(zpk_reader_t *r, zpk_tag_t *tag, const void **data)
+{
+    return s_read_item(r, tag, data);
+}
+
+int zpk_skip_bytes(zpk_reader_t *r, size_t len)
+{
+    return s_skip_bytes(r, len);
+}

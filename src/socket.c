@@ -1,0 +1,1037 @@
+/*
+ * Socket layer: send and receive zmqpack messages on libzmq sockets (and
+ * CZMQ zsock_t when built with CZMQ). The only file that includes zmq.h.
+ *
+ * Receive: every call first takes the whole multipart message off the
+ * socket (s_recv_all), so whatever goes wrong afterwards the socket is on a
+ * message boundary; then the message layer decodes it; on error every
+ * zmq_msg_t is closed. Send: the message layer plans the frames, this file
+ * turns each into a zmq_msg_t (zero-copy with a shared, refcounted release
+ * context, or copied when small) and sends them as one multipart message.
+ */
+#include "internal.h"
+#include "message_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+#if ZPK_HAVE_CZMQ
+#  include <czmq.h>
+#endif
+
+#include "zmqpack/format.h"
+#include "zmqpack/socket.h"
+
+/* ---- sockets and errors --------------------------------------------------- */
+
+static void *s_resolve(void *socket)
+{
+#if ZPK_HAVE_CZMQ
+    if (socket != NULL)
+        return zsock_resolve(socket);
+#endif
+    return socket;
+}
+
+/* ---- trackers ------------------------------------------------------------- */
+
+struct zpk_tracker {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t pending; /* frames libzmq still holds */
+    size_t sends;   /* sends registered so far */
+};
+
+zpk_tracker_t *zpk_tracker_new(void)
+{
+    zpk_tracker_t *t = zpk__malloc(sizeof *t);
+    if (t == NULL)
+        return NULL;
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    t->pending = 0;
+    t->sends = 0;
+    return t;
+}
+
+static void s_tracker_add(zpk_tracker_t *t)
+{
+    pthread_mutex_lock(&t->mu);
+    t->pending++;
+    t->sends++;
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void s_tracker_release(zpk_tracker_t *t)
+{
+    pthread_mutex_lock(&t->mu);
+    if (t->pending > 0)
+        t->pending--;
+    if (t->pending == 0)
+        pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+bool zpk_tracker_done(zpk_tracker_t *t)
+{
+    if (t == NULL)
+        return true;
+    pthread_mutex_lock(&t->mu);
+    bool done = t->pending == 0;
+    pthread_mutex_unlock(&t->mu);
+    return done;
+}
+
+int zpk_tracker_wait(zpk_tracker_t *t, int timeout_ms)
+{
+    if (t == NULL)
+        return ZPK_EINVAL;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    if (timeout_ms > 0) {
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    int rc = 0;
+    pthread_mutex_lock(&t->mu);
+    while (t->pending > 0) {
+        if (timeout_ms == 0) {
+            rc = -EAGAIN;
+            break;
+        }
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&t->cv, &t->mu);
+        } else if (pthread_cond_timedwait(&t->cv, &t->mu, &deadline) == ETIMEDOUT) {
+            rc = t->pending > 0 ? -EAGAIN : 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+void zpk_tracker_destroy(zpk_tracker_t **pt)
+{
+    if (pt == NULL || *pt == NULL)
+        return;
+    zpk_tracker_t *t = *pt;
+    zpk_tracker_wait(t, -1);
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+    zpk__free(t);
+    *pt = NULL;
+}
+
+/* ---- zero-copy release contexts ------------------------------------------- */
+
+/*
+ * One context per zero-copy buffer: every frame that points into the
+ * buffer holds a reference; the last release runs the owner's free
+ * function (when armed) and releases the tracker. Runs on whichever thread
+ * closes the last zmq_msg_t: the caller's, the receiver's (inproc) or one
+ * of libzmq's I/O threads.
+ */
+typedef void s_ffn_t(void *data, void *hint);
+
+typedef struct s_ctx {
+    atomic_size_t refs;
+    void *base;            /* passed to ffn */
+    s_ffn_t *ffn;          /* NULL: nothing to free */
+    void *hint;
+    zpk_tracker_t *tracker;
+    atomic_bool armed;     /* false: the send failed, the caller keeps the buffer */
+} s_ctx_t;
+
+static s_ctx_t *s_ctx_new(void *base, s_ffn_t *ffn, void *hint, zpk_tracker_t *tracker)
+{
+    s_ctx_t *c = zpk__malloc(sizeof *c);
+    if (c == NULL)
+        return NULL;
+    atomic_init(&c->refs, 1); /* the sender's own reference */
+    c->base = base;
+    c->ffn = ffn;
+    c->hint = hint;
+    c->tracker = tracker;
+    atomic_init(&c->armed, true);
+    if (tracker != NULL)
+        s_tracker_add(tracker);
+    return c;
+}
+
+static void s_ctx_unref(s_ctx_t *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    if (atomic_load(&c->armed) && c->ffn != NULL)
+        c->ffn(c->base, c->hint);
+    zpk_tracker_t *t = c->tracker;
+    zpk__free(c);
+    if (t != NULL)
+        s_tracker_release(t);
+}
+
+static void s_ctx_frame_free(void *data, void *hint)
+{
+    (void)data;
+    s_ctx_unref(hint);
+}
+
+static void s_zpk_free_fn(void *data, void *hint)
+{
+    (void)hint;
+    zpk__free(data);
+}
+
+/* ---- sending frames --------------------------------------------------------- */
+
+/*
+ * Sends @p n frames as one multipart message. Frame i is copied when
+ * frames[i].ctx is NULL, else sent zero-copy holding a reference on its
+ * context. @p more_after: the last frame also carries ZMQ_SNDMORE.
+ * Returns 0, or -errno. *sent_any tells whether libzmq accepted a frame.
+ */
+typedef struct s_out {
+    const void *data;
+    size_t size;
+    s_ctx_t *ctx;
+} s_out_t;
+
+static int s_send_frames(void *zs, const s_out_t *frames, size_t n, int flags, bool *sent_any)
+{
+    *sent_any = false;
+    int dontwait = flags & ZMQ_DONTWAIT;
+    for (size_t i = 0; i < n; i++) {
+        zmq_msg_t m;
+        int rc;
+        if (frames[i].ctx == NULL) {
+            rc = zmq_msg_init_size(&m, frames[i].size);
+            if (rc == 0 && frames[i].size > 0)
+                memcpy(zmq_msg_data(&m), frames[i].data, frames[i].size);
+        } else {
+            atomic_fetch_add(&frames[i].ctx->refs, 1);
+            rc = zmq_msg_init_data(&m, (void *)frames[i].data, frames[i].size, s_ctx_frame_free,
+                                   frames[i].ctx);
+            if (rc != 0)
+                atomic_fetch_sub(&frames[i].ctx->refs, 1);
+        }
+        if (rc != 0)
+            return ZPK_ENOMEM;
+        int f = (i + 1 < n) ? ZMQ_SNDMORE : 0;
+        /* Only the first part may wait or fail with EAGAIN: libzmq accepts
+         * the rest of a multipart message once its first part is in. */
+        if (i == 0)
+            f |= dontwait;
+        for (;;) {
+            rc = zmq_msg_send(&m, zs, f);
+            if (rc >= 0)
+                break;
+            int e = zmq_errno();
+            if (e == EINTR && *sent_any)
+                continue; /* never leave half a message */
+            zmq_msg_close(&m);
+            return -e;
+        }
+        *sent_any = true;
+    }
+    return 0;
+}
+
+/* ---- receiving ---------------------------------------------------------------- */
+
+/* Hard cap on frames kept from one message; the rest are drained. */
+#define S_MAX_FRAMES 65536
+
+typedef struct s_rmsg {
+    zmq_msg_t *parts;
+    size_t n, cap;
+    bool overflow;
+} s_rmsg_t;
+
+static void s_rmsg_close(s_rmsg_t *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        zmq_msg_close(&r->parts[i]);
+    zpk__free(r->parts);
+    r->parts = NULL;
+    r->n = r->cap = 0;
+}
+
+/* Drains what is left of a multipart message after @p m (which had MORE). */
+static void s_drain(void *zs)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    int more = 1;
+    while (more) {
+        if (zmq_msg_recv(&m, zs, 0) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            break;
+        }
+        more = zmq_msg_more(&m);
+    }
+    zmq_msg_close(&m);
+}
+
+/* Takes one message off the socket and drops it: ZPK_ENOMEM, or the
+ * receive error when there was nothing to take. */
+static int s_recv_drop(void *zs, int flags)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, zs, flags) < 0) {
+        int e = zmq_errno();
+        zmq_msg_close(&m);
+        return -e;
+    }
+    if (zmq_msg_more(&m))
+        s_drain(zs);
+    zmq_msg_close(&m);
+    return ZPK_ENOMEM;
+}
+
+/*
+ * Takes one whole multipart message off the socket. Only the first part
+ * honours ZMQ_DONTWAIT / ZMQ_RCVTIMEO; once it is in, the rest of the
+ * message is already queued and is always taken, whatever happens. Returns
+ * 0, -errno (-EAGAIN, -EINTR, -ETERM: nothing was taken), ZPK_ENOMEM or
+ * ZPK_EFRAME (too many parts; the message was drained and dropped).
+ */
+static int s_recv_all(void *zs, int flags, s_rmsg_t *r)
+{
+    memset(r, 0, sizeof *r);
+    int first_flags = flags & ZMQ_DONTWAIT;
+    int rc = 0;
+    for (;;) {
+        if (r->n == r->cap) {
+            size_t ncap = r->cap ? r->cap * 2 : 4;
+            zmq_msg_t *np = zpk__realloc(r->parts, ncap * sizeof *np);
+            if (np == NULL) {
+                rc = ZPK_ENOMEM;
+                if (r->n == 0) /* take the message anyway and drop it */
+                    return s_recv_drop(zs, first_flags);
+                break;
+            }
+            r->parts = np;
+            r->cap = ncap;
+        }
+        zmq_msg_t *m = &r->parts[r->n];
+        zmq_msg_init(m);
+        int got = zmq_msg_recv(m, zs, r->n == 0 ? first_flags : 0);
+        if (got < 0) {
+            int e = zmq_errno();
+            zmq_msg_close(m);
+            if (r->n > 0 && e == EINTR)
+                continue;
+            if (r->n == 0) {
+                zpk__free(r->parts);
+                r->parts = NULL;
+                r->cap = 0;
+                return -e;
+            }
+            rc = -e;
+            break; /* ETERM mid-message: nothing more can be read */
+        }
+        r->n++;
+        if (!zmq_msg_more(m))
+            return 0;
+        if (r->n == S_MAX_FRAMES) {
+            rc = ZPK_EFRAME;
+            break;
+        }
+    }
+    /* failure with a message partly taken: drain it so the next receive
+     * starts on a boundary */
+    if (r->n > 0 && zmq_msg_more(&r->parts[r->n - 1]))
+        s_drain(zs);
+    s_rmsg_close(r);
+    return rc;
+}
+
+/* Received frames shared by the documents and arrays made from them: the
+ * last owner to let go closes every zmq_msg_t. */
+typedef struct s_hold {
+    atomic_size_t refs;
+    zmq_msg_t *parts;
+    size_t n;
+} s_hold_t;
+
+static void s_hold_unref(s_hold_t *h)
+{
+    if (h == NULL || atomic_fetch_sub(&h->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < h->n; i++)
+        zmq_msg_close(&h->parts[i]);
+    zpk__free(h->parts);
+    zpk__free(h);
+}
+
+static void s_hold_release(void *ud) { s_hold_unref(ud); }
+
+static void s_hold_free_fn(void *data, void *hint)
+{
+    (void)data;
+    s_hold_unref(hint);
+}
+
+static void s_zpk_release(void *ud) { zpk__free(ud); }
+
+/* ---- options ------------------------------------------------------------------ */
+
+_Static_assert(ZPK_DONTWAIT == ZMQ_DONTWAIT, "ZPK_DONTWAIT must be ZMQ_DONTWAIT");
+
+void zpk_send_opts_init(zpk_send_opts_t *o)
+{
+    if (o != NULL)
+        memset(o, 0, sizeof *o);
+}
+
+void zpk_recv_opts_init(zpk_recv_opts_t *o)
+{
+    if (o != NULL)
+        memset(o, 0, sizeof *o);
+}
+
+/* ---- the send path ---------------------------------------------------------------- */
+
+typedef struct s_send {
+    void *zs;
+    zpk_send_opts_t o;
+    s_out_t *out;          /* frames */
+    size_t nout;
+    s_ctx_t *ctx_w;        /* the writer's buffer, when a frame borrows it */
+    const void *wbuf;
+    s_ctx_t **ctx_a;       /* one per array: the caller's data */
+    s_ctx_t **owned;       /* contexts of library-owned chunks */
+    size_t nowned;
+} s_send_t;
+
+/* Adds a frame for chunk @p ch. @p caller: the ctx of the caller memory the
+ * chunk borrows from when ch->free_fn is NULL (NULL: copy it). */
+static int s_add_chunk(s_send_t *s, zpk_chunk_t *ch, s_ctx_t *caller)
+{
+    s_out_t *f = &s->out[s->nout++];
+    f->data = ch->data;
+    f->size = ch->size;
+    f->ctx = NULL;
+    if (ch->free_fn != NULL) { /* library-owned buffer: zero-copy unless small */
+        if (ch->size < s->o.copy_below)
+            return 0; /* copied; zpk_array_enc_free() frees it */
+        s_ctx_t *c = s_ctx_new(ch->data, ch->free_fn, ch->hint, NULL);
+        if (c == NULL)
+            return ZPK_ENOMEM;
+        ch->free_fn = NULL; /* the context owns it now */
+        s->owned[s->nowned++] = c;
+        f->ctx = c;
+        return 0;
+    }
+    if (caller != NULL && ch->size >= s->o.copy_below)
+        f->ctx = caller;
+    return 0;
+}
+
+/* The writer buffer's context, made on first use. */
+static s_ctx_t *s_writer_ctx(s_send_t *s)
+{
+    if (s->ctx_w == NULL)
+        s->ctx_w = s_ctx_new((void *)(uintptr_t)s->wbuf, s_zpk_free_fn, NULL, NULL);
+    return s->ctx_w;
+}
+
+/*
+ * Sends one message: an object (@p obj, @p objlen: the writer's bytes, or
+ * NULL for kind array), and @p narr arrays.
+ */
+static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, int kind,
+                  const zpk_array_t *arrs, size_t narr)
+{
+    s_send_t s;
+    memset(&s, 0, sizeof s);
+    s.zs = s_resolve(socket);
+    if (opts != NULL)
+        s.o = *opts;
+    zpk_error_t *err = s.o.err;
+    if (s.o.copy_below == 0)
+        s.o.copy_below = ZPK_DEFAULT_COPY_BELOW;
+    if (s.zs == NULL)
+        return zpk__error(err, ZPK_EINVAL, 0, "NULL socket");
+    if (s.o.topic_len > 0 && (s.o.topic == NULL || !zpk__topic_ok(s.o.topic, s.o.topic_len)))
+        return zpk__error(err, ZPK_EINVAL, 0, "topic missing or looks like a zmqpack header");
+    if (narr > 0 && s.o.own == ZPK_OWN_BORROW && s.o.tracker == NULL)
+        return zpk__error(err, ZPK_EINVAL, 0, "ZPK_OWN_BORROW needs a tracker");
+    if (narr > 0 && s.o.own == ZPK_OWN_GIVE && s.o.free_fn == NULL)
+        return zpk__error(err, ZPK_EINVAL, 0, "ZPK_OWN_GIVE needs a free_fn");
+    if (s.o.own != ZPK_OWN_COPY && s.o.own != ZPK_OWN_BORROW && s.o.own != ZPK_OWN_GIVE)
+        return zpk__error(err, ZPK_EINVAL, 0, "bad ownership mode");
+    bool single = (s.o.flags & ZPK_SEND_SINGLE) != 0;
+    bool recipe = (s.o.flags & ZPK_SEND_RECIPE) != 0;
+    if (recipe && (kind != ZPK__KIND_ARRAY || single))
+        return zpk__error(err, ZPK_EINVAL, 0, "the recipe carries one array, in two frames");
+
+    const void *obj = NULL;
+    size_t objlen = 0;
+    if (w != NULL) {
+        int werr = zpk_writer_error(w);
+        if (werr != 0)
+            return zpk__error(err, werr, 0, "writer error");
+        obj = zpk_writer_data(w);
+        objlen = zpk_writer_size(w);
+        if (obj == NULL || objlen == 0)
+            return zpk__error(err, ZPK_EINVAL, 0, "nothing written");
+        s.wbuf = obj;
+    }
+
+    int rc = 0;
+    zpk_array_enc_t oenc;
+    memset(&oenc, 0, sizeof oenc);
+    bool obj_packed = false;
+    zpk_array_enc_t *aenc = NULL;
+    zpk_writer_t hw;
+    zpk_writer_init_growable(&hw, 256);
+    void *single_buf = NULL;
+    size_t nchunks = 0;
+
+    /* compress the object when asked */
+    const zpk_codec_t *codec = recipe ? NULL : s.o.codec;
+    if (obj != NULL && codec != NULL && codec->id != ZPK_CODEC_NONE) {
+        zpk_array_t oa;
+        size_t shape = objlen;
+        zpk_array_init(&oa, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, &shape, ZPK_ORDER_C,
+                       (void *)(uintptr_t)obj);
+        rc = zpk_array_encode(&oa, codec, false, &oenc, err);
+        if (rc != 0)
+            goto out;
+        if (zpk_array_info_is_raw(&oenc.info))
+            zpk_array_enc_free(&oenc);
+        else
+            obj_packed = true;
+    }
+    nchunks = obj == NULL ? 0 : obj_packed ? oenc.nchunks : 1;
+    if (narr > 0) {
+        aenc = zpk__calloc(narr, sizeof *aenc);
+        s.ctx_a = zpk__calloc(narr, sizeof *s.ctx_a);
+        if (aenc == NULL || s.ctx_a == NULL) {
+            rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+            goto out;
+        }
+        for (size_t i = 0; i < narr; i++) {
+            rc = zpk_array_encode(&arrs[i], codec, false, &aenc[i], err);
+            if (rc != 0)
+                goto out;
+            nchunks += aenc[i].nchunks;
+            if (s.o.own != ZPK_OWN_COPY) {
+                s.ctx_a[i] = s_ctx_new(arrs[i].data,
+                                       s.o.own == ZPK_OWN_GIVE ? s.o.free_fn : NULL, s.o.hint,
+                                       s.o.tracker);
+                if (s.ctx_a[i] == NULL) {
+                    rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+                    goto out;
+                }
+            }
+        }
+    }
+    s.out = zpk__calloc(nchunks + 3, sizeof *s.out);
+    s.owned = zpk__calloc(nchunks + 1, sizeof *s.owned);
+    if (s.out == NULL || s.owned == NULL) {
+        rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+        goto out;
+    }
+    if (s.o.topic_len > 0)
+        s.out[s.nout++] = (s_out_t){s.o.topic, s.o.topic_len, NULL};
+
+    /* the header */
+    char json[2048];
+    if (recipe) {
+        size_t jl = 0;
+        rc = zpk__recipe_write(&aenc[0].info, json, sizeof json, &jl);
+        if (rc != 0) {
+            rc = zpk__error(err, rc, 0, "cannot write the recipe header (F order?)");
+            goto out;
+        }
+        s.out[s.nout++] = (s_out_t){json, jl, NULL};
+    } else {
+        zpk__msg_write_header(&hw, kind, single, single ? 0 : nchunks,
+                              obj_packed ? &oenc : NULL, aenc, narr);
+        rc = zpk_writer_finish(&hw);
+        if (rc != 0) {
+            rc = zpk__error(err, rc, 0, "cannot write the header");
+            goto out;
+        }
+    }
+
+    if (single) {
+        /* header and payload in one buffer (the payload copied once) */
+        size_t total = zpk_writer_size(&hw);
+        for (size_t i = 0; obj_packed && i < oenc.nchunks; i++)
+            total += oenc.chunks[i].size;
+        if (obj != NULL && !obj_packed)
+            total += objlen;
+        for (size_t i = 0; i < narr; i++)
+            for (size_t c = 0; c < aenc[i].nchunks; c++)
+                total += aenc[i].chunks[c].size;
+        uint8_t *buf = zpk__malloc(total);
+        if (buf == NULL) {
+            rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory for the frame");
+            goto out;
+        }
+        single_buf = buf;
+        uint8_t *p = buf;
+        memcpy(p, zpk_writer_data(&hw), zpk_writer_size(&hw));
+        p += zpk_writer_size(&hw);
+        for (size_t i = 0; obj_packed && i < oenc.nchunks; i++) {
+            memcpy(p, oenc.chunks[i].data, oenc.chunks[i].size);
+            p += oenc.chunks[i].size;
+        }
+        if (obj != NULL && !obj_packed) {
+            memcpy(p, obj, objlen);
+            p += objlen;
+        }
+        for (size_t i = 0; i < narr; i++)
+            for (size_t c = 0; c < aenc[i].nchunks; c++) {
+                if (aenc[i].chunks[c].size)
+                    memcpy(p, aenc[i].chunks[c].data, aenc[i].chunks[c].size);
+                p += aenc[i].chunks[c].size;
+            }
+        s_ctx_t *c = s_ctx_new(buf, s_zpk_free_fn, NULL, NULL);
+        if (c == NULL) {
+            rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+            goto out;
+        }
+        single_buf = NULL;
+        s.owned[s.nowned++] = c;
+        s.out[s.nout++] = (s_out_t){buf, total, total >= s.o.copy_below ? c : NULL};
+    } else {
+        if (!recipe)
+            s.out[s.nout++] = (s_out_t){zpk_writer_data(&hw), zpk_writer_size(&hw), NULL};
+        if (obj != NULL && !obj_packed) {
+            s_out_t *f = &s.out[s.nout++];
+            *f = (s_out_t){obj, objlen, NULL};
+            if (objlen >= s.o.copy_below) {
+                f->ctx = s_writer_ctx(&s);
+                if (f->ctx == NULL) {
+                    rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+                    goto out;
+                }
+            }
+        }
+        for (size_t i = 0; obj_packed && i < oenc.nchunks; i++) {
+            s_ctx_t *wc = NULL;
+            if (oenc.chunks[i].free_fn == NULL && oenc.chunks[i].size >= s.o.copy_below &&
+                (wc = s_writer_ctx(&s)) == NULL) {
+                rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+                goto out;
+            }
+            rc = s_add_chunk(&s, &oenc.chunks[i], wc);
+            if (rc != 0)
+                goto out;
+        }
+        for (size_t i = 0; i < narr; i++)
+            for (size_t c = 0; c < aenc[i].nchunks; c++) {
+                rc = s_add_chunk(&s, &aenc[i].chunks[c], s.ctx_a[i]);
+                if (rc != 0)
+                    goto out;
+            }
+        if (recipe && aenc[0].nchunks == 0) /* an empty array: an empty raw frame */
+            s.out[s.nout++] = (s_out_t){"", 0, NULL};
+    }
+
+    bool sent_any = false;
+    rc = s_send_frames(s.zs, s.out, s.nout, s.o.flags, &sent_any);
+    if (rc != 0) {
+        zpk__error(err, rc, 0, "send failed");
+        if (!sent_any) { /* nothing left: the caller keeps its memory */
+            if (s.ctx_w != NULL)
+                atomic_store(&s.ctx_w->armed, false);
+            for (size_t i = 0; i < narr; i++)
+                if (s.ctx_a[i] != NULL)
+                    atomic_store(&s.ctx_a[i]->armed, false);
+        }
+    }
+    if (w != NULL) {
+        if (s.ctx_w != NULL && (rc == 0 || sent_any)) {
+            void *d;
+            size_t n;
+            zpk_writer_detach(w, &d, &n); /* the buffer is the context's now */
+        } else if (rc == 0) {
+            zpk_writer_reset(w);
+        }
+    }
+    goto cleanup;
+
+out:
+    /* failed before sending: nothing was handed over */
+    if (s.ctx_w != NULL)
+        atomic_store(&s.ctx_w->armed, false);
+    for (size_t i = 0; s.ctx_a != NULL && i < narr; i++)
+        if (s.ctx_a[i] != NULL)
+            atomic_store(&s.ctx_a[i]->armed, false);
+cleanup:
+    if (s.ctx_w != NULL)
+        s_ctx_unref(s.ctx_w);
+    for (size_t i = 0; s.ctx_a != NULL && i < narr; i++)
+        if (s.ctx_a[i] != NULL)
+            s_ctx_unref(s.ctx_a[i]);
+    for (size_t i = 0; i < s.nowned; i++)
+        s_ctx_unref(s.owned[i]);
+    zpk__free(single_buf);
+    zpk__free(s.out);
+    zpk__free(s.owned);
+    zpk__free(s.ctx_a);
+    for (size_t i = 0; aenc != NULL && i < narr; i++)
+        zpk_array_enc_free(&aenc[i]);
+    zpk__free(aenc);
+    zpk_array_enc_free(&oenc);
+    zpk_writer_free(&hw);
+    return rc;
+}
+
+int zpk_send_packed_ex(void *socket, zpk_writer_t *w, const zpk_send_opts_t *opts)
+{
+    if (w == NULL)
+        return ZPK_EINVAL;
+    return s_send(socket, opts, w, ZPK__KIND_OBJ, NULL, 0);
+}
+
+int zpk_send_packed(void *socket, const char *topic, zpk_writer_t *w, int flags)
+{
+    zpk_send_opts_t o;
+    zpk_send_opts_init(&o);
+    o.flags = flags;
+    o.topic = topic;
+    o.topic_len = topic != NULL ? strlen(topic) : 0;
+    return zpk_send_packed_ex(socket, w, &o);
+}
+
+int zpk_sendf(void *socket, int flags, const char *fmt, ...)
+{
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = zpk_pack_fmt_v(&w, fmt, ap);
+    va_end(ap);
+    if (rc == 0)
+        rc = zpk_send_packed(socket, NULL, &w, flags);
+    zpk_writer_free(&w);
+    return rc;
+}
+
+int zpk_send_array(void *socket, const zpk_array_t *a, const zpk_send_opts_t *opts)
+{
+    if (a == NULL)
+        return ZPK_EINVAL;
+    return s_send(socket, opts, NULL, ZPK__KIND_ARRAY, a, 1);
+}
+
+int zpk_send_mixed(void *socket, zpk_writer_t *w, const zpk_array_t *arrays, size_t n,
+                   const zpk_send_opts_t *opts)
+{
+    if (w == NULL || (n > 0 && arrays == NULL) || n > UINT32_MAX)
+        return ZPK_EINVAL;
+    if (opts != NULL && (opts->flags & ZPK_SEND_RECIPE))
+        return ZPK_EINVAL;
+    return s_send(socket, opts, w, ZPK__KIND_MIXED, arrays, n);
+}
+
+/* ---- the receive path --------------------------------------------------------------- */
+
+typedef struct s_recv {
+    s_rmsg_t r;
+    zpk_span_t *spans;
+    zpk__msg_t m;
+    zpk_recv_opts_t *o;
+    zpk_recv_opts_t dflt;
+} s_recv_t;
+
+static void s_recv_done(s_recv_t *x)
+{
+    zpk__msg_free(&x->m);
+    zpk__free(x->spans);
+    x->spans = NULL;
+    s_rmsg_close(&x->r);
+}
+
+/* Takes one whole message off the socket and decodes its header. */
+static int s_recv_parse(void *socket, zpk_recv_opts_t *opts, s_recv_t *x)
+{
+    memset(x, 0, sizeof *x);
+    x->o = opts != NULL ? opts : &x->dflt;
+    x->o->topic_len = 0;
+    zpk_error_t *err = x->o->err;
+    void *zs = s_resolve(socket);
+    if (zs == NULL)
+        return zpk__error(err, ZPK_EINVAL, 0, "NULL socket");
+    int rc = s_recv_all(zs, x->o->flags, &x->r);
+    if (rc != 0)
+        return zpk__error(err, rc, 0, "receive failed");
+    x->spans = zpk__calloc(x->r.n, sizeof *x->spans);
+    if (x->spans == NULL) {
+        s_rmsg_close(&x->r);
+        return zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+    }
+    for (size_t i = 0; i < x->r.n; i++)
+        x->spans[i] = (zpk_span_t){zmq_msg_data(&x->r.parts[i]), zmq_msg_size(&x->r.parts[i])};
+    rc = zpk__msg_parse(x->spans, x->r.n, x->o->limits, x->o->array_opts, &x->m, err);
+    if (rc != 0) {
+        s_recv_done(x);
+        return rc;
+    }
+    if (x->m.has_topic) {
+        x->o->topic_len = x->spans[0].size;
+        if (x->o->topic != NULL && x->o->topic_cap > 0) {
+            size_t n = x->spans[0].size < x->o->topic_cap - 1 ? x->spans[0].size
+                                                              : x->o->topic_cap - 1;
+            memcpy(x->o->topic, x->spans[0].data, n);
+            x->o->topic[n] = '\0';
+        }
+    }
+    return 0;
+}
+
+/* Moves the received frames into a shared holder (refs = 0). */
+static s_hold_t *s_hold_take(s_recv_t *x)
+{
+    s_hold_t *h = zpk__malloc(sizeof *h);
+    if (h == NULL)
+        return NULL;
+    atomic_init(&h->refs, 1); /* the caller's temporary reference */
+    h->parts = x->r.parts;
+    h->n = x->r.n;
+    x->r.parts = NULL;
+    x->r.n = x->r.cap = 0;
+    return h;
+}
+
+/* The object of a received obj/mixed message as a document. */
+static int s_take_doc(s_recv_t *x, s_hold_t **hold, zpk_doc_t **doc)
+{
+    zpk__msg_t *m = &x->m;
+    zpk_error_t *err = x->o->err;
+    zpk_limits_t dl;
+    const zpk_limits_t *lim = x->o->limits;
+    if (lim == NULL) {
+        zpk_limits_default(&dl, 0);
+        lim = &dl;
+    }
+    int rc;
+    if (m->obj_packed) {
+        if (m->obj_info.nbytes > lim->max_buffer_size)
+            return zpk__error(err, ZPK_ELIMIT, 0, "packed object over max_buffer_size");
+        void *buf = zpk__malloc(m->obj_info.nbytes);
+        if (buf == NULL)
+            return zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+        rc = zpk_array_decode_into(&m->obj_info, m->spans, m->obj_nspans, buf,
+                                   m->obj_info.nbytes, err);
+        if (rc == 0)
+            rc = zpk_doc_parse(buf, m->obj_info.nbytes, lim, ZPK_DOC_BORROW, doc, err);
+        if (rc == 0)
+            rc = zpk_doc_set_owner(*doc, s_zpk_release, buf);
+        if (rc != 0) {
+            zpk_doc_destroy(doc);
+            zpk__free(buf);
+        }
+        return rc;
+    }
+    rc = zpk_doc_parse(m->spans[0].data, m->spans[0].size, lim, ZPK_DOC_BORROW, doc, err);
+    if (rc != 0) {
+        zpk_doc_destroy(doc);
+        return rc;
+    }
+    if (*hold == NULL) {
+        zpk_doc_destroy(doc);
+        return zpk__error(err, ZPK_EINVAL, 0, "internal: no holder");
+    }
+    atomic_fetch_add(&(*hold)->refs, 1);
+    zpk_doc_set_owner(*doc, s_hold_release, *hold);
+    return 0;
+}
+
+/* Array @p idx of the message, whose chunks start at span @p first. */
+static int s_take_array(s_recv_t *x, size_t idx, size_t first, s_hold_t **hold, zpk_array_t *out)
+{
+    const zpk_array_info_t *info = &x->m.arrays[idx];
+    zpk_error_t *err = x->o->err;
+    const zpk_span_t *sp = &x->m.spans[first];
+    if (info->nbytes == 0)
+        return zpk_array_info_to_array(info, NULL, out);
+    if (zpk_array_info_is_raw(info) && info->nchunks == 1 &&
+        (uintptr_t)sp[0].data % zpk__dtype_align(info->dtype) == 0) {
+        if (*hold == NULL)
+            return zpk__error(err, ZPK_EINVAL, 0, "internal: no holder");
+        int rc = zpk_array_info_to_array(info, (void *)(uintptr_t)sp[0].data, out);
+        if (rc != 0)
+            return rc;
+        atomic_fetch_add(&(*hold)->refs, 1);
+        out->free_fn = s_hold_free_fn;
+        out->free_hint = *hold;
+        return 0;
+    }
+    return zpk_array_decode(info, sp, info->nchunks, out, err);
+}
+
+static void s_clear_array(zpk_array_t *a)
+{
+    memset(a, 0, sizeof *a);
+    a->order = ZPK_ORDER_C;
+}
+
+int zpk_recv_packed_ex(void *socket, zpk_doc_t **doc, zpk_recv_opts_t *opts)
+{
+    if (doc == NULL)
+        return ZPK_EINVAL;
+    *doc = NULL;
+    s_recv_t x;
+    int rc = s_recv_parse(socket, opts, &x);
+    if (rc != 0)
+        return rc;
+    s_hold_t *hold = s_hold_take(&x);
+    if (hold == NULL)
+        rc = zpk__error(x.o->err, ZPK_ENOMEM, 0, "no memory");
+    else if (x.m.kind != ZPK__KIND_OBJ)
+        rc = zpk__error(x.o->err, ZPK_ETYPE, 0, "not a packed object message");
+    else
+        rc = s_take_doc(&x, &hold, doc);
+    s_recv_done(&x);
+    s_hold_unref(hold);
+    return rc;
+}
+
+int zpk_recv_packed(void *socket, zpk_doc_t **doc, int flags)
+{
+    zpk_recv_opts_t o;
+    zpk_recv_opts_init(&o);
+    o.flags = flags;
+    return zpk_recv_packed_ex(socket, doc, &o);
+}
+
+int zpk_recv_array_ex(void *socket, zpk_array_t *out, zpk_recv_opts_t *opts)
+{
+    if (out == NULL)
+        return ZPK_EINVAL;
+    s_clear_array(out);
+    s_recv_t x;
+    int rc = s_recv_parse(socket, opts, &x);
+    if (rc != 0)
+        return rc;
+    s_hold_t *hold = s_hold_take(&x);
+    if (hold == NULL)
+        rc = zpk__error(x.o->err, ZPK_ENOMEM, 0, "no memory");
+    else if (x.m.kind != ZPK__KIND_ARRAY && x.m.kind != ZPK__KIND_RECIPE)
+        rc = zpk__error(x.o->err, ZPK_ETYPE, 0, "not an array message");
+    else
+        rc = s_take_array(&x, 0, 0, &hold, out);
+    if (rc != 0)
+        s_clear_array(out);
+    s_recv_done(&x);
+    s_hold_unref(hold);
+    return rc;
+}
+
+int zpk_recv_array(void *socket, zpk_array_t *out, int flags)
+{
+    zpk_recv_opts_t o;
+    zpk_recv_opts_init(&o);
+    o.flags = flags;
+    return zpk_recv_array_ex(socket, out, &o);
+}
+
+int zpk_recv_array_into(void *socket, void *buf, size_t cap, zpk_array_t *out,
+                        zpk_recv_opts_t *opts)
+{
+    if (out != NULL)
+        s_clear_array(out);
+    if (buf == NULL && cap > 0)
+        return ZPK_EINVAL;
+    s_recv_t x;
+    int rc = s_recv_parse(socket, opts, &x);
+    if (rc != 0)
+        return rc;
+    const zpk_array_info_t *info = x.m.narrays > 0 ? &x.m.arrays[0] : NULL;
+    if (info == NULL || (x.m.kind != ZPK__KIND_ARRAY && x.m.kind != ZPK__KIND_RECIPE))
+        rc = zpk__error(x.o->err, ZPK_ETYPE, 0, "not an array message");
+    else if (info->nbytes > cap)
+        rc = zpk__error(x.o->err, ZPK_EBUFFULL, 0, "array of %zu bytes over the buffer's %zu",
+                        info->nbytes, cap);
+    else if (info->nbytes > 0)
+        rc = zpk_array_decode_into(info, x.m.spans, info->nchunks, buf, cap, x.o->err);
+    if (rc == 0 && out != NULL)
+        rc = zpk_array_info_to_array(info, info->nbytes ? buf : NULL, out);
+    s_recv_done(&x);
+    return rc;
+}
+
+int zpk_recv_mixed(void *socket, zpk_mixed_t *out, zpk_recv_opts_t *opts)
+{
+    if (out == NULL)
+        return ZPK_EINVAL;
+    memset(out, 0, sizeof *out);
+    s_recv_t x;
+    int rc = s_recv_parse(socket, opts, &x);
+    if (rc != 0)
+        return rc;
+    s_hold_t *hold = NULL;
+    if (x.m.kind != ZPK__KIND_MIXED && x.m.kind != ZPK__KIND_OBJ) {
+        rc = zpk__error(x.o->err, ZPK_ETYPE, 0, "not a mixed message");
+        goto done;
+    }
+    if (x.m.narrays > 0) {
+        out->arrays = zpk__calloc(x.m.narrays, sizeof *out->arrays);
+        if (out->arrays == NULL) {
+            rc = zpk__error(x.o->err, ZPK_ENOMEM, 0, "no memory");
+            goto done;
+        }
+    }
+    /* take a holder reference for the duration so that partial failures
+     * release cleanly */
+    hold = s_hold_take(&x);
+    if (hold == NULL) {
+        rc = zpk__error(x.o->err, ZPK_ENOMEM, 0, "no memory");
+        goto done;
+    }
+    rc = s_take_doc(&x, &hold, &out->doc);
+    size_t first = x.m.obj_nspans;
+    for (size_t i = 0; rc == 0 && i < x.m.narrays; i++) {
+        rc = s_take_array(&x, i, first, &hold, &out->arrays[i]);
+        if (rc == 0)
+            out->narrays = i + 1;
+        first += x.m.arrays[i].nchunks;
+    }
+done:
+    if (rc != 0)
+        zpk_mixed_release(out);
+    s_recv_done(&x);
+    s_hold_unref(hold);
+    return rc;
+}
+
+const zpk_array_t *zpk_mixed_array(const zpk_mixed_t *m, const zpk_node_t *n)
+{
+    uint32_t idx;
+    if (m == NULL || zpk_node_get_array_ref(n, &idx) != 0 || idx >= m->narrays)
+        return NULL;
+    return &m->arrays[idx];
+}
+
+void zpk_mixed_release(zpk_mixed_t *m)
+{
+    if (m == NULL)
+        return;
+    zpk_doc_destroy(&m->doc);
+    for (size_t i = 0; i < m->narrays; i++)
+        zpk_array_release(&m->arrays[i]);
+    zpk__free(m->arrays);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,474 @@
+/* The MessagePack pull reader: types, zero-copy, skip, truncation, errors, limits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "internal.h"
+#include "zmqpack.h"
+
+/* A sample holding every type and form, as one top-level array. */
+static size_t s_sample(uint8_t **out)
+{
+    static uint8_t blob[70000];
+    for (size_t i = 0; i < sizeof blob; i++)
+        blob[i] = (uint8_t)(i * 7);
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_array(&w, 27);
+    zpk_write_nil(&w);                        /* 0 */
+    zpk_write_bool(&w, true);                 /* 1 */
+    zpk_write_bool(&w, false);                /* 2 */
+    zpk_write_uint(&w, 5);                    /* 3 */
+    zpk_write_uint(&w, 200);                  /* 4 */
+    zpk_write_uint(&w, 60000);                /* 5 */
+    zpk_write_uint(&w, 4000000000u);          /* 6 */
+    zpk_write_uint(&w, UINT64_MAX);           /* 7 */
+    zpk_write_int(&w, -5);                    /* 8 */
+    zpk_write_int(&w, -100);                  /* 9 */
+    zpk_write_int(&w, -30000);                /* 10 */
+    zpk_write_int(&w, -2000000000);           /* 11 */
+    zpk_write_int(&w, INT64_MIN);             /* 12 */
+    zpk_write_float(&w, 2.5f);                /* 13 */
+    zpk_write_double(&w, -1e300);             /* 14 */
+    zpk_write_str(&w, "hello", 5);            /* 15 */
+    zpk_write_str(&w, (const char *)blob, 300); /* 16 */
+    zpk_write_bin(&w, blob, 70000);           /* 17 */
+    zpk_write_ext(&w, 3, blob, 8);            /* 18 */
+    zpk_write_ext(&w, -5, blob, 1000);        /* 19 */
+    zpk_write_timestamp(&w, -5, 7);           /* 20 */
+    zpk_write_map(&w, 2);                     /* 21 */
+    zpk_write_cstr(&w, "a");
+    zpk_write_array(&w, 20);
+    for (int i = 0; i < 20; i++)
+        zpk_write_int(&w, -i);
+    zpk_write_cstr(&w, "b");
+    zpk_write_map(&w, 0);
+    zpk_write_array(&w, 0);                   /* 22 */
+    zpk_write_str(&w, (const char *)blob, 40000); /* 23 */
+    zpk_write_bin(&w, NULL, 0);               /* 24 */
+    zpk_write_timestamp(&w, 4294967296, 5);   /* 25 */
+    zpk_write_timestamp(&w, 1, 0);            /* 26 */
+    void *data;
+    size_t size;
+    assert_int_equal(zpk_writer_detach(&w, &data, &size), 0);
+    zpk_writer_free(&w);
+    *out = data;
+    return size;
+}
+
+static void test_each_type(void **state)
+{
+    (void)state;
+    uint8_t *buf;
+    size_t n = s_sample(&buf);
+    zpk_reader_t r;
+    zpk_reader_init(&r, buf, n, NULL);
+    zpk_tag_t t;
+    const void *p;
+
+#define NEXT(ty)                                                                  \
+    do {                                                                          \
+        assert_int_equal(zpk_read_item(&r, &t, &p), 0);                           \
+        assert_int_equal(t.type, (ty));                                           \
+    } while (0)
+
+    NEXT(ZPK_TYPE_ARRAY);
+    assert_int_equal(t.v.len, 27);
+    assert_null(p);
+    NEXT(ZPK_TYPE_NIL);
+    NEXT(ZPK_TYPE_BOOL); assert_true(t.v.b);
+    NEXT(ZPK_TYPE_BOOL); assert_false(t.v.b);
+    NEXT(ZPK_TYPE_UINT); assert_int_equal(t.v.u, 5);
+    NEXT(ZPK_TYPE_UINT); assert_int_equal(t.v.u, 200);
+    NEXT(ZPK_TYPE_UINT); assert_int_equal(t.v.u, 60000);
+    NEXT(ZPK_TYPE_UINT); assert_int_equal(t.v.u, 4000000000u);
+    NEXT(ZPK_TYPE_UINT); assert_true(t.v.u == UINT64_MAX);
+    NEXT(ZPK_TYPE_INT); assert_int_equal(t.v.i, -5);
+    NEXT(ZPK_TYPE_INT); assert_int_equal(t.v.i, -100);
+    NEXT(ZPK_TYPE_INT); assert_int_equal(t.v.i, -30000);
+    NEXT(ZPK_TYPE_INT); assert_int_equal(t.v.i, -2000000000);
+    NEXT(ZPK_TYPE_INT); assert_true(t.v.i == INT64_MIN);
+    NEXT(ZPK_TYPE_FLOAT); assert_true(t.v.f == 2.5f);
+    NEXT(ZPK_TYPE_DOUBLE); assert_true(t.v.d == -1e300);
+    size_t off = zpk_reader_offset(&r);
+    NEXT(ZPK_TYPE_STR);
+    assert_int_equal(t.v.len, 5);
+    assert_ptr_equal(p, buf + off + 1); /* zero copy: a pointer into the input */
+    assert_memory_equal(p, "hello", 5);
+    off = zpk_reader_offset(&r);
+    NEXT(ZPK_TYPE_STR);
+    assert_int_equal(t.v.len, 300);
+    assert_ptr_equal(p, buf + off + 3);
+    off = zpk_reader_offset(&r);
+    NEXT(ZPK_TYPE_BIN);
+    assert_int_equal(t.v.len, 70000);
+    assert_ptr_equal(p, buf + off + 5);
+    assert_int_equal(((const uint8_t *)p)[69999], (uint8_t)(69999 * 7));
+    off = zpk_reader_offset(&r);
+    NEXT(ZPK_TYPE_EXT);
+    assert_int_equal(t.exttype, 3);
+    assert_int_equal(t.v.len, 8);
+    assert_ptr_equal(p, buf + off + 2);
+    off = zpk_reader_offset(&r);
+    NEXT(ZPK_TYPE_EXT);
+    assert_int_equal(t.exttype, -5);
+    assert_int_equal(t.v.len, 1000);
+    assert_ptr_equal(p, buf + off + 4);
+    zpk_timestamp_t ts;
+    assert_int_equal(zpk_read_timestamp(&r, &ts), 0);
+    assert_true(ts.sec == -5);
+    assert_int_equal(ts.nsec, 7);
+    NEXT(ZPK_TYPE_MAP);
+    assert_int_equal(t.v.len, 2);
+    NEXT(ZPK_TYPE_STR);
+    assert_memory_equal(p, "a", 1);
+    assert_int_equal(zpk_reader_skip(&r), 0); /* the 20-element array */
+    NEXT(ZPK_TYPE_STR);
+    assert_memory_equal(p, "b", 1);
+    NEXT(ZPK_TYPE_MAP);
+    assert_int_equal(t.v.len, 0);
+    NEXT(ZPK_TYPE_ARRAY);
+    assert_int_equal(t.v.len, 0);
+    /* Header only, then the payload three ways. */
+    assert_int_equal(zpk_read_tag(&r, &t), 0);
+    assert_int_equal(t.type, ZPK_TYPE_STR);
+    assert_int_equal(t.v.len, 40000);
+    uint8_t copy[100];
+    assert_int_equal(zpk_read_bytes(&r, copy, 100), 0);
+    assert_int_equal(copy[99], (uint8_t)(99 * 7));
+    assert_int_equal(zpk_skip_bytes(&r, 39000), 0);
+    assert_int_equal(zpk_read_bytes_inplace(&r, 900, &p), 0);
+    assert_int_equal(((const uint8_t *)p)[0], (uint8_t)(39100 * 7));
+    NEXT(ZPK_TYPE_BIN);
+    assert_int_equal(t.v.len, 0);
+    assert_int_equal(zpk_read_timestamp(&r, &ts), 0);
+    assert_true(ts.sec == 4294967296);
+    assert_int_equal(ts.nsec, 5);
+    assert_int_equal(zpk_read_timestamp(&r, &ts), 0);
+    assert_true(ts.sec == 1);
+    assert_int_equal(ts.nsec, 0);
+    assert_int_equal(zpk_reader_remaining(&r), 0);
+    assert_int_equal(zpk_reader_finish(&r), 0);
+    assert_int_equal(zpk_read_tag(&r, &t), ZPK_EOUTOFDATA); /* the end */
+    assert_int_equal(zpk_reader_error_offset(&r), n);
+#undef NEXT
+    zpk_free(buf);
+}
+
+static void test_signed_encodings_of_positive_values(void **state)
+{
+    (void)state;
+    /* int 8..64 forms holding non-negative values read as UINT. */
+    const uint8_t in[] = {0xd0, 0x05, 0xd1, 0x01, 0x00, 0xd2, 0x00, 0x01, 0x00, 0x00,
+                          0xd3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    const uint64_t want[] = {5, 256, 65536, INT64_MAX};
+    zpk_reader_t r;
+    zpk_reader_init(&r, in, sizeof in, NULL);
+    for (int i = 0; i < 4; i++) {
+        zpk_tag_t t;
+        assert_int_equal(zpk_read_tag(&r, &t), 0);
+        assert_int_equal(t.type, ZPK_TYPE_UINT);
+        assert_true(t.v.u == want[i]);
+    }
+    assert_int_equal(zpk_reader_finish(&r), 0);
+}
+
+static void test_skip_nested(void **state)
+{
+    (void)state;
+    /* [1, {"a": [2, 3, {"b": bin(3)}], "c": ext}, "x"] then 7 */
+    const uint8_t in[] = {0x93, 0x01, 0x82, 0xa1, 'a', 0x93, 0x02, 0x03, 0x81, 0xa1, 'b',
+                          0xc4, 0x03, 1, 2, 3, 0xa1, 'c', 0xd4, 0x01, 0x00, 0xa1, 'x', 0x07};
+    zpk_reader_t r;
+    zpk_reader_init(&r, in, sizeof in, NULL);
+    assert_int_equal(zpk_reader_skip(&r), 0);
+    assert_int_equal(zpk_reader_offset(&r), sizeof in - 1);
+    assert_int_equal(zpk_reader_finish(&r), ZPK_EEXTRADATA);
+    zpk_tag_t t;
+    assert_int_equal(zpk_read_tag(&r, &t), 0);
+    assert_int_equal(t.v.u, 7);
+    assert_int_equal(zpk_reader_finish(&r), 0);
+
+    /* Skip from inside: the map only. */
+    zpk_reader_init(&r, in, sizeof in, NULL);
+    assert_int_equal(zpk_read_tag(&r, &t), 0);
+    assert_int_equal(zpk_reader_skip(&r), 0);
+    assert_int_equal(zpk_reader_offset(&r), 2);
+    assert_int_equal(zpk_reader_skip(&r), 0);
+    assert_int_equal(zpk_reader_offset(&r), 21);
+}
+
+static void test_truncation_at_every_offset(void **state)
+{
+    (void)state;
+    uint8_t *buf;
+    size_t n = s_sample(&buf);
+    /* Every offset, over the original buffer. */
+    for (size_t k = 0; k < n; k++) {
+        zpk_reader_t r;
+        zpk_reader_init(&r, buf, k, NULL);
+        assert_int_equal(zpk_reader_skip(&r), ZPK_EOUTOFDATA);
+    }
+    /* Many offsets, over exact-size copies so that ASan sees any over-read. */
+    for (size_t k = 0; k < n; k += (k < 2000 || n - k < 2000) ? 1 : 97) {
+        uint8_t *cut = malloc(k ? k : 1); /* exact size so ASan sees over-reads */
+        memcpy(cut, buf, k);
+        zpk_reader_t r;
+        zpk_reader_init(&r, k ? cut : NULL, k, NULL);
+        assert_int_equal(zpk_reader_skip(&r), ZPK_EOUTOFDATA);
+        assert_int_equal(zpk_reader_error(&r), ZPK_EOUTOFDATA);
+        assert_true(zpk_reader_error_offset(&r) <= k);
+        /* Walking tag by tag ends the same way. */
+        zpk_reader_init(&r, cut, k, NULL);
+        zpk_tag_t t;
+        const void *p;
+        int rc;
+        while ((rc = zpk_read_item(&r, &t, &p)) == 0) {
+        }
+        assert_int_equal(rc, ZPK_EOUTOFDATA);
+        free(cut);
+    }
+    zpk_reader_t r;
+    zpk_reader_init(&r, buf, n, NULL);
+    assert_int_equal(zpk_reader_skip(&r), 0);
+    assert_int_equal(zpk_reader_finish(&r), 0);
+    zpk_free(buf);
+}
+
+static void test_reserved_byte(void **state)
+{
+    (void)state;
+    const uint8_t in[] = {0x93, 0x01, 0x02, 0xc1, 0x03};
+    zpk_reader_t r;
+    zpk_reader_init(&r, in, sizeof in, NULL);
+    assert_int_equal(zpk_reader_skip(&r), ZPK_EFORMAT);
+    assert_int_equal(zpk_reader_error(&r), ZPK_EFORMAT);
+    assert_int_equal(zpk_reader_error_offset(&r), 3);
+    /* Sticky: every later call returns the same code and reads nothing. */
+    zpk_tag_t t;
+    assert_int_equal(zpk_read_tag(&r, &t), ZPK_EFORMAT);
+    const void *p = in;
+    assert_int_equal(zpk_read_bytes_inplace(&r, 0, &p), ZPK_EFORMAT);
+    assert_null(p);
+    assert_int_equal(zpk_reader_skip(&r), ZPK_EFORMAT);
+    assert_int_equal(zpk_reader_remaining(&r), 0);
+    assert_int_equal(zpk_reader_finish(&r), ZPK_EFORMAT);
+    zpk_reader_set_error(&r, ZPK_ETYPE); /* the first error is kept */
+    assert_int_equal(zpk_reader_error(&r), ZPK_EFORMAT);
+    assert_int_equal(zpk_reader_error_offset(&r), 3);
+    /* Alone at offset 0. */
+    zpk_reader_init(&r, in + 3, 1, NULL);
+    assert_int_equal(zpk_read_tag(&r, &t), ZPK_EFORMAT);
+    assert_int_equal(zpk_reader_error_offset(&r), 0);
+}
+
+/* Reads one tag of @p in with @p limits; returns the code. */
+static int s_read_with(const uint8_t *in, size_t n, const zpk_limits_t *limits)
+{
+    zpk_reader_t r;
+    zpk_reader_init(&r, in, n, limits);
+    zpk_tag_t t;
+    return zpk_read_tag(&r, &t);
+}
+
+static void test_limits_exact(void **state)
+{
+    (void)state;
+    zpk_limits_t l;
+    zpk_limits_default(&l, 0);
+    l.max_str_len = 5;
+    l.max_bin_len = 300;
+    l.max_ext_len = 4;
+    l.max_array_len = 16;
+    l.max_map_len = 15;
+    /* str: fixstr 5 ok, fixstr 6 and str8 6 over. */
+    assert_int_equal(s_read_with((const uint8_t *)"\xa5", 1, &l), 0);
+    assert_int_equal(s_read_with((const uint8_t *)"\xa6", 1, &l), ZPK_ELIMIT);
+    assert_int_equal(s_read_with((const uint8_t *)"\xd9\x06", 2, &l), ZPK_ELIMIT);
+    assert_int_equal(s_read_with((const uint8_t *)"\xdb\x00\x00\x00\x05", 5, &l), 0);
+    /* bin: 300 ok, 301 over. */
+    assert_int_equal(s_read_with((const uint8_t *)"\xc5\x01\x2c", 3, &l), 0);
+    assert_int_equal(s_read_with((const uint8_t *)"\xc5\x01\x2d", 3, &l), ZPK_ELIMIT);
+    assert_int_equal(s_read_with((const uint8_t *)"\xc6\x00\x00\x01\x2d", 5, &l), ZPK_ELIMIT);
+    /* ext: fixext 4 ok, ext8 5 and fixext 8 over. */
+    assert_int_equal(s_read_with((const uint8_t *)"\xd6\x01", 2, &l), 0);
+    assert_int_equal(s_read_with((const uint8_t *)"\xc7\x05\x01", 3, &l), ZPK_ELIMIT);
+    assert_int_equal(s_read_with((const uint8_t *)"\xd7\x01", 2, &l), ZPK_ELIMIT);
+    /* array: 16 ok, 17 over. map: fixmap 15 ok, map16 16 over. */
+    assert_int_equal(s_read_with((const uint8_t *)"\xdc\x00\x10", 3, &l), 0);
+    assert_int_equal(s_read_with((const uint8_t *)"\xdc\x00\x11", 3, &l), ZPK_ELIMIT);
+    assert_int_equal(s_read_with((const uint8_t *)"\x8f", 1, &l), 0);
+    assert_int_equal(s_read_with((const uint8_t *)"\xde\x00\x10", 3, &l), ZPK_ELIMIT);
+    /* The offset is that of the header, and nothing after it was read. */
+    const uint8_t in[] = {0x92, 0x01, 0xda, 0x00, 0x06};
+    zpk_reader_t r;
+    zpk_reader_init(&r, in, sizeof in, &l);
+    assert_int_equal(zpk_reader_skip(&r), ZPK_ELIMIT);
+    assert_int_equal(zpk_reader_error_offset(&r), 2);
+
+    /* Depth: 3 levels ok with max_depth 3, 4 levels fail (empty or not). */
+    l.max_depth = 3;
+    zpk_reader_init(&r, (const uint8_t *)"\x91\x91\x90", 3, &l);
+    assert_int_equal(zpk_reader_skip(&r), 0);
+    zpk_reader_init(&r, (const uint8_t *)"\x91\x91\x91\x90", 4, &l);
+    assert_int_equal(zpk_reader_skip(&r), ZPK_ETOODEEP);
+    assert_int_equal(zpk_reader_error_offset(&r), 3);
+    zpk_reader_init(&r, (const uint8_t *)"\x92\x91\x91\x01\x91\x81\x01\x01", 8, &l);
+    assert_int_equal(zpk_reader_skip(&r), 0);
+    zpk_reader_init(&r, (const uint8_t *)"\x92\x91\x91\x01\x91\x81\x01\x91\x90", 9, &l);
+    assert_int_equal(zpk_reader_skip(&r), ZPK_ETOODEEP);
+}
+
+static void test_deep_and_huge(void **state)
+{
+    (void)state;
+    harness_alloc_install();
+    const size_t depth = 100000;
+    uint8_t *deep = malloc(depth + 1);
+    memset(deep, 0x91, depth);
+    deep[depth] = 0xc0;
+    zpk_reader_t r;
+    /* Default max_depth (1024): fails cleanly, without allocating. */
+    zpk_reader_init(&r, deep, depth + 1, NULL);
+    assert_int_equal(zpk_reader_skip(&r), ZPK_ETOODEEP);
+    assert_int_equal(zpk_reader_error_offset(&r), ZPK_DEFAULT_MAX_DEPTH);
+    /* Raised limit: the skip stack grows on the heap and is freed. */
+    zpk_limits_t l;
+    zpk_limits_default(&l, 0);
+    l.max_depth = depth;
+    zpk_reader_init(&r, deep, depth + 1, &l);
+    assert_int_equal(zpk_reader_skip(&r), 0);
+    assert_int_equal(zpk_reader_finish(&r), 0);
+    /* ... and its allocation failing is a clean ZPK_ENOMEM. */
+    for (size_t k = 1; k <= 3; k++) {
+        harness_alloc_fail_after(k);
+        zpk_reader_init(&r, deep, depth + 1, &l);
+        int rc = zpk_reader_skip(&r);
+        assert_true(rc == ZPK_ENOMEM || rc == 0);
+        harness_alloc_fail_after(0);
+    }
+    free(deep);
+
+    /* 5 bytes declaring 4 billion elements: ELIMIT by default, and with no
+     * limit at all a prompt EOUTOFDATA; never a large allocation. */
+    harness_alloc_reset_peaks();
+    const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    zpk_reader_init(&r, huge, sizeof huge, NULL);
+    assert_int_equal(zpk_reader_skip(&r), ZPK_ELIMIT);
+    l.max_array_len = SIZE_MAX;
+    zpk_reader_init(&r, huge, sizeof huge, &l);
+    assert_int_equal(zpk_reader_skip(&r), ZPK_EOUTOFDATA);
+    const uint8_t hugestr[] = {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
+    l.max_str_len = SIZE_MAX;
+    zpk_reader_init(&r, hugestr, sizeof hugestr, &l);
+    assert_int_equal(zpk_reader_skip(&r), ZPK_EOUTOFDATA);
+    assert_int_equal(harness_alloc_stats().calls, 0);
+    harness_alloc_uninstall();
+}
+
+static void test_timestamp_reads(void **state)
+{
+    (void)state;
+    zpk_reader_t r;
+    zpk_timestamp_t ts;
+    /* 8-byte form with nsec > 999999999. */
+    const uint8_t bad64[] = {0xd7, 0xff, 0xee, 0x6b, 0x28, 0x00, 0x00, 0x00, 0x00, 0x00};
+    zpk_reader_init(&r, bad64, sizeof bad64, NULL);
+    assert_int_equal(zpk_read_timestamp(&r, &ts), ZPK_EFORMAT);
+    assert_int_equal(zpk_reader_error_offset(&r), 0);
+    /* 12-byte form with nsec = 10^9. */
+    const uint8_t bad96[] = {0xc7, 0x0c, 0xff, 0x3b, 0x9a, 0xca, 0x00, 0, 0, 0, 0, 0, 0, 0, 0};
+    zpk_reader_init(&r, bad96, sizeof bad96, NULL);
+    assert_int_equal(zpk_read_timestamp(&r, &ts), ZPK_EFORMAT);
+    /* A timestamp of a wrong length, and another ext type. */
+    zpk_reader_init(&r, (const uint8_t *)"\xd5\xff\x00\x00", 4, NULL);
+    assert_int_equal(zpk_read_timestamp(&r, &ts), ZPK_EFORMAT);
+    zpk_reader_init(&r, (const uint8_t *)"\xd6\x01\x00\x00\x00\x00", 6, NULL);
+    assert_int_equal(zpk_read_timestamp(&r, &ts), ZPK_ETYPE);
+    zpk_reader_init(&r, (const uint8_t *)"\x01", 1, NULL);
+    assert_int_equal(zpk_read_timestamp(&r, &ts), ZPK_ETYPE);
+    assert_int_equal(zpk_reader_finish(&r), ZPK_ETYPE);
+    /* Decode directly: all three forms. */
+    assert_int_equal(zpk_timestamp_decode("\x5a\x4a\xf6\xa5", 4, &ts), 0);
+    assert_true(ts.sec == 1514862245 && ts.nsec == 0);
+    assert_int_equal(zpk_timestamp_decode("\xa1\xdc\xd7\xc8\x5a\x4a\xf6\xa5", 8, &ts), 0);
+    assert_true(ts.sec == 1514862245 && ts.nsec == 678901234);
+    assert_int_equal(zpk_timestamp_decode("\x3b\x9a\xc9\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+                                          12, &ts), 0);
+    assert_true(ts.sec == -1 && ts.nsec == 999999999);
+    assert_int_equal(zpk_timestamp_decode("", 0, &ts), ZPK_EFORMAT);
+    assert_int_equal(zpk_timestamp_decode(NULL, 0, &ts), ZPK_EFORMAT);
+}
+
+/* Re-encodes everything a reader yields, tag by tag, with the writer. */
+static void s_reencode(const uint8_t *in, size_t n, zpk_writer_t *w, size_t *values)
+{
+    zpk_reader_t r;
+    zpk_reader_init(&r, in, n, NULL);
+    zpk_tag_t t;
+    const void *p;
+    *values = 0;
+    while (zpk_reader_remaining(&r) > 0) {
+        assert_int_equal(zpk_read_item(&r, &t, &p), 0);
+        zpk_write_tag(w, &t);
+        if (p)
+            zpk_write_raw(w, p, t.v.len);
+        (*values)++;
+    }
+    assert_int_equal(zpk_reader_finish(&r), 0);
+}
+
+static void test_corpus_walk_and_reencode(void **state)
+{
+    (void)state;
+    const char *docs[] = {"corpus/twitter.mpack", "corpus/citm_catalog.mpack",
+                          "corpus/canada.mpack", "corpus/github.mpack"};
+    for (size_t d = 0; d < 4; d++) {
+        const char *path = harness_data_path(docs[d]);
+        if (path == NULL) {
+            print_message("skipping %s: shared data folder absent\n", docs[d]);
+            continue;
+        }
+        size_t n;
+        uint8_t *in = harness_read_file(path, &n);
+        assert_non_null(in);
+        zpk_reader_t r;
+        zpk_reader_init(&r, in, n, NULL);
+        assert_int_equal(zpk_reader_skip(&r), 0);
+        assert_int_equal(zpk_reader_finish(&r), 0);
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        size_t values;
+        s_reencode(in, n, &w, &values);
+        assert_int_equal(zpk_writer_finish(&w), 0);
+        /* The corpus is in shortest form, so the bytes come back identical. */
+        assert_int_equal(zpk_writer_size(&w), n);
+        assert_memory_equal(zpk_writer_data(&w), in, n);
+        assert_true(values > 1000);
+        zpk_writer_free(&w);
+        free(in);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_each_type),
+        cmocka_unit_test(test_signed_encodings_of_positive_values),
+        cmocka_unit_test(test_skip_nested),
+        cmocka_unit_test(test_truncation_at_every_offset),
+        cmocka_unit_test(test_reserved_byte),
+        cmocka_unit_test(test_limits_exact),
+        cmocka_unit_test(test_deep_and_huge),
+        cmocka_unit_test(test_timestamp_reads),
+        cmocka_unit_test(test_corpus_walk_and_reencode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

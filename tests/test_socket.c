@@ -1,0 +1,986 @@
+/*
+ * Socket layer: packed objects, arrays, mixed and single-frame messages
+ * over inproc, ipc and tcp; PUB/SUB, PUSH/PULL, REQ/REP, DEALER/ROUTER;
+ * zero-copy proven over inproc; every receive error followed by a good
+ * message received intact. Every receive has a timeout (ZMQ_RCVTIMEO).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "harness.h"
+#include "internal.h"
+#include "zmqpack.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#  define S_ASAN 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define S_ASAN 1
+#  endif
+#endif
+#ifndef S_ASAN
+#  define S_ASAN 0
+#endif
+
+#define S_TIMEOUT_MS 5000
+
+static void *s_ctx;
+static char s_tmpdir[256];
+static int s_seq;
+
+enum { T_INPROC, T_IPC, T_TCP };
+static const char *s_tname[] = {"inproc", "ipc", "tcp"};
+
+static void s_opts(void *s)
+{
+    int t = S_TIMEOUT_MS, linger = 0;
+    assert_int_equal(zmq_setsockopt(s, ZMQ_RCVTIMEO, &t, sizeof t), 0);
+    assert_int_equal(zmq_setsockopt(s, ZMQ_SNDTIMEO, &t, sizeof t), 0);
+    assert_int_equal(zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger), 0);
+}
+
+/* Binds a socket of type @p bt, connects one of type @p ct to it. */
+static void s_pair(int transport, int bt, int ct, void **b, void **c)
+{
+    char ep[512];
+    s_seq++;
+    switch (transport) {
+    case T_INPROC: snprintf(ep, sizeof ep, "inproc://sock-%d", s_seq); break;
+    case T_IPC: snprintf(ep, sizeof ep, "ipc://%s/s%d", s_tmpdir, s_seq); break;
+    default: snprintf(ep, sizeof ep, "tcp://127.0.0.1:*"); break;
+    }
+    *b = zmq_socket(s_ctx, bt);
+    *c = zmq_socket(s_ctx, ct);
+    assert_non_null(*b);
+    assert_non_null(*c);
+    s_opts(*b);
+    s_opts(*c);
+    assert_int_equal(zmq_bind(*b, ep), 0);
+    char last[512];
+    size_t len = sizeof last;
+    assert_int_equal(zmq_getsockopt(*b, ZMQ_LAST_ENDPOINT, last, &len), 0);
+    assert_int_equal(zmq_connect(*c, last), 0);
+}
+
+static void s_close2(void *a, void *b)
+{
+    zmq_close(a);
+    zmq_close(b);
+}
+
+static int s_setup(void **state)
+{
+    (void)state;
+    s_ctx = zmq_ctx_new();
+    snprintf(s_tmpdir, sizeof s_tmpdir, "/tmp/zpk-sock-XXXXXX");
+    assert_non_null(mkdtemp(s_tmpdir));
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    zmq_ctx_term(s_ctx);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_tmpdir);
+    if (system(cmd) != 0)
+        return 0;
+    return 0;
+}
+
+/* Sends a packed {"id": id, "name": "zpk"} with a writer. */
+static void s_send_good(void *s, const char *topic, int id)
+{
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    assert_int_equal(zpk_pack_fmt(&w, "{s:i s:s}", "id", id, "name", "zpk"), 0);
+    assert_int_equal(zpk_send_packed(s, topic, &w, 0), 0);
+    assert_int_equal(zpk_writer_size(&w), 0); /* left empty */
+    zpk_writer_free(&w);
+}
+
+static void s_expect_good(void *s, int id)
+{
+    zpk_doc_t *doc = NULL;
+    int rc = zpk_recv_packed(s, &doc, 0);
+    assert_int_equal(rc, 0);
+    int got = -1;
+    const char *name = NULL;
+    size_t nlen = 0;
+    assert_int_equal(
+        zpk_unpack_fmt(zpk_doc_root(doc), "{s:i s:s#}", "id", &got, "name", &name, &nlen), 0);
+    assert_int_equal(got, id);
+    assert_int_equal(nlen, 3);
+    assert_memory_equal(name, "zpk", 3);
+    zpk_doc_destroy(&doc);
+}
+
+/* ---- packed objects ----------------------------------------------------------- */
+
+static void test_packed_push_pull_every_transport(void **state)
+{
+    (void)state;
+    for (int t = T_INPROC; t <= T_TCP; t++) {
+        void *pull, *push;
+        s_pair(t, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+        s_send_good(push, NULL, 11);
+        s_expect_good(pull, 11);
+        /* sendf: the seed tutorial's tuple */
+        assert_int_equal(zpk_sendf(push, 0, "[sid]", "hello", 11, 2.3), 0);
+        zpk_doc_t *doc = NULL;
+        assert_int_equal(zpk_recv_packed(pull, &doc, 0), 0);
+        const char *s = NULL;
+        size_t sl = 0;
+        int i = 0;
+        double d = 0;
+        assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "[s#id]", &s, &sl, &i, &d), 0);
+        assert_int_equal(sl, 5);
+        assert_memory_equal(s, "hello", 5);
+        assert_int_equal(i, 11);
+        assert_true(d == 2.3);
+        zpk_doc_destroy(&doc);
+        s_close2(pull, push);
+        (void)s_tname[t];
+    }
+}
+
+static void test_packed_compressed_and_large(void **state)
+{
+    (void)state;
+    const char *codecs[] = {"zlib:6", "blosc:lz4:5:shuffle", "auto", "none"};
+    for (size_t c = 0; c < sizeof codecs / sizeof codecs[0]; c++) {
+        if (strncmp(codecs[c], "blosc", 5) == 0 && !ZPK_HAVE_BLOSC)
+            continue;
+        void *pull, *push;
+        s_pair(T_TCP, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+        zpk_codec_t codec;
+        assert_int_equal(zpk_codec_parse(codecs[c], strlen(codecs[c]), &codec, NULL), 0);
+        codec.chunk_size = 64 * 1024; /* several chunks */
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        zpk_write_array(&w, 50000);
+        for (int i = 0; i < 50000; i++)
+            zpk_write_uint(&w, (uint64_t)i * 7);
+        size_t raw = zpk_writer_size(&w);
+        zpk_send_opts_t o;
+        zpk_send_opts_init(&o);
+        o.codec = &codec;
+        o.topic = "big";
+        o.topic_len = 3;
+        assert_int_equal(zpk_send_packed_ex(push, &w, &o), 0);
+        zpk_writer_free(&w);
+        zpk_doc_t *doc = NULL;
+        char topic[16];
+        zpk_recv_opts_t ro;
+        zpk_recv_opts_init(&ro);
+        ro.topic = topic;
+        ro.topic_cap = sizeof topic;
+        assert_int_equal(zpk_recv_packed_ex(pull, &doc, &ro), 0);
+        assert_string_equal(topic, "big");
+        assert_int_equal(ro.topic_len, 3);
+        assert_int_equal(zpk_doc_consumed(doc), raw);
+        const zpk_node_t *root = zpk_doc_root(doc);
+        assert_int_equal(zpk_node_len(root), 50000);
+        uint64_t v;
+        assert_int_equal(zpk_node_get_uint(zpk_node_array_at(root, 49999), &v), 0);
+        assert_int_equal(v, 49999u * 7);
+        zpk_doc_destroy(&doc);
+        s_close2(pull, push);
+    }
+}
+
+static void test_pub_sub_topics(void **state)
+{
+    (void)state;
+    for (int t = T_INPROC; t <= T_TCP; t++) {
+        void *pub, *sub;
+        s_pair(t, ZMQ_PUB, ZMQ_SUB, &pub, &sub);
+        assert_int_equal(zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "a.", 2), 0);
+        /* wait for the subscription to arrive: send until one is seen */
+        int to = 20;
+        zmq_setsockopt(sub, ZMQ_RCVTIMEO, &to, sizeof to);
+        zpk_doc_t *doc = NULL;
+        for (int i = 0; i < 250; i++) {
+            s_send_good(pub, "a.sync", 0);
+            if (zpk_recv_packed(sub, &doc, 0) == 0)
+                break;
+        }
+        assert_non_null(doc);
+        zpk_doc_destroy(&doc);
+        while (zpk_recv_packed(sub, &doc, ZPK_DONTWAIT) == 0)
+            zpk_doc_destroy(&doc);
+        to = S_TIMEOUT_MS;
+        zmq_setsockopt(sub, ZMQ_RCVTIMEO, &to, sizeof to);
+
+        s_send_good(pub, "b.other", 1);
+        s_send_good(pub, "a.mine", 2);
+        char topic[8];
+        zpk_recv_opts_t ro;
+        zpk_recv_opts_init(&ro);
+        ro.topic = topic;
+        ro.topic_cap = sizeof topic; /* truncated to 7 bytes */
+        assert_int_equal(zpk_recv_packed_ex(sub, &doc, &ro), 0);
+        assert_string_equal(topic, "a.mine");
+        int id = -1;
+        assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:i}", "id", &id), 0);
+        assert_int_equal(id, 2);
+        zpk_doc_destroy(&doc);
+        /* arrays with topics too */
+        double v[3] = {1, 2, 3};
+        size_t shape = 3;
+        zpk_array_t a;
+        assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &shape, 'C', v), 0);
+        zpk_send_opts_t o;
+        zpk_send_opts_init(&o);
+        o.topic = "a.arr";
+        o.topic_len = 5;
+        assert_int_equal(zpk_send_array(pub, &a, &o), 0);
+        zpk_array_t r;
+        assert_int_equal(zpk_recv_array_ex(sub, &r, &ro), 0);
+        assert_string_equal(topic, "a.arr");
+        assert_memory_equal(r.data, v, sizeof v);
+        zpk_array_release(&r);
+        s_close2(pub, sub);
+    }
+}
+
+static void test_topic_that_looks_like_a_header_is_refused(void **state)
+{
+    (void)state;
+    void *pull, *push;
+    s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_map(&w, 1);
+    zpk_write_cstr(&w, "zpk");
+    zpk_write_uint(&w, 1);
+    char topic[16];
+    memcpy(topic, zpk_writer_data(&w), zpk_writer_size(&w));
+    topic[zpk_writer_size(&w)] = '\0';
+    assert_true(zpk_is_header(topic, strlen(topic)));
+    assert_int_equal(zpk_send_packed(push, topic, &w, 0), ZPK_EINVAL);
+    assert_int_equal(zpk_writer_size(&w), 6); /* unchanged on error */
+    zpk_writer_free(&w);
+    s_close2(pull, push);
+}
+
+/* ---- arrays ------------------------------------------------------------------- */
+
+static void s_fill(double *d, size_t n, double seed)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] = seed + (double)(i % 1000) * 0.5;
+}
+
+static void test_arrays_every_codec_both_orders(void **state)
+{
+    (void)state;
+    const char *codecs[] = {"none", "zlib:1", "blosc:lz4:5:shuffle", "blosc:zstd:3:bitshuffle",
+                            "auto"};
+    enum { R = 300, C = 257 };
+    double *d = malloc(sizeof(double) * R * C);
+    s_fill(d, R * C, 1.0);
+    for (int t = T_INPROC; t <= T_TCP; t++) {
+        void *pull, *push;
+        s_pair(t, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+        for (size_t c = 0; c < sizeof codecs / sizeof codecs[0]; c++) {
+            if (strncmp(codecs[c], "blosc", 5) == 0 && !ZPK_HAVE_BLOSC)
+                continue;
+            zpk_codec_t codec;
+            assert_int_equal(zpk_codec_parse(codecs[c], strlen(codecs[c]), &codec, NULL), 0);
+            codec.chunk_size = 100000; /* does not divide the payload */
+            for (int o = 0; o < 2; o++) {
+                char order = o ? 'F' : 'C';
+                size_t shape[2] = {R, C};
+                zpk_array_t a;
+                assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 2, shape,
+                                                order, d), 0);
+                zpk_send_opts_t so;
+                zpk_send_opts_init(&so);
+                so.codec = &codec;
+                assert_int_equal(zpk_send_array(push, &a, &so), 0);
+                zpk_array_t r;
+                assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+                assert_int_equal(r.ndim, 2);
+                assert_int_equal(r.shape[0], R);
+                assert_int_equal(r.shape[1], C);
+                assert_int_equal(r.order, order);
+                assert_true(zpk_dtype_equal(r.dtype, a.dtype));
+                assert_int_equal(r.nbytes, sizeof(double) * R * C);
+                assert_memory_equal(r.data, d, r.nbytes);
+                ((double *)r.data)[0] = -1; /* writable */
+                zpk_array_release(&r);
+                /* and into a caller's buffer */
+                assert_int_equal(zpk_send_array(push, &a, &so), 0);
+                double *buf = malloc(sizeof(double) * R * C);
+                zpk_array_t into;
+                assert_int_equal(zpk_recv_array_into(pull, buf, sizeof(double) * R * C, &into, NULL), 0);
+                assert_ptr_equal(into.data, buf);
+                assert_null(into.free_fn);
+                assert_int_equal(into.order, order);
+                assert_memory_equal(buf, d, sizeof(double) * R * C);
+                free(buf);
+            }
+        }
+        s_close2(pull, push);
+    }
+    free(d);
+}
+
+static void test_array_dtypes_empty_scalar_noncontiguous(void **state)
+{
+    (void)state;
+    void *pull, *push;
+    s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    /* empty */
+    size_t shape0[2] = {0, 5};
+    zpk_array_t a;
+    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_INT, 4), 2, shape0, 'C', NULL), 0);
+    assert_int_equal(zpk_send_array(push, &a, NULL), 0);
+    zpk_array_t r;
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_int_equal(r.nbytes, 0);
+    assert_int_equal(r.ndim, 2);
+    assert_int_equal(r.shape[1], 5);
+    zpk_array_release(&r);
+    /* 0-d */
+    int16_t v = -7;
+    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_INT, 2), 0, NULL, 'C', &v), 0);
+    assert_int_equal(zpk_send_array(push, &a, NULL), 0);
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_int_equal(r.ndim, 0);
+    assert_int_equal(*(int16_t *)r.data, -7);
+    zpk_array_release(&r);
+    /* a strided view: every other element of 10 uint32 */
+    uint32_t base[10];
+    for (int i = 0; i < 10; i++)
+        base[i] = (uint32_t)i * 3;
+    size_t shape5 = 5;
+    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &shape5, 'C', base), 0);
+    ptrdiff_t st = 8;
+    assert_int_equal(zpk_array_set_strides(&a, &st), 0);
+    assert_int_equal(zpk_send_array(push, &a, NULL), 0);
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(((uint32_t *)r.data)[i], (uint32_t)i * 6);
+    zpk_array_release(&r);
+    /* big-endian complex64 keeps its byte order */
+    zpk_dtype_t be;
+    assert_int_equal(zpk_dtype_parse(">c8", 3, &be, NULL), 0);
+    uint8_t raw[16];
+    for (int i = 0; i < 16; i++)
+        raw[i] = (uint8_t)i;
+    size_t two = 2;
+    assert_int_equal(zpk_array_init(&a, be, 1, &two, 'C', raw), 0);
+    assert_int_equal(zpk_send_array(push, &a, NULL), 0);
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_true(zpk_dtype_equal(r.dtype, be));
+    assert_memory_equal(r.data, raw, 16);
+    zpk_array_release(&r);
+    s_close2(pull, push);
+}
+
+static void test_req_rep_and_dealer_router(void **state)
+{
+    (void)state;
+    for (int t = T_INPROC; t <= T_TCP; t++) {
+        void *rep, *req;
+        s_pair(t, ZMQ_REP, ZMQ_REQ, &rep, &req);
+        float q[4] = {1, 2, 3, 4};
+        size_t n = 4;
+        zpk_array_t a;
+        zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 1, &n, 'C', q);
+        assert_int_equal(zpk_send_array(req, &a, NULL), 0);
+        zpk_array_t r;
+        assert_int_equal(zpk_recv_array(rep, &r, 0), 0);
+        float sum = 0;
+        for (int i = 0; i < 4; i++)
+            sum += ((float *)r.data)[i];
+        zpk_array_release(&r);
+        assert_int_equal(zpk_sendf(rep, 0, "{s:d}", "sum", (double)sum), 0);
+        zpk_doc_t *doc = NULL;
+        assert_int_equal(zpk_recv_packed(req, &doc, 0), 0);
+        double s = 0;
+        assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:d}", "sum", &s), 0);
+        assert_true(s == 10.0);
+        zpk_doc_destroy(&doc);
+        /* REQ out of turn: libzmq's EFSM comes back as such */
+        assert_int_equal(zpk_recv_packed(req, &doc, ZPK_DONTWAIT), -EFSM);
+        assert_string_equal(zpk_err_name(-EFSM), "EFSM");
+        s_close2(rep, req);
+
+        /* ROUTER sees the identity as the first frame: the "topic" */
+        void *router, *dealer;
+        s_pair(t, ZMQ_ROUTER, ZMQ_DEALER, &router, &dealer);
+        s_send_good(dealer, NULL, 5);
+        char ident[256];
+        zpk_recv_opts_t ro;
+        zpk_recv_opts_init(&ro);
+        ro.topic = ident;
+        ro.topic_cap = sizeof ident;
+        assert_int_equal(zpk_recv_packed_ex(router, &doc, &ro), 0);
+        assert_true(ro.topic_len > 0 && ro.topic_len < sizeof ident);
+        zpk_doc_destroy(&doc);
+        /* reply: the identity as topic routes it back */
+        zpk_send_opts_t so;
+        zpk_send_opts_init(&so);
+        so.topic = ident;
+        so.topic_len = ro.topic_len;
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        zpk_pack_fmt(&w, "{s:i s:s}", "id", 6, "name", "zpk");
+        assert_int_equal(zpk_send_packed_ex(router, &w, &so), 0);
+        zpk_writer_free(&w);
+        s_expect_good(dealer, 6);
+        s_close2(router, dealer);
+    }
+}
+
+/* ---- mixed and single-frame ---------------------------------------------------- */
+
+static void test_mixed(void **state)
+{
+    (void)state;
+    for (int t = T_INPROC; t <= T_TCP; t++) {
+        void *pull, *push;
+        s_pair(t, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+        for (int single = 0; single < 2; single++) {
+            enum { N = 100000 };
+            uint16_t *img = malloc(N * 2);
+            uint8_t mask[300];
+            for (int i = 0; i < N; i++)
+                img[i] = (uint16_t)(i * 31);
+            for (int i = 0; i < 300; i++)
+                mask[i] = (uint8_t)(i & 1);
+            zpk_array_t arrs[2];
+            size_t s1[2] = {250, 400}, s2 = 300;
+            zpk_array_init(&arrs[0], zpk_dtype_make(ZPK_KIND_UINT, 2), 2, s1, 'C', img);
+            zpk_array_init(&arrs[1], zpk_dtype_make(ZPK_KIND_BOOL, 1), 1, &s2, 'C', mask);
+            zpk_writer_t w;
+            zpk_writer_init_growable(&w, 0);
+            zpk_write_map(&w, 3);
+            zpk_write_cstr(&w, "ts");
+            zpk_write_double(&w, 12.5);
+            zpk_write_cstr(&w, "image");
+            zpk_write_array_ref(&w, 0);
+            zpk_write_cstr(&w, "mask");
+            zpk_write_array_ref(&w, 1);
+            zpk_codec_t codec;
+            zpk_codec_parse("zlib:1", 6, &codec, NULL);
+            zpk_send_opts_t so;
+            zpk_send_opts_init(&so);
+            so.flags = single ? ZPK_SEND_SINGLE : 0;
+            so.codec = single ? &codec : NULL;
+            assert_int_equal(zpk_send_mixed(push, &w, arrs, 2, &so), 0);
+            zpk_writer_free(&w);
+            zpk_mixed_t m;
+            assert_int_equal(zpk_recv_mixed(pull, &m, NULL), 0);
+            assert_int_equal(m.narrays, 2);
+            const zpk_node_t *root = zpk_doc_root(m.doc);
+            double ts;
+            assert_int_equal(zpk_node_get_double(zpk_node_map_get(root, "ts"), &ts), 0);
+            assert_true(ts == 12.5);
+            const zpk_array_t *ri = zpk_mixed_array(&m, zpk_node_map_get(root, "image"));
+            const zpk_array_t *rm = zpk_mixed_array(&m, zpk_node_map_get(root, "mask"));
+            assert_non_null(ri);
+            assert_non_null(rm);
+            assert_null(zpk_mixed_array(&m, zpk_node_map_get(root, "ts")));
+            assert_int_equal(ri->shape[1], 400);
+            assert_memory_equal(ri->data, img, N * 2);
+            assert_memory_equal(rm->data, mask, 300);
+            zpk_mixed_release(&m);
+            free(img);
+        }
+        s_close2(pull, push);
+    }
+}
+
+static void test_single_frame_conflate(void **state)
+{
+    (void)state;
+    void *pull = zmq_socket(s_ctx, ZMQ_PULL), *push = zmq_socket(s_ctx, ZMQ_PUSH);
+    int one = 1;
+    assert_int_equal(zmq_setsockopt(pull, ZMQ_CONFLATE, &one, sizeof one), 0);
+    s_opts(pull);
+    s_opts(push);
+    assert_int_equal(zmq_bind(pull, "tcp://127.0.0.1:*"), 0);
+    char ep[256];
+    size_t len = sizeof ep;
+    zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, ep, &len);
+    assert_int_equal(zmq_connect(push, ep), 0);
+    zpk_codec_t codec;
+    zpk_codec_parse("zlib:1", 6, &codec, NULL);
+    int32_t v[1000];
+    for (int k = 1; k <= 3; k++) {
+        for (int i = 0; i < 1000; i++)
+            v[i] = k * 1000 + i;
+        size_t n = 1000;
+        zpk_array_t a;
+        zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_INT, 4), 1, &n, 'C', v);
+        zpk_send_opts_t so;
+        zpk_send_opts_init(&so);
+        so.flags = ZPK_SEND_SINGLE;
+        so.codec = k == 2 ? &codec : NULL;
+        assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    }
+    zmq_pollitem_t it = {pull, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&it, 1, S_TIMEOUT_MS), 1);
+    usleep(200 * 1000); /* let the rest arrive: only the latest is kept */
+    zpk_array_t r;
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_int_equal(((int32_t *)r.data)[0], 3000);
+    assert_int_equal(((int32_t *)r.data)[999], 3999);
+    zpk_array_release(&r);
+    assert_int_equal(zpk_recv_array(pull, &r, ZPK_DONTWAIT), -EAGAIN);
+    /* a single-frame packed object, compressed */
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_pack_fmt(&w, "{s:i s:s}", "id", 9, "name", "zpk");
+    zpk_send_opts_t so;
+    zpk_send_opts_init(&so);
+    so.flags = ZPK_SEND_SINGLE;
+    so.codec = &codec; /* small: zlib stored anyway when it saves */
+    assert_int_equal(zpk_send_packed_ex(push, &w, &so), 0);
+    zpk_writer_free(&w);
+    s_expect_good(pull, 9);
+    s_close2(pull, push);
+}
+
+/* ---- zero-copy ------------------------------------------------------------------ */
+
+static int s_freed;
+static void *s_freed_ptr;
+static void s_count_free(void *data, void *hint)
+{
+    (void)hint;
+    s_freed++;
+    s_freed_ptr = data;
+}
+
+static void test_zero_copy_inproc(void **state)
+{
+    (void)state;
+    void *pull, *push;
+    s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    enum { N = 1 << 18 };
+    double *d = malloc(N * sizeof(double));
+    s_fill(d, N, 3);
+    size_t n = N;
+    zpk_array_t a;
+    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', d);
+
+    /* borrow with a tracker */
+    zpk_tracker_t *t = zpk_tracker_new();
+    zpk_send_opts_t so;
+    zpk_send_opts_init(&so);
+    so.own = ZPK_OWN_BORROW;
+    assert_int_equal(zpk_send_array(push, &a, &so), ZPK_EINVAL); /* tracker required */
+    so.tracker = t;
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    assert_false(zpk_tracker_done(t));
+    zpk_array_t r;
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_ptr_equal(r.data, d); /* the very address it was sent from */
+    assert_int_equal(zpk_tracker_wait(t, 0), -EAGAIN); /* the receiver holds it */
+    assert_int_equal(zpk_tracker_wait(t, 10), -EAGAIN);
+    zpk_array_release(&r);
+    assert_int_equal(zpk_tracker_wait(t, 0), 0);
+    assert_true(zpk_tracker_done(t));
+    zpk_tracker_destroy(&t);
+    assert_null(t);
+
+    /* give with a free function: exactly once, after the receiver lets go */
+    s_freed = 0;
+    so.own = ZPK_OWN_GIVE;
+    so.tracker = NULL;
+    so.free_fn = s_count_free;
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_ptr_equal(r.data, d);
+    assert_int_equal(s_freed, 0);
+    zpk_array_release(&r);
+    assert_int_equal(s_freed, 1);
+    assert_ptr_equal(s_freed_ptr, d);
+
+    /* a give that fails leaves the data with the caller */
+    s_freed = 0;
+    void *lonely = zmq_socket(s_ctx, ZMQ_PUSH);
+    assert_int_equal(zpk_send_array(lonely, &a, &(zpk_send_opts_t){.flags = ZPK_DONTWAIT,
+                                                                      .own = ZPK_OWN_GIVE,
+                                                                      .free_fn = s_count_free}),
+                     -EAGAIN);
+    assert_int_equal(s_freed, 0);
+    zmq_close(lonely);
+
+    /* the packed writer's bytes travel without a copy too */
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_bin(&w, d, 200000);
+    const uint8_t *wb = zpk_writer_data(&w);
+    assert_int_equal(zpk_send_packed(push, NULL, &w, 0), 0);
+    assert_null(zpk_writer_data(&w));
+    zpk_writer_free(&w);
+    zpk_doc_t *doc = NULL;
+    assert_int_equal(zpk_recv_packed(pull, &doc, 0), 0);
+    const uint8_t *bin;
+    size_t blen;
+    assert_int_equal(zpk_node_get_bin(zpk_doc_root(doc), &bin, &blen), 0);
+    assert_int_equal(blen, 200000);
+    assert_ptr_equal(bin, wb + 5); /* bin 32 header, then the borrowed bytes */
+    zpk_doc_destroy(&doc);
+    free(d);
+    s_close2(pull, push);
+}
+
+static void test_one_gib_end_to_end(void **state)
+{
+    (void)state;
+    if (S_ASAN) {
+        print_message("skipped under ASan (1 GiB)\n");
+        skip();
+    }
+    const size_t N = (size_t)1 << 30;
+    uint8_t *d = malloc(N);
+    if (d == NULL) {
+        print_message("skipped: no 1 GiB\n");
+        skip();
+    }
+    /* touch a page in every 16 MiB: a hidden full copy would touch them all */
+    for (size_t i = 0; i < N; i += (size_t)16 << 20)
+        d[i] = (uint8_t)(i >> 24);
+    d[N - 1] = 0x5a;
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    harness_alloc_install();
+    void *pull, *push;
+    s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    size_t n = N;
+    zpk_array_t a;
+    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, &n, 'C', d);
+    zpk_tracker_t *t = zpk_tracker_new();
+    zpk_send_opts_t so;
+    zpk_send_opts_init(&so);
+    so.own = ZPK_OWN_BORROW;
+    so.tracker = t;
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    zpk_array_t r;
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_ptr_equal(r.data, d);
+    assert_int_equal(r.nbytes, N);
+    assert_int_equal(((uint8_t *)r.data)[N - 1], 0x5a);
+    assert_int_equal(((uint8_t *)r.data)[(size_t)32 << 20], 2);
+    zpk_array_release(&r);
+    assert_int_equal(zpk_tracker_wait(t, 1000), 0);
+    zpk_tracker_destroy(&t);
+    harness_alloc_stats_t st = harness_alloc_stats();
+    assert_true(st.peak_bytes < (size_t)1 << 20); /* no payload-sized allocation */
+    s_close2(pull, push);
+    harness_alloc_uninstall();
+    getrusage(RUSAGE_SELF, &ru1);
+    assert_true(ru1.ru_maxrss - ru0.ru_maxrss < 256 * 1024); /* KiB: far below 1 GiB */
+    free(d);
+}
+
+/* ---- errors never desynchronise ------------------------------------------------- */
+
+static void s_raw_send(void *s, int nframes, ...)
+{
+    va_list ap;
+    va_start(ap, nframes);
+    for (int i = 0; i < nframes; i++) {
+        const void *p = va_arg(ap, const void *);
+        size_t n = va_arg(ap, size_t);
+        assert_int_equal(zmq_send(s, p, n, i + 1 < nframes ? ZMQ_SNDMORE : 0), (int)n);
+    }
+    va_end(ap);
+}
+
+/* An array header for float64[4] (32 bytes) with @p tweak applied. */
+enum { TW_NONE, TW_VERSION2, TW_CODEC, TW_FRAMES3, TW_DUPKEY, TW_NBYTES, TW_UNKNOWN_KEY };
+static size_t s_header(uint8_t *buf, size_t cap, int tweak)
+{
+    zpk_writer_t w;
+    zpk_writer_init_buffer(&w, buf, cap);
+    zpk_write_map(&w, tweak == TW_DUPKEY || tweak == TW_UNKNOWN_KEY ? 5 : 4);
+    zpk_write_cstr(&w, "zpk");
+    zpk_write_uint(&w, tweak == TW_VERSION2 ? 2 : 1);
+    zpk_write_cstr(&w, "kind");
+    zpk_write_cstr(&w, "array");
+    zpk_write_cstr(&w, "frames");
+    zpk_write_uint(&w, tweak == TW_FRAMES3 ? 3 : 1);
+    if (tweak == TW_DUPKEY) {
+        zpk_write_cstr(&w, "kind");
+        zpk_write_cstr(&w, "array");
+    }
+    if (tweak == TW_UNKNOWN_KEY) {
+        zpk_write_cstr(&w, "future");
+        zpk_write_map(&w, 1);
+        zpk_write_cstr(&w, "x");
+        zpk_write_array(&w, 2);
+        zpk_write_nil(&w);
+        zpk_write_bool(&w, true);
+    }
+    zpk_write_cstr(&w, "array");
+    zpk_write_map(&w, 5);
+    zpk_write_cstr(&w, "dtype");
+    zpk_write_cstr(&w, "<f8");
+    zpk_write_cstr(&w, "shape");
+    zpk_write_array(&w, 1);
+    zpk_write_uint(&w, 4);
+    zpk_write_cstr(&w, "nbytes");
+    zpk_write_uint(&w, tweak == TW_NBYTES ? 64 : 32);
+    zpk_write_cstr(&w, "codec");
+    zpk_write_cstr(&w, tweak == TW_CODEC ? "lzma:9" : "none");
+    zpk_write_cstr(&w, "chunks");
+    zpk_write_array(&w, 1);
+    zpk_write_uint(&w, 32);
+    assert_int_equal(zpk_writer_finish(&w), 0);
+    return zpk_writer_size(&w);
+}
+
+static void test_errors_never_desynchronise(void **state)
+{
+    (void)state;
+    for (int t = T_INPROC; t <= T_TCP; t += 2) {
+        void *pull, *push;
+        s_pair(t, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+        uint8_t h[256];
+        double payload[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        zpk_array_t r;
+        zpk_doc_t *doc = NULL;
+        zpk_error_t err;
+        zpk_recv_opts_t ro;
+        zpk_recv_opts_init(&ro);
+        ro.err = &err;
+        struct {
+            int tweak;
+            int frames;   /* payload frames sent after the header */
+            size_t psize; /* bytes in each */
+            int code;
+        } cases[] = {
+            {TW_NONE, 0, 32, ZPK_EFRAME},        /* missing frame */
+            {TW_NONE, 2, 32, ZPK_EFRAME},        /* extra frame */
+            {TW_NONE, 1, 16, ZPK_ESHAPE},        /* header lies about its payload */
+            {TW_NBYTES, 1, 32, ZPK_ESHAPE},      /* nbytes lies about the shape */
+            {TW_CODEC, 1, 32, ZPK_ECODEC},       /* unknown codec */
+            {TW_VERSION2, 1, 32, ZPK_EVERSION},  /* newer protocol */
+            {TW_FRAMES3, 1, 32, ZPK_EFORMAT},    /* frames disagrees with the table */
+            {TW_DUPKEY, 1, 32, ZPK_EFORMAT},     /* duplicate key */
+        };
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            size_t hl = s_header(h, sizeof h, cases[c].tweak);
+            assert_int_equal(zmq_send(push, h, hl, cases[c].frames ? ZMQ_SNDMORE : 0), (int)hl);
+            for (int f = 0; f < cases[c].frames; f++)
+                assert_int_equal(zmq_send(push, payload, cases[c].psize,
+                                          f + 1 < cases[c].frames ? ZMQ_SNDMORE : 0),
+                                 (int)cases[c].psize);
+            zpk_error_clear(&err);
+            assert_int_equal(zpk_recv_array_ex(pull, &r, &ro), cases[c].code);
+            assert_int_equal(err.code, cases[c].code);
+            assert_null(r.data);
+            s_send_good(push, NULL, (int)c);
+            s_expect_good(pull, (int)c);
+        }
+        /* an unknown key is skipped */
+        size_t hl = s_header(h, sizeof h, TW_UNKNOWN_KEY);
+        s_raw_send(push, 2, h, hl, payload, (size_t)32);
+        assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+        assert_memory_equal(r.data, payload, 32);
+        zpk_array_release(&r);
+        /* foreign messages of 1, 2 and 3 frames */
+        s_raw_send(push, 1, "hello", (size_t)5);
+        assert_int_equal(zpk_recv_packed(pull, &doc, 0), ZPK_EFOREIGN);
+        s_raw_send(push, 2, "a", (size_t)1, "b", (size_t)1);
+        assert_int_equal(zpk_recv_array(pull, &r, 0), ZPK_EFOREIGN);
+        s_raw_send(push, 3, "t", (size_t)1, "{\"x\": 1}", (size_t)8, "b", (size_t)1);
+        assert_int_equal(zpk_recv_array(pull, &r, 0), ZPK_EFOREIGN);
+        s_send_good(push, NULL, 100);
+        s_expect_good(pull, 100);
+        /* a packed object that is not one whole object */
+        hl = 0;
+        {
+            zpk_writer_t w;
+            zpk_writer_init_buffer(&w, h, sizeof h);
+            zpk_write_map(&w, 3);
+            zpk_write_cstr(&w, "zpk");
+            zpk_write_uint(&w, 1);
+            zpk_write_cstr(&w, "kind");
+            zpk_write_cstr(&w, "obj");
+            zpk_write_cstr(&w, "frames");
+            zpk_write_uint(&w, 1);
+            hl = zpk_writer_size(&w);
+        }
+        s_raw_send(push, 2, h, hl, "\x92\x01", (size_t)2); /* truncated array */
+        assert_int_equal(zpk_recv_packed(pull, &doc, 0), ZPK_EOUTOFDATA);
+        s_raw_send(push, 2, h, hl, "\x01\x02", (size_t)2);
+        assert_int_equal(zpk_recv_packed(pull, &doc, 0), ZPK_EEXTRADATA);
+        assert_null(doc);
+        /* the wrong kind */
+        s_raw_send(push, 2, h, hl, "\x01", (size_t)1);
+        assert_int_equal(zpk_recv_array(pull, &r, 0), ZPK_ETYPE);
+        s_raw_send(push, 2, h, hl, "\x01", (size_t)1);
+        assert_int_equal(zpk_recv_array_into(pull, payload, 8, NULL, NULL), ZPK_ETYPE);
+        s_send_good(push, NULL, 101);
+        s_expect_good(pull, 101);
+        /* a recipe whose shape lies, and one with a bad dtype */
+        s_raw_send(push, 2, "{\"dtype\": \"float64\", \"shape\": [10]}", (size_t)35, payload,
+                   (size_t)64);
+        assert_int_equal(zpk_recv_array(pull, &r, 0), ZPK_ESHAPE);
+        s_raw_send(push, 2, "{\"dtype\": \"object\", \"shape\": [1]}", (size_t)33, payload,
+                   (size_t)8);
+        assert_int_equal(zpk_recv_array(pull, &r, 0), ZPK_EDTYPE);
+        /* too small a buffer */
+        double a8[8] = {0};
+        size_t n8 = 8;
+        zpk_array_t a;
+        zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n8, 'C', a8);
+        assert_int_equal(zpk_send_array(push, &a, NULL), 0);
+        assert_int_equal(zpk_recv_array_into(pull, payload, 32, NULL, NULL), ZPK_EBUFFULL);
+        s_send_good(push, NULL, 102);
+        s_expect_good(pull, 102);
+        /* timeouts and DONTWAIT come back as -EAGAIN */
+        assert_int_equal(zpk_recv_packed(pull, &doc, ZPK_DONTWAIT), -EAGAIN);
+        int to = 10;
+        zmq_setsockopt(pull, ZMQ_RCVTIMEO, &to, sizeof to);
+        assert_int_equal(zpk_recv_array(pull, &r, 0), -EAGAIN);
+        s_close2(pull, push);
+    }
+}
+
+static void test_allocation_failures_leave_socket_in_sync(void **state)
+{
+    (void)state;
+    void *pull, *push;
+    s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    harness_alloc_install();
+    int16_t v[5000];
+    for (int i = 0; i < 5000; i++)
+        v[i] = (int16_t)i;
+    size_t n = 5000;
+    zpk_array_t a;
+    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_INT, 2), 1, &n, 'C', v);
+    zpk_codec_t codec;
+    zpk_codec_parse("zlib:1", 6, &codec, NULL);
+    zpk_send_opts_t so;
+    zpk_send_opts_init(&so);
+    so.codec = &codec;
+    int failures = 0;
+    for (size_t k = 1; k < 40; k++) {
+        /* receive side */
+        assert_int_equal(zpk_send_array(push, &a, &so), 0);
+        harness_alloc_fail_after(k);
+        zpk_array_t r;
+        int rc = zpk_recv_array(pull, &r, 0);
+        harness_alloc_fail_after(0);
+        if (rc == 0) {
+            assert_memory_equal(r.data, v, sizeof v);
+            zpk_array_release(&r);
+        } else {
+            assert_int_equal(rc, ZPK_ENOMEM);
+            failures++;
+        }
+        /* send side: either sent whole or not at all */
+        harness_alloc_fail_after(k);
+        rc = zpk_send_array(push, &a, &so);
+        harness_alloc_fail_after(0);
+        if (rc == 0) {
+            assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+            assert_memory_equal(r.data, v, sizeof v);
+            zpk_array_release(&r);
+        } else {
+            assert_int_equal(rc, ZPK_ENOMEM);
+        }
+        s_send_good(push, NULL, (int)k);
+        s_expect_good(pull, (int)k);
+    }
+    assert_true(failures > 0);
+    s_close2(pull, push);
+    harness_alloc_uninstall();
+}
+
+static void test_recipe_both_directions(void **state)
+{
+    (void)state;
+    void *pull, *push;
+    s_pair(T_TCP, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    float f[6] = {1, 2, 3, 4, 5, 6};
+    size_t shape[2] = {2, 3};
+    zpk_array_t a;
+    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, shape, 'C', f);
+    zpk_send_opts_t so;
+    zpk_send_opts_init(&so);
+    so.flags = ZPK_SEND_RECIPE;
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    /* what pyzmq's recv_json + recv would see */
+    char json[128];
+    int n = zmq_recv(pull, json, sizeof json - 1, 0);
+    assert_true(n > 0);
+    json[n] = '\0';
+    assert_string_equal(json, "{\"dtype\": \"float32\", \"shape\": [2, 3]}");
+    int more;
+    size_t ml = sizeof more;
+    zmq_getsockopt(pull, ZMQ_RCVMORE, &more, &ml);
+    assert_true(more);
+    float back[6];
+    assert_int_equal(zmq_recv(pull, back, sizeof back, 0), (int)sizeof back);
+    assert_memory_equal(back, f, sizeof f);
+    /* and the recipe received, with and without topic */
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    zpk_array_t r;
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_int_equal(r.ndim, 2);
+    assert_int_equal(r.shape[1], 3);
+    assert_memory_equal(r.data, f, sizeof f);
+    zpk_array_release(&r);
+    so.topic = "cam";
+    so.topic_len = 3;
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    char topic[8];
+    zpk_recv_opts_t ro;
+    zpk_recv_opts_init(&ro);
+    ro.topic = topic;
+    ro.topic_cap = sizeof topic;
+    assert_int_equal(zpk_recv_array_ex(pull, &r, &ro), 0);
+    assert_string_equal(topic, "cam");
+    assert_memory_equal(r.data, f, sizeof f);
+    zpk_array_release(&r);
+    /* F order cannot travel as the recipe */
+    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, shape, 'F', f);
+    so.topic_len = 0;
+    assert_int_equal(zpk_send_array(push, &a, &so), ZPK_EINVAL);
+    s_send_good(push, NULL, 1);
+    s_expect_good(pull, 1);
+    s_close2(pull, push);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_packed_push_pull_every_transport),
+        cmocka_unit_test(test_packed_compressed_and_large),
+        cmocka_unit_test(test_pub_sub_topics),
+        cmocka_unit_test(test_topic_that_looks_like_a_header_is_refused),
+        cmocka_unit_test(test_arrays_every_codec_both_orders),
+        cmocka_unit_test(test_array_dtypes_empty_scalar_noncontiguous),
+        cmocka_unit_test(test_req_rep_and_dealer_router),
+        cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_single_frame_conflate),
+        cmocka_unit_test(test_zero_copy_inproc),
+        cmocka_unit_test(test_one_gib_end_to_end),
+        cmocka_unit_test(test_errors_never_desynchronise),
+        cmocka_unit_test(test_allocation_failures_leave_socket_in_sync),
+        cmocka_unit_test(test_recipe_both_directions),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}

@@ -1,0 +1,730 @@
+/* The MessagePack writer: exact bytes at every boundary, targets, errors, ext registry. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "internal.h"
+#include "zmqpack.h"
+
+/* Parses "cc80" / "cc 80" into bytes; returns the count. */
+static size_t s_hex(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = hex; *p;) {
+        if (*p == ' ' || *p == '-') {
+            p++;
+            continue;
+        }
+        unsigned v;
+        assert_int_equal(sscanf(p, "%2x", &v), 1);
+        assert_true(n < cap);
+        out[n++] = (uint8_t)v;
+        p += 2;
+    }
+    return n;
+}
+
+/* Checks that the growable writer @p w holds exactly @p hex, then resets it. */
+static void s_expect(zpk_writer_t *w, const char *hex)
+{
+    uint8_t want[64];
+    size_t n = s_hex(hex, want, sizeof want);
+    assert_int_equal(zpk_writer_finish(w), 0);
+    assert_int_equal(zpk_writer_size(w), n);
+    assert_memory_equal(zpk_writer_data(w), want, n);
+    zpk_writer_reset(w);
+}
+
+static void test_uint_boundaries(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_uint(&w, 0);            s_expect(&w, "00");
+    zpk_write_uint(&w, 127);          s_expect(&w, "7f");
+    zpk_write_uint(&w, 128);          s_expect(&w, "cc80");
+    zpk_write_uint(&w, 255);          s_expect(&w, "ccff");
+    zpk_write_uint(&w, 256);          s_expect(&w, "cd0100");
+    zpk_write_uint(&w, 65535);        s_expect(&w, "cdffff");
+    zpk_write_uint(&w, 65536);        s_expect(&w, "ce00010000");
+    zpk_write_uint(&w, 4294967295u);  s_expect(&w, "ceffffffff");
+    zpk_write_uint(&w, 4294967296u);  s_expect(&w, "cf0000000100000000");
+    zpk_write_uint(&w, UINT64_MAX);   s_expect(&w, "cfffffffffffffffff");
+    zpk_write_uint(&w, (uint64_t)INT64_MAX + 1); s_expect(&w, "cf8000000000000000");
+    zpk_writer_free(&w);
+}
+
+static void test_int_boundaries(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    /* Non-negative values take the unsigned forms. */
+    zpk_write_int(&w, 0);             s_expect(&w, "00");
+    zpk_write_int(&w, 127);           s_expect(&w, "7f");
+    zpk_write_int(&w, 128);           s_expect(&w, "cc80");
+    zpk_write_int(&w, 65536);         s_expect(&w, "ce00010000");
+    zpk_write_int(&w, INT64_MAX);     s_expect(&w, "cf7fffffffffffffff");
+    zpk_write_int(&w, -1);            s_expect(&w, "ff");
+    zpk_write_int(&w, -32);           s_expect(&w, "e0");
+    zpk_write_int(&w, -33);           s_expect(&w, "d0df");
+    zpk_write_int(&w, -128);          s_expect(&w, "d080");
+    zpk_write_int(&w, -129);          s_expect(&w, "d1ff7f");
+    zpk_write_int(&w, -32768);        s_expect(&w, "d18000");
+    zpk_write_int(&w, -32769);        s_expect(&w, "d2ffff7fff");
+    zpk_write_int(&w, INT32_MIN);     s_expect(&w, "d280000000");
+    zpk_write_int(&w, (int64_t)INT32_MIN - 1); s_expect(&w, "d3ffffffff7fffffff");
+    zpk_write_int(&w, INT64_MIN);     s_expect(&w, "d38000000000000000");
+    zpk_writer_free(&w);
+}
+
+static void test_nil_bool_float(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_nil(&w);                s_expect(&w, "c0");
+    zpk_write_bool(&w, false);        s_expect(&w, "c2");
+    zpk_write_bool(&w, true);         s_expect(&w, "c3");
+    zpk_write_float(&w, 1.5f);        s_expect(&w, "ca3fc00000");
+    zpk_write_double(&w, 1.5);        s_expect(&w, "cb3ff8000000000000");
+    zpk_write_double(&w, -0.0);       s_expect(&w, "cb8000000000000000");
+    zpk_write_real(&w, 0.5);          s_expect(&w, "cb3fe0000000000000"); /* double by default */
+    zpk_writer_set_flags(&w, ZPK_WRITER_SINGLE_FLOAT);
+    zpk_write_real(&w, 0.5);          s_expect(&w, "ca3f000000");
+    zpk_writer_set_flags(&w, 0);
+    zpk_write_real(&w, -0.5);         s_expect(&w, "cbbfe0000000000000");
+    zpk_writer_free(&w);
+}
+
+/* Writes a str/bin of @p len bytes and checks header bytes, size and body. */
+static void s_check_blob(bool str, size_t len, const char *hdr_hex)
+{
+    uint8_t hdr[8];
+    size_t hn = s_hex(hdr_hex, hdr, sizeof hdr);
+    uint8_t *body = malloc(len ? len : 1);
+    for (size_t i = 0; i < len; i++)
+        body[i] = (uint8_t)('a' + i % 26);
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    if (str)
+        zpk_write_str(&w, (const char *)body, len);
+    else
+        zpk_write_bin(&w, body, len);
+    assert_int_equal(zpk_writer_finish(&w), 0);
+    assert_int_equal(zpk_writer_size(&w), hn + len);
+    assert_memory_equal(zpk_writer_data(&w), hdr, hn);
+    if (len)
+        assert_memory_equal(zpk_writer_data(&w) + hn, body, len);
+    /* The split form (header, then the body in two pieces) gives the same bytes. */
+    zpk_writer_t w2;
+    zpk_writer_init_growable(&w2, 0);
+    if (str)
+        zpk_write_str_header(&w2, len);
+    else
+        zpk_write_bin_header(&w2, len);
+    zpk_write_raw(&w2, body, len / 2);
+    zpk_write_raw(&w2, body + len / 2, len - len / 2);
+    assert_int_equal(zpk_writer_finish(&w2), 0);
+    assert_int_equal(zpk_writer_size(&w2), hn + len);
+    assert_memory_equal(zpk_writer_data(&w2), zpk_writer_data(&w), hn + len);
+    zpk_writer_free(&w2);
+    zpk_writer_free(&w);
+    free(body);
+}
+
+static void test_str_lengths(void **state)
+{
+    (void)state;
+    s_check_blob(true, 0, "a0");
+    s_check_blob(true, 1, "a1");
+    s_check_blob(true, 31, "bf");
+    s_check_blob(true, 32, "d920");
+    s_check_blob(true, 255, "d9ff");
+    s_check_blob(true, 256, "da0100");
+    s_check_blob(true, 65535, "daffff");
+    s_check_blob(true, 65536, "db00010000");
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_cstr(&w, "hi");        s_expect(&w, "a26869");
+    zpk_write_str(&w, NULL, 0);      s_expect(&w, "a0");
+    zpk_writer_free(&w);
+}
+
+static void test_bin_lengths(void **state)
+{
+    (void)state;
+    s_check_blob(false, 0, "c400");
+    s_check_blob(false, 1, "c401");
+    s_check_blob(false, 255, "c4ff");
+    s_check_blob(false, 256, "c50100");
+    s_check_blob(false, 65535, "c5ffff");
+    s_check_blob(false, 65536, "c600010000");
+}
+
+static void test_array_map_headers(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_array(&w, 0);          s_expect(&w, "90");
+    zpk_write_array(&w, 15);         s_expect(&w, "9f");
+    zpk_write_array(&w, 16);         s_expect(&w, "dc0010");
+    zpk_write_array(&w, 65535);      s_expect(&w, "dcffff");
+    zpk_write_array(&w, 65536);      s_expect(&w, "dd00010000");
+    zpk_write_array(&w, UINT32_MAX); s_expect(&w, "ddffffffff");
+    zpk_write_map(&w, 0);            s_expect(&w, "80");
+    zpk_write_map(&w, 15);           s_expect(&w, "8f");
+    zpk_write_map(&w, 16);           s_expect(&w, "de0010");
+    zpk_write_map(&w, 65535);        s_expect(&w, "deffff");
+    zpk_write_map(&w, 65536);        s_expect(&w, "df00010000");
+    zpk_writer_free(&w);
+}
+
+static void test_ext_forms(void **state)
+{
+    (void)state;
+    uint8_t body[70000];
+    memset(body, 0x5a, sizeof body);
+    static const struct {
+        size_t len;
+        const char *hdr;
+    } cases[] = {
+        {0, "c70007"},      {1, "d407"},         {2, "d507"},        {3, "c70307"},
+        {4, "d607"},        {8, "d707"},         {16, "d807"},       {17, "c71107"},
+        {255, "c7ff07"},    {256, "c8010007"},   {65535, "c8ffff07"}, {65536, "c90001000007"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t hdr[8];
+        size_t hn = s_hex(cases[i].hdr, hdr, sizeof hdr);
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        zpk_write_ext(&w, 7, body, cases[i].len);
+        assert_int_equal(zpk_writer_finish(&w), 0);
+        assert_int_equal(zpk_writer_size(&w), hn + cases[i].len);
+        assert_memory_equal(zpk_writer_data(&w), hdr, hn);
+        zpk_writer_free(&w);
+    }
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_ext(&w, -128, "\x01", 1);        s_expect(&w, "d48001");
+    zpk_write_ext_header(&w, 127, 100000);      s_expect(&w, "c9000186a07f");
+    zpk_writer_free(&w);
+}
+
+static void test_timestamps(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_timestamp(&w, 0, 0);                   s_expect(&w, "d6ff00000000");
+    zpk_write_timestamp(&w, 4294967295, 0);          s_expect(&w, "d6ffffffffff");
+    zpk_write_timestamp(&w, 4294967296, 0);          s_expect(&w, "d7ff0000000100000000");
+    zpk_write_timestamp(&w, 1, 1);                   s_expect(&w, "d7ff0000000400000001");
+    zpk_write_timestamp(&w, 17179869183, 999999999); s_expect(&w, "d7ffee6b27ffffffffff");
+    zpk_write_timestamp(&w, 17179869184, 0);
+    s_expect(&w, "c70cff000000000000000400000000");
+    zpk_write_timestamp(&w, -1, 999999999);
+    s_expect(&w, "c70cff3b9ac9ffffffffffffffffff");
+    zpk_write_timestamp(&w, INT64_MIN, 0);
+    s_expect(&w, "c70cff000000008000000000000000");
+    zpk_write_timestamp(&w, 0, 1000000000);
+    assert_int_equal(zpk_writer_finish(&w), ZPK_EINVAL);
+    assert_int_equal(zpk_writer_size(&w), 0);
+    zpk_writer_free(&w);
+
+    uint8_t out[12];
+    size_t len = 99;
+    assert_int_equal(zpk_timestamp_encode(5, 0, out, &len), 0);
+    assert_int_equal(len, 4);
+    assert_int_equal(zpk_timestamp_encode(5, 1000000000, out, &len), ZPK_EINVAL);
+}
+
+static void test_write_tag(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_tag_t t = {.type = ZPK_TYPE_UINT, .v.u = 300};
+    zpk_write_tag(&w, &t); s_expect(&w, "cd012c");
+    t = (zpk_tag_t){.type = ZPK_TYPE_INT, .v.i = -3};
+    zpk_write_tag(&w, &t); s_expect(&w, "fd");
+    t = (zpk_tag_t){.type = ZPK_TYPE_EXT, .exttype = -1, .v.len = 4};
+    zpk_write_tag(&w, &t); s_expect(&w, "d6ff");
+    t = (zpk_tag_t){.type = ZPK_TYPE_MAP, .v.len = 2};
+    zpk_write_tag(&w, &t); s_expect(&w, "82");
+    t = (zpk_tag_t){.type = ZPK_TYPE_FLOAT, .v.f = 0.5f};
+    zpk_write_tag(&w, &t); s_expect(&w, "ca3f000000");
+    t = (zpk_tag_t){.type = (zpk_type_t)99};
+    zpk_write_tag(&w, &t);
+    assert_int_equal(zpk_writer_error(&w), ZPK_EINVAL);
+    zpk_writer_free(&w);
+}
+
+static void test_fixed_buffer_full_and_sticky(void **state)
+{
+    (void)state;
+    uint8_t buf[4];
+    zpk_writer_t w;
+    zpk_writer_init_buffer(&w, buf, sizeof buf);
+    zpk_write_uint(&w, 256); /* 3 bytes: fits */
+    assert_int_equal(zpk_writer_error(&w), 0);
+    zpk_write_uint(&w, 256); /* 3 more: does not */
+    assert_int_equal(zpk_writer_error(&w), ZPK_EBUFFULL);
+    assert_int_equal(zpk_writer_size(&w), 3);
+    /* Sticky: later writes, even ones that would fit, do nothing. */
+    zpk_write_nil(&w);
+    zpk_write_str(&w, "", 0);
+    zpk_write_raw(&w, "x", 1);
+    zpk_writer_set_error(&w, ZPK_EIO); /* the first error is kept */
+    assert_int_equal(zpk_writer_size(&w), 3);
+    assert_int_equal(zpk_writer_finish(&w), ZPK_EBUFFULL);
+    assert_int_equal(zpk_writer_error(&w), ZPK_EBUFFULL);
+    assert_memory_equal(buf, "\xcd\x01\x00", 3);
+    void *data;
+    size_t size;
+    assert_int_equal(zpk_writer_detach(&w, &data, &size), ZPK_EINVAL); /* not growable */
+    assert_null(data);
+    /* Exactly full is fine; reset clears the error. */
+    zpk_writer_reset(&w);
+    zpk_write_uint(&w, 65536);
+    assert_int_equal(zpk_writer_error(&w), ZPK_EBUFFULL); /* 5 > 4 */
+    zpk_writer_reset(&w);
+    zpk_write_array(&w, 3);
+    zpk_write_uint(&w, 1);
+    zpk_write_int(&w, -1);
+    zpk_write_nil(&w);
+    assert_int_equal(zpk_writer_finish(&w), 0);
+    assert_memory_equal(buf, "\x93\x01\xff\xc0", 4);
+    zpk_writer_free(&w);
+
+    /* A string whose body does not fit, and a zero-size buffer. */
+    zpk_writer_init_buffer(&w, buf, sizeof buf);
+    zpk_write_cstr(&w, "hello");
+    assert_int_equal(zpk_writer_finish(&w), ZPK_EBUFFULL);
+    zpk_writer_init_buffer(&w, NULL, 0);
+    zpk_write_nil(&w);
+    assert_int_equal(zpk_writer_finish(&w), ZPK_EBUFFULL);
+    zpk_writer_init_buffer(&w, NULL, 5);
+    assert_int_equal(zpk_writer_finish(&w), ZPK_EINVAL);
+
+    /* Bad arguments are sticky ZPK_EINVAL. */
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_cstr(&w, NULL);
+    zpk_write_nil(&w);
+    assert_int_equal(zpk_writer_finish(&w), ZPK_EINVAL);
+    assert_int_equal(zpk_writer_size(&w), 0);
+    zpk_writer_free(&w);
+#if SIZE_MAX > UINT32_MAX
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_str_header(&w, (size_t)UINT32_MAX + 1);
+    assert_int_equal(zpk_writer_finish(&w), ZPK_EINVAL);
+    zpk_writer_free(&w);
+#endif
+}
+
+/* A mixed document of ~100 KB used by the sink and allocation tests. */
+static void s_write_sample(zpk_writer_t *w)
+{
+    static uint8_t big[20000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)i;
+    zpk_write_map(w, 5);
+    zpk_write_cstr(w, "ints");
+    zpk_write_array(w, 3000);
+    for (int64_t i = 0; i < 3000; i++)
+        zpk_write_int(w, (i % 2 ? -1 : 1) * i * i * i);
+    zpk_write_cstr(w, "strs");
+    zpk_write_array(w, 200);
+    for (size_t i = 0; i < 200; i++)
+        zpk_write_str(w, (const char *)big, i);
+    zpk_write_cstr(w, "big");
+    zpk_write_bin(w, big, sizeof big);
+    zpk_write_cstr(w, "split");
+    zpk_write_bin_header(w, sizeof big);
+    for (size_t i = 0; i < sizeof big; i += 1000)
+        zpk_write_raw(w, big + i, 1000);
+    zpk_write_cstr(w, "misc");
+    zpk_write_array(w, 4);
+    zpk_write_double(w, 3.25);
+    zpk_write_timestamp(w, 1514862245, 678901234);
+    zpk_write_ext(w, 9, big, 300);
+    zpk_write_nil(w);
+}
+
+typedef struct {
+    uint8_t *data;
+    size_t size, calls, max_chunk;
+    int fail_at; /* fail this call (1-based) with rc */
+    int rc;
+} s_sink_t;
+
+static int s_sink(void *ud, const void *data, size_t n)
+{
+    s_sink_t *s = ud;
+    assert_true(n > 0);
+    s->calls++;
+    if (s->fail_at && (int)s->calls == s->fail_at)
+        return s->rc;
+    if (n > s->max_chunk)
+        s->max_chunk = n;
+    s->data = realloc(s->data, s->size + n);
+    memcpy(s->data + s->size, data, n);
+    s->size += n;
+    return 0;
+}
+
+static void test_sink_chunks_equal_growable(void **state)
+{
+    (void)state;
+    zpk_writer_t g;
+    zpk_writer_init_growable(&g, 0);
+    s_write_sample(&g);
+    assert_int_equal(zpk_writer_finish(&g), 0);
+
+    const size_t chunks[] = {0, 1, 64, 100, 4096, 1 << 20};
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        s_sink_t s = {0};
+        zpk_writer_t w;
+        zpk_writer_init_sink(&w, s_sink, &s, chunks[c]);
+        s_write_sample(&w);
+        assert_int_equal(zpk_writer_size(&w), zpk_writer_size(&g));
+        assert_int_equal(zpk_writer_finish(&w), 0);
+        zpk_writer_free(&w);
+        assert_int_equal(s.size, zpk_writer_size(&g));
+        assert_memory_equal(s.data, zpk_writer_data(&g), s.size);
+        if (chunks[c] == 100 || chunks[c] == 4096) {
+            assert_true(s.calls > 10); /* really flushed in pieces */
+            /* Chunks never exceed the chunk size, except blocks passed through. */
+            assert_true(s.max_chunk <= 20000);
+        }
+        if (chunks[c] == 1 << 20)
+            assert_int_equal(s.calls, 1);
+        free(s.data);
+    }
+    zpk_writer_free(&g);
+
+    /* A failing sink: its negative code becomes the sticky error; a positive one is EIO. */
+    const int rcs[] = {-5, 1};
+    const int want[] = {-5, ZPK_EIO};
+    for (int k = 0; k < 2; k++) {
+        s_sink_t s = {.fail_at = 2, .rc = rcs[k]};
+        zpk_writer_t w;
+        zpk_writer_init_sink(&w, s_sink, &s, 64);
+        s_write_sample(&w);
+        assert_int_equal(zpk_writer_error(&w), want[k]);
+        assert_int_equal(zpk_writer_finish(&w), want[k]);
+        assert_int_equal(s.calls, 2); /* no call after the failure */
+        zpk_writer_free(&w);
+        free(s.data);
+    }
+    zpk_writer_t w;
+    zpk_writer_init_sink(&w, NULL, NULL, 0);
+    assert_int_equal(zpk_writer_finish(&w), ZPK_EINVAL);
+    zpk_writer_free(&w);
+}
+
+/* Values of every inline fast path, at sizes on both sides of each form. */
+static void s_write_edge_sample(zpk_writer_t *w)
+{
+    static const char text[301] = "The quick brown fox jumps over the lazy dog. ";
+    zpk_write_array(w, 3);
+    zpk_write_map(w, 20);
+    zpk_write_nil(w);
+    zpk_write_bool(w, true);
+    const uint64_t us[] = {0, 127, 128, 255, 256, 65535, 65536, 4294967295u, 4294967296u};
+    for (size_t i = 0; i < sizeof us / sizeof us[0]; i++)
+        zpk_write_uint(w, us[i]);
+    const int64_t is[] = {-1, -32, -33, -128, -129, -32768, -32769, INT64_MIN, 5};
+    for (size_t i = 0; i < sizeof is / sizeof is[0]; i++)
+        zpk_write_int(w, is[i]);
+    zpk_write_double(w, 0.25);
+    zpk_write_float(w, 0.25f);
+    const size_t ls[] = {0, 5, 31, 32, 200, 255, 256, 300};
+    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++)
+        zpk_write_str(w, text, ls[i]);
+    zpk_write_raw(w, "\xc0\xc2", 2);
+    zpk_write_raw(w, NULL, 0);
+    zpk_write_array(w, 16);
+    zpk_write_map(w, 65536);
+}
+
+static void test_inline_paths_at_every_window_edge(void **state)
+{
+    (void)state;
+    zpk_writer_t ref;
+    zpk_writer_init_growable(&ref, 1 << 16);
+    s_write_edge_sample(&ref);
+    assert_int_equal(zpk_writer_finish(&ref), 0);
+    const uint8_t *want = zpk_writer_data(&ref);
+    size_t n = zpk_writer_size(&ref);
+    /* The same calls through the exported functions (no inline path). */
+    zpk_writer_t fn;
+    zpk_writer_init_growable(&fn, 0);
+    (zpk_write_array)(&fn, 3);
+    (zpk_write_map)(&fn, 20);
+    (zpk_write_nil)(&fn);
+    assert_int_equal(zpk_writer_size(&fn), 5); /* 93 de0014 c0 */
+    assert_memory_equal(zpk_writer_data(&fn), want, 5);
+    zpk_writer_free(&fn);
+    for (size_t cap = 0; cap <= n + 1; cap++) {
+        /* A growable writer starting at every capacity gives the same bytes. */
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, cap);
+        s_write_edge_sample(&w);
+        assert_int_equal(zpk_writer_finish(&w), 0);
+        assert_int_equal(zpk_writer_size(&w), n);
+        assert_memory_equal(zpk_writer_data(&w), want, n);
+        zpk_writer_free(&w);
+        /* A fixed buffer of every size: a correct prefix, then EBUFFULL. */
+        uint8_t *buf = malloc(cap ? cap : 1);
+        zpk_writer_init_buffer(&w, buf, cap);
+        s_write_edge_sample(&w);
+        size_t got = zpk_writer_size(&w);
+        assert_true(got <= cap);
+        assert_int_equal(zpk_writer_finish(&w), cap >= n ? 0 : ZPK_EBUFFULL);
+        if (got)
+            assert_memory_equal(buf, want, got);
+        free(buf);
+        /* A sink with the smallest chunk. */
+        s_sink_t s = {0};
+        zpk_writer_init_sink(&w, s_sink, &s, 1);
+        s_write_edge_sample(&w);
+        assert_int_equal(zpk_writer_finish(&w), 0);
+        zpk_writer_free(&w);
+        assert_int_equal(s.size, n);
+        assert_memory_equal(s.data, want, n);
+        free(s.data);
+    }
+    zpk_writer_free(&ref);
+}
+
+static void test_detach(void **state)
+{
+    (void)state;
+    harness_alloc_install();
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 8);
+    void *data = (void *)1;
+    size_t size = 1;
+    /* Nothing written: nothing to detach. */
+    assert_int_equal(zpk_writer_detach(&w, &data, &size), 0);
+    assert_null(data);
+    assert_int_equal(size, 0);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 100; i++)
+            zpk_write_uint(&w, 65536);
+        const uint8_t *before = zpk_writer_data(&w);
+        assert_int_equal(zpk_writer_detach(&w, &data, &size), 0);
+        assert_ptr_equal(data, before); /* no copy */
+        assert_int_equal(size, 500);
+        assert_memory_equal(data, "\xce\x00\x01\x00\x00", 5);
+        assert_int_equal(zpk_writer_size(&w), 0);
+        zpk_free(data); /* the caller owns it */
+    }
+    zpk_writer_free(&w);
+    zpk_writer_free(&w); /* twice is harmless */
+    harness_alloc_uninstall();
+}
+
+static void test_allocation_failure(void **state)
+{
+    (void)state;
+    harness_alloc_install();
+    size_t failures = 0;
+    for (size_t k = 1; k < 40; k++) {
+        harness_alloc_fail_after(k);
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        s_write_sample(&w);
+        int rc = zpk_writer_finish(&w);
+        if (rc != 0) {
+            assert_int_equal(rc, ZPK_ENOMEM);
+            failures++;
+            void *data;
+            size_t size;
+            assert_int_equal(zpk_writer_detach(&w, &data, &size), ZPK_ENOMEM);
+            assert_null(data);
+        }
+        zpk_writer_free(&w);
+        harness_alloc_fail_after(0);
+    }
+    assert_true(failures > 5); /* the buffer grew several times */
+
+    /* The sink's chunk allocation. */
+    s_sink_t s = {0};
+    zpk_writer_t w;
+    zpk_writer_init_sink(&w, s_sink, &s, 64);
+    harness_alloc_fail_after(1);
+    zpk_write_nil(&w);
+    assert_int_equal(zpk_writer_finish(&w), ZPK_ENOMEM);
+    zpk_writer_free(&w);
+    assert_int_equal(s.calls, 0);
+    harness_alloc_fail_after(0);
+    harness_alloc_uninstall();
+}
+
+static void test_reuse_for_small_headers(void **state)
+{
+    (void)state;
+    /* The socket layer builds one small map per message with one writer. */
+    harness_alloc_install();
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 128);
+    for (int i = 0; i < 1000; i++) {
+        zpk_writer_reset(&w);
+        zpk_write_map(&w, 2);
+        zpk_write_str(&w, "v", 1);
+        zpk_write_uint(&w, 1);
+        zpk_write_str(&w, "n", 1);
+        zpk_write_uint(&w, (uint64_t)i);
+        assert_int_equal(zpk_writer_finish(&w), 0);
+    }
+    assert_memory_equal(zpk_writer_data(&w), "\x82\xa1v\x01\xa1n\xcd\x03\xe7", 9);
+    assert_int_equal(harness_alloc_stats().calls, 1); /* one allocation in all */
+    zpk_writer_free(&w);
+    harness_alloc_uninstall();
+}
+
+/* ---- ext registry ------------------------------------------------------------- */
+
+typedef struct {
+    int32_t x, y;
+} s_point_t;
+
+static int s_registry_ud; /* its address is the user data */
+#define S_ECUSTOM (-77)   /* an encoder's own error code */
+
+static int s_point_encode(const void *obj, zpk_writer_t *payload, void *ud)
+{
+    const s_point_t *p = obj;
+    assert_ptr_equal(ud, &s_registry_ud);
+    uint8_t b[8];
+    for (int i = 0; i < 4; i++) {
+        b[i] = (uint8_t)((uint32_t)p->x >> (24 - 8 * i));
+        b[4 + i] = (uint8_t)((uint32_t)p->y >> (24 - 8 * i));
+    }
+    if (p->x == -999)
+        return S_ECUSTOM;
+    zpk_write_raw(payload, b, 8);
+    return 0;
+}
+
+static int s_point_decode(int8_t type, const void *data, size_t len, void **obj, void *ud)
+{
+    (void)ud;
+    assert_int_equal(type, 5);
+    if (len != 8)
+        return ZPK_EFORMAT;
+    const uint8_t *b = data;
+    s_point_t *p = zpk_malloc(sizeof *p);
+    if (p == NULL)
+        return ZPK_ENOMEM;
+    uint32_t x = 0, y = 0;
+    for (int i = 0; i < 4; i++) {
+        x = x << 8 | b[i];
+        y = y << 8 | b[4 + i];
+    }
+    p->x = (int32_t)x;
+    p->y = (int32_t)y;
+    *obj = p;
+    return 0;
+}
+
+static void test_ext_registry(void **state)
+{
+    (void)state;
+    harness_alloc_install();
+    zpk_ext_registry_t *reg = zpk_ext_registry_new();
+    assert_non_null(reg);
+    assert_int_equal(zpk_ext_register(reg, 5, s_point_encode, s_point_decode,
+                                      &s_registry_ud), 0);
+    assert_int_equal(zpk_ext_register(reg, -1, s_point_encode, s_point_decode, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_ext_register(NULL, 5, s_point_encode, s_point_decode, NULL), ZPK_EINVAL);
+    assert_true(zpk_ext_has_decoder(reg, 5));
+    assert_false(zpk_ext_has_decoder(reg, 6));
+
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    s_point_t pt = {-2, 300};
+    zpk_write_array(&w, 2);
+    assert_int_equal(zpk_ext_write(&w, reg, 5, &pt), 0);
+    zpk_write_ext(&w, 9, "abc", 3); /* an unknown type, kept as bytes */
+    assert_int_equal(zpk_writer_finish(&w), 0);
+    assert_int_equal(zpk_writer_size(&w), 1 + 10 + 6);
+    assert_memory_equal(zpk_writer_data(&w), "\x92\xd7\x05\xff\xff\xff\xfe\x00\x00\x01\x2c"
+                                             "\xc7\x03\x09" "abc", 17);
+
+    /* Read back: the registered type decodes, the unknown one round-trips untouched. */
+    zpk_reader_t r;
+    zpk_reader_init(&r, zpk_writer_data(&w), zpk_writer_size(&w), NULL);
+    zpk_tag_t t;
+    const void *payload;
+    assert_int_equal(zpk_read_item(&r, &t, &payload), 0);
+    assert_int_equal(zpk_read_item(&r, &t, &payload), 0);
+    assert_int_equal(t.type, ZPK_TYPE_EXT);
+    void *obj = NULL;
+    assert_int_equal(zpk_ext_decode(reg, t.exttype, payload, t.v.len, &obj), 0);
+    assert_int_equal(((s_point_t *)obj)->x, -2);
+    assert_int_equal(((s_point_t *)obj)->y, 300);
+    zpk_free(obj);
+    assert_int_equal(zpk_read_item(&r, &t, &payload), 0);
+    assert_int_equal(zpk_ext_decode(reg, t.exttype, payload, t.v.len, &obj), ZPK_ENOTFOUND);
+    zpk_writer_t copy;
+    zpk_writer_init_growable(&copy, 0);
+    zpk_write_ext(&copy, t.exttype, payload, t.v.len);
+    assert_int_equal(zpk_writer_finish(&copy), 0);
+    assert_memory_equal(zpk_writer_data(&copy), zpk_writer_data(&w) + 11, 6);
+    zpk_writer_free(&copy);
+    assert_int_equal(zpk_reader_finish(&r), 0);
+    assert_int_equal(zpk_ext_decode(reg, 5, "\x01", 1, &obj), ZPK_EFORMAT);
+
+    /* Errors: no encoder, encoder failure (sticky in the writer). */
+    zpk_writer_reset(&w);
+    assert_int_equal(zpk_ext_write(&w, reg, 6, &pt), ZPK_ENOTFOUND);
+    assert_int_equal(zpk_writer_finish(&w), ZPK_ENOTFOUND);
+    zpk_writer_reset(&w);
+    pt.x = -999;
+    assert_int_equal(zpk_ext_write(&w, reg, 5, &pt), S_ECUSTOM);
+    assert_int_equal(zpk_writer_finish(&w), S_ECUSTOM);
+    assert_int_equal(zpk_writer_size(&w), 0);
+    zpk_writer_free(&w);
+
+    assert_int_equal(zpk_ext_unregister(reg, 5), 0);
+    assert_int_equal(zpk_ext_unregister(reg, 5), ZPK_ENOTFOUND);
+    assert_false(zpk_ext_has_decoder(reg, 5));
+    zpk_ext_registry_destroy(&reg);
+    assert_null(reg);
+    zpk_ext_registry_destroy(&reg);
+    harness_alloc_uninstall();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uint_boundaries),
+        cmocka_unit_test(test_int_boundaries),
+        cmocka_unit_test(test_nil_bool_float),
+        cmocka_unit_test(test_str_lengths),
+        cmocka_unit_test(test_bin_lengths),
+        cmocka_unit_test(test_array_map_headers),
+        cmocka_unit_test(test_ext_forms),
+        cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_write_tag),
+        cmocka_unit_test(test_fixed_buffer_full_and_sticky),
+        cmocka_unit_test(test_sink_chunks_equal_growable),
+        cmocka_unit_test(test_inline_paths_at_every_window_edge),
+        cmocka_unit_test(test_detach),
+        cmocka_unit_test(test_allocation_failure),
+        cmocka_unit_test(test_reuse_for_small_headers),
+        cmocka_unit_test(test_ext_registry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
