@@ -10,6 +10,7 @@
  * encode+decode round trip against `none` on each data set (target on
  * incompressible data: within 10%). Then the chunk size sweep that set
  * ZPK_DEFAULT_CHUNK_SIZE. Prints markdown tables; --json FILE appends rows.
+ * Times are CPU time of this (single-threaded) process unless --wall.
  */
 #include <math.h>
 #include <stdint.h>
@@ -120,6 +121,51 @@ static void s_memcpy(void *ud)
     __asm__ volatile("" ::: "memory");
 }
 
+/*
+ * The clock: this process's CPU time. Every codec here runs on one thread,
+ * so CPU time is the time the work takes on one core, whatever else the
+ * machine runs (the development machine is shared and often loaded);
+ * --wall measures wall-clock time instead.
+ */
+static bool s_wall;
+static double s_now(void)
+{
+    if (s_wall)
+        return bu_now();
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * Median MB/s of @p fn over o->reps repetitions (each at least o->min_time),
+ * after one timed warm-up call; a call slower than half a second (zlib:6 on
+ * 64 MiB) is measured once, by that warm-up call alone.
+ */
+static bu_stat_t s_measure(const bu_opts_t *o, void (*fn)(void *), void *ud, double bytes)
+{
+    double t0 = s_now();
+    fn(ud);
+    double t = s_now() - t0;
+    if (t > 0.5) {
+        bu_stat_t s = {bytes / t / 1e6, bytes / t / 1e6, bytes / t / 1e6};
+        return s;
+    }
+    double v[32];
+    int reps = o->reps > 32 ? 32 : o->reps;
+    for (int r = 0; r < reps; r++) {
+        long calls = 0;
+        double a = s_now(), b;
+        do {
+            fn(ud);
+            calls++;
+            b = s_now();
+        } while (b - a < o->min_time);
+        v[r] = bytes * (double)calls / (b - a) / 1e6;
+    }
+    return bu_stat(v, reps);
+}
+
 static void s_prepare(s_job_t *j)
 {
     if (zpk_array_encode(&j->a, &j->codec, true, &j->enc, NULL) != 0 ||
@@ -152,6 +198,9 @@ static const char *const s_settings[] = {
 int main(int argc, char **argv)
 {
     bu_opts_t o = bu_parse_args(argc, argv);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--wall") == 0)
+            s_wall = true;
     size_t nbytes = (o.quick ? (size_t)8 : (size_t)64) << 20;
     /* each call moves tens of MiB: few calls per repetition suffice */
     o.min_time = o.quick ? 0.0 : 0.2;
@@ -173,8 +222,11 @@ int main(int argc, char **argv)
     for (size_t d = 0; d < ndata; d++)
         s_make(&data[d], nbytes);
 
-    printf("## Array codecs, %zu MiB arrays (median of %d), 1 thread, chunk %zu KiB\n\n",
-           nbytes >> 20, o.reps, ZPK_DEFAULT_CHUNK_SIZE >> 10);
+    printf("## Array codecs, %zu MiB arrays (median of %d), 1 thread, chunk %zu KiB, %s\n\n",
+           nbytes >> 20, o.reps, ZPK_DEFAULT_CHUNK_SIZE >> 10,
+           s_wall ? "wall-clock time" : "CPU time");
+    printf("Compress and decompress in GB/s, and (in brackets) as a fraction of memcpy of\n"
+           "the same bytes measured just before, in the same run.\n\n");
     printf("| data | codec | ratio | compress GB/s | decompress GB/s | memcpy GB/s |\n");
     printf("|---|---|---:|---:|---:|---:|\n");
     double none_rt[8] = {0}, auto_rt[8] = {0};
@@ -187,14 +239,15 @@ int main(int argc, char **argv)
         zpk_array_init(&j.a, dt, data[d].ndim, data[d].shape, 'C', data[d].buf);
         j.dst = dst;
         j.n = nbytes;
-        bu_stat_t mc = bu_measure_mbps(&o, s_memcpy, &j, (double)nbytes);
-        bu_json_row(&o, "codec", data[d].name, "memcpy", "memcpy", "MB/s", mc);
         for (size_t k = 0; k < S_NSETTINGS; k++) {
+            /* memcpy of the same bytes right beside each row: the machine's
+             * load moves during a run, ratios to this column do not */
+            bu_stat_t mc = s_measure(&o, s_memcpy, &j, (double)nbytes);
             zpk_codec_parse(s_settings[k], strlen(s_settings[k]), &j.codec, NULL);
             s_prepare(&j);
             double ratio = j.info.stored_bytes ? (double)nbytes / (double)j.info.stored_bytes : 0;
-            bu_stat_t ce = bu_measure_mbps(&o, s_encode, &j, (double)nbytes);
-            bu_stat_t de = bu_measure_mbps(&o, s_decode, &j, (double)nbytes);
+            bu_stat_t ce = s_measure(&o, s_encode, &j, (double)nbytes);
+            bu_stat_t de = s_measure(&o, s_decode, &j, (double)nbytes);
             char cs[ZPK_CODEC_STR_SIZE];
             zpk_codec_format(&j.info.codec, cs, sizeof cs);
             if (j.codec.id == ZPK_CODEC_AUTO) {
@@ -205,17 +258,17 @@ int main(int argc, char **argv)
                 snprintf(choice[d], sizeof choice[d], "%s (%zu/%zu chunks raw)", cs, raw,
                          j.info.nchunks);
                 auto_choice[d] = choice[d];
-                auto_rt[d] = bu_measure_mbps(&o, s_roundtrip, &j, (double)nbytes).median;
-            } else if (j.codec.id == ZPK_CODEC_NONE) {
-                none_rt[d] = bu_measure_mbps(&o, s_roundtrip, &j, (double)nbytes).median;
             }
             if (j.codec.id == ZPK_CODEC_NONE)
-                printf("| %s | none (borrowed) | %.2f | %s | %.2f | %.2f |\n", data[d].name,
-                       ratio, "(no copy)", de.median / 1e3, mc.median / 1e3);
+                printf("| %s | none (borrowed) | %.2f | %s | %.3f (%.2fx) | %.2f |\n",
+                       data[d].name, ratio, "no copy", de.median / 1e3,
+                       de.median / mc.median, mc.median / 1e3);
             else
-                printf("| %s | %s | %.2f | %.2f | %.2f | %.2f |\n", data[d].name,
-                       s_settings[k], ratio, ce.median / 1e3, de.median / 1e3,
+                printf("| %s | %s | %.2f | %.3f (%.2fx) | %.3f (%.2fx) | %.2f |\n",
+                       data[d].name, s_settings[k], ratio, ce.median / 1e3,
+                       ce.median / mc.median, de.median / 1e3, de.median / mc.median,
                        mc.median / 1e3);
+            bu_json_row(&o, "codec", data[d].name, s_settings[k], "memcpy", "MB/s", mc);
             fflush(stdout);
             char kase[64];
             snprintf(kase, sizeof kase, "%s compress", s_settings[k]);
@@ -232,9 +285,33 @@ int main(int argc, char **argv)
     printf("\n## `auto` (default thresholds: min size %zu KiB, min ratio %.2f, sample "
            "%zu KiB)\n\n", ZPK_DEFAULT_AUTO_MIN_SIZE >> 10, ZPK_DEFAULT_AUTO_MIN_RATIO,
            ZPK_DEFAULT_AUTO_SAMPLE >> 10);
+    printf("Encode + decode_into round trip, auto and none measured alternately.\n\n");
     printf("| data | auto chose | encode+decode GB/s, auto | same, none | auto / none |\n");
     printf("|---|---|---:|---:|---:|\n");
     for (size_t d = 0; d < ndata; d++) {
+        s_job_t ja, jn;
+        memset(&ja, 0, sizeof ja);
+        memset(&jn, 0, sizeof jn);
+        zpk_dtype_t dt;
+        zpk_dtype_parse(data[d].dtype, strlen(data[d].dtype), &dt, NULL);
+        zpk_array_init(&ja.a, dt, data[d].ndim, data[d].shape, 'C', data[d].buf);
+        jn.a = ja.a;
+        ja.dst = jn.dst = dst;
+        ja.n = jn.n = nbytes;
+        zpk_codec_default(&ja.codec, ZPK_CODEC_AUTO);
+        zpk_codec_default(&jn.codec, ZPK_CODEC_NONE);
+        s_prepare(&ja);
+        s_prepare(&jn);
+        double va[5], vn[5];
+        int alt = o.quick ? 3 : 5;
+        for (int r = 0; r < alt; r++) {
+            vn[r] = s_measure(&o, s_roundtrip, &jn, (double)nbytes).median;
+            va[r] = s_measure(&o, s_roundtrip, &ja, (double)nbytes).median;
+        }
+        auto_rt[d] = bu_stat(va, alt).median;
+        none_rt[d] = bu_stat(vn, alt).median;
+        s_release(&ja);
+        s_release(&jn);
         printf("| %s | %s | %.2f | %.2f | %.2f |\n", data[d].name, auto_choice[d],
                auto_rt[d] / 1e3, none_rt[d] / 1e3, auto_rt[d] / none_rt[d]);
         bu_stat_t r = {auto_rt[d] / none_rt[d], auto_rt[d] / none_rt[d],
@@ -264,8 +341,8 @@ int main(int argc, char **argv)
                 j.codec.chunk_size = chunks[c];
                 s_prepare(&j);
                 double ratio = (double)nbytes / (double)j.info.stored_bytes;
-                bu_stat_t ce = bu_measure_mbps(&o, s_encode, &j, (double)nbytes);
-                bu_stat_t de = bu_measure_mbps(&o, s_decode, &j, (double)nbytes);
+                bu_stat_t ce = s_measure(&o, s_encode, &j, (double)nbytes);
+                bu_stat_t de = s_measure(&o, s_decode, &j, (double)nbytes);
                 printf("| %s | %s | %zu | %.2f | %.2f | %.2f |\n", data[d].name, sweep[k],
                        chunks[c] >> 10, ratio, ce.median / 1e3, de.median / 1e3);
                 fflush(stdout);

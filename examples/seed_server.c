@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include <zmqpack.h>
-#include <zmqpack/format.h> /* until the umbrella header lists it */
 
 int main(int argc, char **argv)
 {

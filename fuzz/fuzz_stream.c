@@ -15,7 +15,7 @@
  */
 #include "fuzz_tree.h"
 
-#define S_MAX_OBJECTS 4096
+#define S_MAX_OBJECTS 512
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

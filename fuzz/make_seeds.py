@@ -102,7 +102,7 @@ def stream_seed(b, i):
 
 def format_seeds():
     """Objects shaped like the fixed formats of fuzz_format.c."""
-    ts = msgpack.ExtType(-1, struct.pack(">I", 7))
+    ts = msgpack.Timestamp(7)
     m = {"i": 1, "I": -2**40, "u": 7, "U": 2**63, "f": 1.5, "d": 2.25, "F": 3, "s": "str",
          "s#": "a\0b", "y#": b"\x00\x01", "x": msgpack.ExtType(5, b"ab"), "t": ts,
          "O": [1, {"k": None}], "*": {}, "b": True, "n": None, "a": [5, 6, 7],

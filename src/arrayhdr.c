@@ -92,6 +92,20 @@ void zpk_array_header_write(zpk_writer_t *w, const zpk_array_info_t *info)
     }
 }
 
+size_t zpk_array_header_bound(const zpk_array_info_t *info)
+{
+    if (info == NULL)
+        return 0;
+    /* keys, str and map headers, codec string: under 160 bytes; each
+     * dimension and each chunk (its size, and maybe its raw index) at
+     * most 9 bytes */
+    size_t n = 0;
+    if (!zpk__mul_size(info->nchunks, 18, &n) ||
+        !zpk__add_size(n, 160 + 9 * (size_t)(info->ndim > 0 ? info->ndim : 0), &n))
+        return 0;
+    return n;
+}
+
 /* ---- read ------------------------------------------------------------------------ */
 
 enum {

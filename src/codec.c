@@ -238,10 +238,10 @@ size_t zpk_codec_bound(const zpk_codec_t *c, size_t raw_size)
     case ZPK_CODEC_ZLIB:
         return zpk__zlib_bound(raw_size);
     case ZPK_CODEC_BLOSC:
-        if (!ZPK_HAVE_BLOSC || raw_size > ZPK_BLOSC_MAX_CHUNK)
-            return 0;
 #if ZPK_HAVE_BLOSC
-        return zpk__blosc_bound(raw_size);
+        return raw_size > ZPK_BLOSC_MAX_CHUNK ? 0 : zpk__blosc_bound(raw_size);
+#else
+        return 0;
 #endif
     default:
         return 0;
@@ -342,13 +342,16 @@ void zpk_array_enc_free(zpk_array_enc_t *enc)
     memset(enc, 0, sizeof *enc);
 }
 
+/* Smallest sample worth taking: 4 pieces of 1 KiB. */
+#define S_MIN_SAMPLE ((size_t)4096)
+
 /* Compressed size of a sample of @p src spread over @p n bytes, or 0 when
  * sampling is not possible; *@p sampled gets the raw bytes sampled. */
 static int s_sample_ratio(const zpk_codec_t *c, size_t item, const uint8_t *src, size_t n,
-                          double *ratio)
+                          size_t sample, double *ratio)
 {
     const size_t pieces = 4;
-    size_t piece = c->auto_sample / pieces;
+    size_t piece = sample / pieces;
     piece -= piece % item;
     if (piece == 0)
         return ZPK_EINVAL;
@@ -431,9 +434,12 @@ int zpk_array_encode(const zpk_array_t *a, const zpk_codec_t *codec, bool want_h
         used.id = c.auto_codec;
         if (nbytes < c.auto_min_size || nbytes == 0) {
             used.id = ZPK_CODEC_NONE;
-        } else if (c.auto_sample && nbytes >= 4 * c.auto_sample) {
+        } else if (c.auto_sample && nbytes / 64 >= S_MIN_SAMPLE) {
+            /* at most 1/64 of the payload: the sample costs a small fraction
+             * of one memcpy of it even when it then goes raw */
+            size_t sample = c.auto_sample < nbytes / 64 ? c.auto_sample : nbytes / 64;
             double ratio = 0;
-            rc = s_sample_ratio(&used, item, src, nbytes, &ratio);
+            rc = s_sample_ratio(&used, item, src, nbytes, sample, &ratio);
             if (rc == ZPK_ENOMEM)
                 goto fail_nomem;
             if (rc != 0 || ratio < c.auto_min_ratio)

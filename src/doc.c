@@ -13,6 +13,7 @@
  */
 #include "doc_internal.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* ---- arena ------------------------------------------------------------- */
@@ -20,6 +21,9 @@
 #define S_BLOCK_HDR ((sizeof(zpk__block_t) + 15) & ~(size_t)15)
 #define S_MIN_BLOCK ((size_t)256)
 #define S_MAX_BLOCK ((size_t)64 * 1024 * 1024)
+/* Cap on the first block of a streamed object (sized like the last one):
+ * large blocks freed at the top of the heap make malloc give pages back. */
+#define S_REUSE_HINT ((size_t)64 * 1024)
 
 static uint8_t s_no_space;
 
@@ -119,6 +123,8 @@ void zpk__parser_init(zpk__parser_t *ps, const zpk_limits_t *lim, unsigned flags
     s_arena_init(&ps->arena, arena_hint);
     ps->vals = ps->ivals;
     ps->nvals = 0;
+    ps->outer = 0;
+    ps->ndirect = 0;
     ps->capvals = ZPK__INLINE_VALS;
     ps->frames = ps->iframes;
     ps->depth = 0;
@@ -132,6 +138,8 @@ void zpk__parser_drop(zpk__parser_t *ps)
     s_arena_init(&ps->arena, ps->arena.next_size / 2);
     ps->nvals = 0;
     ps->depth = 0;
+    ps->outer = 0;
+    ps->ndirect = 0;
 }
 
 void zpk__parser_drop_nodes(zpk__parser_t *ps)
@@ -139,6 +147,14 @@ void zpk__parser_drop_nodes(zpk__parser_t *ps)
     s_blocks_free(ps->arena.head);
     s_arena_init(&ps->arena, ps->arena.next_size / 2);
     ps->nvals = 0;
+    /* The open containers continue without nodes: none may point into the
+     * freed arena. */
+    for (size_t i = 0; i < ps->depth; i++) {
+        ps->frames[i].direct = false;
+        ps->frames[i].kids = ps->frames[i].slot = NULL;
+    }
+    ps->outer = 0;
+    ps->ndirect = 0;
 }
 
 void zpk__parser_free(zpk__parser_t *ps)
@@ -187,9 +203,12 @@ int zpk__parser_take(zpk__parser_t *ps, size_t consumed, zpk_doc_t **out)
     d->ud = NULL;
     d->consumed = consumed;
     /* The next object's first block is sized like this one's arena. */
-    s_arena_init(&ps->arena, ps->arena.total);
+    size_t hint = ps->arena.total < S_REUSE_HINT ? ps->arena.total : S_REUSE_HINT;
+    s_arena_init(&ps->arena, hint);
     ps->nvals = 0;
     ps->depth = 0;
+    ps->outer = 0;
+    ps->ndirect = 0;
     *out = d;
     return 0;
 }
@@ -251,6 +270,63 @@ static bool s_utf8_valid(const uint8_t *s, size_t n)
     return true;
 }
 
+/*
+ * A node is written as two 64-bit words (header, value) from registers:
+ * assembling it field by field costs partial-register stalls.
+ */
+_Static_assert(sizeof(zpk_node_t) == 16, "node is two words");
+_Static_assert(offsetof(zpk_node_t, v) == 8, "value is the second word");
+
+static inline uint64_t s_hdr(uint8_t type, int8_t ext, uint32_t len)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (uint64_t)type | (uint64_t)(uint8_t)ext << 8 | (uint64_t)len << 32;
+#else
+    zpk_node_t n;
+    uint64_t h;
+    n.type = type;
+    n.exttype = ext;
+    n.pad = 0;
+    n.len = len;
+    memcpy(&h, &n, 8);
+    return h;
+#endif
+}
+
+typedef union {
+    uint64_t u;
+    float f;
+    bool b;
+    const void *p;
+} s_word_t;
+
+static inline uint64_t s_vptr(const void *p)
+{
+    s_word_t w;
+    w.u = 0;
+    w.p = p;
+    return w.u;
+}
+static inline uint64_t s_vbool(bool b)
+{
+    s_word_t w;
+    w.u = 0;
+    w.b = b;
+    return w.u;
+}
+static inline uint64_t s_vfloat(uint32_t bits)
+{
+    s_word_t w;
+    w.u = 0;
+    memcpy(&w.f, &bits, 4);
+    return w.u;
+}
+static inline void s_put(zpk_node_t *dst, uint64_t h, uint64_t v)
+{
+    memcpy(dst, &h, 8);
+    memcpy((uint8_t *)dst + 8, &v, 8);
+}
+
 #define S_NEED(k)                                                               \
     do {                                                                        \
         if (ZPK_UNLIKELY((size_t)(e - p) < (size_t)(k))) {                      \
@@ -260,14 +336,13 @@ static bool s_utf8_valid(const uint8_t *s, size_t n)
     } while (0)
 
 /*
- * build: make nodes (else skip). direct (only with build, for one-shot
+ * build: make nodes (else skip). oneshot (only with build, for one-shot
  * input): children preallocated and written in place.
  */
 static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
-                          size_t end, const bool build, const bool direct,
+                          size_t end, const bool build, const bool oneshot,
                           uint64_t base_off, zpk_error_t *err)
 {
-    const bool oneshot = direct;
     const uint8_t *p = base + *pos;
     const uint8_t *const e = base + end;
     const uint8_t *item = p;
@@ -281,13 +356,20 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
     size_t left = depth ? frames[depth - 1].left : 0;
     zpk_node_t *slot = depth ? frames[depth - 1].slot : NULL;
     size_t need = 1;
-    zpk_node_t nd;
+    /* Direct mode: items still to come in the direct containers other than
+     * the innermost (their counts do not change while they are not
+     * innermost, so this moves only when containers open and close). */
+    size_t outer = ps->outer;
+    size_t ndirect = ps->ndirect; /* open containers in direct mode */
+    bool fdirect = depth ? frames[depth - 1].direct : false;
+    uint64_t nh = 0, nv = 0; /* the node being made: header word, value word */
+    uint8_t ptype = 0;
+    int8_t et = 0;
     uint32_t len = 0;
     uint8_t ctype = 0, b = 0;
     int rc = 0;
     const char *what = "";
 
-    nd.pad = 0;
     for (;;) {
         item = p;
         if (ZPK_UNLIKELY(p >= e)) {
@@ -295,17 +377,16 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
             goto need_more;
         }
         b = *p;
-        nd.exttype = 0;
-        nd.len = 0;
+        et = 0;
         if (b <= 0x7f) {
-            nd.type = ZPK_TYPE_UINT;
-            nd.v.u = b;
+            nh = s_hdr(ZPK_TYPE_UINT, 0, 0);
+            nv = b;
             p++;
             goto value;
         }
         if (b >= 0xe0) {
-            nd.type = ZPK_TYPE_INT;
-            nd.v.i = (int8_t)b;
+            nh = s_hdr(ZPK_TYPE_INT, 0, 0);
+            nv = (uint64_t)(int64_t)(int8_t)b;
             p++;
             goto value;
         }
@@ -328,8 +409,8 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
         }
         switch (b) {
         case 0xc0:
-            nd.type = ZPK_TYPE_NIL;
-            nd.v.u = 0;
+            nh = s_hdr(ZPK_TYPE_NIL, 0, 0);
+            nv = 0;
             p++;
             goto value;
         case 0xc1:
@@ -338,9 +419,8 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
             goto fail;
         case 0xc2:
         case 0xc3:
-            nd.type = ZPK_TYPE_BOOL;
-            nd.v.u = 0;
-            nd.v.b = b == 0xc3;
+            nh = s_hdr(ZPK_TYPE_BOOL, 0, 0);
+            nv = s_vbool(b == 0xc3);
             p++;
             goto value;
         case 0xc4:
@@ -361,80 +441,79 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
         case 0xc7:
             S_NEED(3);
             len = p[1];
-            nd.exttype = (int8_t)p[2];
+            et = (int8_t)p[2];
             p += 3;
             goto ext;
         case 0xc8:
             S_NEED(4);
             len = s_be16(p + 1);
-            nd.exttype = (int8_t)p[3];
+            et = (int8_t)p[3];
             p += 4;
             goto ext;
         case 0xc9:
             S_NEED(6);
             len = s_be32(p + 1);
-            nd.exttype = (int8_t)p[5];
+            et = (int8_t)p[5];
             p += 6;
             goto ext;
         case 0xca: {
             S_NEED(5);
             uint32_t w = s_be32(p + 1);
-            nd.type = ZPK_TYPE_FLOAT;
-            nd.v.u = 0;
-            memcpy(&nd.v.f, &w, 4);
+            nh = s_hdr(ZPK_TYPE_FLOAT, 0, 0);
+            nv = s_vfloat(w);
             p += 5;
             goto value;
         }
         case 0xcb: {
             S_NEED(9);
             uint64_t w = s_be64(p + 1);
-            nd.type = ZPK_TYPE_DOUBLE;
-            memcpy(&nd.v.d, &w, 8);
+            nh = s_hdr(ZPK_TYPE_DOUBLE, 0, 0);
+            nv = w;
             p += 9;
             goto value;
         }
         case 0xcc:
             S_NEED(2);
-            nd.type = ZPK_TYPE_UINT;
-            nd.v.u = p[1];
+            nh = s_hdr(ZPK_TYPE_UINT, 0, 0);
+            nv = p[1];
             p += 2;
             goto value;
         case 0xcd:
             S_NEED(3);
-            nd.type = ZPK_TYPE_UINT;
-            nd.v.u = s_be16(p + 1);
+            nh = s_hdr(ZPK_TYPE_UINT, 0, 0);
+            nv = s_be16(p + 1);
             p += 3;
             goto value;
         case 0xce:
             S_NEED(5);
-            nd.type = ZPK_TYPE_UINT;
-            nd.v.u = s_be32(p + 1);
+            nh = s_hdr(ZPK_TYPE_UINT, 0, 0);
+            nv = s_be32(p + 1);
             p += 5;
             goto value;
         case 0xcf:
             S_NEED(9);
-            nd.type = ZPK_TYPE_UINT;
-            nd.v.u = s_be64(p + 1);
+            nh = s_hdr(ZPK_TYPE_UINT, 0, 0);
+            nv = s_be64(p + 1);
             p += 9;
             goto value;
         case 0xd0:
             S_NEED(2);
-            nd.v.i = (int8_t)p[1];
+            nv = (uint64_t)(int64_t)(int8_t)p[1];
             p += 2;
             goto sint;
         case 0xd1:
             S_NEED(3);
-            nd.v.i = (int16_t)s_be16(p + 1);
+            nv = (uint64_t)(int64_t)(int16_t)s_be16(p + 1);
             p += 3;
             goto sint;
         case 0xd2:
             S_NEED(5);
-            nd.v.i = (int32_t)s_be32(p + 1);
+            nv = (uint64_t)(int64_t)(int32_t)s_be32(p + 1);
             p += 5;
             goto sint;
         case 0xd3:
             S_NEED(9);
-            nd.v.i = (int64_t)s_be64(p + 1);
+            nv = s_be64(p + 1);
             p += 9;
             goto sint;
         case 0xd4:
@@ -444,7 +523,7 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
         case 0xd8:
             S_NEED(2);
             len = 1u << (b - 0xd4);
-            nd.exttype = (int8_t)p[1];
+            et = (int8_t)p[1];
             p += 2;
             goto ext;
         case 0xd9:
@@ -489,7 +568,7 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
         }
 
     sint:
-        nd.type = nd.v.i < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
+        nh = s_hdr((nv >> 63) ? ZPK_TYPE_INT : ZPK_TYPE_UINT, 0, 0);
         goto value;
 
     str:
@@ -508,17 +587,16 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                 what = "invalid UTF-8 in str";
                 goto fail;
             }
-            nd.type = ZPK_TYPE_STR;
-            nd.len = len;
+            nh = s_hdr(ZPK_TYPE_STR, 0, len);
             if (borrow) {
-                nd.v.p = p;
+                nv = s_vptr(p);
             } else {
                 uint8_t *d = s_arena_bytes(&ps->arena, (size_t)len + 1);
                 if (ZPK_UNLIKELY(d == NULL))
                     goto nomem;
                 memcpy(d, p, len);
                 d[len] = 0;
-                nd.v.p = d;
+                nv = s_vptr(d);
             }
         }
         p += len;
@@ -530,7 +608,8 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
             what = "bin longer than max_bin_len";
             goto fail;
         }
-        nd.type = ZPK_TYPE_BIN;
+        ptype = ZPK_TYPE_BIN;
+        et = 0;
         goto payload;
 
     ext:
@@ -539,24 +618,24 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
             what = "ext longer than max_ext_len";
             goto fail;
         }
-        nd.type = ZPK_TYPE_EXT;
+        ptype = ZPK_TYPE_EXT;
     payload:
         if ((size_t)(e - p) < len) {
             need = (size_t)(p - item) + len;
             goto need_more;
         }
         if (build) {
-            nd.len = len;
+            nh = s_hdr(ptype, et, len);
             if (borrow) {
-                nd.v.p = p;
+                nv = s_vptr(p);
             } else if (len == 0) {
-                nd.v.p = (const uint8_t *)"";
+                nv = s_vptr("");
             } else {
                 uint8_t *d = s_arena_bytes(&ps->arena, len);
                 if (ZPK_UNLIKELY(d == NULL))
                     goto nomem;
                 memcpy(d, p, len);
-                nd.v.p = d;
+                nv = s_vptr(d);
             }
         }
         p += len;
@@ -576,17 +655,28 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
             goto fail;
         }
         if (len == 0) {
-            nd.type = ctype;
-            nd.v.c = NULL;
+            nh = s_hdr(ctype, 0, 0);
+            nv = 0;
             goto value;
         }
         {
             size_t items = ctype == ZPK_TYPE_MAP ? (size_t)len * 2 : len;
-            /* Each item takes at least one byte: a complete input must have them. */
-            if (oneshot && items > (size_t)(e - p)) {
-                p = e;
-                item = e;
-                goto need_more;
+            /* Direct mode (children preallocated, written in place) when the
+             * bytes at hand can back every slot: each item takes at least one
+             * byte, and so does each slot still open in the enclosing direct
+             * containers (their count minus ndirect: one per level is the one
+             * being filled now). One-shot input must pass; a stream falls
+             * back to the value stack until more bytes are there. */
+            bool dir = false;
+            if (build) {
+                size_t avail = (size_t)(e - p);
+                size_t others = outer + (fdirect ? left : 0) - ndirect;
+                dir = items <= avail && others <= avail - items;
+                if (oneshot && !dir) {
+                    p = e;
+                    item = e;
+                    goto need_more;
+                }
             }
             if (ZPK_UNLIKELY(depth == ps->capframes)) {
                 zpk__frame_t *nf = s_grow(frames, ps->iframes, &ps->capframes, sizeof *frames);
@@ -597,20 +687,27 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
             if (depth > 0) {
                 frames[depth - 1].left = left;
                 frames[depth - 1].slot = slot;
+                if (fdirect)
+                    outer += left;
             }
             zpk__frame_t *f = &frames[depth++];
             f->len = len;
             f->type = ctype;
-            if (direct) {
+            f->direct = dir;
+            if (dir) {
                 zpk_node_t *kids = s_arena_nodes(&ps->arena, items);
                 if (ZPK_UNLIKELY(kids == NULL)) {
                     depth--;
+                    if (fdirect)
+                        outer -= left;
                     goto nomem;
                 }
                 f->kids = slot = kids;
+                ndirect++;
             } else {
                 f->start = nvals;
             }
+            fdirect = dir;
             left = items;
         }
         continue;
@@ -618,14 +715,16 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
     value:
         for (;;) {
             if (ZPK_UNLIKELY(depth == 0)) {
-                ps->root = nd;
+                s_put(&ps->root, nh, nv);
                 ps->nvals = nvals;
                 ps->depth = 0;
+                ps->outer = 0;
+                ps->ndirect = 0;
                 *pos = (size_t)(p - base);
                 return 0;
             }
-            if (direct) {
-                *slot++ = nd;
+            if (oneshot || fdirect) {
+                s_put(slot++, nh, nv);
             } else if (build) {
                 if (ZPK_UNLIKELY(nvals == ps->capvals)) {
                     zpk_node_t *nv = s_grow(vals, ps->ivals, &ps->capvals, sizeof *vals);
@@ -633,30 +732,32 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                         goto nomem;
                     vals = ps->vals = nv;
                 }
-                vals[nvals++] = nd;
+                s_put(&vals[nvals++], nh, nv);
             }
             if (--left != 0)
                 break;
             zpk__frame_t *f = &frames[depth - 1];
-            nd.type = f->type;
-            nd.exttype = 0;
-            nd.len = f->len;
-            nd.v.c = NULL;
-            if (direct) {
-                nd.v.c = f->kids;
+            nh = s_hdr(f->type, 0, f->len);
+            nv = 0;
+            if (oneshot || fdirect) {
+                nv = s_vptr(f->kids);
+                ndirect--;
             } else if (build) {
                 size_t cnt = nvals - f->start;
                 zpk_node_t *dst = s_arena_nodes(&ps->arena, cnt);
                 if (ZPK_UNLIKELY(dst == NULL))
                     goto nomem;
                 memcpy(dst, vals + f->start, cnt * sizeof *dst);
-                nd.v.c = dst;
+                nv = s_vptr(dst);
                 nvals = f->start;
             }
             depth--;
             if (depth > 0) {
                 left = frames[depth - 1].left;
                 slot = frames[depth - 1].slot;
+                fdirect = frames[depth - 1].direct;
+                if (fdirect)
+                    outer -= left;
             }
         }
     }
@@ -668,6 +769,8 @@ need_more:
     }
     ps->nvals = nvals;
     ps->depth = depth;
+    ps->outer = outer;
+    ps->ndirect = ndirect;
     ps->need = need;
     *pos = (size_t)(item - base);
     if (oneshot)
@@ -683,6 +786,8 @@ fail:
         frames[depth - 1].left = left;
         frames[depth - 1].slot = slot;
     }
+    ps->outer = outer;
+    ps->ndirect = ndirect;
     ps->nvals = nvals;
     ps->depth = depth;
     *pos = (size_t)(item - base);

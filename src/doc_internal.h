@@ -61,6 +61,7 @@ typedef struct zpk__frame {
     size_t left;       /* items still to come (a map counts keys and values) */
     uint32_t len;      /* declared elements / pairs */
     uint8_t type;      /* ZPK_TYPE_ARRAY or ZPK_TYPE_MAP */
+    bool direct;       /* children preallocated (kids/slot) or on the value stack */
 } zpk__frame_t;
 
 #define ZPK__INLINE_VALS 128
@@ -74,6 +75,8 @@ typedef struct zpk__parser {
     size_t nvals, capvals;
     zpk__frame_t *frames;   /* open containers, innermost last */
     size_t depth, capframes;
+    size_t outer;           /* items to come in direct frames but the innermost */
+    size_t ndirect;         /* open frames in direct mode */
     zpk_node_t root;        /* the object, once complete */
     size_t need;            /* after ZPK_EOUTOFDATA: bytes the item at *pos needs */
     zpk_node_t ivals[ZPK__INLINE_VALS];
@@ -96,10 +99,12 @@ void zpk__parser_drop_nodes(zpk__parser_t *ps);
 /*
  * Parses from base[*pos] to base[end], resuming the object in progress.
  * build false: skip mode (no nodes, no arena). oneshot true: the input is
- * all there is, so a container's children are preallocated in the arena
- * (its declared count is first checked against the bytes left: each item
- * takes at least one) and written in place ("direct mode"). Otherwise
- * finished children wait on the value stack until their container closes.
+ * all there is, so every container's children are preallocated in the
+ * arena (its declared count is first checked against the bytes left: each
+ * item takes at least one) and written in place ("direct mode"). When
+ * streaming, a container is direct only if the bytes already buffered can
+ * back all its slots; otherwise its finished children wait on the value
+ * stack until it closes.
  * Returns 0 (ps->root complete, *pos just after it), ZPK_EOUTOFDATA (*pos
  * at the first byte not yet consumed), or an error (*pos at the offending
  * item; err filled with base_off + *pos).

@@ -20,6 +20,12 @@
 #include "zmqpack/format.h"
 #include "zmqpack/msgpack.h"
 
+/*
+ * Doubles from here up round to infinity as a float (2^128 - 2^103: FLT_MAX
+ * plus half its ulp); below it they round to a finite float.
+ */
+#define S_FLOAT_OVERFLOW 0x1.ffffffp+127
+
 /* Deepest nesting of [ and { a format may have (keeps the recursion small). */
 #define S_MAX_FMT_DEPTH 64
 
@@ -268,130 +274,6 @@ static int s_arg_error(zpk_error_t *err, size_t col, char c, const char *what)
     return zpk__error(err, ZPK_EINVAL, col, "column %zu: argument for '%c': %s", col, c, what);
 }
 
-/*
- * Writes the tree at @p root: scalars whole, containers as headers followed
- * by their items. Iterative (an explicit stack), so deep trees are fine.
- * Returns 0, ZPK_ENOMEM, or the writer's sticky error.
- */
-typedef struct s_wframe {
-    const zpk_node_t *node;
-    size_t next, total;
-} s_wframe_t;
-
-static void s_write_scalar(zpk_writer_t *w, const zpk_node_t *n)
-{
-    switch (zpk_node_type(n)) {
-    case ZPK_TYPE_NIL:
-        zpk_write_nil(w);
-        break;
-    case ZPK_TYPE_BOOL: {
-        bool b = false;
-        zpk_node_get_bool(n, &b);
-        zpk_write_bool(w, b);
-        break;
-    }
-    case ZPK_TYPE_INT: {
-        int64_t i = 0;
-        zpk_node_get_int(n, &i);
-        zpk_write_int(w, i);
-        break;
-    }
-    case ZPK_TYPE_UINT: {
-        uint64_t u = 0;
-        zpk_node_get_uint(n, &u);
-        zpk_write_uint(w, u);
-        break;
-    }
-    case ZPK_TYPE_FLOAT: {
-        double d = 0;
-        zpk_node_get_double(n, &d);
-        zpk_write_float(w, (float)d);
-        break;
-    }
-    case ZPK_TYPE_DOUBLE: {
-        double d = 0;
-        zpk_node_get_double(n, &d);
-        zpk_write_double(w, d);
-        break;
-    }
-    case ZPK_TYPE_STR: {
-        const char *s = NULL;
-        size_t len = 0;
-        zpk_node_get_str(n, &s, &len);
-        zpk_write_str(w, s, len);
-        break;
-    }
-    case ZPK_TYPE_BIN: {
-        const uint8_t *b = NULL;
-        size_t len = 0;
-        zpk_node_get_bin(n, &b, &len);
-        zpk_write_bin(w, b, len);
-        break;
-    }
-    case ZPK_TYPE_EXT: {
-        const uint8_t *b = NULL;
-        size_t len = 0;
-        int8_t type = 0;
-        zpk_node_get_ext(n, &type, &b, &len);
-        zpk_write_ext(w, type, b, len);
-        break;
-    }
-    case ZPK_TYPE_ARRAY:
-        zpk_write_array(w, zpk_node_len(n));
-        break;
-    case ZPK_TYPE_MAP:
-        zpk_write_map(w, zpk_node_len(n));
-        break;
-    default:
-        zpk_writer_set_error(w, ZPK_EINVAL);
-        break;
-    }
-}
-
-static int s_write_node(zpk_writer_t *w, const zpk_node_t *root)
-{
-    s_wframe_t inline_stack[32];
-    s_wframe_t *stack = inline_stack;
-    size_t cap = 32, depth = 0;
-    int rc = 0;
-    const zpk_node_t *n = root;
-    for (;;) {
-        s_write_scalar(w, n);
-        zpk_type_t ty = zpk_node_type(n);
-        if ((ty == ZPK_TYPE_ARRAY || ty == ZPK_TYPE_MAP) && zpk_node_len(n) > 0) {
-            if (depth == cap) {
-                size_t ncap = cap * 2;
-                s_wframe_t *ns = zpk__malloc(ncap * sizeof *ns);
-                if (ns == NULL) {
-                    rc = ZPK_ENOMEM;
-                    zpk_writer_set_error(w, rc);
-                    break;
-                }
-                memcpy(ns, stack, depth * sizeof *ns);
-                if (stack != inline_stack)
-                    zpk__free(stack);
-                stack = ns;
-                cap = ncap;
-            }
-            size_t len = zpk_node_len(n);
-            stack[depth++] = (s_wframe_t){n, 0, ty == ZPK_TYPE_MAP ? 2 * len : len};
-        }
-        while (depth > 0 && stack[depth - 1].next == stack[depth - 1].total)
-            depth--;
-        if (depth == 0 || zpk_writer_error(w) != 0)
-            break;
-        s_wframe_t *f = &stack[depth - 1];
-        size_t i = f->next++;
-        if (zpk_node_type(f->node) == ZPK_TYPE_ARRAY)
-            n = zpk_node_array_at(f->node, i);
-        else
-            n = (i & 1) ? zpk_node_map_value(f->node, i / 2) : zpk_node_map_key(f->node, i / 2);
-    }
-    if (stack != inline_stack)
-        zpk__free(stack);
-    return rc != 0 ? rc : zpk_writer_error(w);
-}
-
 static int s_pack_value(s_pack_t *p);
 
 static int s_pack_items(s_pack_t *p, char close)
@@ -438,9 +320,13 @@ static int s_pack_value(s_pack_t *p)
     case 'U':
         zpk_write_uint(w, va_arg(p->ap, uint64_t));
         return 0;
-    case 'f':
-        zpk_write_float(w, (float)va_arg(p->ap, double));
+    case 'f': {
+        double d = va_arg(p->ap, double);
+        if (isfinite(d) && fabs(d) >= S_FLOAT_OVERFLOW)
+            return s_arg_error(p->err, t.col, t.c, "finite value outside the float range");
+        zpk_write_float(w, (float)d);
         return 0;
+    }
     case 'd':
         zpk_write_double(w, va_arg(p->ap, double));
         return 0;
@@ -525,7 +411,7 @@ static int s_pack_value(s_pack_t *p)
             }
             return s_arg_error(p->err, t.col, t.c, "NULL node");
         }
-        return s_write_node(w, node);
+        return zpk_node_write(w, node);
     }
     default:
         /* Unreachable after s_check(). */
@@ -791,6 +677,8 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
         double d;
         if ((ty != ZPK_TYPE_FLOAT && ty != ZPK_TYPE_DOUBLE) || zpk_node_get_double(n, &d) != 0)
             return s_type_error(u->err, t.col, t.c, n, "a float");
+        if (isfinite(d) && fabs(d) >= S_FLOAT_OVERFLOW)
+            return s_range_error(u->err, t.col, t.c);
         *out = (float)d;
         return 0;
     }
@@ -820,6 +708,8 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
         size_t len;
         if (zpk_node_get_str(n, &s, &len) != 0)
             return s_type_error(u->err, t.col, t.c, n, "a str");
+        if (s == NULL)
+            s = "";
         if (!t.hash && len > 0 && memchr(s, 0, len) != NULL)
             return zpk__error(u->err, ZPK_ETYPE, t.col,
                               "column %zu: str holds a NUL byte; use 's#'", t.col);

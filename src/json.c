@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -16,6 +17,12 @@
 #include "zmqpack/doc.h"
 #include "zmqpack/json.h"
 #include "zmqpack/msgpack.h"
+
+/*
+ * Doubles from here up round to infinity as a float (2^128 - 2^103: FLT_MAX
+ * plus half its ulp); below it they round to a finite float.
+ */
+#define S_FLOAT_OVERFLOW 0x1.ffffffp+127
 
 #define S_KNOWN_FLAGS (ZPK_JSON_LOSSLESS | ZPK_JSON_NO_TAGS | ZPK_JSON_SORT_KEYS | \
                        ZPK_JSON_INDENT(31))
@@ -118,13 +125,56 @@ static void s_b64_write(zpk_writer_t *w, const char *s, size_t n)
 
 /* ---- MessagePack -> JSON ---------------------------------------------------------- */
 
+/* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). */
+static bool s_utf8_ok(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            k = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i <= k)
+            return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
 /* A one-key object {tag: value}; takes the reference to @p value. */
 static json_t *s_tag(const char *tag, json_t *value)
 {
     if (value == NULL)
         return NULL;
     json_t *o = json_object();
-    if (o == NULL || json_object_set_new_nocheck(o, tag, value) != 0) {
+    if (o == NULL) {
+        json_decref(value);
+        return NULL;
+    }
+    if (json_object_set_new_nocheck(o, tag, value) != 0) { /* consumes value */
         json_decref(o);
         return NULL;
     }
@@ -160,6 +210,23 @@ static json_t *s_nonfinite32(float f)
     char buf[16];
     snprintf(buf, sizeof buf, "0x%08" PRIx32, bits);
     return json_string(buf);
+}
+
+/*
+ * The fewest digits (as "%g" text in @p buf) that come back as the finite
+ * float @p f through a double: a float 32 reads as "0.1", not as the
+ * "0.10000000149011612" of its exact value. Returns that double.
+ */
+static double s_short32(float f, char *buf, size_t size)
+{
+    double d = f;
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, (double)f);
+        d = strtod(buf, NULL);
+        if ((float)d == f)
+            break;
+    }
+    return d;
 }
 
 /* RFC 3339 text of a timestamp, or false for years outside 0..9999. */
@@ -222,7 +289,7 @@ static bool s_plain_object_ok(const zpk_node_t *n)
         size_t kl;
         if (zpk_node_get_str(zpk_node_map_key(n, i), &k, &kl) != 0)
             return false;
-        if (kl > 0 && memchr(k, 0, kl) != NULL)
+        if (kl > 0 && (memchr(k, 0, kl) != NULL || !s_utf8_ok((const uint8_t *)k, kl)))
             return false;
         if (len == 1 && kl > 0 && k[0] == '$')
             return false;
@@ -237,14 +304,10 @@ static int s_plain_key(const zpk_node_t *key, unsigned flags, size_t depth, char
     const char *s;
     size_t sl;
     *owned = false;
-    if (zpk_node_get_str(key, &s, &sl) == 0) {
-        json_t *probe = json_stringn(s, sl); /* valid UTF-8? */
-        if (probe != NULL) {
-            json_decref(probe);
-            *text = (char *)(uintptr_t)s;
-            *len = sl;
-            return 0;
-        }
+    if (zpk_node_get_str(key, &s, &sl) == 0 && s_utf8_ok((const uint8_t *)s, sl)) {
+        *text = (char *)(uintptr_t)s;
+        *len = sl;
+        return 0;
     }
     json_t *j = NULL;
     int rc = s_from(key, flags, depth + 1, &j);
@@ -256,8 +319,12 @@ static int s_plain_key(const zpk_node_t *key, unsigned flags, size_t depth, char
         json_decref(j);
         return ZPK_ENOMEM;
     }
-    json_dumpb(j, buf, need, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t wrote = json_dumpb(j, buf, need, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(j);
+    if (wrote != need) {
+        zpk__free(buf);
+        return ZPK_ENOMEM;
+    }
     *text = buf;
     *len = need;
     *owned = true;
@@ -284,40 +351,44 @@ static int s_from_map(const zpk_node_t *n, unsigned flags, size_t depth, json_t 
                 json_decref(o);
                 return rc;
             }
-            if (json_object_setn_new(o, k, kl, v) != 0) {
-                /* Not valid UTF-8 (or out of memory): use the pair list. */
+            if (json_object_setn_new_nocheck(o, k, kl, v) != 0) {
                 json_decref(o);
-                goto pairs_fresh;
+                return ZPK_ENOMEM;
             }
         }
         *out = o;
         return 0;
     pairs:
         json_decref(o);
-    pairs_fresh:;
     }
     if (lossless) {
         json_t *a = json_array();
         if (a == NULL)
             return ZPK_ENOMEM;
         for (size_t i = 0; i < len; i++) {
-            json_t *k = NULL, *v = NULL;
+            json_t *k = NULL, *v = NULL, *pair = NULL;
             int rc = s_from(zpk_node_map_key(n, i), flags, depth + 1, &k);
             if (rc == 0)
                 rc = s_from(zpk_node_map_value(n, i), flags, depth + 1, &v);
-            json_t *pair = rc == 0 ? json_array() : NULL;
-            if (rc == 0 && (pair == NULL || json_array_append_new(pair, k) != 0 ||
-                            json_array_append_new(pair, v) != 0 ||
-                            json_array_append_new(a, pair) != 0))
+            if (rc == 0 && (pair = json_array()) == NULL)
                 rc = ZPK_ENOMEM;
             if (rc != 0) {
-                /* json_array_append_new consumes its value even on failure. */
-                if (pair == NULL) {
-                    json_decref(k);
-                    json_decref(v);
-                }
+                json_decref(k);
+                json_decref(v);
                 json_decref(a);
                 return rc;
+            }
+            /* json_array_append_new consumes its value even when it fails. */
+            int bad = json_array_append_new(pair, k);
+            bad |= json_array_append_new(pair, v);
+            if (bad != 0) {
+                json_decref(pair);
+                json_decref(a);
+                return ZPK_ENOMEM;
+            }
+            if (json_array_append_new(a, pair) != 0) {
+                json_decref(a);
+                return ZPK_ENOMEM;
             }
         }
         *out = s_tag("$map", a);
@@ -334,7 +405,7 @@ static int s_from_map(const zpk_node_t *n, unsigned flags, size_t depth, json_t 
         json_t *v = NULL;
         if (rc == 0)
             rc = s_from(zpk_node_map_value(n, i), flags, depth + 1, &v);
-        if (rc == 0 && json_object_setn_new(o, k, kl, v) != 0)
+        if (rc == 0 && json_object_setn_new_nocheck(o, k, kl, v) != 0)
             rc = ZPK_ENOMEM;
         if (owned)
             zpk__free(k);
@@ -386,6 +457,9 @@ static int s_from(const zpk_node_t *n, unsigned flags, size_t depth, json_t **ou
         double d = 0;
         zpk_node_get_double(n, &d);
         float f = (float)d;
+        char buf[40];
+        if (isfinite(f))
+            d = s_short32(f, buf, sizeof buf);
         if (isfinite(f))
             j = lossless ? s_tag("$float32", json_real(d)) : json_real(d);
         else
@@ -405,8 +479,9 @@ static int s_from(const zpk_node_t *n, unsigned flags, size_t depth, json_t **ou
         const char *s = NULL;
         size_t len = 0;
         zpk_node_get_str(n, &s, &len);
-        j = json_stringn(s != NULL ? s : "", len);
-        if (j == NULL) /* not UTF-8 (or no memory: then the tag fails too) */
+        if (s_utf8_ok((const uint8_t *)s, len))
+            j = json_stringn_nocheck(s != NULL ? s : "", len);
+        else
             j = s_tag("$str", s_b64_string((const uint8_t *)s, len));
         break;
     }
@@ -488,6 +563,481 @@ int zpk_json_from_node(const zpk_node_t *node, unsigned flags, json_t **out)
     return s_from(node, flags, 0, out);
 }
 
+/* ---- MessagePack -> JSON text, directly (zpk_json_dumps) ---------------------------- */
+
+/*
+ * zpk_json_dumps() writes the text itself instead of building a json_t and
+ * letting jansson print it: one pass, no allocation per value, all memory
+ * through the zmqpack hooks, and reals in their shortest exact form ("0.1",
+ * not "0.10000000000000001"). It follows the same mapping as s_from(); the
+ * tests check that both give equal JSON.
+ */
+typedef struct s_out {
+    char *buf;
+    size_t len, cap;
+    int err;
+    unsigned flags;
+    unsigned indent;
+} s_out_t;
+
+static void s_put(s_out_t *o, const void *p, size_t n)
+{
+    if (o->err != 0)
+        return;
+    if (o->cap - o->len < n + 1) {
+        size_t cap = o->cap ? o->cap : 256;
+        while (cap - o->len < n + 1) {
+            if (!zpk__mul_size(cap, 2, &cap)) {
+                o->err = ZPK_ENOMEM;
+                return;
+            }
+        }
+        char *nb = zpk__realloc(o->buf, cap);
+        if (nb == NULL) {
+            o->err = ZPK_ENOMEM;
+            return;
+        }
+        o->buf = nb;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+}
+
+static void s_puts(s_out_t *o, const char *s)
+{
+    s_put(o, s, strlen(s));
+}
+
+/* A newline and the indent of @p level, when pretty-printing. */
+static void s_newline(s_out_t *o, size_t level)
+{
+    if (o->indent == 0)
+        return;
+    s_put(o, "\n", 1);
+    static const char spaces[32] = "                                ";
+    size_t n = level * o->indent;
+    while (n > 0) {
+        size_t k = n < sizeof spaces ? n : sizeof spaces;
+        s_put(o, spaces, k);
+        n -= k;
+    }
+}
+
+/* A JSON string of @p n bytes of valid UTF-8 (escaped as jansson does). */
+static void s_put_string(s_out_t *o, const char *s, size_t n)
+{
+    s_put(o, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        s_put(o, s + run, i - run);
+        run = i + 1;
+        char esc[8];
+        switch (c) {
+        case '"': s_puts(o, "\\\""); break;
+        case '\\': s_puts(o, "\\\\"); break;
+        case '\b': s_puts(o, "\\b"); break;
+        case '\f': s_puts(o, "\\f"); break;
+        case '\n': s_puts(o, "\\n"); break;
+        case '\r': s_puts(o, "\\r"); break;
+        case '\t': s_puts(o, "\\t"); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            s_puts(o, esc);
+            break;
+        }
+    }
+    s_put(o, s + run, n - run);
+    s_put(o, "\"", 1);
+}
+
+static void s_put_b64(s_out_t *o, const uint8_t *data, size_t len)
+{
+    s_put(o, "\"", 1);
+    char chunk[256];
+    size_t used = 0, i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2];
+        chunk[used++] = s_b64[v >> 18];
+        chunk[used++] = s_b64[(v >> 12) & 63];
+        chunk[used++] = s_b64[(v >> 6) & 63];
+        chunk[used++] = s_b64[v & 63];
+        if (used == sizeof chunk) {
+            s_put(o, chunk, used);
+            used = 0;
+        }
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0);
+        chunk[used++] = s_b64[v >> 18];
+        chunk[used++] = s_b64[(v >> 12) & 63];
+        chunk[used++] = i + 1 < len ? s_b64[(v >> 6) & 63] : '=';
+        chunk[used++] = '=';
+    }
+    s_put(o, chunk, used);
+    s_put(o, "\"", 1);
+}
+
+/* Makes "%g" output a JSON real: "1" -> "1.0" (as jansson does). */
+static void s_put_real_text(s_out_t *o, char *buf)
+{
+    s_puts(o, buf);
+    if (strpbrk(buf, ".eE") == NULL)
+        s_puts(o, ".0");
+}
+
+/* A finite double in the fewest digits that read back to the same bits. */
+static void s_put_real(s_out_t *o, double d)
+{
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    s_put_real_text(o, buf);
+}
+
+/* A finite float 32 in s_short32()'s digits. */
+static void s_put_real32(s_out_t *o, float f)
+{
+    char buf[40];
+    s_short32(f, buf, sizeof buf);
+    s_put_real_text(o, buf);
+}
+
+/* Writes "{"$tag":" (the caller writes the value and "}"). */
+static void s_put_tag(s_out_t *o, const char *tag)
+{
+    s_puts(o, "{\"");
+    s_puts(o, tag);
+    s_puts(o, o->indent ? "\": " : "\":");
+}
+
+static void s_put_nonfinite(s_out_t *o, json_t *text)
+{
+    if (text == NULL) {
+        o->err = ZPK_ENOMEM;
+        return;
+    }
+    s_put_string(o, json_string_value(text), json_string_length(text));
+    json_decref(text);
+}
+
+/* One key of an object about to be written: its text and the pair to use. */
+typedef struct s_key {
+    const char *p;
+    size_t n;
+    size_t first;  /* pair index where the key first appears */
+    size_t value;  /* pair index whose value is written (the last, in plain form) */
+    bool owned;
+} s_key_t;
+
+static uint64_t s_hash(const char *p, size_t n)
+{
+    uint64_t h = UINT64_C(1469598103934665603);
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * UINT64_C(1099511628211);
+    return h;
+}
+
+static int s_key_cmp(const void *a, const void *b)
+{
+    const s_key_t *x = a, *y = b;
+    size_t n = x->n < y->n ? x->n : y->n;
+    int c = n ? memcmp(x->p, y->p, n) : 0;
+    if (c != 0)
+        return c;
+    return x->n < y->n ? -1 : x->n > y->n;
+}
+
+static int s_emit(s_out_t *o, const zpk_node_t *n, size_t depth);
+
+/*
+ * Collapses repeated keys of @p keys[0..*count) (the first place keeps the
+ * last value) and reports whether any repeated. Returns 0 or ZPK_ENOMEM.
+ */
+static int s_dedupe(s_key_t *keys, size_t *count, bool *repeated)
+{
+    size_t n = *count, size = 16;
+    *repeated = false;
+    while (size < 2 * n)
+        size *= 2;
+    size_t *slots = zpk__calloc(size, sizeof *slots);
+    if (slots == NULL)
+        return ZPK_ENOMEM;
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t h = (size_t)s_hash(keys[i].p, keys[i].n) & (size - 1);
+        for (;;) {
+            size_t s = slots[h];
+            if (s == 0) {
+                slots[h] = out + 1;
+                keys[out++] = keys[i];
+                break;
+            }
+            s_key_t *k = &keys[s - 1];
+            if (k->n == keys[i].n && (k->n == 0 || memcmp(k->p, keys[i].p, k->n) == 0)) {
+                *repeated = true;
+                k->value = keys[i].value;
+                if (keys[i].owned)
+                    zpk__free((void *)(uintptr_t)keys[i].p);
+                break;
+            }
+            h = (h + 1) & (size - 1);
+        }
+    }
+    zpk__free(slots);
+    *count = out;
+    return 0;
+}
+
+/* Renders the plain form of a non-str key as compact JSON text (owned). */
+static int s_key_text(const s_out_t *parent, const zpk_node_t *key, size_t depth, s_key_t *k)
+{
+    s_out_t sub = {.flags = parent->flags & ~(unsigned)ZPK_JSON_SORT_KEYS, .indent = 0};
+    int rc = s_emit(&sub, key, depth + 1);
+    if (rc == 0)
+        rc = sub.err;
+    if (rc != 0) {
+        zpk__free(sub.buf);
+        return rc;
+    }
+    k->p = sub.buf != NULL ? sub.buf : "";
+    k->n = sub.len;
+    k->owned = sub.buf != NULL;
+    return 0;
+}
+
+static int s_emit_map(s_out_t *o, const zpk_node_t *n, size_t depth)
+{
+    bool lossless = o->flags & ZPK_JSON_LOSSLESS;
+    size_t len = zpk_node_len(n), count = len, i;
+    int rc = 0;
+    if (len == 0) {
+        s_puts(o, "{}");
+        return 0;
+    }
+    s_key_t *keys = zpk__calloc(len, sizeof *keys);
+    if (keys == NULL)
+        return ZPK_ENOMEM;
+    bool as_pairs = lossless && !s_plain_object_ok(n);
+    for (i = 0; i < len && !as_pairs; i++) {
+        const zpk_node_t *key = zpk_node_map_key(n, i);
+        keys[i].first = keys[i].value = i;
+        if (zpk_node_get_str(key, &keys[i].p, &keys[i].n) == 0 &&
+            s_utf8_ok((const uint8_t *)keys[i].p, keys[i].n))
+            continue;
+        rc = s_key_text(o, key, depth, &keys[i]); /* plain form only */
+        if (rc != 0) {
+            count = i;
+            goto done;
+        }
+    }
+    if (!as_pairs) {
+        bool repeated;
+        rc = s_dedupe(keys, &count, &repeated);
+        if (rc != 0)
+            goto done;
+        if (repeated && lossless) {
+            as_pairs = true; /* only the pair list keeps both values */
+            count = 0;       /* lossless keys are never owned: nothing to free */
+        }
+    }
+    if (as_pairs) {
+        s_put_tag(o, "$map");
+        s_put(o, "[", 1);
+        for (i = 0; i < len && rc == 0; i++) {
+            if (i > 0)
+                s_put(o, ",", 1);
+            s_newline(o, depth + 1);
+            s_put(o, "[", 1);
+            s_newline(o, depth + 2);
+            rc = s_emit(o, zpk_node_map_key(n, i), depth + 2);
+            s_put(o, ",", 1);
+            s_newline(o, depth + 2);
+            if (rc == 0)
+                rc = s_emit(o, zpk_node_map_value(n, i), depth + 2);
+            s_newline(o, depth + 1);
+            s_put(o, "]", 1);
+        }
+        s_newline(o, depth);
+        s_puts(o, "]}");
+        goto done;
+    }
+    if (o->flags & ZPK_JSON_SORT_KEYS)
+        qsort(keys, count, sizeof *keys, s_key_cmp);
+    s_put(o, "{", 1);
+    for (i = 0; i < count && rc == 0; i++) {
+        if (i > 0)
+            s_put(o, ",", 1);
+        s_newline(o, depth + 1);
+        s_put_string(o, keys[i].p, keys[i].n);
+        s_puts(o, o->indent ? ": " : ":");
+        rc = s_emit(o, zpk_node_map_value(n, keys[i].value), depth + 1);
+    }
+    s_newline(o, depth);
+    s_put(o, "}", 1);
+done:
+    for (i = 0; i < count; i++)
+        if (keys[i].owned)
+            zpk__free((void *)(uintptr_t)keys[i].p);
+    zpk__free(keys);
+    return rc;
+}
+
+static int s_emit(s_out_t *o, const zpk_node_t *n, size_t depth)
+{
+    bool lossless = o->flags & ZPK_JSON_LOSSLESS;
+    char buf[48];
+    if (depth > ZPK_JSON_MAX_DEPTH)
+        return ZPK_ETOODEEP;
+    if (o->err != 0)
+        return o->err;
+    switch (zpk_node_type(n)) {
+    case ZPK_TYPE_NIL:
+        s_puts(o, "null");
+        break;
+    case ZPK_TYPE_BOOL: {
+        bool b = false;
+        zpk_node_get_bool(n, &b);
+        s_puts(o, b ? "true" : "false");
+        break;
+    }
+    case ZPK_TYPE_INT:
+    case ZPK_TYPE_UINT: {
+        int64_t i;
+        uint64_t u = 0;
+        if (zpk_node_get_int(n, &i) == 0) {
+            snprintf(buf, sizeof buf, "%" PRId64, i);
+            s_puts(o, buf);
+        } else {
+            zpk_node_get_uint(n, &u);
+            if (lossless) {
+                snprintf(buf, sizeof buf, "{\"$uint\":%s\"%" PRIu64 "\"}", o->indent ? " " : "",
+                         u);
+                s_puts(o, buf);
+            } else {
+                s_put_real(o, (double)u);
+            }
+        }
+        break;
+    }
+    case ZPK_TYPE_FLOAT: {
+        double d = 0;
+        zpk_node_get_double(n, &d);
+        float f = (float)d;
+        if (!lossless) {
+            if (isfinite(f))
+                s_put_real32(o, f);
+            else
+                s_puts(o, "null");
+            break;
+        }
+        s_put_tag(o, "$float32");
+        if (isfinite(f))
+            s_put_real32(o, f);
+        else
+            s_put_nonfinite(o, s_nonfinite32(f));
+        s_put(o, "}", 1);
+        break;
+    }
+    case ZPK_TYPE_DOUBLE: {
+        double d = 0;
+        zpk_node_get_double(n, &d);
+        if (isfinite(d)) {
+            s_put_real(o, d);
+        } else if (!lossless) {
+            s_puts(o, "null");
+        } else {
+            s_put_tag(o, "$float");
+            s_put_nonfinite(o, s_nonfinite64(d));
+            s_put(o, "}", 1);
+        }
+        break;
+    }
+    case ZPK_TYPE_STR: {
+        const char *s = NULL;
+        size_t len = 0;
+        zpk_node_get_str(n, &s, &len);
+        if (s_utf8_ok((const uint8_t *)s, len)) {
+            s_put_string(o, s != NULL ? s : "", len);
+        } else {
+            s_put_tag(o, "$str");
+            s_put_b64(o, (const uint8_t *)s, len);
+            s_put(o, "}", 1);
+        }
+        break;
+    }
+    case ZPK_TYPE_BIN: {
+        const uint8_t *b = NULL;
+        size_t len = 0;
+        zpk_node_get_bin(n, &b, &len);
+        if (lossless)
+            s_put_tag(o, "$bin");
+        s_put_b64(o, b, len);
+        if (lossless)
+            s_put(o, "}", 1);
+        break;
+    }
+    case ZPK_TYPE_EXT: {
+        zpk_timestamp_t ts;
+        if (s_canonical_timestamp(n, &ts)) {
+            if (!lossless && s_rfc3339(&ts, buf, sizeof buf)) {
+                s_put_string(o, buf, strlen(buf));
+            } else {
+                s_put_tag(o, "$timestamp");
+                snprintf(buf, sizeof buf, "[%" PRId64 ",%s%" PRIu32 "]}", ts.sec,
+                         o->indent ? " " : "", ts.nsec);
+                s_puts(o, buf);
+            }
+            break;
+        }
+        int8_t type = 0;
+        const uint8_t *p = NULL;
+        size_t len = 0;
+        zpk_node_get_ext(n, &type, &p, &len);
+        s_put_tag(o, "$ext");
+        snprintf(buf, sizeof buf, "[%d,%s", (int)type, o->indent ? " " : "");
+        s_puts(o, buf);
+        s_put_b64(o, p, len);
+        s_puts(o, "]}");
+        break;
+    }
+    case ZPK_TYPE_ARRAY: {
+        size_t len = zpk_node_len(n);
+        if (len == 0) {
+            s_puts(o, "[]");
+            break;
+        }
+        s_put(o, "[", 1);
+        for (size_t i = 0; i < len; i++) {
+            if (i > 0)
+                s_put(o, ",", 1);
+            s_newline(o, depth + 1);
+            int rc = s_emit(o, zpk_node_array_at(n, i), depth + 1);
+            if (rc != 0)
+                return rc;
+        }
+        s_newline(o, depth);
+        s_put(o, "]", 1);
+        break;
+    }
+    case ZPK_TYPE_MAP: {
+        int rc = s_emit_map(o, n, depth);
+        if (rc != 0)
+            return rc;
+        break;
+    }
+    default:
+        return ZPK_EINVAL;
+    }
+    return o->err;
+}
+
 int zpk_json_dumps(const zpk_node_t *node, unsigned flags, char **out, size_t *len)
 {
     if (out == NULL)
@@ -495,27 +1045,20 @@ int zpk_json_dumps(const zpk_node_t *node, unsigned flags, char **out, size_t *l
     *out = NULL;
     if (len != NULL)
         *len = 0;
-    json_t *j = NULL;
-    int rc = zpk_json_from_node(node, flags, &j);
-    if (rc != 0)
+    if (node == NULL || (flags & ~S_KNOWN_FLAGS) != 0)
+        return ZPK_EINVAL;
+    s_out_t o = {.flags = flags, .indent = (flags >> 8) & 0x1f};
+    int rc = s_emit(&o, node, 0);
+    if (rc == 0)
+        rc = o.err;
+    if (rc != 0) {
+        zpk__free(o.buf);
         return rc;
-    size_t jflags = JSON_ENCODE_ANY | JSON_REAL_PRECISION(17);
-    unsigned indent = (flags >> 8) & 0x1f;
-    jflags |= indent ? JSON_INDENT(indent) : JSON_COMPACT;
-    if (flags & ZPK_JSON_SORT_KEYS)
-        jflags |= JSON_SORT_KEYS;
-    size_t need = json_dumpb(j, NULL, 0, jflags);
-    char *buf = NULL;
-    if (need == 0 || (buf = zpk__malloc(need + 1)) == NULL) {
-        json_decref(j);
-        return ZPK_ENOMEM;
     }
-    json_dumpb(j, buf, need, jflags);
-    json_decref(j);
-    buf[need] = '\0';
-    *out = buf;
+    o.buf[o.len] = '\0'; /* s_put always leaves room for it */
+    *out = o.buf;
     if (len != NULL)
-        *len = need;
+        *len = o.len;
     return 0;
 }
 
@@ -556,7 +1099,11 @@ static bool s_parse_float(const json_t *v, bool single, double *d, float *f)
 {
     if (json_is_number(v)) {
         *d = json_number_value(v);
-        *f = (float)*d;
+        if (single) {
+            if (fabs(*d) >= S_FLOAT_OVERFLOW)
+                return false; /* not a float 32 */
+            *f = (float)*d;
+        }
         return true;
     }
     const char *s = json_string_value(v);
@@ -574,7 +1121,7 @@ static bool s_parse_float(const json_t *v, bool single, double *d, float *f)
         }
     } else if (strcmp(s, "inf") == 0 || strcmp(s, "-inf") == 0) {
         *d = s[0] == '-' ? -INFINITY : INFINITY;
-        *f = (float)*d;
+        *f = s[0] == '-' ? -INFINITY : INFINITY;
     } else if (s_parse_bits(s, single ? 8 : 16, &bits)) {
         if (single) {
             uint32_t b = (uint32_t)bits;
@@ -772,8 +1319,10 @@ int zpk_json_loads_to_writer(const char *text, size_t len, zpk_writer_t *w, zpk_
     json_t *j = json_loadb(text != NULL ? text : "", len, JSON_DECODE_ANY | JSON_ALLOW_NUL,
                            &jerr);
     if (j == NULL) {
-        int code = json_error_code(&jerr) == json_error_out_of_memory ? ZPK_ENOMEM
-                                                                      : ZPK_EFORMAT;
+        /* jansson gives no text when an early allocation fails. */
+        int code = (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')
+                       ? ZPK_ENOMEM
+                       : ZPK_EFORMAT;
         return zpk__error(err, code, (size_t)jerr.position, "JSON: %s", jerr.text);
     }
     int rc = zpk_json_to_msgpack_ex(j, 0, w, err);

@@ -149,7 +149,8 @@ void zpk__msg_free(zpk__msg_t *m)
     for (size_t i = 0; i < m->narrays; i++)
         zpk_array_info_free(&m->arrays[i]);
     zpk__free(m->arrays);
-    zpk__free(m->spans);
+    if (m->spans != m->spans_in)
+        zpk__free(m->spans);
     memset(m, 0, sizeof *m);
 }
 
@@ -201,8 +202,8 @@ static int s_parse_recipe(const zpk_span_t *frames, size_t n, size_t h,
         goto out;
     }
     m->arrays = zpk__calloc(1, sizeof *m->arrays);
-    m->spans = zpk__calloc(1, sizeof *m->spans);
-    if (m->arrays == NULL || m->spans == NULL) {
+    m->spans = m->spans_in;
+    if (m->arrays == NULL) {
         rc = s_fail(err, ZPK_ENOMEM, (int)h, 0, "no memory");
         goto out;
     }
@@ -260,6 +261,8 @@ static int s_parse_recipe(const zpk_span_t *frames, size_t n, size_t h,
     m->kind = ZPK__KIND_RECIPE;
 out:
     json_decref(root);
+    if (rc != 0)
+        zpk__msg_free(m); /* the caller owns m only on success */
     return rc;
 }
 
@@ -450,7 +453,9 @@ int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
         return rc;
     }
     if (need > 0) {
-        m->spans = zpk__calloc(need, sizeof *m->spans);
+        m->spans = need <= sizeof m->spans_in / sizeof m->spans_in[0]
+                       ? m->spans_in
+                       : zpk__calloc(need, sizeof *m->spans);
         if (m->spans == NULL) {
             zpk__msg_free(m);
             return s_fail(err, ZPK_ENOMEM, (int)h, 0, "no memory");

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#define ZPK_NO_INLINE_WRITER /* this file defines the functions behind the inline accessors */
 #include "internal.h"
 #include "zmqpack/msgpack.h"
 
@@ -78,7 +79,13 @@ static int s_ext(zpk_reader_t *r, zpk_tag_t *tag, const uint8_t *p, size_t hdr, 
     return 0;
 }
 
-static inline int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
+#if defined(__GNUC__) || defined(__clang__)
+#  define S_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#  define S_ALWAYS_INLINE inline
+#endif
+
+static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
 {
     const uint8_t *p = r->pos;
     if (ZPK_UNLIKELY(p >= r->end))

@@ -254,17 +254,30 @@ static int s_send_frames(void *zs, const s_out_t *frames, size_t n, int flags, b
 /* Hard cap on frames kept from one message; the rest are drained. */
 #define S_MAX_FRAMES 65536
 
+/*
+ * Received frames shared by the documents and arrays made from them: the
+ * last owner to let go closes every zmq_msg_t. One allocation holds the
+ * count and the frames.
+ */
+typedef struct s_hold {
+    atomic_size_t refs;
+    size_t n;
+    zmq_msg_t parts[];
+} s_hold_t;
+
+/* A message being received: its frames live in a growing s_hold_t. */
 typedef struct s_rmsg {
-    zmq_msg_t *parts;
+    s_hold_t *h;
+    zmq_msg_t *parts; /* h->parts */
     size_t n, cap;
-    bool overflow;
 } s_rmsg_t;
 
 static void s_rmsg_close(s_rmsg_t *r)
 {
     for (size_t i = 0; i < r->n; i++)
         zmq_msg_close(&r->parts[i]);
-    zpk__free(r->parts);
+    zpk__free(r->h);
+    r->h = NULL;
     r->parts = NULL;
     r->n = r->cap = 0;
 }
@@ -318,14 +331,15 @@ static int s_recv_all(void *zs, int flags, s_rmsg_t *r)
     for (;;) {
         if (r->n == r->cap) {
             size_t ncap = r->cap ? r->cap * 2 : 4;
-            zmq_msg_t *np = zpk__realloc(r->parts, ncap * sizeof *np);
+            s_hold_t *np = zpk__realloc(r->h, sizeof *np + ncap * sizeof(zmq_msg_t));
             if (np == NULL) {
                 rc = ZPK_ENOMEM;
                 if (r->n == 0) /* take the message anyway and drop it */
                     return s_recv_drop(zs, first_flags);
                 break;
             }
-            r->parts = np;
+            r->h = np;
+            r->parts = np->parts;
             r->cap = ncap;
         }
         zmq_msg_t *m = &r->parts[r->n];
@@ -337,7 +351,8 @@ static int s_recv_all(void *zs, int flags, s_rmsg_t *r)
             if (r->n > 0 && e == EINTR)
                 continue;
             if (r->n == 0) {
-                zpk__free(r->parts);
+                zpk__free(r->h);
+                r->h = NULL;
                 r->parts = NULL;
                 r->cap = 0;
                 return -e;
@@ -361,21 +376,12 @@ static int s_recv_all(void *zs, int flags, s_rmsg_t *r)
     return rc;
 }
 
-/* Received frames shared by the documents and arrays made from them: the
- * last owner to let go closes every zmq_msg_t. */
-typedef struct s_hold {
-    atomic_size_t refs;
-    zmq_msg_t *parts;
-    size_t n;
-} s_hold_t;
-
 static void s_hold_unref(s_hold_t *h)
 {
     if (h == NULL || atomic_fetch_sub(&h->refs, 1) != 1)
         return;
     for (size_t i = 0; i < h->n; i++)
         zmq_msg_close(&h->parts[i]);
-    zpk__free(h->parts);
     zpk__free(h);
 }
 
@@ -412,8 +418,7 @@ typedef struct s_send {
     zpk_send_opts_t o;
     s_out_t *out;          /* frames */
     size_t nout;
-    s_ctx_t *ctx_w;        /* the writer's buffer, when a frame borrows it */
-    const void *wbuf;
+    s_ctx_t *ctx_w;        /* the writer's detached buffer, when sent zero-copy */
     s_ctx_t **ctx_a;       /* one per array: the caller's data */
     s_ctx_t **owned;       /* contexts of library-owned chunks */
     size_t nowned;
@@ -443,12 +448,118 @@ static int s_add_chunk(s_send_t *s, zpk_chunk_t *ch, s_ctx_t *caller)
     return 0;
 }
 
-/* The writer buffer's context, made on first use. */
-static s_ctx_t *s_writer_ctx(s_send_t *s)
+/* Frames of up to this many parts are planned on the stack. */
+#define S_STACK_FRAMES 8
+/* Header bytes written on the stack before falling back to the heap. */
+#define S_STACK_HEADER 512
+
+/* Puts detached bytes back into a growable writer after a failed send. */
+static void s_writer_restore(zpk_writer_t *w, void *d, size_t n)
 {
-    if (s->ctx_w == NULL)
-        s->ctx_w = s_ctx_new((void *)(uintptr_t)s->wbuf, s_zpk_free_fn, NULL, NULL);
-    return s->ctx_w;
+    zpk_writer_reset(w);
+    zpk_write_raw(w, d, n);
+    zpk__free(d);
+}
+
+/*
+ * Single-frame mode for a contiguous array with zlib or blosc: every chunk
+ * is compressed straight into the frame's buffer, after room left for the
+ * header, which is then written just in front of the first chunk. The
+ * frame goes to libzmq zero-copy; nothing is copied but incompressible
+ * chunks (stored raw).
+ */
+static int s_single_direct(s_send_t *s, const zpk_array_t *a)
+{
+    zpk_error_t *err = s->o.err;
+    zpk_codec_t c = *s->o.codec;
+    if (c.nthreads < 1)
+        c.nthreads = 1;
+    if (!zpk_codec_available(c.id))
+        return zpk__error(err, ZPK_ENOTSUP, 0, "codec not available in this build");
+    size_t chunk = c.chunk_size ? c.chunk_size : ZPK_DEFAULT_CHUNK_SIZE;
+    if (c.id == ZPK_CODEC_BLOSC && chunk > ZPK_BLOSC_MAX_CHUNK)
+        return zpk__error(err, ZPK_ELIMIT, 0, "chunk size over the blosc limit");
+    size_t nb = 0;
+    int src_rc = zpk_shape_nbytes(a->dtype, a->ndim, a->shape, &nb);
+    if (src_rc != 0 || nb != a->nbytes)
+        return zpk__error(err, src_rc ? src_rc : ZPK_EINVAL, 0, "nbytes does not match the shape");
+    const size_t item = a->dtype.itemsize;
+    const size_t nchunks = nb / chunk + (nb % chunk != 0);
+    size_t room, total, bound = 0;
+    if (!zpk__mul_size(nchunks, 24, &room) || !zpk__add_size(room, 512, &room))
+        return zpk__error(err, ZPK_EOVERFLOW, 0, "too many chunks");
+    for (size_t i = 0; i < nchunks; i++) {
+        size_t raw = nb - i * chunk < chunk ? nb - i * chunk : chunk;
+        size_t b = zpk_codec_bound(&c, raw);
+        if (b == 0 || !zpk__add_size(bound, b, &bound))
+            return zpk__error(err, ZPK_ELIMIT, 0, "payload too large for the codec");
+    }
+    if (!zpk__add_size(room, bound, &total))
+        return zpk__error(err, ZPK_EOVERFLOW, 0, "payload too large");
+    zpk_array_enc_t enc;
+    memset(&enc, 0, sizeof enc);
+    uint8_t *buf = zpk__malloc(total);
+    enc.info.chunks = zpk__calloc(nchunks, sizeof *enc.info.chunks);
+    if (buf == NULL || enc.info.chunks == NULL) {
+        zpk__free(buf);
+        zpk__free(enc.info.chunks);
+        return zpk__error(err, ZPK_ENOMEM, 0, "no memory for the frame");
+    }
+    zpk_array_info_t *info = &enc.info;
+    info->dtype = a->dtype;
+    info->ndim = a->ndim;
+    memcpy(info->shape, a->shape, sizeof(size_t) * (size_t)a->ndim);
+    zpk_array_is_contiguous(a, &info->order);
+    info->nbytes = nb;
+    info->codec = c;
+    info->chunk_size = chunk;
+    info->nchunks = nchunks;
+    info->nthreads = c.nthreads;
+    const uint8_t *src = a->data;
+    uint8_t *p = buf + room;
+    int rc = 0;
+    for (size_t i = 0; i < nchunks && rc == 0; i++) {
+        size_t off = i * chunk, raw = nb - off < chunk ? nb - off : chunk, got = 0;
+        rc = zpk_codec_compress(&c, item, src + off, raw, p, zpk_codec_bound(&c, raw), &got);
+        bool keep = rc == 0 && got < raw;
+        if (rc == 0 && !keep) {
+            memcpy(p, src + off, raw);
+            got = raw;
+        }
+        info->chunks[i] = (zpk_chunk_info_t){got, raw, keep};
+        info->stored_bytes += got;
+        p += got;
+    }
+    zpk_writer_t hw;
+    zpk_writer_init_buffer(&hw, buf, room);
+    if (rc == 0) {
+        zpk__msg_write_header(&hw, ZPK__KIND_ARRAY, true, 0, NULL, &enc, 1);
+        rc = zpk_writer_finish(&hw);
+    }
+    if (rc != 0) {
+        zpk__free(buf);
+        zpk_array_info_free(info);
+        return zpk__error(err, rc, 0, "cannot compress or write the header");
+    }
+    size_t hlen = zpk_writer_size(&hw);
+    memmove(buf + room - hlen, buf, hlen);
+    zpk_array_info_free(info);
+    s_ctx_t *ctx = s_ctx_new(buf, s_zpk_free_fn, NULL, NULL);
+    if (ctx == NULL) {
+        zpk__free(buf);
+        return zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+    }
+    s_out_t out[2];
+    size_t n = 0;
+    if (s->o.topic_len > 0)
+        out[n++] = (s_out_t){s->o.topic, s->o.topic_len, NULL};
+    out[n++] = (s_out_t){buf + room - hlen, hlen + (size_t)(p - (buf + room)), ctx};
+    bool sent_any;
+    rc = s_send_frames(s->zs, out, n, s->o.flags, &sent_any);
+    s_ctx_unref(ctx);
+    if (rc != 0)
+        return zpk__error(err, rc, 0, "send failed");
+    return 0;
 }
 
 /*
@@ -480,6 +591,15 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
     bool recipe = (s.o.flags & ZPK_SEND_RECIPE) != 0;
     if (recipe && (kind != ZPK__KIND_ARRAY || single))
         return zpk__error(err, ZPK_EINVAL, 0, "the recipe carries one array, in two frames");
+    if (kind == ZPK__KIND_ARRAY && single && s.o.codec != NULL && arrs[0].nbytes > 0 &&
+        (s.o.codec->id == ZPK_CODEC_ZLIB || s.o.codec->id == ZPK_CODEC_BLOSC) &&
+        zpk_dtype_valid(arrs[0].dtype) && arrs[0].data != NULL &&
+        zpk_array_is_contiguous(&arrs[0], NULL)) {
+        int rc = s_single_direct(&s, &arrs[0]);
+        if (rc == 0 && s.o.own == ZPK_OWN_GIVE)
+            s.o.free_fn(arrs[0].data, s.o.hint); /* compressed: the data is free */
+        return rc;
+    }
 
     const void *obj = NULL;
     size_t objlen = 0;
@@ -491,7 +611,19 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         objlen = zpk_writer_size(w);
         if (obj == NULL || objlen == 0)
             return zpk__error(err, ZPK_EINVAL, 0, "nothing written");
-        s.wbuf = obj;
+        /* large objects travel zero-copy: take the growable writer's buffer
+         * (other writers, and single-frame messages, are copied) */
+        void *d = NULL;
+        size_t dn = 0;
+        if (objlen >= s.o.copy_below && !single && zpk_writer_detach(w, &d, &dn) == 0 &&
+            d != NULL) {
+            s.ctx_w = s_ctx_new(d, s_zpk_free_fn, NULL, NULL);
+            if (s.ctx_w == NULL) {
+                s_writer_restore(w, d, dn);
+                return zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+            }
+            obj = d;
+        }
     }
 
     int rc = 0;
@@ -500,7 +632,10 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
     bool obj_packed = false;
     zpk_array_enc_t *aenc = NULL;
     zpk_writer_t hw;
-    zpk_writer_init_growable(&hw, 256);
+    uint8_t hbuf[S_STACK_HEADER];
+    zpk_writer_init_buffer(&hw, hbuf, sizeof hbuf);
+    s_out_t out_stack[S_STACK_FRAMES];
+    s_ctx_t *owned_stack[S_STACK_FRAMES];
     void *single_buf = NULL;
     size_t nchunks = 0;
 
@@ -543,8 +678,13 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
             }
         }
     }
-    s.out = zpk__calloc(nchunks + 3, sizeof *s.out);
-    s.owned = zpk__calloc(nchunks + 1, sizeof *s.owned);
+    if (nchunks + 3 <= S_STACK_FRAMES) {
+        s.out = out_stack;
+        s.owned = owned_stack;
+    } else {
+        s.out = zpk__calloc(nchunks + 3, sizeof *s.out);
+        s.owned = zpk__calloc(nchunks + 1, sizeof *s.owned);
+    }
     if (s.out == NULL || s.owned == NULL) {
         rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
         goto out;
@@ -565,6 +705,11 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
     } else {
         zpk__msg_write_header(&hw, kind, single, single ? 0 : nchunks,
                               obj_packed ? &oenc : NULL, aenc, narr);
+        if (zpk_writer_error(&hw) == ZPK_EBUFFULL) { /* a long header: on the heap */
+            zpk_writer_init_growable(&hw, 2 * S_STACK_HEADER);
+            zpk__msg_write_header(&hw, kind, single, single ? 0 : nchunks,
+                                  obj_packed ? &oenc : NULL, aenc, narr);
+        }
         rc = zpk_writer_finish(&hw);
         if (rc != 0) {
             rc = zpk__error(err, rc, 0, "cannot write the header");
@@ -618,23 +763,10 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
             s.out[s.nout++] = (s_out_t){zpk_writer_data(&hw), zpk_writer_size(&hw), NULL};
         if (obj != NULL && !obj_packed) {
             s_out_t *f = &s.out[s.nout++];
-            *f = (s_out_t){obj, objlen, NULL};
-            if (objlen >= s.o.copy_below) {
-                f->ctx = s_writer_ctx(&s);
-                if (f->ctx == NULL) {
-                    rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
-                    goto out;
-                }
-            }
+            *f = (s_out_t){obj, objlen, s.ctx_w};
         }
         for (size_t i = 0; obj_packed && i < oenc.nchunks; i++) {
-            s_ctx_t *wc = NULL;
-            if (oenc.chunks[i].free_fn == NULL && oenc.chunks[i].size >= s.o.copy_below &&
-                (wc = s_writer_ctx(&s)) == NULL) {
-                rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
-                goto out;
-            }
-            rc = s_add_chunk(&s, &oenc.chunks[i], wc);
+            rc = s_add_chunk(&s, &oenc.chunks[i], s.ctx_w);
             if (rc != 0)
                 goto out;
         }
@@ -660,15 +792,8 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
                     atomic_store(&s.ctx_a[i]->armed, false);
         }
     }
-    if (w != NULL) {
-        if (s.ctx_w != NULL && (rc == 0 || sent_any)) {
-            void *d;
-            size_t n;
-            zpk_writer_detach(w, &d, &n); /* the buffer is the context's now */
-        } else if (rc == 0) {
-            zpk_writer_reset(w);
-        }
-    }
+    if (w != NULL && rc == 0 && s.ctx_w == NULL)
+        zpk_writer_reset(w); /* copied: keep the buffer for the next message */
     goto cleanup;
 
 out:
@@ -679,16 +804,23 @@ out:
         if (s.ctx_a[i] != NULL)
             atomic_store(&s.ctx_a[i]->armed, false);
 cleanup:
-    if (s.ctx_w != NULL)
+    if (s.ctx_w != NULL) {
+        bool give_back = !atomic_load(&s.ctx_w->armed);
+        void *d = s.ctx_w->base;
         s_ctx_unref(s.ctx_w);
+        if (give_back) /* nothing was sent: the writer gets its bytes back */
+            s_writer_restore(w, d, objlen);
+    }
     for (size_t i = 0; s.ctx_a != NULL && i < narr; i++)
         if (s.ctx_a[i] != NULL)
             s_ctx_unref(s.ctx_a[i]);
     for (size_t i = 0; i < s.nowned; i++)
         s_ctx_unref(s.owned[i]);
     zpk__free(single_buf);
-    zpk__free(s.out);
-    zpk__free(s.owned);
+    if (s.out != out_stack)
+        zpk__free(s.out);
+    if (s.owned != owned_stack)
+        zpk__free(s.owned);
     zpk__free(s.ctx_a);
     for (size_t i = 0; aenc != NULL && i < narr; i++)
         zpk_array_enc_free(&aenc[i]);
@@ -717,11 +849,20 @@ int zpk_send_packed(void *socket, const char *topic, zpk_writer_t *w, int flags)
 
 int zpk_sendf(void *socket, int flags, const char *fmt, ...)
 {
+    /* small objects are packed on the stack (and copied into the frame);
+     * larger ones into a growable writer that is sent zero-copy */
+    uint8_t buf[1024];
     zpk_writer_t w;
-    zpk_writer_init_growable(&w, 0);
-    va_list ap;
+    zpk_writer_init_buffer(&w, buf, sizeof buf);
+    va_list ap, ap2;
     va_start(ap, fmt);
+    va_copy(ap2, ap);
     int rc = zpk_pack_fmt_v(&w, fmt, ap);
+    if (rc == ZPK_EBUFFULL) {
+        zpk_writer_init_growable(&w, 2 * sizeof buf);
+        rc = zpk_pack_fmt_v(&w, fmt, ap2);
+    }
+    va_end(ap2);
     va_end(ap);
     if (rc == 0)
         rc = zpk_send_packed(socket, NULL, &w, flags);
@@ -754,12 +895,14 @@ typedef struct s_recv {
     zpk__msg_t m;
     zpk_recv_opts_t *o;
     zpk_recv_opts_t dflt;
+    zpk_span_t spans_in[S_STACK_FRAMES];
 } s_recv_t;
 
 static void s_recv_done(s_recv_t *x)
 {
     zpk__msg_free(&x->m);
-    zpk__free(x->spans);
+    if (x->spans != x->spans_in)
+        zpk__free(x->spans);
     x->spans = NULL;
     s_rmsg_close(&x->r);
 }
@@ -777,7 +920,7 @@ static int s_recv_parse(void *socket, zpk_recv_opts_t *opts, s_recv_t *x)
     int rc = s_recv_all(zs, x->o->flags, &x->r);
     if (rc != 0)
         return zpk__error(err, rc, 0, "receive failed");
-    x->spans = zpk__calloc(x->r.n, sizeof *x->spans);
+    x->spans = x->r.n <= S_STACK_FRAMES ? x->spans_in : zpk__calloc(x->r.n, sizeof *x->spans);
     if (x->spans == NULL) {
         s_rmsg_close(&x->r);
         return zpk__error(err, ZPK_ENOMEM, 0, "no memory");
@@ -804,12 +947,10 @@ static int s_recv_parse(void *socket, zpk_recv_opts_t *opts, s_recv_t *x)
 /* Moves the received frames into a shared holder (refs = 0). */
 static s_hold_t *s_hold_take(s_recv_t *x)
 {
-    s_hold_t *h = zpk__malloc(sizeof *h);
-    if (h == NULL)
-        return NULL;
+    s_hold_t *h = x->r.h;
     atomic_init(&h->refs, 1); /* the caller's temporary reference */
-    h->parts = x->r.parts;
     h->n = x->r.n;
+    x->r.h = NULL;
     x->r.parts = NULL;
     x->r.n = x->r.cap = 0;
     return h;

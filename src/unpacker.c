@@ -13,6 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__GNUC__) || defined(__clang__)
+#  define S_NOINLINE __attribute__((noinline))
+#else
+#  define S_NOINLINE
+#endif
+
 #define S_DEFAULT_READ_SIZE ((size_t)64 * 1024)
 #define S_MIN_CAP ((size_t)4096)
 
@@ -79,8 +85,9 @@ static int s_fail(zpk_unpacker_t *u, int rc, const char *what)
     return rc;
 }
 
-/* Makes at least @p n bytes writable at buf + wr. */
-static int s_make_room(zpk_unpacker_t *u, size_t n)
+/* Makes at least @p n bytes writable at buf + wr. Out of line so that the
+ * callers' fast paths stay leaf functions (one-byte feeding). */
+static S_NOINLINE int s_make_room(zpk_unpacker_t *u, size_t n)
 {
     if (u->cap - u->wr >= n)
         return 0;
@@ -122,11 +129,20 @@ int zpk_unpacker_feed(zpk_unpacker_t *u, const void *data, size_t n)
     if (u->failed)
         return u->failed;
     if (n == 0)
-        return 0;
-    int rc = s_make_room(u, n);
-    if (rc != 0)
-        return rc;
-    memcpy(u->buf + u->wr, data, n);
+        return 0; /* also keeps NULL buf + 0 out of the way (UB) */
+    if (ZPK_UNLIKELY(u->cap - u->wr < n)) {
+        int rc = s_make_room(u, n);
+        if (rc != 0)
+            return rc;
+    }
+    uint8_t *dst = u->buf + u->wr;
+    if (n <= 8) { /* one-byte feeding: skip the memcpy call */
+        const uint8_t *src = data;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst, data, n);
+    }
     u->wr += n;
     u->reserved = 0;
     return 0;
@@ -222,7 +238,7 @@ static int s_fill(zpk_unpacker_t *u)
 }
 
 /* Parses on; build false skips. */
-static int s_run(zpk_unpacker_t *u, bool build, zpk_doc_t **out)
+static S_NOINLINE int s_run(zpk_unpacker_t *u, bool build, zpk_doc_t **out)
 {
     for (;;) {
         /* Cheap exit while the item in progress is known to be incomplete
@@ -230,8 +246,9 @@ static int s_run(zpk_unpacker_t *u, bool build, zpk_doc_t **out)
         if (u->base_off + u->wr >= u->need_off) {
             bool mode = u->skipping ? false : build;
             size_t pos = u->pos;
-            int rc = zpk__parse(&u->ps, u->buf, &pos, u->wr, mode, false, u->base_off,
-                                &u->err);
+            /* "" when nothing was ever fed: NULL + 0 is undefined (UBSan) */
+            const uint8_t *base = u->buf != NULL ? u->buf : (const uint8_t *)"";
+            int rc = zpk__parse(&u->ps, base, &pos, u->wr, mode, false, u->base_off, &u->err);
             u->pos = pos;
             if (rc == 0) {
                 uint64_t end = u->base_off + pos;
@@ -279,6 +296,8 @@ int zpk_unpacker_next(zpk_unpacker_t *u, zpk_doc_t **out)
         return ZPK_EINVAL;
     if (u->failed)
         return u->failed;
+    if (u->base_off + u->wr < u->need_off && u->src == NULL && !u->skipping)
+        return ZPK_EOUTOFDATA; /* the item in progress is still incomplete */
     return s_run(u, true, out);
 }
 

@@ -13,10 +13,10 @@ the lossless JSON form and that JSON back to MessagePack.
 Checked for every record:
   1. the zmqpack re-encoding is byte-identical to msgpack-python's bytes;
   2. the JSON round trip is byte-identical too;
-  3. msgpack-python unpacks zmqpack's bytes to a value equal to the
-     original (NaN-aware, type-strict: bool is not int, int is not float);
-  4. the lossless JSON text, read back here with its tags, equals the
-     original value.
+  3. the lossless JSON text of zmqpack's tree, read back here with its
+     tags, equals the original value (NaN-aware, type-strict: bool is not
+     int, int is not float, -0.0 is not 0.0). (msgpack-python reading
+     zmqpack's bytes needs no check: they are identical to its own.)
 
 Usage: test_differential.py DRIVER [--seed N] [--count N]
 Exit status 0 when every record agrees; the first mismatches are printed.
@@ -103,7 +103,7 @@ class Gen:
             length = r.choice([0, 1, 2, 3, 5, 8, 12, 20, 31, 32, 40]) if r.random() < 0.95 \
                 else r.choice(STR_LENGTHS[:10])
         alpha = r.choice(ALPHABETS)
-        chunk = [r.choice(alpha) for _ in range(min(64, length))]
+        chunk = r.choices(alpha, k=min(24, length))
         out, n, i = [], 0, 0
         while chunk and n < length:  # whole characters up to `length` UTF-8 bytes
             c = chunk[i % len(chunk)]
@@ -181,9 +181,12 @@ class Gen:
     def obj(self, depth=0):
         r = self.r
         k = r.random()
-        if depth >= 6 or k < 0.45:
+        # Containers get rarer with depth so objects stay small (about 20
+        # values on average) while some still nest 6 deep.
+        p = 0.5 / (1 + 2 * depth)
+        if depth >= 6 or k >= p:
             return self.scalar()
-        if k < 0.72:
+        if k < p / 2:
             n = r.choice([0, 1, 2, 3, 4, 5, 8, 14, 15, 16, 17, 20])
             return [self.obj(depth + 1) for _ in range(n)]
         n = r.choice([0, 1, 1, 2, 3, 4, 6, 15, 16, 17])
@@ -266,12 +269,11 @@ def from_lossless(j):
         if tag == "$uint":
             return int(v)
         if tag in ("$float", "$float32"):
-            if isinstance(v, str):
-                if v.startswith("0x"):
-                    fmt = ("<Q", "<d") if tag == "$float" else ("<I", "<f")
-                    return struct.unpack(fmt[1], struct.pack(fmt[0], int(v, 16)))[0]
-                return float(v)
-            return float(v)
+            if isinstance(v, str) and v.startswith("0x"):
+                fmt = ("<Q", "<d") if tag == "$float" else ("<I", "<f")
+                return struct.unpack(fmt[1], struct.pack(fmt[0], int(v, 16)))[0]
+            # $float32 numbers are written in the fewest digits that name the float
+            return f32(float(v)) if tag == "$float32" else float(v)
         if tag == "$map":
             return {hashable(from_lossless(k)): from_lossless(x) for k, x in v}
         if tag.startswith("$"):
@@ -314,7 +316,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("driver")
     ap.add_argument("--seed", type=int, default=20261121)
-    ap.add_argument("--count", type=int, default=12000)
+    ap.add_argument("--count", type=int, default=10400)
     args = ap.parse_args()
 
     g = Gen(args.seed)
@@ -347,16 +349,15 @@ def main():
         elif back != b:
             why = "JSON round trip bytes differ"
         else:
-            u = msgpack.unpackb(re, raw=False, strict_map_key=False, use_list=False)
-            if not same(u, o):
-                why = "msgpack-python reads a different value"
-            else:
-                try:
-                    v = from_lossless(json.loads(js.decode("utf-8")))
-                except Exception as e:  # noqa: BLE001 - report any decode failure
-                    v, why = None, "lossless JSON unreadable: %s" % e
-                if why is None and not same(v, o):
-                    why = "lossless JSON value differs"
+            # (msgpack-python reading zmqpack's bytes is implied: they are
+            # identical to its own.) The value check that sees zmqpack's
+            # tree: its lossless JSON, read here, equals the original.
+            try:
+                v = from_lossless(json.loads(js.decode("utf-8")))
+            except Exception as e:  # noqa: BLE001 - report any decode failure
+                v, why = None, "lossless JSON unreadable: %s" % e
+            if why is None and not same(v, o):
+                why = "lossless JSON value differs"
         if why:
             failures += 1
             if failures <= 10:

@@ -549,6 +549,40 @@ static void test_deep_nesting(void **state)
     free(buf);
 }
 
+/* Nested containers each claiming as many elements as there are bytes
+ * left: the one-shot preallocation stays bounded by the real input. */
+static void test_no_amplification(void **state)
+{
+    (void)state;
+    const size_t levels = 1000, filler = 65535;
+    size_t len = levels * 3 + filler;
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    for (size_t i = 0; i < levels; i++) {
+        buf[3 * i] = 0xdc;
+        buf[3 * i + 1] = 0xff;
+        buf[3 * i + 2] = 0xff;
+    }
+    memset(buf + levels * 3, 0xc0, filler);
+    harness_alloc_install();
+    harness_alloc_reset_peaks();
+    zpk_doc_t *d = NULL;
+    zpk_error_t err;
+    zpk_error_clear(&err);
+    assert_int_equal(zpk_doc_parse(buf, len, NULL, 0, &d, &err), ZPK_EOUTOFDATA);
+    assert_null(d);
+    assert_true(harness_alloc_stats().peak_bytes < 40 * len);
+    /* a streaming unpacker only holds what arrived */
+    zpk_unpacker_t *u = zpk_unpacker_new(NULL, 0);
+    assert_int_equal(zpk_unpacker_feed(u, buf, len), 0);
+    assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
+    /* buffer + at most 16 bytes of slots per byte + a doubling value stack */
+    assert_true(harness_alloc_stats().peak_bytes < 64 * len);
+    zpk_unpacker_destroy(&u);
+    harness_alloc_uninstall();
+    free(buf);
+}
+
 /* Allocation failure at each allocation of a parse: a clean error, no leak. */
 static void test_alloc_failures(void **state)
 {
@@ -602,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_utf8_flag),
         cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_no_amplification),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

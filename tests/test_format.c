@@ -241,6 +241,7 @@ static void test_pack_argument_errors(void **state)
     PACK_ARG_ERROR(0, "t", (const zpk_timestamp_t *)NULL);
     PACK_ARG_ERROR(0, "O", (const zpk_node_t *)NULL);
     PACK_ARG_ERROR(0, "R#", (const void *)NULL, (size_t)0);
+    PACK_ARG_ERROR(1, "[f]", 1e300);
 
     /* A writer that already failed: its error comes back, nothing more written. */
     uint8_t buf[2];
@@ -408,6 +409,7 @@ static void test_unpack_errors(void **state)
     UNPACK_ERROR("cf 8000000000000000", ZPK_ETYPE, 0, "I", &I);
     UNPACK_ERROR("cf 0000000100000000", ZPK_ETYPE, 0, "u", &u);
     UNPACK_ERROR("a3 610062", ZPK_ETYPE, 0, "s", &s);
+    UNPACK_ERROR("cb 7e37e43c8800759c", ZPK_ETYPE, 0, "f", &f); /* 1e300 */
     /* Missing. */
     UNPACK_ERROR("80", ZPK_ENOTFOUND, 1, "{s:n}", "k");
     UNPACK_ERROR("81 01 02", ZPK_ENOTFOUND, 1, "{s:n}", "k"); /* non-str keys never match */

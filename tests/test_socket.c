@@ -21,6 +21,9 @@
 #include "harness.h"
 #include "internal.h"
 #include "zmqpack.h"
+#if ZPK_HAVE_CZMQ
+#  include <czmq.h>
+#endif
 
 #if defined(__SANITIZE_ADDRESS__)
 #  define S_ASAN 1
@@ -557,10 +560,65 @@ static void test_single_frame_conflate(void **state)
     s_close2(pull, push);
 }
 
-/* ---- zero-copy ------------------------------------------------------------------ */
-
 static int s_freed;
 static void *s_freed_ptr;
+static void s_count_free(void *data, void *hint);
+
+static void test_single_frame_compressed_chunks(void **state)
+{
+    (void)state;
+    void *pull, *push;
+    s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    enum { N = 60000 };
+    uint32_t *v = malloc(N * 4);
+    uint32_t x = 12345;
+    for (int i = 0; i < N; i++) { /* first half smooth, second half noise */
+        x = x * 1103515245u + 12345u;
+        v[i] = i < N / 2 ? (uint32_t)i / 16 : x;
+    }
+    const char *codecs[] = {"zlib:1", "blosc:lz4:5:shuffle"};
+    for (int c = 0; c < 2; c++) {
+        if (c == 1 && !ZPK_HAVE_BLOSC)
+            continue;
+        zpk_codec_t codec;
+        assert_int_equal(zpk_codec_parse(codecs[c], strlen(codecs[c]), &codec, NULL), 0);
+        codec.chunk_size = 50000;
+        size_t shape[2] = {300, 200};
+        zpk_array_t a;
+        zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 2, shape, 'F', v);
+        s_freed = 0;
+        zpk_send_opts_t so;
+        zpk_send_opts_init(&so);
+        so.flags = ZPK_SEND_SINGLE;
+        so.codec = &codec;
+        so.topic = "sf";
+        so.topic_len = 2;
+        so.own = ZPK_OWN_GIVE;
+        so.free_fn = s_count_free;
+        assert_int_equal(zpk_send_array(push, &a, &so), 0);
+        assert_int_equal(s_freed, 1); /* compressed: the caller's data is free at once */
+        zmq_msg_t m[2];
+        zmq_msg_init(&m[0]);
+        zmq_msg_init(&m[1]);
+        assert_true(zmq_msg_recv(&m[0], pull, 0) == 2 && zmq_msg_more(&m[0]));
+        assert_true(zmq_msg_recv(&m[1], pull, 0) > 0 && !zmq_msg_more(&m[1]));
+        assert_true(zmq_msg_size(&m[1]) < N * 4); /* the smooth half compressed */
+        /* send the same frames back through a raw socket and decode them */
+        assert_int_equal(zmq_msg_send(&m[0], push, ZMQ_SNDMORE), 2);
+        assert_true(zmq_msg_send(&m[1], push, 0) > 0);
+        zpk_array_t r;
+        assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+        assert_int_equal(r.order, 'F');
+        assert_int_equal(r.shape[0], 300);
+        assert_memory_equal(r.data, v, N * 4);
+        zpk_array_release(&r);
+    }
+    free(v);
+    s_close2(pull, push);
+}
+
+/* ---- zero-copy ------------------------------------------------------------------ */
+
 static void s_count_free(void *data, void *hint)
 {
     (void)hint;
@@ -639,6 +697,20 @@ static void test_zero_copy_inproc(void **state)
     assert_int_equal(blen, 200000);
     assert_ptr_equal(bin, wb + 5); /* bin 32 header, then the borrowed bytes */
     zpk_doc_destroy(&doc);
+    /* a large packed send that fails leaves the writer as it was */
+    lonely = zmq_socket(s_ctx, ZMQ_PUSH);
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_bin(&w, d, 200000);
+    assert_int_equal(zpk_send_packed(lonely, NULL, &w, ZPK_DONTWAIT), -EAGAIN);
+    assert_int_equal(zpk_writer_size(&w), 200005);
+    assert_memory_equal(zpk_writer_data(&w) + 5, d, 200000);
+    assert_int_equal(zpk_send_packed(push, NULL, &w, 0), 0);
+    zpk_writer_free(&w);
+    assert_int_equal(zpk_recv_packed(pull, &doc, 0), 0);
+    assert_int_equal(zpk_node_get_bin(zpk_doc_root(doc), &bin, &blen), 0);
+    assert_memory_equal(bin, d, 200000);
+    zpk_doc_destroy(&doc);
+    zmq_close(lonely);
     free(d);
     s_close2(pull, push);
 }
@@ -964,6 +1036,60 @@ static void test_recipe_both_directions(void **state)
     s_close2(pull, push);
 }
 
+static void test_eterm_and_bad_arguments(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    void *pull = zmq_socket(ctx, ZMQ_PULL), *push = zmq_socket(ctx, ZMQ_PUSH);
+    assert_int_equal(zmq_bind(pull, "inproc://eterm"), 0);
+    assert_int_equal(zmq_connect(push, "inproc://eterm"), 0);
+    assert_int_equal(zmq_ctx_shutdown(ctx), 0);
+    zpk_doc_t *doc = NULL;
+    assert_int_equal(zpk_recv_packed(pull, &doc, 0), -ETERM);
+    assert_string_equal(zpk_err_name(-ETERM), "ETERM");
+    assert_int_equal(zpk_sendf(push, 0, "i", 1), -ETERM);
+    zmq_close(pull);
+    zmq_close(push);
+    zmq_ctx_term(ctx);
+    /* misuse */
+    zpk_array_t r;
+    assert_int_equal(zpk_recv_array(NULL, &r, 0), ZPK_EINVAL);
+    assert_int_equal(zpk_recv_packed(NULL, &doc, 0), ZPK_EINVAL);
+    assert_int_equal(zpk_recv_packed(pull, NULL, 0), ZPK_EINVAL);
+    assert_int_equal(zpk_send_array(NULL, &r, NULL), ZPK_EINVAL);
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    assert_int_equal(zpk_send_packed(s_ctx, NULL, &w, 0), ZPK_EINVAL); /* nothing written */
+    zpk_writer_free(&w);
+}
+
+static void test_czmq_sockets(void **state)
+{
+    (void)state;
+#if ZPK_HAVE_CZMQ
+    zsock_t *pull = zsock_new_pull("inproc://czmq-test");
+    zsock_t *push = zsock_new_push(">inproc://czmq-test");
+    assert_non_null(pull);
+    assert_non_null(push);
+    zsock_set_rcvtimeo(pull, S_TIMEOUT_MS);
+    s_send_good(push, NULL, 77);
+    s_expect_good(pull, 77);
+    double v[4] = {1, 2, 3, 4};
+    size_t n = 4;
+    zpk_array_t a;
+    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', v);
+    assert_int_equal(zpk_send_array(push, &a, NULL), 0);
+    zpk_array_t r;
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_memory_equal(r.data, v, sizeof v);
+    zpk_array_release(&r);
+    zsock_destroy(&push);
+    zsock_destroy(&pull);
+#else
+    skip();
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -976,11 +1102,14 @@ int main(void)
         cmocka_unit_test(test_req_rep_and_dealer_router),
         cmocka_unit_test(test_mixed),
         cmocka_unit_test(test_single_frame_conflate),
+        cmocka_unit_test(test_single_frame_compressed_chunks),
         cmocka_unit_test(test_zero_copy_inproc),
         cmocka_unit_test(test_one_gib_end_to_end),
         cmocka_unit_test(test_errors_never_desynchronise),
         cmocka_unit_test(test_allocation_failures_leave_socket_in_sync),
         cmocka_unit_test(test_recipe_both_directions),
+        cmocka_unit_test(test_eterm_and_bad_arguments),
+        cmocka_unit_test(test_czmq_sockets),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -263,7 +263,7 @@ static void test_msgpack_test_suite(void **state)
         {"array", K_ARRAY},   {"map", K_MAP},     {"timestamp", K_TIMESTAMP},
         {"ext", K_EXT},
     };
-    size_t ncases = 0, nencodings = 0;
+    size_t ncases = 0, nencodings = 0, nalternate = 0;
     const char *group;
     json_t *cases;
     json_object_foreach(root, group, cases) {
@@ -329,6 +329,11 @@ static void test_msgpack_test_suite(void **state)
                     fail_msg("%s case %zu: writer output (%zu bytes) differs from %s", group,
                              ci, zpk_writer_size(&w),
                              json_string_value(json_array_get(encs, 0)));
+                if (memcmp(first, zpk_writer_data(&w), fn) != 0) {
+                    print_message("%s case %zu: wrote another shortest form than %s\n", group,
+                                  ci, json_string_value(json_array_get(encs, 0)));
+                    nalternate++;
+                }
             } else {
                 assert_non_null(double_enc);
             }
@@ -358,6 +363,8 @@ static void test_msgpack_test_suite(void **state)
     }
     print_message("%zu cases, %zu encodings\n", ncases, nencodings);
     assert_int_equal(ncases, 85);
+    /* Only 2^63-1: listed as d3 first, written as cf like msgpack-c and msgpack-python. */
+    assert_int_equal(nalternate, 1);
     json_decref(root);
 }
 

@@ -447,9 +447,13 @@ static void s_write_edge_sample(zpk_writer_t *w)
         zpk_write_int(w, is[i]);
     zpk_write_double(w, 0.25);
     zpk_write_float(w, 0.25f);
-    const size_t ls[] = {0, 5, 31, 32, 200, 255, 256, 300};
-    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++)
-        zpk_write_str(w, text, ls[i]);
+    const size_t ls[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 200, 255, 256, 300};
+    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) {
+        char *exact = malloc(ls[i] ? ls[i] : 1); /* exact size: ASan sees any over-read */
+        memcpy(exact, text, ls[i]);
+        zpk_write_str(w, exact, ls[i]);
+        free(exact);
+    }
     zpk_write_raw(w, "\xc0\xc2", 2);
     zpk_write_raw(w, NULL, 0);
     zpk_write_array(w, 16);

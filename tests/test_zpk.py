@@ -214,6 +214,268 @@ def test_pack_bad_json_names_the_line():
     assert b"line 3" in p.stderr
 
 
-def test_pack_refuses_a_terminal_and_skips_empty_lines():
-    p = run("pack", input=b"1\n\n   \n2\n", check=0)
+def test_pack_skips_empty_lines():
+    p = run("pack", input=b"1\n\n   \n2\r\n", check=0)
     assert p.stdout == b"\x01\x02"
+
+
+def test_pack_refuses_to_write_to_a_terminal():
+    import pty
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([ZPK, "pack"], input=b"1\n", stdout=slave, stderr=subprocess.PIPE,
+                           timeout=TIMEOUT)
+        assert p.returncode == 2
+        assert b"refusing to write MessagePack to a terminal" in p.stderr
+        p = subprocess.run([ZPK, "pack", "--force"], input=b"1\n", stdout=slave,
+                           stderr=subprocess.PIPE, timeout=TIMEOUT)
+        assert p.returncode == 0
+        assert os.read(master, 16) == b"\x01"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_help_subcommand_form():
+    p = run("help", "dump", check=0)
+    assert p.stdout.startswith(b"usage: zpk dump")
+
+
+# ---- demo ------------------------------------------------------------------------
+
+def test_demo_quick_verifies_every_frame():
+    if not has("demo"):
+        pytest.skip("zpk demo is not in this build")
+    p = run("demo", "--quick", timeout=120)
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    m = re.search(r"frames\s+(\d+) sent, (\d+) received, (\d+) checksums verified", out)
+    assert m, out
+    sent, received, verified = map(int, m.groups())
+    assert sent > 0 and sent == received == verified
+    assert re.search(r"zero-copy\s+confirmed", out), out
+    assert re.search(r"compression ratio\s+\d+\.\d+x", out)
+    assert re.search(r"latency\s+p50 [\d.]+ ms\s+p90 [\d.]+ ms\s+p99 [\d.]+ ms", out)
+
+
+def test_demo_uncompressed_and_bad_arguments():
+    if not has("demo"):
+        pytest.skip("zpk demo is not in this build")
+    p = run("demo", "--quick", "--codec", "none", "--size", "64x32", timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert b"images used where libzmq received them" in p.stdout
+    assert b"bad --codec 'lzma'" in run("demo", "--codec", "lzma", check=2).stderr
+    run("demo", "--size", "7x7", check=2)
+    run("demo", "--seconds", "-1", check=2)
+    run("demo", "extra", check=2)
+    p = run("demo", "--quick", "--endpoint", "nosuch://x", timeout=60)
+    assert p.returncode == 2, p.stderr
+    assert b"cannot bind 'nosuch://x'" in p.stderr
+
+
+# ---- pub / cat ---------------------------------------------------------------------
+
+def cat_bg(*args):
+    """Starts zpk cat --bind on a free loopback port; returns (process, endpoint)."""
+    ep = f"tcp://127.0.0.1:{free_port()}"
+    p = subprocess.Popen([ZPK, "cat", "--bind", ep, "--timeout", "20000", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return p, ep
+
+
+def finish(p):
+    try:
+        out, err = p.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    return p.returncode, [json.loads(l) for l in out.splitlines()], err
+
+
+def test_pub_into_cat_packed_with_topic():
+    if not has("cat"):
+        pytest.skip("zpk cat is not in this build")
+    c, ep = cat_bg("--count", "3", "--topic", "weather")
+    lines = b'{"city": "Oslo", "temp": -3.5, "tags": ["a", "b"]}\n\n[1, 2, {"$bin": "AAEC"}]\n"done"\n'
+    p = run("pub", "--topic", "weather", "--timeout", "20000", ep, input=lines)
+    assert p.returncode == 0, p.stderr
+    rc, got, err = finish(c)
+    assert rc == 0, err
+    assert [g["topic"] for g in got] == ["weather"] * 3
+    assert [g["kind"] for g in got] == ["packed"] * 3
+    assert got[0]["object"] == {"city": "Oslo", "temp": -3.5, "tags": ["a", "b"]}
+    assert got[1]["object"] == [1, 2, "AAEC"]  # plain form: bin as base64
+    assert got[2]["object"] == "done"
+
+
+def test_pub_into_cat_lossless_and_compressed():
+    if not has("cat"):
+        pytest.skip("zpk cat is not in this build")
+    c, ep = cat_bg("--count", "1", "--lossless", "--type", "pull")
+    obj = {"blob": {"$bin": "AAEC"}, "big": "zmqpack " * 2000}
+    p = run("pub", "--type", "push", "--codec", "zlib:6", "--timeout", "20000", ep,
+            input=(json.dumps(obj) + "\n").encode())
+    assert p.returncode == 0, p.stderr
+    rc, got, err = finish(c)
+    assert rc == 0, err
+    assert got[0]["topic"] is None
+    assert got[0]["object"] == obj
+    assert got[0]["wire"] < 2000  # compressed on the wire
+
+
+def test_pub_npy_arrays_into_cat(tmp_path):
+    np = pytest.importorskip("numpy")
+    if not has("cat"):
+        pytest.skip("zpk cat is not in this build")
+    a = np.arange(12, dtype=">i4").reshape(3, 4)
+    b = np.asfortranarray(np.linspace(-1, 1, 200 * 300).reshape(200, 300).astype("<f4"))
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    c, ep = cat_bg("--count", "3")
+    p = run("pub", "--codec", "blosc:lz4:5:shuffle", "--timeout", "20000", ep, "--npy",
+            str(tmp_path / "a.npy"), str(tmp_path / "b.npy"))
+    assert p.returncode == 0, p.stderr
+    p = run("pub", "--recipe", "--timeout", "20000", ep, "--npy", str(tmp_path / "a.npy"))
+    assert p.returncode == 0, p.stderr
+    rc, got, err = finish(c)
+    assert rc == 0, err
+    ga, gb, gr = got
+    assert ga["kind"] == "array" and ga["dtype"] == ">i4" and ga["shape"] == [3, 4]
+    assert (ga["min"], ga["max"], ga["mean"]) == (0, 11, 5.5)
+    assert ga["raw"] == 48
+    assert gb["dtype"] == "<f4" and gb["shape"] == [200, 300] and gb["order"] == "F"
+    assert gb["codec"] == "blosc:lz4:5:shuffle" and gb["compressed"] < gb["raw"] == 240000
+    assert gb["min"] == -1 and gb["max"] == 1 and abs(gb["mean"]) < 1e-6
+    assert gr["format"] == "pyzmq-recipe" and gr["shape"] == [3, 4] and gr["max"] == 11
+
+
+def test_cat_reads_the_pyzmq_recipe_and_shows_foreign_messages():
+    zmq = pytest.importorskip("zmq")
+    np = pytest.importorskip("numpy")
+    c, ep = cat_bg("--count", "2", "--type", "pull")
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUSH)
+    s.setsockopt(zmq.LINGER, 20000)
+    s.connect(ep)
+    A = np.arange(6, dtype="float64").reshape(2, 3) * 0.5
+    s.send_json(dict(dtype=str(A.dtype), shape=A.shape), zmq.SNDMORE)
+    s.send(A)
+    s.send_multipart([b"hello", b"world!"])
+    s.close()
+    ctx.term()
+    rc, got, err = finish(c)
+    assert rc == 0, err
+    assert got[0]["format"] == "pyzmq-recipe"
+    assert got[0]["dtype"] == "<f8" and got[0]["shape"] == [2, 3] and got[0]["max"] == 2.5
+    assert got[1]["kind"] == "foreign" and got[1]["sizes"] == [5, 6]
+
+
+def test_cat_rep_echoes_requests():
+    zmq = pytest.importorskip("zmq")
+    c, ep = cat_bg("--count", "1", "--type", "rep")
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.REQ)
+    s.setsockopt(zmq.RCVTIMEO, 20000)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(ep)
+    s.send_multipart([b"not", b"zmqpack"])
+    assert s.recv_multipart() == [b"not", b"zmqpack"]
+    s.close()
+    ctx.term()
+    rc, got, err = finish(c)
+    assert rc == 0 and got[0]["kind"] == "foreign"
+
+
+def test_cat_times_out_on_a_silent_endpoint():
+    p = run("cat", "--timeout", "300", f"tcp://127.0.0.1:{free_port()}", check=3)
+    assert b"no message within 300 ms" in p.stderr
+
+
+def test_pub_without_subscriber_or_peer_times_out():
+    ep = f"tcp://127.0.0.1:{free_port()}"
+    p = run("pub", "--timeout", "300", ep, input=b"1\n", check=3)
+    assert b"no subscriber" in p.stderr
+    p = run("pub", "--type", "push", "--timeout", "300", ep, input=b"1\n", check=3)
+    assert b"no peer took line 1 within 300 ms" in p.stderr
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["cat"], b"needs exactly one ENDPOINT"),
+    (["cat", "--type", "dealer", "tcp://127.0.0.1:1"], b"--type is sub, pull, pair or rep"),
+    (["cat", "--type", "pull", "--topic", "x", "tcp://127.0.0.1:1"], b"--topic is for --type sub"),
+    (["cat", "--count", "0", "tcp://127.0.0.1:1"], b"bad --count"),
+    (["cat", "nosuch://x"], b"cannot connect 'nosuch://x'"),
+    (["cat", "tcp://256.1.1.1:x"], b"cannot connect"),
+    (["pub"], b"needs an ENDPOINT"),
+    (["pub", "--codec", "lzma", "tcp://127.0.0.1:1"], b"bad --codec 'lzma'"),
+    (["pub", "--recipe", "tcp://127.0.0.1:1"], b"--recipe is for arrays"),
+    (["pub", "tcp://127.0.0.1:1", "--npy"], b"--npy needs at least one FILE"),
+    (["pub", "--bind", "tcp://127.0.0.1:x"], b"cannot bind"),
+])
+def test_net_bad_arguments(args, msg):
+    if not has("cat"):
+        pytest.skip("zpk cat is not in this build")
+    p = run(*args, input=b"", check=2)
+    assert msg in p.stderr, p.stderr
+
+
+def test_pub_bad_input(tmp_path):
+    if not has("pub"):
+        pytest.skip("zpk pub is not in this build")
+    ep = f"tcp://127.0.0.1:{free_port()}"
+    p = run("pub", "--type", "push", "--bind", "--timeout", "300", ep, input=b"[1, 2\n", check=1)
+    assert b"line 1" in p.stderr
+    bad = tmp_path / "bad.npy"
+    bad.write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'}")
+    p = run("pub", ep, "--npy", str(bad), check=1)
+    assert b"malformed .npy header" in p.stderr
+    p = run("pub", ep, "--npy", str(tmp_path / "missing.npy"), check=1)
+    assert b"cannot open" in p.stderr
+
+
+# ---- bench ---------------------------------------------------------------------------
+
+def test_bench_table_small():
+    if not has("bench"):
+        pytest.skip("zpk bench is not in this build")
+    p = run("bench", "--sizes", "1K,64K", "--count", "30", timeout=120)
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    rows = [l for l in out.splitlines() if l.startswith("| 1 KiB") or l.startswith("| 64 KiB")]
+    assert len(rows) == 2, out
+    assert "\r" not in out  # no progress line when stdout is not a terminal
+    p = run("bench", "--transport", "inproc", "--sizes", "100", "--count", "20", "--codec", "zlib:1",
+            timeout=120)
+    assert p.returncode == 0 and "| 100 B |" in p.stdout.decode()
+
+
+@pytest.mark.parametrize("kind", ["thr", "lat"])
+@pytest.mark.parametrize("raw", [False, True])
+def test_bench_roles_in_two_processes(kind, raw):
+    if not has("bench"):
+        pytest.skip("zpk bench is not in this build")
+    ep = f"tcp://127.0.0.1:{free_port()}"
+    extra = ["--raw"] if raw else []
+    local = subprocess.Popen([ZPK, "bench", *extra, f"local-{kind}", ep, "4096", "50"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.2)
+    remote = run("bench", *extra, f"remote-{kind}", ep, "4096", "50", timeout=60)
+    out, err = local.communicate(timeout=60)
+    assert remote.returncode == 0, remote.stderr
+    assert local.returncode == 0, err
+    if kind == "thr":
+        assert b"message size: 4096 [B]" in out and b"mean throughput:" in out
+    else:
+        assert b"average latency:" in remote.stdout
+
+
+def test_bench_bad_arguments():
+    if not has("bench"):
+        pytest.skip("zpk bench is not in this build")
+    assert b"unknown role 'sideways'" in run("bench", "sideways", "a", "1", "1", check=2).stderr
+    assert b"needs ENDPOINT SIZE COUNT" in run("bench", "local-thr", "tcp://127.0.0.1:1", check=2).stderr
+    run("bench", "--sizes", "abc", check=2)
+    run("bench", "--transport", "udp", check=2)
+    run("bench", "local-thr", "tcp://127.0.0.1:1", "1K", "zero", check=2)
+    p = run("bench", "local-thr", "nosuch://x", "1K", "1", check=2)
+    assert b"bind nosuch://x" in p.stderr

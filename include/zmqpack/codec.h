@@ -82,7 +82,8 @@ typedef struct zpk_codec {
     zpk_codec_id_t auto_codec; /**< what auto tries: ZPK_CODEC_BLOSC or ZPK_CODEC_ZLIB */
     size_t auto_min_size;    /**< payloads below this go raw */
     double auto_min_ratio;   /**< a chunk is kept compressed when raw/stored >= this */
-    size_t auto_sample;      /**< bytes sampled first, on payloads >= 4x this (0: none) */
+    size_t auto_sample;      /**< most bytes sampled first (at most 1/64 of the payload,
+                                  none below 256 KiB; 0: never sample) */
 } zpk_codec_t;
 
 /**
@@ -245,8 +246,9 @@ typedef struct zpk_array_enc {
  * used in place (their order recorded); any other layout is first copied
  * once to C order (raw chunks then borrow from that copy, which is freed
  * when the last of them is). With `auto`, payloads below auto_min_size go
- * raw; larger ones are sampled first (auto_sample bytes spread over the
- * payload) and go raw when the sample does not reach auto_min_ratio;
+ * raw; from 256 KiB up they are sampled first (4 pieces spread over the
+ * payload, auto_sample bytes but at most 1/64 of it) and go raw when the
+ * sample does not reach auto_min_ratio;
  * otherwise each chunk is compressed and kept only when it reaches
  * auto_min_ratio, else stored raw (the header lists it in "raw").
  * Compressed chunks are written once, into buffers sized by
@@ -274,6 +276,12 @@ ZPK_API void zpk_array_enc_free(zpk_array_enc_t *enc);
  * Errors are the writer's sticky error.
  */
 ZPK_API void zpk_array_header_write(zpk_writer_t *w, const zpk_array_info_t *info);
+
+/**
+ * Most bytes zpk_array_header_write() can produce for @p info (for a fixed
+ * buffer given to zpk_writer_init_buffer()). Returns 0 on overflow.
+ */
+ZPK_API size_t zpk_array_header_bound(const zpk_array_info_t *info);
 
 /**
  * Reads an array header map from @p r (positioned at the map) into

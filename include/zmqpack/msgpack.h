@@ -184,8 +184,9 @@ ZPK_API void zpk_writer_init_buffer(zpk_writer_t *w, void *buf, size_t size);
 
 /**
  * Initialises @p w to hand its output to @p sink in chunks of at most
- * @p chunk_size bytes (0: ZPK_DEFAULT_SINK_CHUNK); values larger than a chunk
- * are passed through in pieces. The chunk buffer is allocated on the first
+ * @p chunk_size bytes (0: ZPK_DEFAULT_SINK_CHUNK; sizes under 64 are raised
+ * to 64). A zpk_write_raw() block at least a chunk long may go to the sink
+ * in one call, without a copy. The chunk buffer is allocated on the first
  * write (a failure there is a sticky ZPK_ENOMEM). Call zpk_writer_finish() to
  * flush the rest, then zpk_writer_free(). Does not take ownership of @p ud.
  */
@@ -415,11 +416,12 @@ static inline void zpk__inline_write_int(zpk_writer_t *w, int64_t v)
 static inline void zpk__inline_write_double(zpk_writer_t *w, double value)
 {
     if (ZPK__ROOM(w, 9)) {
+        uint8_t *p = w->pos; /* a local: byte stores may alias w->pos */
         uint64_t bits;
         memcpy(&bits, &value, 8);
-        w->pos[0] = 0xcb;
-        zpk__put_be64(w->pos + 1, bits);
-        w->pos += 9;
+        p[0] = 0xcb;
+        zpk__put_be64(p + 1, bits);
+        w->pos = p + 9;
     } else {
         (zpk_write_double)(w, value);
     }
@@ -427,13 +429,37 @@ static inline void zpk__inline_write_double(zpk_writer_t *w, double value)
 static inline void zpk__inline_write_float(zpk_writer_t *w, float value)
 {
     if (ZPK__ROOM(w, 5)) {
+        uint8_t *p = w->pos;
         uint32_t bits;
         memcpy(&bits, &value, 4);
-        w->pos[0] = 0xca;
-        zpk__put_be32(w->pos + 1, bits);
-        w->pos += 5;
+        p[0] = 0xca;
+        zpk__put_be32(p + 1, bits);
+        w->pos = p + 5;
     } else {
         (zpk_write_float)(w, value);
+    }
+}
+/* Copies @p n <= 16 bytes with at most two overlapping fixed-size moves
+ * (never reading or writing outside [src, src+n) and [dst, dst+n)). */
+static inline void zpk__copy_small(uint8_t *dst, const void *src, size_t n)
+{
+    const uint8_t *s = (const uint8_t *)src;
+    if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy(dst + n - 4, &b, 4);
+    } else if (n > 0) {
+        dst[0] = s[0];
+        dst[n / 2] = s[n / 2];
+        dst[n - 1] = s[n - 1];
     }
 }
 static inline void zpk__inline_write_str(zpk_writer_t *w, const char *s, size_t len)
@@ -442,7 +468,9 @@ static inline void zpk__inline_write_str(zpk_writer_t *w, const char *s, size_t 
         if (ZPK__ROOM(w, 1 + len)) {
             uint8_t *p = w->pos;
             p[0] = (uint8_t)(0xa0 | len);
-            if (len)
+            if (len <= 16)
+                zpk__copy_small(p + 1, s, len);
+            else
                 memcpy(p + 1, s, len);
             w->pos = p + 1 + len;
         } else {
@@ -457,6 +485,13 @@ static inline void zpk__inline_write_str(zpk_writer_t *w, const char *s, size_t 
     } else {
         (zpk_write_str)(w, s, len);
     }
+}
+static inline void zpk__inline_write_cstr(zpk_writer_t *w, const char *s)
+{
+    if (s != NULL)
+        zpk__inline_write_str(w, s, strlen(s));
+    else
+        (zpk_write_cstr)(w, s);
 }
 static inline void zpk__inline_write_array(zpk_writer_t *w, size_t count)
 {
@@ -475,8 +510,9 @@ static inline void zpk__inline_write_map(zpk_writer_t *w, size_t count)
 static inline void zpk__inline_write_raw(zpk_writer_t *w, const void *data, size_t len)
 {
     if (len && ZPK__ROOM(w, len)) {
-        memcpy(w->pos, data, len);
-        w->pos += len;
+        uint8_t *p = w->pos;
+        memcpy(p, data, len);
+        w->pos = p + len;
     } else {
         (zpk_write_raw)(w, data, len);
     }
@@ -495,6 +531,7 @@ static inline int zpk__inline_writer_error(const zpk_writer_t *w)
 #define zpk_write_double(w, value) zpk__inline_write_double((w), (value))
 #define zpk_write_float(w, value) zpk__inline_write_float((w), (value))
 #define zpk_write_str(w, s, len) zpk__inline_write_str((w), (s), (len))
+#define zpk_write_cstr(w, s) zpk__inline_write_cstr((w), (s))
 #define zpk_write_array(w, count) zpk__inline_write_array((w), (count))
 #define zpk_write_map(w, count) zpk__inline_write_map((w), (count))
 #define zpk_write_raw(w, data, len) zpk__inline_write_raw((w), (data), (len))
@@ -613,6 +650,71 @@ ZPK_API size_t zpk_reader_remaining(const zpk_reader_t *r);
  * are left over, else 0. Owns nothing, so nothing to free.
  */
 ZPK_API int zpk_reader_finish(zpk_reader_t *r);
+
+/* Inline accessors (the functions exist too; see ZPK_NO_INLINE_WRITER). */
+#if !defined(ZPK_NO_INLINE_WRITER)
+static inline size_t zpk__inline_reader_remaining(const zpk_reader_t *r)
+{
+    return (size_t)(r->end - r->pos);
+}
+static inline int zpk__inline_reader_error(const zpk_reader_t *r)
+{
+    return r->error;
+}
+/* Fast paths for the most frequent one-byte tags; the rest go to the functions. */
+static inline int zpk__inline_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
+{
+    const uint8_t *p = r->pos;
+    if (p < r->end) {
+        uint8_t b = *p;
+        if (b < 0x80) {
+            tag->type = ZPK_TYPE_UINT;
+            tag->v.u = b;
+            r->pos = p + 1;
+            return 0;
+        }
+        if (b >= 0xe0) {
+            tag->type = ZPK_TYPE_INT;
+            tag->v.i = (int8_t)b;
+            r->pos = p + 1;
+            return 0;
+        }
+    }
+    return (zpk_read_tag)(r, tag);
+}
+static inline int zpk__inline_read_item(zpk_reader_t *r, zpk_tag_t *tag, const void **data)
+{
+    const uint8_t *p = r->pos;
+    if (p < r->end) {
+        uint8_t b = *p;
+        if (b < 0x80) {
+            tag->type = ZPK_TYPE_UINT;
+            tag->v.u = b;
+            r->pos = p + 1;
+            if (data)
+                *data = NULL;
+            return 0;
+        }
+        if ((b & 0xe0) == 0xa0) {
+            size_t len = b & 0x1fu;
+            if (len <= r->limits.max_str_len && (size_t)(r->end - p) > len) {
+                tag->type = ZPK_TYPE_STR;
+                tag->v.len = (uint32_t)len;
+                if (data)
+                    *data = p + 1;
+                r->pos = p + 1 + len;
+                return 0;
+            }
+        }
+    }
+    return (zpk_read_item)(r, tag, data);
+}
+
+#define zpk_reader_remaining(r) zpk__inline_reader_remaining(r)
+#define zpk_reader_error(r) zpk__inline_reader_error(r)
+#define zpk_read_tag(r, tag) zpk__inline_read_tag((r), (tag))
+#define zpk_read_item(r, tag, data) zpk__inline_read_item((r), (tag), (data))
+#endif
 /** @} */
 
 /* ========================================================================== */

@@ -96,7 +96,10 @@ typedef enum zpk_own {
     /**
      * Borrow: the data is sent zero-copy (frames under copy_below are
      * still copied); the caller must keep it alive and unchanged until
-     * opts->tracker is done (a tracker is required).
+     * opts->tracker is done (a tracker is required). Over inproc the
+     * receiver gets this very memory (zpk_recv_array() hands it out
+     * writable): share it only with receivers that treat it as read-only,
+     * or copy.
      */
     ZPK_OWN_BORROW = 1,
     /**

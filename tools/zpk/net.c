@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "zpk.h"
 #include "zpk_array.h"
+#include "zpk_tap.h"
 
 /* ---- shared: sockets -------------------------------------------------------- */
 
@@ -120,3 +122,615 @@ fail:
 }
 
 /* ZPK_NET_BELOW (cat and pub, on the socket layer) */
+
+/* ---- zpk cat ------------------------------------------------------------------ */
+
+static void s_cat_help(FILE *f)
+{
+    fprintf(f,
+        "usage: zpk cat [OPTIONS] ENDPOINT\n"
+        "\n"
+        "Connects to ENDPOINT (or binds with --bind) and prints every message as one\n"
+        "line of JSON: its topic and kind; for packed messages the object; for arrays\n"
+        "dtype, shape, order, codec, compressed and raw size, min/max/mean; for mixed\n"
+        "messages the object with each array replaced by that summary. Messages sent\n"
+        "with the pyzmq numpy recipe (a JSON {dtype, shape} frame, then the data) are\n"
+        "read too; anything else is shown as a \"foreign\" message with its frame sizes.\n"
+        "\n"
+        "options:\n"
+        "  -t, --type TYPE     sub (default), pull, pair or rep (rep echoes each request)\n"
+        "  -b, --bind          bind ENDPOINT instead of connecting\n"
+        "  --topic PREFIX      sub: receive topics starting with PREFIX (repeatable;\n"
+        "                      default: every message)\n"
+        "  -n, --count N       exit after N messages\n"
+        "  --timeout MS        give up when no message arrives for MS ms (default: wait)\n"
+        "  --lossless          print objects in the lossless JSON form of 'zpk dump'\n"
+        "  -h, --help          this text\n"
+        "\n"
+        "exit codes: 0 done (--count reached); 1 failure; 2 bad arguments (including\n"
+        "an endpoint libzmq refuses); 3 no message within --timeout.\n");
+}
+
+/* Decodes the 4-byte big-endian index of an array reference given in base64. */
+static bool s_ref_index(const char *b64, uint32_t *index)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint8_t out[6];
+    size_t n = 0, bits = 0;
+    uint32_t acc = 0;
+    for (const char *p = b64; *p && *p != '='; p++) {
+        const char *q = strchr(tab, *p);
+        if (!q || !*p)
+            return false;
+        acc = acc << 6 | (uint32_t)(q - tab);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n == sizeof out)
+                return false;
+            out[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (n != 4)
+        return false;
+    *index = (uint32_t)out[0] << 24 | (uint32_t)out[1] << 16 | (uint32_t)out[2] << 8 | out[3];
+    return true;
+}
+
+/* What the header frame says about the arrays (for codec and stored size). */
+typedef struct s_hdr {
+    char kind[16];
+    size_t narrays;
+    zpk_array_info_t info[64];
+} s_hdr_t;
+
+static void s_hdr_free(s_hdr_t *h)
+{
+    for (size_t i = 0; i < h->narrays; i++)
+        zpk_array_info_free(&h->info[i]);
+    h->narrays = 0;
+}
+
+/* Reads the header map's kind and array headers (docs/PROTOCOL.md). Best effort. */
+static void s_hdr_read(const void *data, size_t size, s_hdr_t *h)
+{
+    memset(h, 0, sizeof *h);
+    zpk_reader_t r;
+    zpk_reader_init(&r, data, size, NULL);
+    zpk_tag_t t;
+    if (zpk_read_tag(&r, &t) != 0 || t.type != ZPK_TYPE_MAP)
+        return;
+    for (uint32_t i = 0; i < t.v.len; i++) {
+        zpk_tag_t k;
+        const void *kp;
+        if (zpk_read_item(&r, &k, &kp) != 0)
+            return;
+        bool is = k.type == ZPK_TYPE_STR;
+        if (is && k.v.len == 4 && !memcmp(kp, "kind", 4)) {
+            zpk_tag_t v;
+            const void *vp;
+            if (zpk_read_item(&r, &v, &vp) != 0)
+                return;
+            if (v.type == ZPK_TYPE_STR && v.v.len < sizeof h->kind) {
+                memcpy(h->kind, vp, v.v.len);
+                h->kind[v.v.len] = '\0';
+            }
+        } else if (is && k.v.len == 5 && !memcmp(kp, "array", 5)) {
+            if (h->narrays == 0 && zpk_array_header_read(&r, NULL, &h->info[0], NULL) == 0)
+                h->narrays = 1;
+            else
+                return;
+        } else if (is && k.v.len == 6 && !memcmp(kp, "arrays", 6)) {
+            zpk_tag_t a;
+            if (zpk_read_tag(&r, &a) != 0 || a.type != ZPK_TYPE_ARRAY)
+                return;
+            for (uint32_t j = 0; j < a.v.len; j++) {
+                if (h->narrays < 64 && zpk_array_header_read(&r, NULL, &h->info[h->narrays], NULL) == 0)
+                    h->narrays++;
+                else if (zpk_reader_skip(&r) != 0)
+                    return;
+            }
+        } else if (zpk_reader_skip(&r) != 0) {
+            return;
+        }
+    }
+}
+
+/* {"dtype", "shape", "order", "codec", "compressed", "raw", "min", "max", "mean"} */
+static json_t *s_array_summary(const zpk_array_t *a, const zpk_array_info_t *info)
+{
+    json_t *o = json_object();
+    char dt[ZPK_DTYPE_STR_SIZE] = "?";
+    zpk_dtype_format(a->dtype, dt, sizeof dt);
+    json_object_set_new(o, "dtype", json_string(dt));
+    json_t *shape = json_array();
+    for (int i = 0; i < a->ndim; i++)
+        json_array_append_new(shape, json_integer((json_int_t)a->shape[i]));
+    json_object_set_new(o, "shape", shape);
+    json_object_set_new(o, "order", json_stringn(&a->order, 1));
+    char codec[ZPK_CODEC_STR_SIZE] = "none";
+    size_t stored = a->nbytes;
+    if (info) {
+        zpk_codec_format(&info->codec, codec, sizeof codec);
+        stored = info->stored_bytes;
+    }
+    json_object_set_new(o, "codec", json_string(codec));
+    json_object_set_new(o, "compressed", json_integer((json_int_t)stored));
+    json_object_set_new(o, "raw", json_integer((json_int_t)a->nbytes));
+    double mn, mx, mean;
+    if (zt_array_stats(a->data, a->nbytes, a->dtype, &mn, &mx, &mean)) {
+        json_object_set_new(o, "min", json_real(mn));
+        json_object_set_new(o, "max", json_real(mx));
+        json_object_set_new(o, "mean", json_real(mean));
+    }
+    return o;
+}
+
+/* Replaces every {"$ext": [90, "<base64 index>"]} in @p j by the array's summary. */
+static json_t *s_replace_refs(json_t *j, const zpk_mixed_t *m, const s_hdr_t *h)
+{
+    if (json_is_object(j)) {
+        json_t *e = json_object_get(j, "$ext");
+        if (e && json_object_size(j) == 1 && json_array_size(e) == 2
+            && json_integer_value(json_array_get(e, 0)) == ZPK_EXT_ARRAY_REF
+            && json_is_string(json_array_get(e, 1))) {
+            uint32_t idx;
+            if (s_ref_index(json_string_value(json_array_get(e, 1)), &idx) && idx < m->narrays) {
+                json_decref(j);
+                return s_array_summary(&m->arrays[idx], idx < h->narrays ? &h->info[idx] : NULL);
+            }
+        }
+        const char *key;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(j, tmp, key, v) {
+            json_incref(v);
+            json_object_set_new(j, key, s_replace_refs(v, m, h));
+        }
+    } else if (json_is_array(j)) {
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            json_t *v = json_array_get(j, i);
+            json_incref(v);
+            json_array_set_new(j, i, s_replace_refs(v, m, h));
+        }
+    }
+    return j;
+}
+
+/* True when frame @p f (of @p n bytes) is a pyzmq-recipe JSON header. */
+static bool s_is_recipe(const void *f, size_t n)
+{
+    if (!f || n == 0 || n > 4096 || ((const char *)f)[0] != '{')
+        return false;
+    json_t *j = json_loadb(f, n, 0, NULL);
+    bool ok = j && json_object_get(j, "dtype") && json_object_get(j, "shape");
+    json_decref(j);
+    return ok;
+}
+
+static void s_set_topic(json_t *line, const void *t, size_t n, bool present)
+{
+    json_t *s = present ? json_stringn(t, n) : json_null();
+    if (!s) { /* not UTF-8: hex */
+        char *hex = malloc(2 * n + 3);
+        strcpy(hex, "0x");
+        for (size_t i = 0; i < n; i++)
+            sprintf(hex + 2 + 2 * i, "%02x", ((const uint8_t *)t)[i]);
+        s = json_string(hex);
+        free(hex);
+    }
+    json_object_set_new(line, "topic", s);
+}
+
+/* Takes the message the tap passed on and prints it; returns 0 or -errno. */
+static int s_cat_one(zt_tap_t *tap, unsigned json_flags)
+{
+    size_t n0 = 0, n1 = 0;
+    const void *f0 = zt_tap_frame(tap, 0, &n0), *f1 = zt_tap_frame(tap, 1, &n1);
+    bool zpk0 = f0 && zpk_is_header(f0, n0), zpk1 = !zpk0 && f1 && zpk_is_header(f1, n1);
+    bool rec0 = !zpk0 && !zpk1 && tap->nframes == 2 && s_is_recipe(f0, n0);
+    bool rec1 = !zpk0 && !zpk1 && !rec0 && tap->nframes == 3 && s_is_recipe(f1, n1);
+    bool has_topic = zpk1 || rec1;
+    json_t *line = json_object();
+    s_set_topic(line, f0, n0, has_topic);
+    s_hdr_t hdr;
+    memset(&hdr, 0, sizeof hdr);
+    if (zpk0 || zpk1)
+        s_hdr_read(zpk0 ? f0 : f1, zpk0 ? n0 : n1, &hdr);
+    char topic[256];
+    zpk_error_t err;
+    zpk_error_clear(&err);
+    zpk_recv_opts_t ro;
+    zpk_recv_opts_init(&ro);
+    ro.topic = topic;
+    ro.topic_cap = sizeof topic;
+    ro.err = &err;
+    int rc;
+    if (!strcmp(hdr.kind, "array") || rec0 || rec1) {
+        zpk_array_t a;
+        rc = zpk_recv_array_ex(tap->out, &a, &ro);
+        if (rc == 0) {
+            json_object_set_new(line, "kind", json_string("array"));
+            if (rec0 || rec1)
+                json_object_set_new(line, "format", json_string("pyzmq-recipe"));
+            json_t *sum = s_array_summary(&a, hdr.narrays ? &hdr.info[0] : NULL);
+            json_object_update(line, sum);
+            json_decref(sum);
+            zpk_array_release(&a);
+        }
+    } else {
+        zpk_mixed_t m;
+        rc = zpk_recv_mixed(tap->out, &m, &ro);
+        if (rc == 0) {
+            json_t *obj = NULL;
+            rc = zpk_json_from_node(zpk_doc_root(m.doc), json_flags, &obj);
+            if (rc == 0) {
+                json_object_set_new(line, "kind", json_string(m.narrays ? "mixed" : "packed"));
+                json_object_set_new(line, "object", s_replace_refs(obj, &m, &hdr));
+            }
+            zpk_mixed_release(&m);
+        }
+    }
+    if (rc == -EAGAIN || rc == -EINTR || rc == -ETERM) {
+        s_hdr_free(&hdr);
+        json_decref(line);
+        return rc;
+    }
+    json_object_set_new(line, "wire", json_integer((json_int_t)(tap->bytes - (has_topic ? n0 : 0))));
+    json_object_set_new(line, "frames", json_integer((json_int_t)tap->nframes));
+    if (rc != 0) {
+        /* not readable as zmqpack: say why, with the frame sizes */
+        json_object_set_new(line, "kind", json_string(rc == ZPK_EFOREIGN ? "foreign" : "error"));
+        json_object_set_new(line, "error", json_string(err.text[0] ? err.text : zpk_strerror(rc)));
+        json_object_set_new(line, "code", json_string(zpk_err_name(rc)));
+        json_t *sizes = json_array();
+        for (size_t i = 0; i < tap->nframes && i < ZT_TAP_MAX_FRAMES; i++)
+            json_array_append_new(sizes, json_integer((json_int_t)tap->sizes[i]));
+        json_object_set_new(line, "sizes", sizes);
+    }
+    char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    if (text) {
+        fputs(text, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        free(text);
+    }
+    s_hdr_free(&hdr);
+    json_decref(line);
+    return 0;
+}
+
+int zt_cmd_cat(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"type", required_argument, NULL, 't'},
+        {"bind", no_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 'T'},
+        {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'w'},
+        {"lossless", no_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const s_type_t types[] = {
+        {"sub", ZMQ_SUB}, {"pull", ZMQ_PULL}, {"pair", ZMQ_PAIR}, {"rep", ZMQ_REP}, {NULL, 0}};
+    int type = ZMQ_SUB;
+    bool bind = false;
+    long count = -1, timeout = -1;
+    unsigned json_flags = 0;
+    const char *topics[64];
+    int ntopics = 0;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "t:bn:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if ((type = s_socket_type(types, optarg)) < 0)
+                return zt_usage("cat", "--type is sub, pull, pair or rep, not '%s'", optarg);
+            break;
+        case 'b':
+            bind = true;
+            break;
+        case 'T':
+            if (ntopics == 64)
+                return zt_usage("cat", "at most 64 --topic");
+            topics[ntopics++] = optarg;
+            break;
+        case 'n':
+            if (!zt_parse_long(optarg, 1, LONG_MAX, &count))
+                return zt_usage("cat", "bad --count '%s'", optarg);
+            break;
+        case 'w':
+            if (!zt_parse_long(optarg, 0, INT_MAX, &timeout))
+                return zt_usage("cat", "bad --timeout '%s' (milliseconds)", optarg);
+            break;
+        case 'l':
+            json_flags = ZPK_JSON_LOSSLESS;
+            break;
+        case 'h':
+            s_cat_help(stdout);
+            return ZT_EXIT_OK;
+        default:
+            return zt_usage("cat", "unknown option or missing value: '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1)
+        return zt_usage("cat", "needs exactly one ENDPOINT");
+    if (ntopics && type != ZMQ_SUB)
+        return zt_usage("cat", "--topic is for --type sub");
+    const char *endpoint = argv[optind];
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, type);
+    zt_tap_t *tap = calloc(1, sizeof *tap);
+    int zero = 0, tmo = (int)timeout;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
+    if (type == ZMQ_SUB) {
+        if (ntopics == 0)
+            zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+        for (int i = 0; i < ntopics; i++)
+            zmq_setsockopt(s, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i]));
+    }
+    int rc = s_attach("cat", s, endpoint, bind);
+    if (rc == 0) {
+        int e = zt_tap_open(ctx, tap);
+        if (e)
+            rc = zt_fail("cat", e, "inproc tap");
+    }
+    for (long n = 0; rc == 0 && (count < 0 || n < count);) {
+        int e = zt_tap_pass(tap, s, 0, type == ZMQ_REP ? ZT_TAP_MAX_KEEP : 2);
+        if (e == -EINTR)
+            continue;
+        if (e == -EAGAIN) {
+            fprintf(stderr, "zpk cat: no message within %ld ms on %s (after %ld messages)\n",
+                    timeout, endpoint, n);
+            rc = ZT_EXIT_TIMEOUT;
+            break;
+        }
+        if (e) {
+            rc = zt_fail("cat", e, "receiving");
+            break;
+        }
+        e = s_cat_one(tap, json_flags);
+        if (e == 0 && type == ZMQ_REP)
+            e = zt_tap_echo(tap, s);
+        if (e) {
+            rc = zt_fail("cat", e, "receiving");
+            break;
+        }
+        n++;
+    }
+    zt_tap_close(tap);
+    free(tap);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return rc;
+}
+
+/* ---- zpk pub ------------------------------------------------------------------ */
+
+static void s_pub_help(FILE *f)
+{
+    fprintf(f,
+        "usage: zpk pub [OPTIONS] ENDPOINT\n"
+        "       zpk pub [OPTIONS] ENDPOINT --npy FILE...\n"
+        "\n"
+        "Connects to ENDPOINT (or binds with --bind) and sends each JSON line read from\n"
+        "stdin as a packed message (the tags of 'zpk dump', {\"$bin\": ...} and friends,\n"
+        "are understood). With --npy, sends each numpy .npy FILE as an array message\n"
+        "instead, zero-copy from the mapped file.\n"
+        "\n"
+        "options:\n"
+        "  -t, --type TYPE     pub (default), push or pair\n"
+        "  -b, --bind          bind ENDPOINT instead of connecting\n"
+        "  --topic TOPIC       topic frame of every message (for SUB filtering)\n"
+        "  --codec SPEC        compress payloads: none (default), zlib:6, blosc:lz4:5:shuffle,\n"
+        "                      auto...\n"
+        "  --npy               the remaining arguments are .npy files to send as arrays\n"
+        "  --recipe            send arrays as the pyzmq recipe (JSON header + raw data)\n"
+        "  --timeout MS        wait at most MS ms for a subscriber (pub) or for a peer to\n"
+        "                      take each message (push, pair); default 5000\n"
+        "  --interval MS       pause between messages (default 0)\n"
+        "  -h, --help          this text\n"
+        "\n"
+        "pub waits for the first subscription before sending, so a subscriber that\n"
+        "connects late still gets every message (libzmq's 'slow joiner').\n"
+        "exit codes: 0 every message was sent; 1 failure (bad JSON: the line is\n"
+        "printed; unreadable .npy); 2 bad arguments (including an endpoint libzmq\n"
+        "refuses); 3 no subscriber or peer within --timeout.\n");
+}
+
+int zt_cmd_pub(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"type", required_argument, NULL, 't'},
+        {"bind", no_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 'T'},
+        {"codec", required_argument, NULL, 'c'},
+        {"npy", no_argument, NULL, 'N'},
+        {"recipe", no_argument, NULL, 'R'},
+        {"timeout", required_argument, NULL, 'w'},
+        {"interval", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const s_type_t types[] = {
+        {"pub", ZMQ_XPUB}, {"push", ZMQ_PUSH}, {"pair", ZMQ_PAIR}, {NULL, 0}};
+    int type = ZMQ_XPUB;
+    bool bind = false, npy = false, recipe = false;
+    const char *topic = NULL, *codec_str = NULL;
+    long timeout = 5000, interval = 0;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "t:bh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if ((type = s_socket_type(types, optarg)) < 0)
+                return zt_usage("pub", "--type is pub, push or pair, not '%s'", optarg);
+            break;
+        case 'b':
+            bind = true;
+            break;
+        case 'T':
+            topic = optarg;
+            break;
+        case 'c':
+            codec_str = optarg;
+            break;
+        case 'N':
+            npy = true;
+            break;
+        case 'R':
+            recipe = true;
+            break;
+        case 'w':
+            if (!zt_parse_long(optarg, 0, INT_MAX, &timeout))
+                return zt_usage("pub", "bad --timeout '%s' (milliseconds)", optarg);
+            break;
+        case 'i':
+            if (!zt_parse_long(optarg, 0, 3600000, &interval))
+                return zt_usage("pub", "bad --interval '%s' (milliseconds)", optarg);
+            break;
+        case 'h':
+            s_pub_help(stdout);
+            return ZT_EXIT_OK;
+        default:
+            return zt_usage("pub", "unknown option or missing value: '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind < 1)
+        return zt_usage("pub", "needs an ENDPOINT");
+    if (!npy && argc - optind != 1)
+        return zt_usage("pub", "takes one ENDPOINT (files need --npy)");
+    if (npy && argc - optind < 2)
+        return zt_usage("pub", "--npy needs at least one FILE");
+    if (recipe && !npy)
+        return zt_usage("pub", "--recipe is for arrays (--npy)");
+    if (recipe && codec_str && strcmp(codec_str, "none"))
+        return zt_usage("pub", "the pyzmq recipe carries no codec");
+    zpk_codec_t codec;
+    if (codec_str) {
+        zpk_error_t err;
+        zpk_error_clear(&err);
+        int e = zpk_codec_parse(codec_str, strlen(codec_str), &codec, &err);
+        if (e)
+            return zt_usage("pub", "bad --codec '%s': %s", codec_str,
+                            err.text[0] ? err.text : zpk_strerror(e));
+    }
+    if (topic && zpk_is_header(topic, strlen(topic)))
+        return zt_usage("pub", "a topic may not start like a zmqpack header");
+    const char *endpoint = argv[optind];
+
+    /* Map every file first: a bad file fails before anything is sent. */
+    int nfiles = npy ? argc - optind - 1 : 0;
+    zpk_array_t *arrays = calloc((size_t)nfiles + 1, sizeof *arrays);
+    void **maps = calloc((size_t)nfiles + 1, sizeof *maps);
+    size_t *map_lens = calloc((size_t)nfiles + 1, sizeof *map_lens);
+    int rc = 0, mapped = 0;
+    for (; mapped < nfiles && rc == 0; mapped++)
+        rc = s_load_npy("pub", argv[optind + 1 + mapped], &arrays[mapped], &maps[mapped],
+                        &map_lens[mapped]);
+    if (rc)
+        mapped--;
+
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, type);
+    zpk_tracker_t *tracker = zpk_tracker_new();
+    int tmo = (int)timeout;
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &tmo, sizeof tmo);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
+    zmq_setsockopt(s, ZMQ_LINGER, &tmo, sizeof tmo);
+    int one = 1;
+    if (type == ZMQ_XPUB) /* block instead of dropping when a subscriber is slow */
+        zmq_setsockopt(s, ZMQ_XPUB_NODROP, &one, sizeof one);
+    else /* queue only on a live connection: no peer means a timeout, not a silent loss */
+        zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
+    if (rc == 0)
+        rc = s_attach("pub", s, endpoint, bind);
+    if (rc == 0 && type == ZMQ_XPUB) {
+        /* XPUB sees subscriptions: wait for the first one (the slow joiner). */
+        char sub[256];
+        if (zmq_recv(s, sub, sizeof sub, 0) < 0) {
+            int e = -zmq_errno();
+            if (e == -EAGAIN) {
+                fprintf(stderr, "zpk pub: no subscriber on %s within %ld ms\n", endpoint,
+                        timeout);
+                rc = ZT_EXIT_TIMEOUT;
+            } else {
+                rc = zt_fail("pub", e, "waiting for a subscriber");
+            }
+        }
+    }
+    zpk_send_opts_t so;
+    zpk_send_opts_init(&so);
+    so.topic = topic;
+    so.topic_len = topic ? strlen(topic) : 0;
+    so.codec = codec_str ? &codec : NULL;
+    long sent = 0;
+    if (rc == 0 && npy) {
+        so.own = ZPK_OWN_BORROW; /* straight from the mapped file */
+        so.tracker = tracker;
+        so.flags = recipe ? ZPK_SEND_RECIPE : 0;
+        for (int i = 0; i < nfiles && rc == 0; i++, sent++) {
+            if (i && interval)
+                usleep((useconds_t)interval * 1000);
+            int e = zpk_send_array(s, &arrays[i], &so);
+            if (e)
+                rc = e == -EAGAIN ? (fprintf(stderr, "zpk pub: no peer took '%s' within %ld ms\n",
+                                             argv[optind + 1 + i], timeout), ZT_EXIT_TIMEOUT)
+                                  : zt_fail("pub", e, "sending '%s'", argv[optind + 1 + i]);
+        }
+    } else if (rc == 0) {
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 256);
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        long lineno = 0;
+        while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+            lineno++;
+            size_t len = (size_t)n;
+            while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                len--;
+            size_t k = 0;
+            while (k < len && (line[k] == ' ' || line[k] == '\t'))
+                k++;
+            if (k == len)
+                continue;
+            zpk_error_t err;
+            zpk_error_clear(&err);
+            zpk_writer_reset(&w);
+            int e = zpk_json_loads_to_writer(line, len, &w, &err);
+            if (e) {
+                rc = zt_fail("pub", e, "line %ld, column %zu%s%s", lineno, err.offset + 1,
+                             err.text[0] ? ": " : "", err.text);
+                break;
+            }
+            if (sent && interval)
+                usleep((useconds_t)interval * 1000);
+            e = zpk_send_packed_ex(s, &w, &so);
+            if (e == -EAGAIN) {
+                fprintf(stderr, "zpk pub: no peer took line %ld within %ld ms\n", lineno, timeout);
+                rc = ZT_EXIT_TIMEOUT;
+            } else if (e) {
+                rc = zt_fail("pub", e, "sending line %ld", lineno);
+            } else {
+                sent++;
+            }
+        }
+        free(line);
+        zpk_writer_free(&w);
+    }
+    /* The linger (--timeout) lets queued messages reach the peer. */
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    zpk_tracker_destroy(&tracker); /* after the context: every frame is released */
+    for (int i = 0; i < mapped; i++)
+        munmap(maps[i], map_lens[i]);
+    free(arrays);
+    free(maps);
+    free(map_lens);
+    return rc;
+}

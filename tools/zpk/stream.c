@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include <zmqpack.h>
-#include <zmqpack/json.h>
 
 #include "zpk.h"
 
@@ -109,7 +108,7 @@ int zt_cmd_dump(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+psi:n:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "psi:n:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             flags &= ~ZPK_JSON_LOSSLESS;
@@ -215,7 +214,7 @@ int zt_cmd_pack(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+fh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
             no_tags = true;

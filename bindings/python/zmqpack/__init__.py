@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 version = (0, 1, 0)
 
 _DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
+_NEED_MORE = _core.NEED_MORE
 _INT_MAX = 2**31 - 1
 
 
@@ -67,7 +68,7 @@ dump = pack
 dumps = packb
 
 
-class Unpacker:
+class Unpacker(_core.Decoder):
     """Streaming unpacker, msgpack-python 1.0 compatible.
 
     Feed bytes in any chunking with ``feed()`` (or give ``file_like``) and
@@ -103,7 +104,7 @@ class Unpacker:
             raise ValueError("read_size should be less or equal to max_buffer_size")
         if not read_size:
             read_size = min(max_buffer_size, 1024**2)
-        self._dec = _core.Decoder(
+        super().__init__(
             max_buffer_size, object_hook=object_hook, list_hook=list_hook,
             use_list=use_list, raw=raw, timestamp=timestamp,
             strict_map_key=strict_map_key, unicode_errors=unicode_errors,
@@ -114,9 +115,7 @@ class Unpacker:
         self._file = file_like
         self._read_size = read_size
         self._max_buffer_size = max_buffer_size
-        self._buf = bytearray()
-        self._head = 0
-        self._offset = 0
+        self._buf = bytearray()   # unconsumed bytes start at self._head
 
     # -- input --------------------------------------------------------------
     def feed(self, next_bytes):
@@ -126,16 +125,19 @@ class Unpacker:
         ``max_buffer_size``."""
         if self._file is not None:
             raise AssertionError("unpacker.feed() is not be able to use with `file_like`.")
-        self._append(memoryview(next_bytes))
+        t = type(next_bytes)
+        n = len(next_bytes) if t is bytes or t is bytearray else memoryview(next_bytes).nbytes
+        self._append(next_bytes, n)
 
-    def _append(self, data):
-        n = len(data) if not isinstance(data, memoryview) else data.nbytes
-        if len(self._buf) - self._head + n > self._max_buffer_size:
+    def _append(self, data, n):
+        buf = self._buf
+        head = self._head
+        if len(buf) - head + n > self._max_buffer_size:
             raise BufferFull
-        if self._head and (self._head >= 65536 or self._head * 2 >= len(self._buf)):
-            del self._buf[:self._head]
+        if head and (head >= 65536 or head * 2 >= len(buf)):
+            del buf[:head]   # O(1) at the front of a bytearray
             self._head = 0
-        self._buf += data
+        buf += data
 
     def _read_more(self):
         if self._file is None:
@@ -145,45 +147,32 @@ class Unpacker:
         if not data:
             self._file = None
             return False
-        self._append(data)
+        self._append(data, len(data))
         return True
 
     # -- output -------------------------------------------------------------
-    def _next(self, build, stop_iteration=False):
-        dec = self._dec
-        while True:
-            end = dec.scan(self._buf, self._head)
-            if end >= 0:
-                break
-            if not self._read_more():
-                if stop_iteration:
-                    raise StopIteration
-                raise OutOfData("No more data to unpack.")
-        start = self._head
-        self._head = end
-        self._offset += end - start
-        if build:
-            return dec.build(self._buf, start, end)
-        return None
-
     def unpack(self):
         """The next object; OutOfData when it is not complete yet."""
-        return self._next(True)
+        while True:
+            obj = self._next(self._buf)
+            if obj is not _NEED_MORE:
+                return obj
+            if not self._read_more():
+                raise OutOfData("No more data to unpack.")
 
     def skip(self):
         """Skip the next object; OutOfData when it is not complete yet."""
-        self._next(False)
+        while self._next(self._buf, False) is _NEED_MORE:
+            if not self._read_more():
+                raise OutOfData("No more data to unpack.")
 
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return self._next(True, True)
+    # Iteration (``for obj in unpacker``) is implemented in C by the base
+    # class: it stops when the buffered bytes hold no complete object.
 
     def _read_header(self, kind):
-        self._dec.reset()
+        self._reset_scan()
         while True:
-            r = self._dec.read_header(self._buf, self._head, kind)
+            r = self._read_header_c(self._buf, self._head, kind)
             if r is not None:
                 break
             if not self._read_more():
@@ -203,11 +192,11 @@ class Unpacker:
 
     def read_bytes(self, n):
         """Take up to ``n`` raw bytes from the stream (not MessagePack)."""
-        self._dec.reset()
-        avail = len(self._buf) - self._head
-        k = min(avail, n)
-        ret = bytes(self._buf[self._head:self._head + k])
-        self._head += k
+        self._reset_scan()
+        head = self._head
+        k = min(len(self._buf) - head, n)
+        ret = bytes(self._buf[head:head + k])
+        self._head = head + k
         if k < n and self._file is not None:
             ret += self._file.read(n - k)
         self._offset += len(ret)

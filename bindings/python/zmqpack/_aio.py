@@ -63,4 +63,4 @@ async def aload(reader, **kwargs):
             return u.unpack()
         except OutOfData:
             pass
-        u.feed(await reader.readexactly(u._dec.need()))
+        u.feed(await reader.readexactly(u._need()))

@@ -7,12 +7,15 @@ peers interoperate by construction. Blocking calls run without the GIL and
 Ctrl-C interrupts them. With a ``zmq.asyncio`` socket the same functions
 return awaitables.
 """
+import os
+
 from . import _core
 from .exceptions import WireError
 from .ext import ExtType
 
 DONTWAIT = _core.DONTWAIT
 _state = {}
+_AsyncSocket = None  # zmq.asyncio.Socket once _setup() ran
 
 
 def _setup():
@@ -24,6 +27,8 @@ def _setup():
     import zmq
     import zmq.asyncio
 
+    _check_same_libzmq()
+
     def zmq_error(e):
         if e == errno.EAGAIN:
             return zmq.Again(e)
@@ -33,9 +38,26 @@ def _setup():
             return zmq.InterruptedSystemCall(e)
         return zmq.ZMQError(e)
 
-    _core._setup_sockets(numpy.ndarray, zmq_error, WireError)
+    _core._setup_sockets(numpy.ndarray, zmq_error, WireError, _to_ndarray)
     _state.update(np=numpy, zmq=zmq, asock=zmq.asyncio.Socket)
+    global _AsyncSocket
+    _AsyncSocket = zmq.asyncio.Socket
     return _state
+
+
+def _check_same_libzmq():
+    """The C calls are only valid if pyzmq's sockets come from the very
+    libzmq this module links (Debian's python3-zmq does; a pip wheel that
+    bundles its own libzmq does not). Refuse rather than crash."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "libzmq" in line and "/" in line}
+    except OSError:
+        return
+    libs = {os.path.realpath(p) for p in libs}
+    if len(libs) > 1:
+        raise RuntimeError("zmqpack's socket helpers need pyzmq built against the same libzmq "
+                           "as zmqpack; this process has several: %s" % ", ".join(sorted(libs)))
 
 
 def _mode(copy):
@@ -116,11 +138,26 @@ def send_packed(sock, obj, topic=None, codec=None, flags=0, *, copy=None, track=
     has let go of the arrays), else None. Raises zmq.Again / ZMQError from
     libzmq, WireError for a bad topic or codec.
     """
-    st = _setup()
+    if _AsyncSocket is None:
+        _setup()
+    if not (packer_options or single or topic) and not isinstance(sock, _AsyncSocket):
+        # the common case, straight to C
+        return _core._send_obj(sock.underlying, obj, None, codec, flags,
+                               1 if copy is None else 0 if copy else 2, track)
+    st = _state
+    mode = _mode(copy)
+    if not packer_options:
+        t = _topic(topic)
+
+        def fn(f):
+            return _core._send_obj(sock.underlying, obj, t, codec, _flags(f, single), mode,
+                                   track)
+        if isinstance(sock, st["asock"]):
+            return _call_async(sock, fn, flags, st["zmq"].POLLOUT)
+        return fn(flags)
     payload, arrays = _core.pack_mixed(obj, **packer_options)
     dtypes = [a.dtype.str for a in arrays]
     args = (_topic(topic), codec)
-    mode = _mode(copy)
 
     def fn(f):
         return _core._send(sock.underlying, payload, arrays, dtypes, args[0], args[1],
@@ -140,11 +177,14 @@ def send_array(sock, A, topic=None, codec=None, flags=0, *, copy=None, track=Fal
     (a JSON {"dtype", "shape"} frame and the raw buffer). Returns a Tracker
     when ``track``.
     """
-    st = _setup()
+    st = _state or _setup()
     np = st["np"]
     if not isinstance(A, np.ndarray):
         A = np.asarray(A)
     dt = A.dtype.str
+    if not (single or recipe or topic) and not isinstance(sock, _AsyncSocket):
+        return _core._send(sock.underlying, None, (A,), (dt,), None, codec, flags,
+                           1 if copy is None else 0 if copy else 2, track)
     args = (_topic(topic), codec)
     mode = _mode(copy)
 
@@ -167,7 +207,18 @@ def recv_packed(sock, flags=0, *, with_topic=False, **unpack_options):
     hooks, limits...). Raises zmq.Again (DONTWAIT / RCVTIMEO), ZMQError,
     WireError for anything that is not a valid zmqpack message.
     """
-    st = _setup()
+    if _AsyncSocket is None:
+        _setup()
+    if not (unpack_options or with_topic) and not isinstance(sock, _AsyncSocket):
+        return _core._recv_obj(sock.underlying, flags)[1]
+    st = _state
+    if not unpack_options:
+        def fn(f):
+            topic, obj = _core._recv_obj(sock.underlying, f)
+            return (topic, obj) if with_topic else obj
+        if isinstance(sock, st["asock"]):
+            return _call_async(sock, fn, flags, st["zmq"].POLLIN)
+        return fn(flags)
 
     def fn(f):
         topic, payload, bufs = _core._recv_packed(sock.underlying, f)
@@ -189,8 +240,11 @@ def recv_array(sock, out=None, flags=0, *, with_topic=False):
     its memory with the received dtype and shape. Raises WireError
     (``EBUFFULL`` when ``out`` is too small), zmq.Again, ZMQError.
     """
-    st = _setup()
+    st = _state or _setup()
     np = st["np"]
+    if out is None and not with_topic and not isinstance(sock, _AsyncSocket):
+        ab = _core._recv_array(sock.underlying, flags, None)[1]
+        return np.frombuffer(ab, dtype=ab.typestr).reshape(ab.shape, order=ab.order)
 
     def fn(f):
         topic, res = _core._recv_array(sock.underlying, f, out)

@@ -1,0 +1,318 @@
+/*
+ * Socket layer beside raw libzmq, in the same run.
+ *
+ * Arrays of 1 KiB .. 64 MiB over inproc, ipc and tcp, pipelined (a burst of
+ * sends on one thread, the receives on another; the clock runs from the first
+ * send to the last receive):
+ *   raw copy      zmq_send() of the bytes / zmq_msg_recv()
+ *   raw zero-copy zmq_msg_init_data() of the bytes / zmq_msg_recv()
+ *   zpk           zpk_send_array(ZPK_OWN_BORROW, tracker) / zpk_recv_array()
+ *   zpk into      zpk_send_array(ZPK_OWN_BORROW) / zpk_recv_array_into() a reused buffer
+ * and packed ~100-byte objects: zpk_sendf() + zpk_recv_packed() beside
+ * zmq_send() of pre-encoded bytes + zmq_recv(). memcpy of the same bytes
+ * into warm memory is the yardstick for "inproc zero-copy is flat in size".
+ *
+ * usage: bench_socket [--quick] [--json FILE]
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "bench_util.h"
+#include "zmqpack.h"
+
+enum { M_RAW_COPY, M_RAW_ZC, M_ZPK, M_ZPK_INTO, M_PACKED_RAW, M_PACKED_BYTES, M_PACKED_ZPK, M_COUNT };
+static const char *s_mname[] = {"raw copy", "raw zero-copy", "zpk", "zpk into", "raw 100B",
+                                 "zpk send_packed", "zpk sendf"};
+
+typedef struct run {
+    void *ctx;
+    const char *transport;
+    int method;
+    size_t size;
+    long count;
+    void *pull;
+    uint8_t *into; /* M_ZPK_INTO destination */
+    int failed;
+} run_t;
+
+static void s_noop_free(void *data, void *hint)
+{
+    (void)data;
+    (void)hint;
+}
+
+static void *s_receiver(void *arg)
+{
+    run_t *r = arg;
+    for (long i = 0; i < r->count; i++) {
+        int rc = 0;
+        switch (r->method) {
+        case M_RAW_COPY:
+        case M_RAW_ZC: {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            rc = zmq_msg_recv(&m, r->pull, 0) < 0 ? -1 : 0;
+            zmq_msg_close(&m);
+            break;
+        }
+        case M_ZPK: {
+            zpk_array_t a;
+            rc = zpk_recv_array(r->pull, &a, 0);
+            zpk_array_release(&a);
+            break;
+        }
+        case M_ZPK_INTO:
+            rc = zpk_recv_array_into(r->pull, r->into, r->size, NULL, NULL);
+            break;
+        case M_PACKED_RAW: {
+            char buf[256];
+            rc = zmq_recv(r->pull, buf, sizeof buf, 0) < 0 ? -1 : 0;
+            break;
+        }
+        case M_PACKED_BYTES:
+        case M_PACKED_ZPK: {
+            zpk_doc_t *doc = NULL;
+            rc = zpk_recv_packed(r->pull, &doc, 0);
+            zpk_doc_destroy(&doc);
+            break;
+        }
+        }
+        if (rc != 0) {
+            r->failed = 1;
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static char s_ep[256];
+static int s_seq;
+
+/* One pipelined burst; returns seconds, or -1 on failure. */
+static double s_burst(run_t *r, uint8_t *data, const uint8_t *packed, size_t packed_len)
+{
+    void *push = zmq_socket(r->ctx, ZMQ_PUSH);
+    r->pull = zmq_socket(r->ctx, ZMQ_PULL);
+    int hwm = (int)(((size_t)256 << 20) / (r->size ? r->size : 1));
+    if (hwm < 4)
+        hwm = 4;
+    if (hwm > 10000)
+        hwm = 10000;
+    int to = 20000, linger = 0;
+    zmq_setsockopt(push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(r->pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(push, ZMQ_SNDTIMEO, &to, sizeof to);
+    zmq_setsockopt(r->pull, ZMQ_RCVTIMEO, &to, sizeof to);
+    zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(r->pull, ZMQ_LINGER, &linger, sizeof linger);
+    if (strcmp(r->transport, "inproc") == 0)
+        snprintf(s_ep, sizeof s_ep, "inproc://bench-%d", ++s_seq);
+    else if (strcmp(r->transport, "ipc") == 0)
+        snprintf(s_ep, sizeof s_ep, "ipc:///tmp/zpk-bench-%d-%d", (int)getpid(), ++s_seq);
+    else
+        snprintf(s_ep, sizeof s_ep, "tcp://127.0.0.1:*");
+    zmq_bind(r->pull, s_ep);
+    char last[256];
+    size_t ll = sizeof last;
+    zmq_getsockopt(r->pull, ZMQ_LAST_ENDPOINT, last, &ll);
+    zmq_connect(push, last);
+    /* one round trip so the connection is up before the clock starts */
+    zmq_send(push, "x", 1, 0);
+    char c;
+    zmq_recv(r->pull, &c, 1, 0);
+
+    zpk_array_t a;
+    size_t n = r->size;
+    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, &n, 'C', data);
+    zpk_tracker_t *t = zpk_tracker_new();
+    zpk_send_opts_t so;
+    zpk_send_opts_init(&so);
+    so.own = ZPK_OWN_BORROW;
+    so.tracker = t;
+
+    zpk_writer_t pw;
+    zpk_writer_init_growable(&pw, 256);
+    r->failed = 0;
+    pthread_t th;
+    double t0 = bu_now();
+    pthread_create(&th, NULL, s_receiver, r);
+    int bad = 0;
+    for (long i = 0; i < r->count && !bad; i++) {
+        switch (r->method) {
+        case M_RAW_COPY:
+            bad = zmq_send(push, data, r->size, 0) < 0;
+            break;
+        case M_RAW_ZC: {
+            zmq_msg_t m;
+            zmq_msg_init_data(&m, data, r->size, s_noop_free, NULL);
+            bad = zmq_msg_send(&m, push, 0) < 0;
+            if (bad)
+                zmq_msg_close(&m);
+            break;
+        }
+        case M_ZPK:
+        case M_ZPK_INTO:
+            bad = zpk_send_array(push, &a, &so) != 0;
+            break;
+        case M_PACKED_RAW:
+            bad = zmq_send(push, packed, packed_len, 0) < 0;
+            break;
+        case M_PACKED_BYTES: /* the same pre-encoded bytes through a writer */
+            zpk_write_raw(&pw, packed, packed_len);
+            bad = zpk_send_packed(push, NULL, &pw, 0) != 0;
+            break;
+        case M_PACKED_ZPK:
+            /* pack the object each time, as an application would */
+            bad = zpk_sendf(push, 0, "{s:i s:s s:[dddd] s:s}", "id", (int)i, "name",
+                            "sensor-0042", "xyzw", 1.5, 2.5, 3.5, 4.5, "unit",
+                            "metres per second squared") != 0;
+            break;
+        }
+    }
+    pthread_join(th, NULL);
+    double t1 = bu_now();
+    zpk_writer_free(&pw);
+    zmq_close(push);
+    zmq_close(r->pull);
+    zpk_tracker_wait(t, 20000);
+    zpk_tracker_destroy(&t);
+    return bad || r->failed ? -1 : t1 - t0;
+}
+
+static bu_stat_t s_measure(const bu_opts_t *o, run_t *r, uint8_t *data, const uint8_t *packed,
+                           size_t plen, double *msgs_per_s)
+{
+    double v[32], m[32];
+    int reps = o->reps > 32 ? 32 : o->reps;
+    for (int i = 0; i < reps; i++) {
+        double s = s_burst(r, data, packed, plen);
+        if (s <= 0) {
+            fprintf(stderr, "bench_socket: %s %s %zu failed\n", r->transport,
+                    s_mname[r->method], r->size);
+            s = 1e9;
+        }
+        v[i] = (double)r->size * (double)r->count / s / 1e6;
+        m[i] = (double)r->count / s;
+    }
+    bu_stat_t ms = bu_stat(m, reps);
+    *msgs_per_s = ms.median;
+    return bu_stat(v, reps);
+}
+
+static double s_memcpy_mbps(size_t size)
+{
+    uint8_t *a = malloc(size), *b = malloc(size);
+    memset(a, 1, size);
+    memset(b, 2, size);
+    int n = (int)(((size_t)1 << 30) / size) + 1;
+    double t0 = bu_now();
+    for (int i = 0; i < n; i++) {
+        a[0] = (uint8_t)i;
+        memcpy(b, a, size);
+    }
+    double t = bu_now() - t0;
+    volatile uint8_t sink = b[size / 2];
+    (void)sink;
+    free(a);
+    free(b);
+    return (double)size * n / t / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+    bu_opts_t o = bu_parse_args(argc, argv);
+    static const size_t sizes_full[] = {1 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20,
+                                        4 << 20, 16 << 20, 64 << 20};
+    static const size_t sizes_quick[] = {1 << 10, 64 << 10, 1 << 20, 64 << 20};
+    const size_t *sizes = o.quick ? sizes_quick : sizes_full;
+    size_t nsizes = o.quick ? 4 : 8;
+    const char *transports[] = {"inproc", "ipc", "tcp"};
+    double budget = o.quick ? 16e6 : 256e6; /* bytes per burst */
+
+    void *ctx = zmq_ctx_new();
+    uint8_t *data = malloc(64 << 20);
+    uint8_t *into = malloc(64 << 20);
+    for (size_t i = 0; i < (64u << 20); i++)
+        data[i] = (uint8_t)(i * 2654435761u >> 24);
+    memset(into, 0, 64 << 20);
+
+    printf("## Arrays: zpk_send_array / zpk_recv_array beside raw libzmq (MB/s, pipelined)\n\n");
+    printf("| transport | size | raw copy | raw zero-copy | zpk | zpk into | zpk / best raw |\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t ti = 0; ti < 3; ti++) {
+        for (size_t si = 0; si < nsizes; si++) {
+            size_t size = sizes[si];
+            long count = (long)(budget / (double)size);
+            if (count < 4)
+                count = 4;
+            if (count > 100000)
+                count = 100000;
+            double mbps[4], msgs;
+            for (int m = M_RAW_COPY; m <= M_ZPK_INTO; m++) {
+                long cnt = count;
+                /* inproc zero-copy costs the same at any size: enough messages to time */
+                if (ti == 0 && (m == M_RAW_ZC || m == M_ZPK) && cnt < (o.quick ? 2000 : 20000))
+                    cnt = o.quick ? 2000 : 20000;
+                run_t r = {ctx, transports[ti], m, size, cnt, NULL, into, 0};
+                bu_stat_t st = s_measure(&o, &r, data, NULL, 0, &msgs);
+                mbps[m] = st.median;
+                char kase[64];
+                snprintf(kase, sizeof kase, "%s %zu", transports[ti], size);
+                bu_json_row(&o, "socket", "arrays", kase, s_mname[m], "MB/s", st);
+            }
+            double best = mbps[0] > mbps[1] ? mbps[0] : mbps[1];
+            char sz[32];
+            if (size >= (1 << 20))
+                snprintf(sz, sizeof sz, "%zu MiB", size >> 20);
+            else
+                snprintf(sz, sizeof sz, "%zu KiB", size >> 10);
+            printf("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.2fx |\n", transports[ti], sz,
+                   mbps[0], mbps[1], mbps[2], mbps[3], mbps[2] / best);
+            fflush(stdout);
+        }
+    }
+
+    /* packed small objects */
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_pack_fmt(&w, "{s:i s:s s:[dddd] s:s}", "id", 1, "name", "sensor-0042", "xyzw", 1.5, 2.5,
+                 3.5, 4.5, "unit", "metres per second squared");
+    size_t plen = zpk_writer_size(&w);
+    uint8_t packed[256];
+    memcpy(packed, zpk_writer_data(&w), plen);
+    zpk_writer_free(&w);
+    printf("\n## Packed %zu-byte objects: zpk_sendf + zpk_recv_packed beside raw zmq_send of "
+           "pre-encoded bytes (messages/s)\n\n",
+           plen);
+    printf("| transport | raw zmq_send + zmq_recv | zpk_send_packed + recv_packed | ratio | "
+           "zpk_sendf + recv_packed | ratio |\n|---|---:|---:|---:|---:|---:|\n");
+    for (size_t ti = 0; ti < 3; ti++) {
+        double rate[3];
+        for (int m = M_PACKED_RAW; m <= M_PACKED_ZPK; m++) {
+            run_t r = {ctx, transports[ti], m, plen, o.quick ? 30000 : 300000, NULL, NULL, 0};
+            double msgs;
+            s_measure(&o, &r, data, packed, plen, &msgs);
+            rate[m - M_PACKED_RAW] = msgs;
+            bu_stat_t st = {msgs, msgs, msgs};
+            bu_json_row(&o, "socket", "packed", transports[ti], s_mname[m], "msg/s", st);
+        }
+        printf("| %s | %.0f | %.0f | %.2fx | %.0f | %.2fx |\n", transports[ti], rate[0], rate[1],
+               rate[1] / rate[0], rate[2], rate[2] / rate[0]);
+        fflush(stdout);
+    }
+
+    double mc = s_memcpy_mbps(64 << 20);
+    printf("\nmemcpy of 64 MiB into warm memory: %.0f MB/s\n", mc);
+    bu_stat_t st = {mc, mc, mc};
+    bu_json_row(&o, "socket", "memcpy", "64 MiB", "memcpy", "MB/s", st);
+    free(data);
+    free(into);
+    zmq_ctx_term(ctx);
+    return 0;
+}

@@ -1,0 +1,229 @@
+/*
+ * Socket driver for the Python suites (tests/test_reference_decoder.py,
+ * tests/test_pyzmq_peer.py):
+ *   sock_driver send ENDPOINT          connect PUSH, send the fixed corpus below
+ *   sock_driver send-recipe ENDPOINT   connect PUSH, send two arrays as the pyzmq recipe
+ *   sock_driver recv ENDPOINT N        connect PULL, receive N arrays, print one line each:
+ *                                      "topic dtype shape order sum" or "error NAME"
+ * Every receive times out after 10 s.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "zmqpack.h"
+
+static int s_fail(const char *what, int rc)
+{
+    fprintf(stderr, "sock_driver: %s: %s\n", what, zpk_err_name(rc));
+    return 1;
+}
+
+#define CHECK(what, expr)            \
+    do {                             \
+        int rc_ = (expr);            \
+        if (rc_ != 0)                \
+            return s_fail(what, rc_); \
+    } while (0)
+
+static int s_arr(void *s, zpk_dtype_t dt, int ndim, const size_t *shape, char order, void *data,
+                 const char *codec, size_t chunk, int flags, const char *topic)
+{
+    zpk_array_t a;
+    CHECK("array_init", zpk_array_init(&a, dt, ndim, shape, order, data));
+    zpk_codec_t c;
+    zpk_send_opts_t o;
+    zpk_send_opts_init(&o);
+    if (codec != NULL) {
+        CHECK("codec", zpk_codec_parse(codec, strlen(codec), &c, NULL));
+        c.chunk_size = chunk;
+        o.codec = &c;
+    }
+    o.flags = flags;
+    o.topic = topic;
+    o.topic_len = topic ? strlen(topic) : 0;
+    CHECK("send_array", zpk_send_array(s, &a, &o));
+    return 0;
+}
+
+static int s_send_corpus(void *s)
+{
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    /* 1: packed, topic */
+    CHECK("pack", zpk_pack_fmt(&w, "{s:i s:s s:[dd]}", "id", 1, "name", "zpk", "vals", 1.5, -2.0));
+    CHECK("send1", zpk_send_packed(s, "t1", &w, 0));
+    /* 2: packed, compressed in several chunks */
+    zpk_write_array(&w, 20000);
+    for (int i = 0; i < 20000; i++)
+        zpk_write_uint(&w, (uint64_t)i * 7);
+    zpk_codec_t c;
+    zpk_codec_parse("zlib:6", 6, &c, NULL);
+    c.chunk_size = 16384;
+    zpk_send_opts_t o;
+    zpk_send_opts_init(&o);
+    o.codec = &c;
+    CHECK("send2", zpk_send_packed_ex(s, &w, &o));
+    /* 3, 4: float64 arange(12) as (3, 4), C and F order */
+    double d[12];
+    for (int i = 0; i < 12; i++)
+        d[i] = i;
+    size_t s34[2] = {3, 4};
+    zpk_dtype_t f8 = zpk_dtype_make(ZPK_KIND_FLOAT, 8);
+    if (s_arr(s, f8, 2, s34, 'C', d, NULL, 0, 0, "cam") || s_arr(s, f8, 2, s34, 'F', d, NULL, 0, 0, NULL))
+        return 1;
+    /* 5: int16 arange(100000) % 1000, zlib:1 in 64 KiB chunks */
+    int16_t *i16 = malloc(100000 * 2);
+    for (int i = 0; i < 100000; i++)
+        i16[i] = (int16_t)(i % 1000);
+    size_t n5 = 100000;
+    if (s_arr(s, zpk_dtype_make(ZPK_KIND_INT, 2), 1, &n5, 'C', i16, "zlib:1", 65536, 0, NULL))
+        return 1;
+    /* 6: float32 arange(50000), blosc lz4 shuffle, chunks of 60000 bytes (or zlib without blosc) */
+    float *f4 = malloc(50000 * 4);
+    for (int i = 0; i < 50000; i++)
+        f4[i] = (float)i;
+    size_t n6 = 50000;
+    if (s_arr(s, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 1, &n6, 'C', f4,
+              ZPK_HAVE_BLOSC ? "blosc:lz4:5:shuffle" : "zlib:1", 60000, 0, NULL))
+        return 1;
+    /* 7: mixed {"ts": 12.5, "image": uint16 (250, 400), "mask": bool (300,)} */
+    uint16_t *img = malloc(100000 * 2);
+    for (int i = 0; i < 100000; i++)
+        img[i] = (uint16_t)(i * 31);
+    uint8_t mask[300];
+    for (int i = 0; i < 300; i++)
+        mask[i] = (uint8_t)(i & 1);
+    zpk_array_t arrs[2];
+    size_t si[2] = {250, 400}, sm = 300;
+    zpk_array_init(&arrs[0], zpk_dtype_make(ZPK_KIND_UINT, 2), 2, si, 'C', img);
+    zpk_array_init(&arrs[1], zpk_dtype_make(ZPK_KIND_BOOL, 1), 1, &sm, 'C', mask);
+    zpk_write_map(&w, 3);
+    zpk_write_cstr(&w, "ts");
+    zpk_write_double(&w, 12.5);
+    zpk_write_cstr(&w, "image");
+    zpk_write_array_ref(&w, 0);
+    zpk_write_cstr(&w, "mask");
+    zpk_write_array_ref(&w, 1);
+    CHECK("send7", zpk_send_mixed(s, &w, arrs, 2, NULL));
+    /* 8: single-frame int32 arange(1000) + 3000, zlib:1 */
+    int32_t i32[1000];
+    for (int i = 0; i < 1000; i++)
+        i32[i] = 3000 + i;
+    size_t n8 = 1000;
+    if (s_arr(s, zpk_dtype_make(ZPK_KIND_INT, 4), 1, &n8, 'C', i32, "zlib:1", 0, ZPK_SEND_SINGLE,
+              NULL))
+        return 1;
+    /* 9: single-frame packed {"id": 9} */
+    zpk_pack_fmt(&w, "{s:i}", "id", 9);
+    CHECK("send9", zpk_send_packed(s, NULL, &w, ZPK_SEND_SINGLE));
+    /* 10: empty int32 (0, 5) */
+    size_t s05[2] = {0, 5};
+    if (s_arr(s, zpk_dtype_make(ZPK_KIND_INT, 4), 2, s05, 'C', NULL, NULL, 0, 0, NULL))
+        return 1;
+    /* 11: single-frame mixed, raw object, one array referenced twice */
+    zpk_write_map(&w, 2);
+    zpk_write_cstr(&w, "a");
+    zpk_write_array_ref(&w, 0);
+    zpk_write_cstr(&w, "b");
+    zpk_write_array_ref(&w, 0);
+    zpk_send_opts_init(&o);
+    o.flags = ZPK_SEND_SINGLE;
+    CHECK("send11", zpk_send_mixed(s, &w, arrs + 1, 1, &o));
+    zpk_writer_free(&w);
+    free(i16);
+    free(f4);
+    free(img);
+    return 0;
+}
+
+static int s_send_recipe(void *s)
+{
+    float f[6] = {1, 2, 3, 4, 5, 6};
+    size_t s23[2] = {2, 3};
+    if (s_arr(s, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, s23, 'C', f, NULL, 0, ZPK_SEND_RECIPE, NULL))
+        return 1;
+    int64_t *v = malloc(100000 * 8);
+    for (int i = 0; i < 100000; i++)
+        v[i] = (int64_t)i * 3;
+    size_t n = 100000;
+    int rc = s_arr(s, zpk_dtype_make(ZPK_KIND_INT, 8), 1, &n, 'C', v, NULL, 0, ZPK_SEND_RECIPE, "t");
+    free(v);
+    return rc;
+}
+
+static int s_recv(void *s, int n)
+{
+    for (int k = 0; k < n; k++) {
+        zpk_array_t a;
+        char topic[64];
+        zpk_recv_opts_t o;
+        zpk_recv_opts_init(&o);
+        o.topic = topic;
+        o.topic_cap = sizeof topic;
+        int rc = zpk_recv_array_ex(s, &a, &o);
+        if (rc != 0) {
+            printf("error %s\n", zpk_err_name(rc));
+            continue;
+        }
+        char dt[ZPK_DTYPE_STR_SIZE];
+        zpk_dtype_format(a.dtype, dt, sizeof dt);
+        printf("%s %s ", o.topic_len ? topic : "-", dt);
+        for (int i = 0; i < a.ndim; i++)
+            printf("%s%zu", i ? "," : "", a.shape[i]);
+        double sum = 0;
+        size_t items = a.dtype.itemsize ? a.nbytes / a.dtype.itemsize : 0;
+        zpk_array_to_native(&a);
+        for (size_t i = 0; i < items; i++) {
+            const uint8_t *p = (const uint8_t *)a.data + i * a.dtype.itemsize;
+            switch (a.dtype.kind) {
+            case 'f': sum += a.dtype.itemsize == 8 ? *(const double *)p : *(const float *)p; break;
+            case 'i':
+                sum += a.dtype.itemsize == 8   ? (double)*(const int64_t *)p
+                       : a.dtype.itemsize == 4 ? *(const int32_t *)p
+                       : a.dtype.itemsize == 2 ? *(const int16_t *)p
+                                               : *(const int8_t *)p;
+                break;
+            default:
+                sum += a.dtype.itemsize == 8   ? (double)*(const uint64_t *)p
+                       : a.dtype.itemsize == 4 ? *(const uint32_t *)p
+                       : a.dtype.itemsize == 2 ? *(const uint16_t *)p
+                                               : *(const uint8_t *)p;
+                break;
+            }
+        }
+        printf(" %c %.1f\n", a.order, sum);
+        fflush(stdout);
+        zpk_array_release(&a);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: sock_driver send|send-recipe|recv ENDPOINT [N]\n");
+        return 2;
+    }
+    void *ctx = zmq_ctx_new();
+    int recv = strcmp(argv[1], "recv") == 0;
+    void *s = zmq_socket(ctx, recv ? ZMQ_PULL : ZMQ_PUSH);
+    int to = 10000, linger = 10000;
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &to, sizeof to);
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &to, sizeof to);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(s, argv[2]) != 0)
+        return s_fail("connect", -zmq_errno());
+    int rc;
+    if (recv)
+        rc = s_recv(s, argc > 3 ? atoi(argv[3]) : 1);
+    else if (strcmp(argv[1], "send") == 0)
+        rc = s_send_corpus(s);
+    else
+        rc = s_send_recipe(s);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return rc;
+}
