@@ -443,6 +443,141 @@ int zpk_read_timestamp(zpk_reader_t *r, zpk_timestamp_t *ts)
     return 0;
 }
 
+/* ---- typed reads ---------------------------------------------------------- */
+
+/* Reads one item and checks its type; ZPK_ETYPE (sticky) on a mismatch. */
+static int s_expect(zpk_reader_t *r, zpk_tag_t *t, const void **p, zpk_type_t want)
+{
+    const uint8_t *at = r->pos;
+    int rc = s_read_item(r, t, p);
+    if (rc)
+        return rc;
+    if (t->type != want)
+        return s_fail_at(r, ZPK_ETYPE, at);
+    return 0;
+}
+
+int zpk_read_nil(zpk_reader_t *r)
+{
+    zpk_tag_t t;
+    return s_expect(r, &t, NULL, ZPK_TYPE_NIL);
+}
+
+int zpk_read_bool(zpk_reader_t *r, bool *value)
+{
+    zpk_tag_t t;
+    int rc = s_expect(r, &t, NULL, ZPK_TYPE_BOOL);
+    if (rc == 0 && value)
+        *value = t.v.b;
+    return rc;
+}
+
+int zpk_read_int(zpk_reader_t *r, int64_t *value)
+{
+    const uint8_t *at = r->pos;
+    zpk_tag_t t;
+    int rc = s_read_item(r, &t, NULL);
+    if (rc)
+        return rc;
+    if (t.type == ZPK_TYPE_INT || (t.type == ZPK_TYPE_UINT && t.v.u <= INT64_MAX)) {
+        if (value)
+            *value = t.type == ZPK_TYPE_INT ? t.v.i : (int64_t)t.v.u;
+        return 0;
+    }
+    return s_fail_at(r, ZPK_ETYPE, at);
+}
+
+int zpk_read_uint(zpk_reader_t *r, uint64_t *value)
+{
+    zpk_tag_t t;
+    int rc = s_expect(r, &t, NULL, ZPK_TYPE_UINT);
+    if (rc == 0 && value)
+        *value = t.v.u;
+    return rc;
+}
+
+int zpk_read_double(zpk_reader_t *r, double *value)
+{
+    const uint8_t *at = r->pos;
+    zpk_tag_t t;
+    int rc = s_read_item(r, &t, NULL);
+    if (rc)
+        return rc;
+    double d;
+    switch (t.type) {
+    case ZPK_TYPE_DOUBLE: d = t.v.d; break;
+    case ZPK_TYPE_FLOAT: d = (double)t.v.f; break;
+    case ZPK_TYPE_INT: d = (double)t.v.i; break;
+    case ZPK_TYPE_UINT: d = (double)t.v.u; break;
+    default: return s_fail_at(r, ZPK_ETYPE, at);
+    }
+    if (value)
+        *value = d;
+    return 0;
+}
+
+int zpk_read_str(zpk_reader_t *r, const char **s, size_t *len)
+{
+    zpk_tag_t t;
+    const void *p;
+    int rc = s_expect(r, &t, &p, ZPK_TYPE_STR);
+    if (rc == 0) {
+        if (s)
+            *s = p;
+        if (len)
+            *len = t.v.len;
+    }
+    return rc;
+}
+
+int zpk_read_bin(zpk_reader_t *r, const void **data, size_t *len)
+{
+    zpk_tag_t t;
+    const void *p;
+    int rc = s_expect(r, &t, &p, ZPK_TYPE_BIN);
+    if (rc == 0) {
+        if (data)
+            *data = p;
+        if (len)
+            *len = t.v.len;
+    }
+    return rc;
+}
+
+int zpk_read_array(zpk_reader_t *r, size_t *count)
+{
+    zpk_tag_t t;
+    int rc = s_expect(r, &t, NULL, ZPK_TYPE_ARRAY);
+    if (rc == 0 && count)
+        *count = t.v.len;
+    return rc;
+}
+
+int zpk_read_map(zpk_reader_t *r, size_t *count)
+{
+    zpk_tag_t t;
+    int rc = s_expect(r, &t, NULL, ZPK_TYPE_MAP);
+    if (rc == 0 && count)
+        *count = t.v.len;
+    return rc;
+}
+
+int zpk_read_ext(zpk_reader_t *r, int8_t *type, const void **data, size_t *len)
+{
+    zpk_tag_t t;
+    const void *p;
+    int rc = s_expect(r, &t, &p, ZPK_TYPE_EXT);
+    if (rc == 0) {
+        if (type)
+            *type = t.exttype;
+        if (data)
+            *data = p;
+        if (len)
+            *len = t.v.len;
+    }
+    return rc;
+}
+
 int zpk_reader_error(const zpk_reader_t *r)
 {
     return r->error;

@@ -517,6 +517,102 @@ static void test_random_input_never_crashes(void **state)
     }
 }
 
+static void test_typed_reads(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_map(&w, 2);
+    zpk_write_cstr(&w, "id");
+    zpk_write_uint(&w, 11);
+    zpk_write_cstr(&w, "xy");
+    zpk_write_array(&w, 6);
+    zpk_write_double(&w, 2.5);
+    zpk_write_float(&w, 0.5f);
+    zpk_write_int(&w, -7);
+    zpk_write_bin(&w, "\x01\x02", 2);
+    zpk_write_ext(&w, 42, "abcd", 4);
+    zpk_write_nil(&w);
+    zpk_write_bool(&w, true);
+    zpk_write_uint(&w, UINT64_MAX);
+    zpk_write_int(&w, INT64_MIN);
+    assert_int_equal(zpk_writer_finish(&w), 0);
+    const uint8_t *in = zpk_writer_data(&w);
+    size_t n = zpk_writer_size(&w);
+
+    zpk_reader_t r;
+    zpk_reader_init(&r, in, n, NULL);
+    size_t count;
+    const char *s;
+    size_t len;
+    uint64_t u;
+    int64_t i;
+    double d;
+    bool b;
+    const void *p;
+    int8_t type;
+    assert_int_equal(zpk_read_map(&r, &count), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(zpk_read_str(&r, &s, &len), 0);
+    assert_int_equal(len, 2);
+    assert_memory_equal(s, "id", 2);
+    assert_ptr_equal(s, in + 2); /* zero copy */
+    assert_int_equal(zpk_read_uint(&r, &u), 0);
+    assert_int_equal(u, 11);
+    assert_int_equal(zpk_read_str(&r, NULL, NULL), 0);
+    assert_int_equal(zpk_read_array(&r, &count), 0);
+    assert_int_equal(count, 6);
+    assert_int_equal(zpk_read_double(&r, &d), 0);
+    assert_true(d == 2.5);
+    assert_int_equal(zpk_read_double(&r, &d), 0);
+    assert_true(d == 0.5);
+    assert_int_equal(zpk_read_int(&r, &i), 0);
+    assert_int_equal(i, -7);
+    assert_int_equal(zpk_read_bin(&r, &p, &len), 0);
+    assert_int_equal(len, 2);
+    assert_memory_equal(p, "\x01\x02", 2);
+    assert_int_equal(zpk_read_ext(&r, &type, &p, &len), 0);
+    assert_int_equal(type, 42);
+    assert_int_equal(len, 4);
+    assert_memory_equal(p, "abcd", 4);
+    assert_int_equal(zpk_read_nil(&r), 0);
+    assert_int_equal(zpk_read_bool(&r, &b), 0);
+    assert_true(b);
+    /* UINT64_MAX is no int64: ETYPE at its header, sticky, output untouched. */
+    size_t at = zpk_reader_offset(&r);
+    i = 5;
+    assert_int_equal(zpk_read_int(&r, &i), ZPK_ETYPE);
+    assert_int_equal(i, 5);
+    assert_int_equal(zpk_reader_error_offset(&r), at);
+    assert_int_equal(zpk_read_nil(&r), ZPK_ETYPE);
+    assert_int_equal(zpk_reader_finish(&r), ZPK_ETYPE);
+
+    /* Each mismatch on its own. */
+    zpk_reader_init(&r, (const uint8_t *)"\xff", 1, NULL); /* -1 */
+    assert_int_equal(zpk_read_uint(&r, &u), ZPK_ETYPE);
+    zpk_reader_init(&r, (const uint8_t *)"\xa1x", 2, NULL);
+    assert_int_equal(zpk_read_bin(&r, &p, &len), ZPK_ETYPE);
+    zpk_reader_init(&r, (const uint8_t *)"\xc0", 1, NULL);
+    assert_int_equal(zpk_read_double(&r, &d), ZPK_ETYPE);
+    zpk_reader_init(&r, (const uint8_t *)"\x90", 1, NULL);
+    assert_int_equal(zpk_read_map(&r, &count), ZPK_ETYPE);
+    zpk_reader_init(&r, (const uint8_t *)"\x80", 1, NULL);
+    assert_int_equal(zpk_read_array(&r, &count), ZPK_ETYPE);
+    zpk_reader_init(&r, (const uint8_t *)"\xc2", 1, NULL);
+    assert_int_equal(zpk_read_nil(&r), ZPK_ETYPE);
+    zpk_reader_init(&r, (const uint8_t *)"\xc0", 1, NULL);
+    assert_int_equal(zpk_read_bool(&r, &b), ZPK_ETYPE);
+    zpk_reader_init(&r, (const uint8_t *)"\xc4\x00", 2, NULL);
+    assert_int_equal(zpk_read_str(&r, &s, &len), ZPK_ETYPE);
+    assert_int_equal(zpk_read_ext(&r, &type, &p, &len), ZPK_ETYPE);
+    /* Truncation is EOUTOFDATA, not ETYPE. */
+    zpk_reader_init(&r, (const uint8_t *)"\xa3" "ab", 3, NULL);
+    assert_int_equal(zpk_read_str(&r, &s, &len), ZPK_EOUTOFDATA);
+    zpk_reader_init(&r, (const uint8_t *)"\xd3\x80", 2, NULL);
+    assert_int_equal(zpk_read_int(&r, &i), ZPK_EOUTOFDATA);
+    zpk_writer_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_limits_exact),
         cmocka_unit_test(test_deep_and_huge),
         cmocka_unit_test(test_timestamp_reads),
+        cmocka_unit_test(test_typed_reads),
         cmocka_unit_test(test_corpus_walk_and_reencode),
         cmocka_unit_test(test_random_input_never_crashes),
     };

@@ -558,7 +558,8 @@ static inline int zpk__inline_writer_error(const zpk_writer_t *w)
  * - ZPK_ELIMIT: a declared length is over its limit in zpk_limits_t,
  *   checked when the header is read, before anything else;
  * - ZPK_ETOODEEP: zpk_reader_skip() met nesting deeper than max_depth;
- * - ZPK_ETYPE: a typed read (zpk_read_timestamp()) met another type;
+ * - ZPK_ETYPE: a typed read (zpk_read_uint(), zpk_read_timestamp()...) met
+ *   another type;
  * - ZPK_ENOMEM: skip could not grow its stack for deep nesting.
  * zpk_reader_error_offset() tells where: the offset of the first byte of
  * the header being read when the error was detected.
@@ -631,6 +632,43 @@ ZPK_API int zpk_reader_skip(zpk_reader_t *r);
  *         nsec > 999999999; or the codes of zpk_read_tag().
  */
 ZPK_API int zpk_read_timestamp(zpk_reader_t *r, zpk_timestamp_t *ts);
+
+/**
+ * Typed reads ("expect" calls, as in mpack): each reads one whole value of
+ * the named type. On a type mismatch the value's header is consumed, the
+ * reader records a sticky ZPK_ETYPE at the header's offset and the outputs
+ * are left untouched. Other codes are those of zpk_read_item(). Payloads are
+ * pointers into the input (no copy); any output pointer may be NULL.
+ *
+ * - zpk_read_nil: nil.
+ * - zpk_read_bool: true or false.
+ * - zpk_read_int: any integer that fits int64_t (a uint over INT64_MAX is
+ *   ZPK_ETYPE).
+ * - zpk_read_uint: any non-negative integer (a negative one is ZPK_ETYPE).
+ * - zpk_read_double: float 32, float 64, or an integer (converted).
+ * - zpk_read_str / zpk_read_bin: the payload and its length.
+ * - zpk_read_array / zpk_read_map: the header; *count elements / pairs follow.
+ * - zpk_read_ext: the type code, payload and length (any ext type).
+ */
+ZPK_API int zpk_read_nil(zpk_reader_t *r);
+/** See zpk_read_nil(). */
+ZPK_API int zpk_read_bool(zpk_reader_t *r, bool *value);
+/** See zpk_read_nil(). */
+ZPK_API int zpk_read_int(zpk_reader_t *r, int64_t *value);
+/** See zpk_read_nil(). */
+ZPK_API int zpk_read_uint(zpk_reader_t *r, uint64_t *value);
+/** See zpk_read_nil(). */
+ZPK_API int zpk_read_double(zpk_reader_t *r, double *value);
+/** See zpk_read_nil(). */
+ZPK_API int zpk_read_str(zpk_reader_t *r, const char **s, size_t *len);
+/** See zpk_read_nil(). */
+ZPK_API int zpk_read_bin(zpk_reader_t *r, const void **data, size_t *len);
+/** See zpk_read_nil(). */
+ZPK_API int zpk_read_array(zpk_reader_t *r, size_t *count);
+/** See zpk_read_nil(). */
+ZPK_API int zpk_read_map(zpk_reader_t *r, size_t *count);
+/** See zpk_read_nil(). */
+ZPK_API int zpk_read_ext(zpk_reader_t *r, int8_t *type, const void **data, size_t *len);
 
 /** The sticky error, 0 when none. */
 ZPK_API int zpk_reader_error(const zpk_reader_t *r);
