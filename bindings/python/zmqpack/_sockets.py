@@ -38,7 +38,7 @@ def _setup():
             return zmq.InterruptedSystemCall(e)
         return zmq.ZMQError(e)
 
-    _core._setup_sockets(numpy.ndarray, zmq_error, WireError, _to_ndarray)
+    _core._setup_sockets(numpy.ndarray, zmq_error, WireError)
     _state.update(np=numpy, zmq=zmq, asock=zmq.asyncio.Socket)
     global _AsyncSocket
     _AsyncSocket = zmq.asyncio.Socket
@@ -78,12 +78,6 @@ def _flags(flags, single=False, recipe=False):
     return flags | (_core.SEND_SINGLE if single else 0) | (_core.SEND_RECIPE if recipe else 0)
 
 
-def _to_ndarray(ab):
-    np = _state["np"]
-    a = np.frombuffer(ab, dtype=np.dtype(ab.typestr))
-    return a.reshape(ab.shape, order=ab.order)
-
-
 def _ext_hook(arrays, base):
     def hook(code, data):
         if code == _core.EXT_ARRAY_REF and len(data) == 4:
@@ -94,10 +88,9 @@ def _ext_hook(arrays, base):
     return hook
 
 
-def _decode(payload, bufs, kw):
+def _decode(payload, arrays, kw):
     from . import _registry
-    if bufs:
-        arrays = [_to_ndarray(b) for b in bufs]
+    if arrays:
         base = kw.get("ext_hook")
         if base is None:
             base = _registry._ext_hook if (_registry._by_name or _registry._by_code) else ExtType
@@ -156,7 +149,7 @@ def send_packed(sock, obj, topic=None, codec=None, flags=0, *, copy=None, track=
             return _call_async(sock, fn, flags, st["zmq"].POLLOUT)
         return fn(flags)
     payload, arrays = _core.pack_mixed(obj, **packer_options)
-    dtypes = [a.dtype.str for a in arrays]
+    dtypes = None  # taken from each ndarray in C
     args = (_topic(topic), codec)
 
     def fn(f):
@@ -178,18 +171,16 @@ def send_array(sock, A, topic=None, codec=None, flags=0, *, copy=None, track=Fal
     when ``track``.
     """
     st = _state or _setup()
-    np = st["np"]
-    if not isinstance(A, np.ndarray):
-        A = np.asarray(A)
-    dt = A.dtype.str
+    if not isinstance(A, st["np"].ndarray):
+        A = st["np"].asarray(A)
     if not (single or recipe or topic) and not isinstance(sock, _AsyncSocket):
-        return _core._send(sock.underlying, None, (A,), (dt,), None, codec, flags,
+        return _core._send(sock.underlying, None, (A,), None, None, codec, flags,
                            1 if copy is None else 0 if copy else 2, track)
     args = (_topic(topic), codec)
     mode = _mode(copy)
 
     def fn(f):
-        return _core._send(sock.underlying, None, (A,), (dt,), args[0], args[1],
+        return _core._send(sock.underlying, None, (A,), None, args[0], args[1],
                            _flags(f, single, recipe), mode, track)
     if isinstance(sock, st["asock"]):
         return _call_async(sock, fn, flags, st["zmq"].POLLOUT)
@@ -243,13 +234,12 @@ def recv_array(sock, out=None, flags=0, *, with_topic=False):
     st = _state or _setup()
     np = st["np"]
     if out is None and not with_topic and not isinstance(sock, _AsyncSocket):
-        ab = _core._recv_array(sock.underlying, flags, None)[1]
-        return np.frombuffer(ab, dtype=ab.typestr).reshape(ab.shape, order=ab.order)
+        return _core._recv_array(sock.underlying, flags, None)[1]
 
     def fn(f):
         topic, res = _core._recv_array(sock.underlying, f, out)
         if out is None:
-            arr = _to_ndarray(res)
+            arr = res
         else:
             typestr, shape, order, nbytes = res
             dt = np.dtype(typestr)
