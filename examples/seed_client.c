@@ -4,7 +4,10 @@
  * one byte per send() with Nagle's algorithm off, so the server really does
  * receive most of them a byte at a time.
  *
- *   usage: seed_client PORT [COUNT]     (COUNT tuples, default 5)
+ *   usage: seed_client PORT [COUNT [PAUSE_US]]
+ *
+ * COUNT tuples (default 5); PAUSE_US microseconds between two bytes
+ * (default 0), so that each byte arrives on its own.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,11 +22,12 @@
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: seed_client PORT [COUNT]\n");
+        fprintf(stderr, "usage: seed_client PORT [COUNT [PAUSE_US]]\n");
         return 2;
     }
     int port = atoi(argv[1]);
     int count = argc > 2 ? atoi(argv[2]) : 5;
+    int pause_us = argc > 3 ? atoi(argv[3]) : 0;
 
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -47,11 +51,14 @@ int main(int argc, char **argv)
             return 1;
         }
         const uint8_t *p = zpk_writer_data(&w);
-        for (size_t k = 0; k < zpk_writer_size(&w); k++)
+        for (size_t k = 0; k < zpk_writer_size(&w); k++) {
             if (send(fd, p + k, 1, 0) != 1) {
                 perror("seed_client: send");
                 return 1;
             }
+            if (pause_us > 0)
+                usleep((useconds_t)pause_us);
+        }
     }
     zpk_writer_free(&w);
     close(fd);

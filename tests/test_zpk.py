@@ -479,3 +479,55 @@ def test_bench_bad_arguments():
     run("bench", "local-thr", "tcp://127.0.0.1:1", "1K", "zero", check=2)
     p = run("bench", "local-thr", "nosuch://x", "1K", "1", check=2)
     assert b"bind nosuch://x" in p.stderr
+
+
+def test_cat_shows_mixed_messages_with_array_summaries():
+    zmq = pytest.importorskip("zmq")
+    np = pytest.importorskip("numpy")
+    zmqpack = pytest.importorskip("zmqpack")  # the binding, when this build has it
+    c, ep = cat_bg("--count", "1", "--type", "pull")
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUSH)
+    s.setsockopt(zmq.LINGER, 20000)
+    s.connect(ep)
+    img = np.arange(20, dtype=np.uint16).reshape(4, 5)
+    mask = np.zeros((4, 5), dtype=bool)
+    zmqpack.send_packed(s, {"camera": "left", "image": img, "extra": [1, {"mask": mask}]},
+                        topic="cams", codec="zlib:1")
+    s.close()
+    ctx.term()
+    rc, got, err = finish(c)
+    assert rc == 0, err
+    g = got[0]
+    assert g["kind"] == "mixed" and g["topic"] == "cams"
+    assert g["object"]["camera"] == "left"
+    im = g["object"]["image"]
+    assert im["dtype"] == "<u2" and im["shape"] == [4, 5] and im["max"] == 19 and im["raw"] == 40
+    mk = g["object"]["extra"][1]["mask"]
+    assert mk["dtype"] == "|b1" and mk["max"] == 0
+
+
+def test_pub_npy_edge_dtypes_into_cat(tmp_path):
+    np = pytest.importorskip("numpy")
+    files = {
+        "scalar": np.float64(3.5),
+        "empty": np.zeros((0, 3), "<i2"),
+        "complex": np.array([3 + 4j, 1 - 0j], "<c8"),
+        "half": np.array([1, 2.5], "<f2"),
+        "big_endian_u8": np.array([1, 2**40], ">u8"),
+    }
+    paths = []
+    for name, a in files.items():
+        np.save(tmp_path / f"{name}.npy", a)
+        paths.append(str(tmp_path / f"{name}.npy"))
+    c, ep = cat_bg("--count", str(len(paths)))
+    p = run("pub", "--timeout", "20000", ep, "--npy", *paths)
+    assert p.returncode == 0, p.stderr
+    rc, got, err = finish(c)
+    assert rc == 0, err
+    s, e, cx, h, be = got
+    assert s["shape"] == [] and s["min"] == s["max"] == 3.5
+    assert e["shape"] == [0, 3] and e["raw"] == 0 and "min" not in e
+    assert cx["dtype"] == "<c8" and (cx["min"], cx["max"]) == (1, 5)
+    assert h["dtype"] == "<f2" and (h["min"], h["max"]) == (1, 2.5)
+    assert be["dtype"] == ">u8" and be["max"] == 2**40

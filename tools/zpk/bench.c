@@ -292,8 +292,11 @@ static int s_role(const char *role, const char *endpoint, size_t size, long coun
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
     zmq_setsockopt(s, ZMQ_SNDTIMEO, &tmo, sizeof tmo);
     zmq_setsockopt(s, ZMQ_LINGER, &tmo, sizeof tmo);
-    int one = 1; /* connecting side: queue only on a live connection */
-    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
+    int one = 1; /* PUSH: queue only on a live connection (a missing peer times out).
+                    Not for REQ: with it, a reply that arrives just before the peer
+                    disconnects may be dropped. */
+    if (type == ZMQ_PUSH)
+        zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
     if ((bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint)) != 0) {
         int e = s_zerr();
         zt_fail(S_CMD, e, "%s %s", bind ? "bind" : "connect", endpoint);

@@ -53,7 +53,7 @@ typedef struct s_opts {
 static void s_help(FILE *f)
 {
     fprintf(f,
-        "usage: zpk demo [--seconds S] [--quick] [--size WxH] [--codec SPEC]\n"
+        "usage: zpk demo [--seconds S] [--quick] [--size WxH] [--codec SPEC] [--fps N]\n"
         "\n"
         "The main demo. A publisher and a subscriber, two separate processes, stream\n"
         "sensor frames over tcp://127.0.0.1: each frame is one mixed message holding a\n"
@@ -65,7 +65,8 @@ static void s_help(FILE *f)
         "  --seconds S     how long to stream (default 4)\n"
         "  --quick         a short run for the test suite (0.5 s, 512x512)\n"
         "  --size WxH      image size (default 1024x1024)\n"
-        "  --codec SPEC    payload codec (default blosc:lz4:5:shuffle; none, zlib:1, ...)\n"
+        "  --codec SPEC    payload codec (default blosc:lz4:5:shuffle, or zlib:1 in a\n"
+        "                  build without blosc; none, zlib:6, auto, ...)\n"
         "  --fps N         publish N frames per second (default: as fast as they are\n"
         "                  taken; latency then includes the time frames wait in queues)\n"
         "  --endpoint EP   bind the subscriber here (default tcp://127.0.0.1:*)\n"
@@ -405,7 +406,7 @@ int zt_cmd_demo(int argc, char **argv)
     s_opts_t o = {.seconds = 4, .width = 1024, .height = 1024,
                   .codec = "blosc:lz4:5:shuffle", .endpoint = "tcp://127.0.0.1:*",
                   .report_fd = -1, .timeout_ms = 10000};
-    bool size_set = false, secs_set = false;
+    bool size_set = false, secs_set = false, codec_set = false;
     int c;
     optind = 1;
     opterr = 0;
@@ -433,6 +434,7 @@ int zt_cmd_demo(int argc, char **argv)
         }
         case 'c':
             o.codec = optarg;
+            codec_set = true;
             break;
         case 'e':
             o.endpoint = optarg;
@@ -459,6 +461,8 @@ int zt_cmd_demo(int argc, char **argv)
     }
     if (optind < argc)
         return zt_usage(S_CMD, "takes no arguments ('%s')", argv[optind]);
+    if (!codec_set && !zpk_codec_available(ZPK_CODEC_BLOSC))
+        o.codec = "zlib:1"; /* a build without blosc still runs the demo */
     if (o.quick) {
         if (!secs_set)
             o.seconds = 0.5;
