@@ -692,11 +692,19 @@ static void s_put_real_text(s_out_t *o, char *buf)
 /* A finite double in the fewest digits that read back to the same bits. */
 static void s_put_real(s_out_t *o, double d)
 {
+    /*
+     * 17 digits always read back; fewer are tried 16 first, then 15 (when
+     * p digits read back, so do p+1), which takes two rounds at most.
+     */
     char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d)
-            break;
+    snprintf(buf, sizeof buf, "%.16g", d);
+    if (strtod(buf, NULL) == d) {
+        char shorter[40];
+        snprintf(shorter, sizeof shorter, "%.15g", d);
+        if (strtod(shorter, NULL) == d)
+            memcpy(buf, shorter, sizeof buf);
+    } else {
+        snprintf(buf, sizeof buf, "%.17g", d);
     }
     s_put_real_text(o, buf);
 }

@@ -69,6 +69,12 @@ static const s_row_t s_rows[] = {
     {"a3 610062", "\"a\\u0000b\"", "\"a\\u0000b\""},
     {"a4 f09f9880", "\"\xf0\x9f\x98\x80\"", "\"\xf0\x9f\x98\x80\""},
     {"a2 ff61", "{\"$str\":\"/2E=\"}", "{\"$str\":\"/2E=\"}"},
+    /* overlong, surrogate, above U+10FFFF, cut short (2 and 3 of 4 bytes) */
+    {"a2 c080", "{\"$str\":\"wIA=\"}", "{\"$str\":\"wIA=\"}"},
+    {"a3 eda080", "{\"$str\":\"7aCA\"}", "{\"$str\":\"7aCA\"}"},
+    {"a4 f4908080", "{\"$str\":\"9JCAgA==\"}", "{\"$str\":\"9JCAgA==\"}"},
+    {"a2 e282", "{\"$str\":\"4oI=\"}", "{\"$str\":\"4oI=\"}"},
+    {"a3 f09f98", "{\"$str\":\"8J+Y\"}", "{\"$str\":\"8J+Y\"}"},
     {"c4 00", "\"\"", "{\"$bin\":\"\"}"},
     {"c4 03 010203", "\"AQID\"", "{\"$bin\":\"AQID\"}"},
     {"c4 02 fffe", "\"//4=\"", "{\"$bin\":\"//4=\"}"},
@@ -500,9 +506,10 @@ static void test_text_and_tree_agree(void **state)
         s_same_json(zpk_doc_root(doc), ZPK_JSON_LOSSLESS | ZPK_JSON_INDENT(3));
         zpk_doc_destroy(&doc);
     }
+    /* (canada.mpack, 1 MB of floats, is left to the lossless round trip: time.) */
     const char *names[] = {"corpus/twitter.mpack", "corpus/citm_catalog.mpack",
-                           "corpus/canada.mpack", "corpus/github.mpack"};
-    for (size_t i = 0; i < 4; i++) {
+                           "corpus/github.mpack"};
+    for (size_t i = 0; i < 3; i++) {
         const char *path = harness_data_path(names[i]);
         if (path == NULL)
             continue;

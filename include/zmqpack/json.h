@@ -20,20 +20,22 @@
  * | nil, bool                  | `null`, `true`/`false`             | same                                    |
  * | int, uint <= INT64_MAX     | integer                            | integer                                 |
  * | uint > INT64_MAX           | real (rounded)                     | `{"$uint": "18446744073709551615"}`     |
- * | float 64, finite           | real (17 significant digits: exact)| real                                    |
+ * | float 64, finite           | real, fewest digits that read back exactly (`0.1`, `1.0`, `1e+100`) | real              |
  * | float 64 NaN / +-inf       | `null`                             | `{"$float": "nan"}` (also `"-nan"`, `"inf"`, `"-inf"`, or the bits `"0x7ff0000000000001"` for any other NaN) |
- * | float 32                   | real (or `null` if not finite)     | `{"$float32": 1.5}` (non-finite: as `$float`, bits `"0x7fc00001"`) |
+ * | float 32                   | real, fewest digits that name the float (`0.1`; `null` if not finite) | `{"$float32": 0.1}` (non-finite: as `$float`, bits `"0x7fc00001"`) |
  * | str (valid UTF-8)          | string (`\u0000` for NUL)          | string                                  |
  * | str (not UTF-8)            | `{"$str": "<base64>"}`             | `{"$str": "<base64>"}`                  |
  * | bin                        | string, base64                     | `{"$bin": "<base64>"}`                  |
  * | timestamp (ext -1)         | string, RFC 3339 UTC: `"2026-11-21T21:31:28.5Z"` (years outside 0..9999: as lossless) | `{"$timestamp": [sec, nsec]}` |
  * | other ext, or a timestamp not in its shortest form or malformed | `{"$ext": [type, "<base64>"]}` | same |
  * | array                      | array                              | array                                   |
- * | map with str keys          | object (a duplicate key: the last value wins, at the first one's place) | object, if every key is valid UTF-8 without NUL, no key repeats, and it is not a single key starting with `$`; else `$map` |
+ * | map with str keys          | object (a duplicate key: the last value wins, at the first one's place; a NUL in a key is written `\u0000`, which jansson's parser refuses) | object, if every key is valid UTF-8 without NUL, no key repeats, and it is not a single key starting with `$`; else `$map` |
  * | map with other keys        | object; each non-str key becomes the compact plain JSON text of the key (`1` -> `"1"`, `[1,2]` -> `"[1,2]"`) | `{"$map": [[key, value], ...]}` in order |
  *
  * base64 is RFC 4648 with padding. Object keys keep their order (jansson
- * keeps insertion order).
+ * keeps insertion order). zpk_json_dumps() writes the text directly (one
+ * pass, through the zmqpack allocator hooks); zpk_json_from_node() builds
+ * the equal json_t.
  *
  * JSON to MessagePack (zpk_json_to_msgpack): null, booleans and strings map
  * back directly; integers become int or uint by value (shortest form);
