@@ -18,6 +18,7 @@ void zpk_array_opts_default(zpk_array_opts_t *o)
     o->max_array_bytes = ZPK_DEFAULT_MAX_ARRAY_BYTES;
     o->nthreads = 1;
     zpk_limits_default(&o->limits, 0);
+    o->max_chunks = ZPK_DEFAULT_MAX_CHUNKS;
 }
 
 void zpk_array_info_free(zpk_array_info_t *info)
@@ -281,6 +282,9 @@ int zpk_array_header_read(zpk_reader_t *r, const zpk_array_opts_t *opts,
             rc = s_read_array_len(r, &n);
             if (rc != 0)
                 S_FAIL(rc, "array header: '%.*s' is not an array", (int)klen, key);
+            if (n > o.max_chunks)
+                S_FAIL(ZPK_ELIMIT, "array header: '%.*s' has %u entries, max_chunks is "
+                       "%zu", (int)klen, key, n, o.max_chunks);
             /* Each entry takes at least one byte: the table is bounded by
              * the input actually present, never by what it claims. */
             if (n > zpk_reader_remaining(r))

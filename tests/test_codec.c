@@ -510,6 +510,7 @@ static void test_auto_rule(void **state)
     /* compressible: compressed chunks, owned, freed by enc_free */
     assert_int_equal(zpk_array_init(&a, s_dt("<f4"), 1, shp, 'C', data), 0);
     c.chunk_size = 256 * 1024;
+    c.nthreads = 2; /* blosc's own threads, through the context API */
     assert_int_equal(zpk_array_encode(&a, &c, true, &enc, NULL), 0);
     assert_int_equal(enc.info.codec.id, ZPK_CODEC_BLOSC);
     assert_int_equal(enc.nchunks, 8);
@@ -677,6 +678,8 @@ static size_t s_write_hdr(const s_hdr_t *h, uint8_t *out, size_t cap)
     return zpk_writer_size(&w);
 }
 
+static size_t s_max_chunks; /* 0: the default */
+
 static int s_decode_hdr(const s_hdr_t *h, size_t max_bytes)
 {
     uint8_t buf[1024];
@@ -685,6 +688,8 @@ static int s_decode_hdr(const s_hdr_t *h, size_t max_bytes)
     zpk_array_opts_default(&o);
     if (max_bytes)
         o.max_array_bytes = max_bytes;
+    if (s_max_chunks)
+        o.max_chunks = s_max_chunks;
     zpk_array_info_t info;
     zpk_error_t err;
     zpk_error_clear(&err);
@@ -732,6 +737,15 @@ static void test_hostile_headers(void **state)
     /* at the limit: accepted; one over: refused */
     assert_int_equal(s_decode_hdr(&good, 160), 0);
     assert_int_equal(s_decode_hdr(&good, 159), ZPK_ELIMIT);
+    /* a chunk table longer than max_chunks (and a raw list) */
+    s_max_chunks = 3;
+    assert_int_equal(s_decode_hdr(&good, 0), 0);
+    s_max_chunks = 2;
+    assert_int_equal(s_decode_hdr(&good, 0), ZPK_ELIMIT);
+    h = good; h.chunk = 160; h.nchunks = 1; h.chunks[0] = 20; h.nraw = 3;
+    h.raw[0] = 0; h.raw[1] = 1; h.raw[2] = 2;
+    assert_int_equal(s_decode_hdr(&h, 0), ZPK_ELIMIT);
+    s_max_chunks = 0;
     /* chunk table inconsistent with nbytes and chunk */
     h = good; h.nchunks = 2;
     assert_int_equal(s_decode_hdr(&h, 0), ZPK_EFORMAT);
@@ -786,8 +800,12 @@ static void test_hostile_header_bytes(void **state)
     /* over the reader's max_array_len: refused as it is read */
     assert_int_equal(zpk_array_header_decode(huge, sizeof huge, NULL, &info, NULL),
                      ZPK_ELIMIT);
-    /* within the limits but far more entries than bytes left */
+    /* 16 Mi entries: over max_chunks */
     huge[9] = 0x00;
+    assert_int_equal(zpk_array_header_decode(huge, sizeof huge, NULL, &info, NULL),
+                     ZPK_ELIMIT);
+    /* within every limit but far more entries than bytes left */
+    huge[10] = 0x0f;
     assert_int_equal(zpk_array_header_decode(huge, sizeof huge, NULL, &info, NULL),
                      ZPK_EOUTOFDATA);
     assert_int_equal(harness_alloc_stats().calls, 0);

@@ -58,7 +58,7 @@ typedef enum zpk_shuffle {
 /** `auto` leaves payloads smaller than this alone (default). */
 #define ZPK_DEFAULT_AUTO_MIN_SIZE ((size_t)64 * 1024)
 /** `auto` keeps a compressed chunk when raw/compressed reaches this (default). */
-#define ZPK_DEFAULT_AUTO_MIN_RATIO 1.15
+#define ZPK_DEFAULT_AUTO_MIN_RATIO 1.25
 /** Bytes `auto` compresses as a sample (4 pieces spread over the payload) (default). */
 #define ZPK_DEFAULT_AUTO_SAMPLE ((size_t)64 * 1024)
 /** Largest chunk the blosc codec accepts (blosc 1.x takes < 2 GiB per call). */
@@ -163,9 +163,16 @@ typedef struct zpk_array_opts {
     size_t max_array_bytes; /**< larger declared arrays fail with ZPK_ELIMIT */
     int nthreads;           /**< blosc decompression threads (>= 1) */
     zpk_limits_t limits;    /**< MessagePack limits for reading the header */
+    size_t max_chunks;      /**< longest chunk table (and raw list) accepted */
 } zpk_array_opts_t;
 
-/** Sets the defaults: ZPK_DEFAULT_MAX_ARRAY_BYTES, 1 thread, default limits. */
+/** Default zpk_array_opts_t::max_chunks: 1 Mi entries (a 24 MiB table at most). */
+#define ZPK_DEFAULT_MAX_CHUNKS ((size_t)1 << 20)
+
+/**
+ * Sets the defaults: ZPK_DEFAULT_MAX_ARRAY_BYTES, 1 thread, default
+ * MessagePack limits, ZPK_DEFAULT_MAX_CHUNKS.
+ */
 ZPK_API void zpk_array_opts_default(zpk_array_opts_t *o);
 
 /** One chunk of the chunk table. */
@@ -294,7 +301,8 @@ ZPK_API size_t zpk_array_header_bound(const zpk_array_info_t *info);
  *         ZPK_EFORMAT (not a map, missing/duplicate key, wrong type,
  *         inconsistent chunk table); ZPK_EDTYPE; ZPK_ESHAPE (ndim > 32,
  *         byte count differs from the shape's); ZPK_EOVERFLOW; ZPK_ELIMIT
- *         (over max_array_bytes); ZPK_ECODEC; ZPK_ENOTSUP; ZPK_ENOMEM.
+ *         (over max_array_bytes, or a chunk table or raw list longer than
+ *         max_chunks); ZPK_ECODEC; ZPK_ENOTSUP; ZPK_ENOMEM.
  */
 ZPK_API int zpk_array_header_read(zpk_reader_t *r, const zpk_array_opts_t *opts,
                                   zpk_array_info_t *info, zpk_error_t *err);
