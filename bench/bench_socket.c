@@ -12,7 +12,7 @@
  * zmq_send() of pre-encoded bytes + zmq_recv(). memcpy of the same bytes
  * into warm memory is the yardstick for "inproc zero-copy is flat in size".
  *
- * usage: bench_socket [--quick] [--json FILE]
+ * usage: bench_socket [--quick] [--json FILE] [--pyzmq-only]
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -205,6 +205,129 @@ static bu_stat_t s_measure(const bu_opts_t *o, run_t *r, uint8_t *data, const ui
     return bu_stat(v, reps);
 }
 
+/*
+ * The pyzmq recipe beside zpk, both pipelined over tcp in one thread: a
+ * burst of sends, then the receives (unbounded high-water marks). Python
+ * sends with copy=False and receives with copy=False, as pyzmq's docs do.
+ */
+static const char *s_pyzmq_script =
+    "import sys, time, zmq, numpy as np\n"
+    "def send_array(s, A, flags=0, copy=False):\n"
+    "    s.send_json(dict(dtype=str(A.dtype), shape=A.shape), flags | zmq.SNDMORE)\n"
+    "    return s.send(A, flags, copy=copy)\n"
+    "def recv_array(s, flags=0, copy=False):\n"
+    "    md = s.recv_json(flags=flags)\n"
+    "    msg = s.recv(flags=flags, copy=copy)\n"
+    "    return np.frombuffer(memoryview(msg), dtype=md['dtype']).reshape(md['shape'])\n"
+    "ctx = zmq.Context()\n"
+    "for arg in sys.argv[1:]:\n"
+    "    size, count = map(int, arg.split(':'))\n"
+    "    pull = ctx.socket(zmq.PULL); push = ctx.socket(zmq.PUSH)\n"
+    "    for so in (pull, push): so.sndhwm = 0; so.rcvhwm = 0; so.linger = 0\n"
+    "    pull.bind('tcp://127.0.0.1:*'); push.connect(pull.getsockopt_string(zmq.LAST_ENDPOINT))\n"
+    "    A = np.ones(size // 8, dtype=np.float64)\n"
+    "    send_array(push, A); recv_array(pull)\n"
+    "    best = 0\n"
+    "    for rep in range(3):\n"
+    "        t0 = time.perf_counter()\n"
+    "        for i in range(count): send_array(push, A)\n"
+    "        for i in range(count): recv_array(pull)\n"
+    "        best = max(best, count / (time.perf_counter() - t0))\n"
+    "    print(size, best, flush=True)\n"
+    "    pull.close(); push.close()\n";
+
+/* zpk over tcp, the same burst-then-receive pattern, in this thread. */
+static double s_zpk_burst_rate(void *ctx, uint8_t *data, size_t size, long count)
+{
+    void *pull = zmq_socket(ctx, ZMQ_PULL), *push = zmq_socket(ctx, ZMQ_PUSH);
+    int zero = 0, to = 20000;
+    void *both[2] = {pull, push};
+    for (int i = 0; i < 2; i++) {
+        zmq_setsockopt(both[i], ZMQ_SNDHWM, &zero, sizeof zero);
+        zmq_setsockopt(both[i], ZMQ_RCVHWM, &zero, sizeof zero);
+        zmq_setsockopt(both[i], ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(both[i], ZMQ_RCVTIMEO, &to, sizeof to);
+    }
+    zmq_bind(pull, "tcp://127.0.0.1:*");
+    char ep[256];
+    size_t len = sizeof ep;
+    zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, ep, &len);
+    zmq_connect(push, ep);
+    size_t n = size / 8;
+    zpk_array_t a;
+    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', data);
+    zpk_tracker_t *t = zpk_tracker_new();
+    zpk_send_opts_t so;
+    zpk_send_opts_init(&so);
+    so.own = ZPK_OWN_BORROW;
+    so.tracker = t;
+    zpk_array_t r;
+    zpk_send_array(push, &a, &so);
+    zpk_recv_array(pull, &r, 0);
+    zpk_array_release(&r);
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = bu_now();
+        for (long i = 0; i < count; i++)
+            zpk_send_array(push, &a, &so);
+        for (long i = 0; i < count; i++) {
+            if (zpk_recv_array(pull, &r, 0) != 0)
+                break;
+            zpk_array_release(&r);
+        }
+        double rate = (double)count / (bu_now() - t0);
+        if (rate > best)
+            best = rate;
+    }
+    zmq_close(push);
+    zmq_close(pull);
+    zpk_tracker_wait(t, 20000);
+    zpk_tracker_destroy(&t);
+    return best;
+}
+
+static void s_vs_pyzmq(const bu_opts_t *o, void *ctx, uint8_t *data)
+{
+    static const size_t sizes[] = {1 << 10, 64 << 10, 1 << 20, 16 << 20};
+    long counts[4];
+    char cmd[1024];
+    int off = snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"$ZPK_BENCH_PY\"");
+    for (int i = 0; i < 4; i++) {
+        counts[i] = (long)((o->quick ? 32e6 : 128e6) / (double)sizes[i]);
+        if (counts[i] > (o->quick ? 5000 : 20000))
+            counts[i] = o->quick ? 5000 : 20000;
+        if (counts[i] < 4)
+            counts[i] = 4;
+        off += snprintf(cmd + off, sizeof cmd - (size_t)off, " %zu:%ld", sizes[i], counts[i]);
+    }
+    setenv("ZPK_BENCH_PY", s_pyzmq_script, 1);
+    FILE *p = popen(cmd, "r");
+    double py[4] = {0};
+    for (int i = 0; p != NULL && i < 4; i++) {
+        size_t sz;
+        double rate;
+        if (fscanf(p, "%zu %lf", &sz, &rate) != 2)
+            break;
+        py[i] = rate;
+    }
+    if (p != NULL)
+        pclose(p);
+    printf("\n## Against the pyzmq recipe (copy=False), tcp, a burst of sends then the receives "
+           "(messages/s)\n\n");
+    printf("| size | pyzmq recipe | zpk | zpk / pyzmq |\n|---:|---:|---:|---:|\n");
+    for (int i = 0; i < 4; i++) {
+        double z = s_zpk_burst_rate(ctx, data, sizes[i], counts[i]);
+        char kase[32];
+        snprintf(kase, sizeof kase, "%zu", sizes[i]);
+        bu_stat_t a = {py[i], py[i], py[i]}, b = {z, z, z};
+        bu_json_row(o, "socket", "vs pyzmq tcp", kase, "pyzmq recipe", "msg/s", a);
+        bu_json_row(o, "socket", "vs pyzmq tcp", kase, "zpk", "msg/s", b);
+        printf("| %zu KiB | %.0f | %.0f | %.2fx |\n", sizes[i] >> 10, py[i], z,
+               py[i] > 0 ? z / py[i] : 0.0);
+        fflush(stdout);
+    }
+}
+
 static double s_memcpy_mbps(size_t size)
 {
     uint8_t *a = malloc(size), *b = malloc(size);
@@ -241,6 +364,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < (64u << 20); i++)
         data[i] = (uint8_t)(i * 2654435761u >> 24);
     memset(into, 0, 64 << 20);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--pyzmq-only") == 0) { /* just the recipe comparison */
+            s_vs_pyzmq(&o, ctx, data);
+            free(data);
+            free(into);
+            zmq_ctx_term(ctx);
+            return 0;
+        }
 
     printf("## Arrays: zpk_send_array / zpk_recv_array beside raw libzmq (MB/s, pipelined)\n\n");
     printf("| transport | size | raw copy | raw zero-copy | zpk | zpk into | zpk / best raw |\n");
@@ -262,9 +393,10 @@ int main(int argc, char **argv)
                 run_t r = {ctx, transports[ti], m, size, cnt, NULL, into, 0};
                 bu_stat_t st = s_measure(&o, &r, data, NULL, 0, &msgs);
                 mbps[m] = st.median;
-                char kase[64];
-                snprintf(kase, sizeof kase, "%s %zu", transports[ti], size);
-                bu_json_row(&o, "socket", "arrays", kase, s_mname[m], "MB/s", st);
+                char group[32], kase[32];
+                snprintf(group, sizeof group, "arrays %s", transports[ti]);
+                snprintf(kase, sizeof kase, "%zu", size);
+                bu_json_row(&o, "socket", group, kase, s_mname[m], "MB/s", st);
             }
             double best = mbps[0] > mbps[1] ? mbps[0] : mbps[1];
             char sz[32];
@@ -306,6 +438,8 @@ int main(int argc, char **argv)
                rate[1] / rate[0], rate[2], rate[2] / rate[0]);
         fflush(stdout);
     }
+
+    s_vs_pyzmq(&o, ctx, data);
 
     double mc = s_memcpy_mbps(64 << 20);
     printf("\nmemcpy of 64 MiB into warm memory: %.0f MB/s\n", mc);

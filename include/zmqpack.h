@@ -18,6 +18,7 @@
 #include "zmqpack/json.h"
 #include "zmqpack/message.h"
 #include "zmqpack/socket.h"
+#include "zmqpack/curve.h"
 /* ZPK_LAYER_HEADERS (keep this marker: one include per layer above) */
 
 #endif

@@ -452,6 +452,10 @@ static int s_add_chunk(s_send_t *s, zpk_chunk_t *ch, s_ctx_t *caller)
 #define S_STACK_FRAMES 8
 /* Header bytes written on the stack before falling back to the heap. */
 #define S_STACK_HEADER 512
+/* Single-frame messages up to this size are built on the stack. */
+#define S_STACK_SINGLE 4096
+/* Messages whose payload is smaller than this go as one frame. */
+#define S_AUTO_SINGLE ((size_t)16 * 1024)
 
 /* Puts detached bytes back into a growable writer after a failed send. */
 static void s_writer_restore(zpk_writer_t *w, void *d, size_t n)
@@ -635,6 +639,7 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
     uint8_t hbuf[S_STACK_HEADER];
     zpk_writer_init_buffer(&hw, hbuf, sizeof hbuf);
     s_out_t out_stack[S_STACK_FRAMES];
+    uint8_t sbuf[S_STACK_SINGLE];
     s_ctx_t *owned_stack[S_STACK_FRAMES];
     void *single_buf = NULL;
     size_t nchunks = 0;
@@ -655,9 +660,17 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
             obj_packed = true;
     }
     nchunks = obj == NULL ? 0 : obj_packed ? oenc.nchunks : 1;
-    if (narr > 0) {
+    zpk_array_enc_t aenc_one;
+    s_ctx_t *ctx_a_one = NULL;
+    if (narr == 1) { /* the common case, without allocations */
+        memset(&aenc_one, 0, sizeof aenc_one);
+        aenc = &aenc_one;
+        s.ctx_a = &ctx_a_one;
+    } else if (narr > 1) {
         aenc = zpk__calloc(narr, sizeof *aenc);
         s.ctx_a = zpk__calloc(narr, sizeof *s.ctx_a);
+    }
+    if (narr > 0) {
         if (aenc == NULL || s.ctx_a == NULL) {
             rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
             goto out;
@@ -691,6 +704,18 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
     }
     if (s.o.topic_len > 0)
         s.out[s.nout++] = (s_out_t){s.o.topic, s.o.topic_len, NULL};
+
+    /* small messages go as one frame: libzmq's cost is per frame, and the
+     * payload is copied either way (docs/PROTOCOL.md, section 5) */
+    if (!single && !recipe && s.ctx_w == NULL) {
+        size_t payload = obj != NULL && !obj_packed ? objlen : 0;
+        for (size_t i = 0; obj_packed && i < oenc.nchunks; i++)
+            payload += oenc.chunks[i].size;
+        for (size_t i = 0; i < narr; i++)
+            payload += aenc[i].info.stored_bytes;
+        if (payload < S_AUTO_SINGLE && payload < s.o.copy_below)
+            single = true;
+    }
 
     /* the header */
     char json[2048];
@@ -727,12 +752,13 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         for (size_t i = 0; i < narr; i++)
             for (size_t c = 0; c < aenc[i].nchunks; c++)
                 total += aenc[i].chunks[c].size;
-        uint8_t *buf = zpk__malloc(total);
+        uint8_t *buf = total <= sizeof sbuf ? sbuf : zpk__malloc(total);
         if (buf == NULL) {
             rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory for the frame");
             goto out;
         }
-        single_buf = buf;
+        if (buf != sbuf)
+            single_buf = buf;
         uint8_t *p = buf;
         memcpy(p, zpk_writer_data(&hw), zpk_writer_size(&hw));
         p += zpk_writer_size(&hw);
@@ -750,14 +776,17 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
                     memcpy(p, aenc[i].chunks[c].data, aenc[i].chunks[c].size);
                 p += aenc[i].chunks[c].size;
             }
-        s_ctx_t *c = s_ctx_new(buf, s_zpk_free_fn, NULL, NULL);
-        if (c == NULL) {
-            rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
-            goto out;
+        s_ctx_t *c = NULL;
+        if (total >= s.o.copy_below) { /* large: the buffer goes to libzmq */
+            c = s_ctx_new(buf, s_zpk_free_fn, NULL, NULL);
+            if (c == NULL) {
+                rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+                goto out;
+            }
+            single_buf = NULL;
+            s.owned[s.nowned++] = c;
         }
-        single_buf = NULL;
-        s.owned[s.nowned++] = c;
-        s.out[s.nout++] = (s_out_t){buf, total, total >= s.o.copy_below ? c : NULL};
+        s.out[s.nout++] = (s_out_t){buf, total, c};
     } else {
         if (!recipe)
             s.out[s.nout++] = (s_out_t){zpk_writer_data(&hw), zpk_writer_size(&hw), NULL};
@@ -821,10 +850,12 @@ cleanup:
         zpk__free(s.out);
     if (s.owned != owned_stack)
         zpk__free(s.owned);
-    zpk__free(s.ctx_a);
+    if (narr > 1)
+        zpk__free(s.ctx_a);
     for (size_t i = 0; aenc != NULL && i < narr; i++)
         zpk_array_enc_free(&aenc[i]);
-    zpk__free(aenc);
+    if (narr > 1)
+        zpk__free(aenc);
     zpk_array_enc_free(&oenc);
     zpk_writer_free(&hw);
     return rc;

@@ -45,7 +45,11 @@ extern "C" {
 
 /** Same value as ZMQ_DONTWAIT: do not block (send and receive). */
 #define ZPK_DONTWAIT 1
-/** Send flag: single-frame mode (header and payload in one frame), for ZMQ_CONFLATE. */
+/**
+ * Send flag: single-frame mode (header and payload in one frame), for
+ * ZMQ_CONFLATE. Messages whose payload is under 16 KiB are sent this way
+ * even without the flag (one frame costs less than two in libzmq).
+ */
 #define ZPK_SEND_SINGLE 0x100
 /** Send flag (arrays only): the pyzmq recipe, a JSON {"dtype", "shape"} frame and a raw frame. */
 #define ZPK_SEND_RECIPE 0x200
