@@ -2,14 +2,17 @@
  * The document tree: the arena, the resumable parser shared with the
  * streaming unpacker (unpacker.c), the one-shot parse and the accessors.
  *
- * Parsing is iterative. Finished children of the containers still open
- * sit on a value stack; when a container's last element arrives, its
- * children are copied into the arena in one contiguous block and the
- * container becomes one node on its parent's stack. So nothing is ever
- * allocated from a declared count (only from elements that arrived), each
- * node is copied once, and an interrupted parse resumes exactly where the
- * bytes ran out: an item (header plus payload) is consumed only when all
- * of its bytes are there.
+ * Parsing is iterative (an explicit stack of open containers). A container
+ * whose declared count the bytes at hand can back (each element takes at
+ * least one byte, and so does every slot still open in the enclosing
+ * preallocated containers) gets its children preallocated in the arena and
+ * written in place: "direct mode", always the case for a complete one-shot
+ * input (otherwise the input is truncated: ZPK_EOUTOFDATA). When streaming
+ * and the bytes are not there yet, its finished children wait on a value
+ * stack and are copied into the arena in one block when it closes. Either
+ * way nothing is allocated beyond what real bytes can fill, and an
+ * interrupted parse resumes exactly where the bytes ran out: an item
+ * (header plus payload) is consumed only when all of its bytes are there.
  */
 #include "doc_internal.h"
 
@@ -24,6 +27,8 @@
 /* Cap on the first block of a streamed object (sized like the last one):
  * large blocks freed at the top of the heap make malloc give pages back. */
 #define S_REUSE_HINT ((size_t)64 * 1024)
+/* Cap on the first block of a one-shot parse. */
+#define S_ONESHOT_HINT ((size_t)1024 * 1024)
 
 static uint8_t s_no_space;
 
@@ -327,6 +332,41 @@ static inline void s_put(zpk_node_t *dst, uint64_t h, uint64_t v)
     memcpy((uint8_t *)dst + 8, &v, 8);
 }
 
+/* Copies n bytes; short runs with fixed-size moves instead of a libc call. */
+static inline void s_copy(uint8_t *d, const uint8_t *p, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        memcpy(d, p, 8);
+        memcpy(d + n - 8, p + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(d, p, 4);
+        memcpy(d + n - 4, p + n - 4, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = p[i];
+    } else {
+        memcpy(d, p, n);
+    }
+}
+
+/*
+ * The first byte's class: the fix ranges get small codes, every other
+ * first byte (0xc0..0xdf) is its own class, so one jump table dispatches.
+ */
+enum { S_POSFIX = 0, S_NEGFIX, S_FIXMAP, S_FIXARRAY, S_FIXSTR };
+#define S_X4(v) v, v, v, v
+#define S_X16(v) S_X4(v), S_X4(v), S_X4(v), S_X4(v)
+#define S_X32(v) S_X16(v), S_X16(v)
+static const uint8_t s_class[256] = {
+    S_X32(S_POSFIX), S_X32(S_POSFIX), S_X32(S_POSFIX), S_X32(S_POSFIX),
+    S_X16(S_FIXMAP), S_X16(S_FIXARRAY), S_X32(S_FIXSTR),
+    0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7,
+    0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf,
+    0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7,
+    0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf,
+    S_X32(S_NEGFIX),
+};
+
 #define S_NEED(k)                                                               \
     do {                                                                        \
         if (ZPK_UNLIKELY((size_t)(e - p) < (size_t)(k))) {                      \
@@ -378,36 +418,31 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
         }
         b = *p;
         et = 0;
-        if (b <= 0x7f) {
+        switch (s_class[b]) {
+        case S_POSFIX:
             nh = s_hdr(ZPK_TYPE_UINT, 0, 0);
             nv = b;
             p++;
             goto value;
-        }
-        if (b >= 0xe0) {
+        case S_NEGFIX:
             nh = s_hdr(ZPK_TYPE_INT, 0, 0);
             nv = (uint64_t)(int64_t)(int8_t)b;
             p++;
             goto value;
-        }
-        if (b <= 0x8f) {
+        case S_FIXMAP:
             len = b & 0x0f;
             ctype = ZPK_TYPE_MAP;
             p++;
             goto open;
-        }
-        if (b <= 0x9f) {
+        case S_FIXARRAY:
             len = b & 0x0f;
             ctype = ZPK_TYPE_ARRAY;
             p++;
             goto open;
-        }
-        if (b <= 0xbf) {
+        case S_FIXSTR:
             len = b & 0x1f;
             p++;
             goto str;
-        }
-        switch (b) {
         case 0xc0:
             nh = s_hdr(ZPK_TYPE_NIL, 0, 0);
             nv = 0;
@@ -594,7 +629,7 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                 uint8_t *d = s_arena_bytes(&ps->arena, (size_t)len + 1);
                 if (ZPK_UNLIKELY(d == NULL))
                     goto nomem;
-                memcpy(d, p, len);
+                s_copy(d, p, len);
                 d[len] = 0;
                 nv = s_vptr(d);
             }
@@ -634,7 +669,7 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                 uint8_t *d = s_arena_bytes(&ps->arena, len);
                 if (ZPK_UNLIKELY(d == NULL))
                     goto nomem;
-                memcpy(d, p, len);
+                s_copy(d, p, len);
                 nv = s_vptr(d);
             }
         }
@@ -698,7 +733,7 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                 zpk_node_t *kids = s_arena_nodes(&ps->arena, items);
                 if (ZPK_UNLIKELY(kids == NULL)) {
                     depth--;
-                    if (fdirect)
+                    if (depth > 0 && fdirect)
                         outer -= left;
                     goto nomem;
                 }
@@ -719,7 +754,7 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                 ps->nvals = nvals;
                 ps->depth = 0;
                 ps->outer = 0;
-                ps->ndirect = 0;
+                            ps->ndirect = 0;
                 *pos = (size_t)(p - base);
                 return 0;
             }
@@ -771,6 +806,9 @@ need_more:
     ps->depth = depth;
     ps->outer = outer;
     ps->ndirect = ndirect;
+    /* No item completes before this many more bytes. (A bound for the whole
+     * object, counting a byte per item still to come, would save parse calls
+     * but delay the report of a bad byte until then.) */
     ps->need = need;
     *pos = (size_t)(item - base);
     if (oneshot)
@@ -817,7 +855,9 @@ int zpk_doc_parse(const void *data, size_t len, const zpk_limits_t *lim,
     if (flags & ~(ZPK_DOC_BORROW | ZPK_DOC_CHECK_UTF8))
         return zpk__error(err, ZPK_EINVAL, 0, "unknown flag");
     zpk__parser_t ps;
-    size_t hint = len < S_MAX_BLOCK / 2 ? len * 2 : S_MAX_BLOCK;
+    /* First block ~ twice the input (nodes outweigh bytes), capped: a small
+     * object followed by a large payload must not cost a large block. */
+    size_t hint = len < S_ONESHOT_HINT / 2 ? len * 2 : S_ONESHOT_HINT;
     zpk__parser_init(&ps, lim, flags, hint);
     size_t pos = 0;
     const uint8_t *base = data != NULL ? data : (const uint8_t *)"";

@@ -21,6 +21,8 @@
 
 #define S_DEFAULT_READ_SIZE ((size_t)64 * 1024)
 #define S_MIN_CAP ((size_t)4096)
+/* First arena block of the first object (later ones are sized like the last). */
+#define S_FIRST_ARENA ((size_t)64 * 1024)
 
 struct zpk_unpacker {
     uint8_t *buf;
@@ -49,7 +51,7 @@ zpk_unpacker_t *zpk_unpacker_new(const zpk_limits_t *lim, unsigned flags)
         return NULL;
     memset(u, 0, offsetof(zpk_unpacker_t, ps));
     zpk_error_clear(&u->err);
-    zpk__parser_init(&u->ps, lim, flags, 0);
+    zpk__parser_init(&u->ps, lim, flags, S_FIRST_ARENA);
     return u;
 }
 
@@ -122,30 +124,39 @@ static S_NOINLINE int s_make_room(zpk_unpacker_t *u, size_t n)
     return 0;
 }
 
-int zpk_unpacker_feed(zpk_unpacker_t *u, const void *data, size_t n)
+static S_NOINLINE int s_feed_slow(zpk_unpacker_t *u, const void *data, size_t n)
 {
     if (u == NULL || (data == NULL && n > 0))
         return ZPK_EINVAL;
     if (u->failed)
         return u->failed;
     if (n == 0)
-        return 0; /* also keeps NULL buf + 0 out of the way (UB) */
-    if (ZPK_UNLIKELY(u->cap - u->wr < n)) {
+        return 0;
+    if (u->cap - u->wr < n) {
         int rc = s_make_room(u, n);
         if (rc != 0)
             return rc;
     }
-    uint8_t *dst = u->buf + u->wr;
-    if (n <= 8) { /* one-byte feeding: skip the memcpy call */
-        const uint8_t *src = data;
-        for (size_t i = 0; i < n; i++)
-            dst[i] = src[i];
-    } else {
-        memcpy(dst, data, n);
-    }
+    memcpy(u->buf + u->wr, data, n);
     u->wr += n;
     u->reserved = 0;
     return 0;
+}
+
+int zpk_unpacker_feed(zpk_unpacker_t *u, const void *data, size_t n)
+{
+    /* Fast path for small feeds (one byte at a time): a leaf, no call. */
+    if (ZPK_LIKELY(u != NULL && data != NULL && n - 1 < 8 && u->cap - u->wr >= n &&
+                   !u->failed)) {
+        uint8_t *dst = u->buf + u->wr;
+        const uint8_t *src = data;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+        u->wr += n;
+        u->reserved = 0;
+        return 0;
+    }
+    return s_feed_slow(u, data, n);
 }
 
 void *zpk_unpacker_reserve(zpk_unpacker_t *u, size_t min, size_t *avail)
@@ -297,7 +308,7 @@ int zpk_unpacker_next(zpk_unpacker_t *u, zpk_doc_t **out)
     if (u->failed)
         return u->failed;
     if (u->base_off + u->wr < u->need_off && u->src == NULL && !u->skipping)
-        return ZPK_EOUTOFDATA; /* the item in progress is still incomplete */
+        return ZPK_EOUTOFDATA; /* the item at hand is still incomplete */
     return s_run(u, true, out);
 }
 

@@ -17,7 +17,9 @@
  *
  * Both parse iteratively (no recursion), check every declared length
  * against a zpk_limits_t before using it, and never allocate because the
- * input claims a size: containers grow as their elements actually arrive.
+ * input claims a size: children are preallocated only when the bytes that
+ * are really there can fill them (one byte per element at least), else
+ * they are gathered as they arrive.
  *
  * Strings are not checked for valid UTF-8 unless ZPK_DOC_CHECK_UTF8 is
  * given (msgpack-python only fails when it decodes a str to text).
@@ -225,8 +227,10 @@ ZPK_API int zpk_unpacker_feed(zpk_unpacker_t *u, const void *data, size_t n);
  * zpk_unpacker_buffered() to tell a clean end from a truncated object), and
  * a negative value returned by the source is returned unchanged (the
  * unpacker stays usable). Otherwise ZPK_EFORMAT, ZPK_ELIMIT,
- * ZPK_ETOODEEP, ZPK_EUTF8, ZPK_ENOMEM (all sticky, see above), or
- * ZPK_EINVAL for NULL arguments. *out is NULL on every error.
+ * ZPK_ETOODEEP, ZPK_EUTF8, ZPK_ENOMEM, and with a source ZPK_EBUFFULL (an
+ * object larger than max_buffer_size) or ZPK_EIO (the source returned more
+ * than asked): all sticky, see above. ZPK_EINVAL for NULL arguments.
+ * *out is NULL on every error.
  * If zpk_unpacker_skip() left an object half skipped, it is skipped first.
  */
 ZPK_API int zpk_unpacker_next(zpk_unpacker_t *u, zpk_doc_t **out);
@@ -234,7 +238,9 @@ ZPK_API int zpk_unpacker_next(zpk_unpacker_t *u, zpk_doc_t **out);
 /**
  * Skips the next whole object without building it (an object half built by
  * zpk_unpacker_next() is dropped and the rest of it skipped). Same return
- * codes as zpk_unpacker_next() (ELIMIT and ETOODEEP still apply).
+ * codes as zpk_unpacker_next() except ZPK_EUTF8 (str bytes are not looked
+ * at); ELIMIT and ETOODEEP still apply. Returns 0 when the object is
+ * skipped (zpk_unpacker_tell() is then just after it).
  */
 ZPK_API int zpk_unpacker_skip(zpk_unpacker_t *u);
 
