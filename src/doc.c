@@ -282,20 +282,26 @@ static bool s_utf8_valid(const uint8_t *s, size_t n)
 _Static_assert(sizeof(zpk_node_t) == 16, "node is two words");
 _Static_assert(offsetof(zpk_node_t, v) == 8, "value is the second word");
 
-static inline uint64_t s_hdr(uint8_t type, int8_t ext, uint32_t len)
+static inline uint64_t s_hdr_flags(uint8_t type, int8_t ext, uint32_t len, uint16_t flags)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return (uint64_t)type | (uint64_t)(uint8_t)ext << 8 | (uint64_t)len << 32;
+    return (uint64_t)type | (uint64_t)(uint8_t)ext << 8 | (uint64_t)flags << 16 |
+           (uint64_t)len << 32;
 #else
     zpk_node_t n;
     uint64_t h;
     n.type = type;
     n.exttype = ext;
-    n.pad = 0;
+    n.flags = flags;
     n.len = len;
     memcpy(&h, &n, 8);
     return h;
 #endif
+}
+
+static inline uint64_t s_hdr(uint8_t type, int8_t ext, uint32_t len)
+{
+    return s_hdr_flags(type, ext, len, 0);
 }
 
 typedef union {
@@ -622,10 +628,11 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                 what = "invalid UTF-8 in str";
                 goto fail;
             }
-            nh = s_hdr(ZPK_TYPE_STR, 0, len);
             if (borrow) {
+                nh = s_hdr_flags(ZPK_TYPE_STR, 0, len, ZPK__NODE_BORROWED);
                 nv = s_vptr(p);
             } else {
+                nh = s_hdr(ZPK_TYPE_STR, 0, len);
                 uint8_t *d = s_arena_bytes(&ps->arena, (size_t)len + 1);
                 if (ZPK_UNLIKELY(d == NULL))
                     goto nomem;

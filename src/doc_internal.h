@@ -8,11 +8,15 @@
 #include "internal.h"
 #include "zmqpack/doc.h"
 
+/* Node flag: a str that points into the input (ZPK_DOC_BORROW), so it is
+ * not NUL-terminated; format.c's `s` refuses it. */
+#define ZPK__NODE_BORROWED 0x1u
+
 /* 16 bytes. Arrays: v.c -> len nodes; maps: v.c -> 2*len nodes, k,v,k,v. */
 struct zpk_node {
     uint8_t type;   /* zpk_type_t */
     int8_t exttype;
-    uint16_t pad;
+    uint16_t flags; /* ZPK__NODE_* bits */
     uint32_t len;
     union {
         bool b;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "doc_internal.h"
 #include "internal.h"
 #include "zmqpack/doc.h"
 #include "zmqpack/format.h"
@@ -119,7 +120,25 @@ static bool s_pack_nullable(char c)
     return c == 's' || c == 'y' || c == 'O' || c == 't' || c == 'R';
 }
 
-static int s_check_value(int mode, const char *fmt, size_t *pos, int depth, zpk_error_t *err);
+/*
+ * What the check of a pack format records for the pack pass, so that the
+ * format is lexed once: every value token in order (pre-order), and for
+ * containers their item count. Formats with more tokens than fit are
+ * packed the old way (lexed again, counts by scanning ahead).
+ */
+#define S_REC_MAX 64
+typedef struct s_rtok {
+    s_tok_t t;
+    size_t count; /* [ and {: values (array) or pairs (map) */
+} s_rtok_t;
+typedef struct s_rec {
+    s_rtok_t tok[S_REC_MAX];
+    size_t n;
+    bool overflow;
+} s_rec_t;
+
+static int s_check_value(int mode, const char *fmt, size_t *pos, int depth, zpk_error_t *err,
+                         s_rec_t *rec);
 
 /*
  * Checks the items of a container up to its closing character @p close
@@ -127,7 +146,7 @@ static int s_check_value(int mode, const char *fmt, size_t *pos, int depth, zpk_
  * array, pairs for a map).
  */
 static int s_check_items(int mode, const char *fmt, size_t *pos, char close, int depth,
-                         size_t open_col, size_t *count, zpk_error_t *err)
+                         size_t open_col, size_t *count, zpk_error_t *err, s_rec_t *rec)
 {
     size_t n = 0;
     for (;;) {
@@ -155,13 +174,13 @@ static int s_check_items(int mode, const char *fmt, size_t *pos, char close, int
             s_next(fmt, pos, &t);
             if (t.c != 's')
                 return s_fmt_error(err, t.col, "a map key in unpack must be 's', not", t.c);
-            int rc = s_check_value(mode, fmt, pos, depth, err);
+            int rc = s_check_value(mode, fmt, pos, depth, err, NULL);
             if (rc != 0)
                 return rc;
             n++;
             continue;
         }
-        int rc = s_check_value(mode, fmt, pos, depth, err);
+        int rc = s_check_value(mode, fmt, pos, depth, err, rec);
         if (rc != 0)
             return rc;
         n++;
@@ -176,10 +195,21 @@ static int s_check_items(int mode, const char *fmt, size_t *pos, char close, int
     return 0;
 }
 
-static int s_check_value(int mode, const char *fmt, size_t *pos, int depth, zpk_error_t *err)
+static int s_check_value(int mode, const char *fmt, size_t *pos, int depth, zpk_error_t *err,
+                         s_rec_t *rec)
 {
     s_tok_t t;
     s_next(fmt, pos, &t);
+    s_rtok_t *rt = NULL;
+    if (rec != NULL) {
+        if (rec->n < S_REC_MAX) {
+            rt = &rec->tok[rec->n++];
+            rt->t = t;
+            rt->count = 0;
+        } else {
+            rec->overflow = true;
+        }
+    }
     if (t.c == '[' || t.c == '{') {
         if (t.hash || t.opt)
             return s_fmt_error(err, t.col, "no suffix may follow", t.c);
@@ -187,8 +217,12 @@ static int s_check_value(int mode, const char *fmt, size_t *pos, int depth, zpk_
             return zpk__error(err, ZPK_EINVAL, t.col,
                               "column %zu: format nested deeper than %d", t.col,
                               S_MAX_FMT_DEPTH);
-        size_t n;
-        return s_check_items(mode, fmt, pos, t.c == '[' ? ']' : '}', depth + 1, t.col, &n, err);
+        size_t n = 0;
+        int rc = s_check_items(mode, fmt, pos, t.c == '[' ? ']' : '}', depth + 1, t.col, &n, err,
+                               rec);
+        if (rt != NULL)
+            rt->count = n;
+        return rc;
     }
     if (t.c == '\0')
         return s_fmt_error(err, t.col, "a value is missing", t.c);
@@ -205,7 +239,7 @@ static int s_check_value(int mode, const char *fmt, size_t *pos, int depth, zpk_
 }
 
 /* Checks a whole format; @p single requires exactly one top-level value. */
-static int s_check(int mode, const char *fmt, bool single, zpk_error_t *err)
+static int s_check(int mode, const char *fmt, bool single, zpk_error_t *err, s_rec_t *rec)
 {
     if (fmt == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL format");
@@ -216,7 +250,7 @@ static int s_check(int mode, const char *fmt, bool single, zpk_error_t *err)
             break;
         if (single && n == 1)
             return s_fmt_error(err, t.col, "only one value may be unpacked; unexpected", t.c);
-        int rc = s_check_value(mode, fmt, &pos, 0, err);
+        int rc = s_check_value(mode, fmt, &pos, 0, err, rec);
         if (rc != 0)
             return rc;
         n++;
@@ -290,6 +324,8 @@ static int s_pack_items(s_pack_t *p, char close)
     }
 }
 
+static int s_pack_scalar(s_pack_t *p, s_tok_t t);
+
 static int s_pack_value(s_pack_t *p)
 {
     zpk_writer_t *w = p->w;
@@ -302,6 +338,40 @@ static int s_pack_value(s_pack_t *p)
     case '{':
         zpk_write_map(w, s_count_items(p->fmt, p->pos, '}'));
         return s_pack_items(p, '}');
+    default:
+        return s_pack_scalar(p, t);
+    }
+}
+
+/* Packs the recorded value at rec->tok[*i] (and its items), moving *i past it. */
+static int s_pack_rec(s_pack_t *p, const s_rec_t *rec, size_t *i)
+{
+    const s_rtok_t *rt = &rec->tok[(*i)++];
+    size_t items;
+    switch (rt->t.c) {
+    case '[':
+        zpk_write_array(p->w, rt->count);
+        items = rt->count;
+        break;
+    case '{':
+        zpk_write_map(p->w, rt->count);
+        items = 2 * rt->count;
+        break;
+    default:
+        return s_pack_scalar(p, rt->t);
+    }
+    for (size_t k = 0; k < items; k++) {
+        int rc = s_pack_rec(p, rec, i);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int s_pack_scalar(s_pack_t *p, s_tok_t t)
+{
+    zpk_writer_t *w = p->w;
+    switch (t.c) {
     case 'n':
         zpk_write_nil(w);
         return 0;
@@ -449,13 +519,21 @@ int zpk_pack_fmt_v_ex(zpk_writer_t *w, zpk_error_t *err, const char *fmt, va_lis
     int rc = zpk_writer_error(w);
     if (rc != 0)
         return zpk__error(err, rc, 0, "the writer has already failed: %s", zpk_strerror(rc));
-    rc = s_check(S_PACK, fmt, false, err);
+    s_rec_t rec;
+    rec.n = 0;
+    rec.overflow = false;
+    rc = s_check(S_PACK, fmt, false, err, &rec);
     if (rc != 0)
         return rc;
     s_pack_t p = {.w = w, .fmt = fmt, .pos = 0, .err = err};
     va_copy(p.ap, ap);
-    while (rc == 0 && s_peek(fmt, p.pos).c != '\0')
-        rc = s_pack_value(&p);
+    if (!rec.overflow) { /* the format was lexed once: pack from the record */
+        for (size_t i = 0; rc == 0 && i < rec.n;)
+            rc = s_pack_rec(&p, &rec, &i);
+    } else {
+        while (rc == 0 && s_peek(fmt, p.pos).c != '\0')
+            rc = s_pack_value(&p);
+    }
     va_end(p.ap);
     if (rc != 0) {
         /* Part of the value may be written: fail the writer too. */
@@ -710,6 +788,10 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
             return s_type_error(u->err, t.col, t.c, n, "a str");
         if (s == NULL)
             s = "";
+        if (!t.hash && (n->flags & ZPK__NODE_BORROWED))
+            return zpk__error(u->err, ZPK_ETYPE, t.col,
+                              "column %zu: str borrowed from the input is not "
+                              "NUL-terminated; use 's#'", t.col);
         if (!t.hash && len > 0 && memchr(s, 0, len) != NULL)
             return zpk__error(u->err, ZPK_ETYPE, t.col,
                               "column %zu: str holds a NUL byte; use 's#'", t.col);
@@ -798,7 +880,7 @@ int zpk_unpack_fmt_ex(const zpk_node_t *node, zpk_error_t *err, const char *fmt,
 
 int zpk_unpack_fmt_v_ex(const zpk_node_t *node, zpk_error_t *err, const char *fmt, va_list ap)
 {
-    int rc = s_check(S_UNPACK, fmt, true, err);
+    int rc = s_check(S_UNPACK, fmt, true, err, NULL);
     if (rc != 0)
         return rc;
     if (node == NULL)

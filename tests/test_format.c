@@ -439,6 +439,32 @@ static void test_unpack_errors(void **state)
     zpk_doc_destroy(&doc);
 }
 
+static void test_unpack_borrowed_str(void **state)
+{
+    (void)state;
+    /* {"k": "abc"}: with ZPK_DOC_BORROW the str points into the input, so
+     * it is not NUL-terminated; `s` must refuse it, `s#` must give it. */
+    static const uint8_t in[] = {0x81, 0xa1, 'k', 0xa3, 'a', 'b', 'c'};
+    zpk_doc_t *doc = NULL;
+    assert_int_equal(zpk_doc_parse(in, sizeof in, NULL, ZPK_DOC_BORROW, &doc, NULL), 0);
+    const char *s = NULL;
+    size_t len = 0;
+    zpk_error_t err;
+    zpk_error_clear(&err);
+    assert_int_equal(zpk_unpack_fmt_ex(zpk_doc_root(doc), &err, "{s:s}", "k", &s), ZPK_ETYPE);
+    assert_int_equal(err.offset, 3);
+    assert_null(s);
+    assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:s#}", "k", &s, &len), 0);
+    assert_int_equal(len, 3);
+    assert_ptr_equal(s, in + 4);
+    zpk_doc_destroy(&doc);
+    /* the same bytes copied: `s` gives a NUL-terminated copy */
+    assert_int_equal(zpk_doc_parse(in, sizeof in, NULL, 0, &doc, NULL), 0);
+    assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:s}", "k", &s), 0);
+    assert_string_equal(s, "abc");
+    zpk_doc_destroy(&doc);
+}
+
 static void test_roundtrip_through_format(void **state)
 {
     (void)state;
@@ -479,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_unpack_seed),
         cmocka_unit_test(test_unpack_every_character),
         cmocka_unit_test(test_unpack_errors),
+        cmocka_unit_test(test_unpack_borrowed_str),
         cmocka_unit_test(test_roundtrip_through_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
