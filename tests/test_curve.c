@@ -24,6 +24,9 @@
 
 #include "harness.h"
 #include "zmqpack.h"
+#if ZPK_HAVE_CZMQ
+#  include <czmq.h>
+#endif
 
 #define S_TIMEOUT_MS 10000
 #define S_SILENCE_MS 300
@@ -292,6 +295,9 @@ static void test_load_malformed(void **state)
         fputs("# padding padding padding padding padding padding\n", f);
     fclose(f);
     assert_int_equal(zpk_curve_load(s_path("big"), lp, ls), ZPK_ELIMIT);
+    /* A device that never ends: refused after one line, nothing allocated. */
+    if (access("/dev/zero", R_OK) == 0)
+        assert_int_equal(zpk_curve_load("/dev/zero", lp, ls), ZPK_EFORMAT);
 }
 
 /* ---- sockets --------------------------------------------------------------- */
@@ -598,6 +604,33 @@ static void test_zmtp10_refused(void **state)
     assert_int_equal(zmq_ctx_term(ctx), 0);
 }
 
+/* In a CZMQ build the helpers take a zsock_t * too. */
+static void test_czmq_zsock(void **state)
+{
+    (void)state;
+#if ZPK_HAVE_CZMQ
+    S_NEED_CURVE();
+    char pub[ZPK_CURVE_KEY_SIZE], sec[ZPK_CURVE_KEY_SIZE];
+    assert_int_equal(zpk_curve_keypair(pub, sec), 0);
+    zsock_t *server = zsock_new(ZMQ_PUB), *client = zsock_new(ZMQ_SUB);
+    assert_non_null(server);
+    assert_non_null(client);
+    assert_int_equal(zpk_curve_server(server, sec), 0);
+    assert_int_equal(zsock_curve_server(server), 1);
+    assert_int_equal(zpk_curve_client(client, pub, NULL, NULL), 0);
+    char *key = zsock_curve_serverkey(client);
+    assert_non_null(key);
+    assert_string_equal(key, pub);
+    zstr_free(&key);
+    assert_int_equal(zsock_mechanism(client), ZMQ_CURVE);
+    zsock_destroy(&client);
+    zsock_destroy(&server);
+#else
+    print_message("built without CZMQ: skipped\n");
+    skip();
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -611,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_auth_allowlist),
         cmocka_unit_test(test_auth_nomem),
         cmocka_unit_test(test_zmtp10_refused),
+        cmocka_unit_test(test_czmq_zsock),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -792,7 +792,7 @@ static void test_garbage_bytes_tcp(void **state)
 
 typedef struct s_blocked {
     void *ctx;
-    int kind; /* 0 array, 1 packed, 2 mixed */
+    int kind; /* receive: 0 array, 1 packed, 2 mixed; 3: a send that blocks */
     int rcvtimeo;
     atomic_int started;
     atomic_int done;
@@ -802,14 +802,19 @@ typedef struct s_blocked {
 static void *s_blocked_recv(void *arg)
 {
     s_blocked_t *b = arg;
-    void *sub = zmq_socket(b->ctx, ZMQ_SUB);
+    /* A SUB without connections never receives; a PUSH without a peer blocks on send. */
+    void *sub = zmq_socket(b->ctx, b->kind == 3 ? ZMQ_PUSH : ZMQ_SUB);
     int linger = 0;
     zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sub, ZMQ_RCVTIMEO, &b->rcvtimeo, sizeof b->rcvtimeo);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
-    zmq_connect(sub, "inproc://faults-nobody");
+    zmq_setsockopt(sub, ZMQ_SNDTIMEO, &b->rcvtimeo, sizeof b->rcvtimeo);
+    if (b->kind != 3)
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
     atomic_store(&b->started, 1);
     switch (b->kind) {
+    case 3:
+        b->rc = zpk_sendf(sub, 0, "{s:i}", "id", 1);
+        break;
     case 0: {
         zpk_array_t a;
         b->rc = zpk_recv_array(sub, &a, 0);
@@ -848,7 +853,7 @@ static void test_eterm_while_blocked(void **state)
 {
     (void)state;
     harness_alloc_install();
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 4; kind++) {
         s_blocked_t b = {.ctx = zmq_ctx_new(), .kind = kind, .rcvtimeo = 30000};
         atomic_init(&b.started, 0);
         atomic_init(&b.done, 0);
@@ -896,7 +901,7 @@ static void test_eintr(void **state)
     sa.sa_flags = 0; /* no SA_RESTART (libzmq's poll is never restarted anyway) */
     assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
     harness_alloc_install();
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 4; kind++) {
         s_blocked_t b = {.ctx = s_ctx, .kind = kind, .rcvtimeo = 30000};
         atomic_init(&b.started, 0);
         atomic_init(&b.done, 0);

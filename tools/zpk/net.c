@@ -56,6 +56,106 @@ static int s_attach(const char *cmd, void *s, const char *endpoint, bool bind)
     return e == -EINVAL || e == -EPROTONOSUPPORT ? ZT_EXIT_USAGE : ZT_EXIT_ERROR;
 }
 
+/* ---- shared: CURVE (zmqpack/curve.h) ------------------------------------------ */
+
+/* The --curve-* options of cat and pub. */
+typedef struct s_curve {
+    const char *secret;     /* --curve-secret KEY: our keypair */
+    const char *server_key; /* --curve-server-key KEY: we are a client of this server */
+    const char *allow[64];  /* --curve-allow KEY: admitted client keys (server) */
+    int nallow;
+    zpk_curve_auth_t *auth;
+} s_curve_t;
+
+#define S_CURVE_HELP \
+    "  --curve-secret KEY  CURVE: this side's keypair, a key file (zcert format, see\n" \
+    "                      zmqpack/curve.h) or a Z85 secret key; alone it makes this\n" \
+    "                      side the CURVE server\n" \
+    "  --curve-server-key KEY  CURVE: be a client of the server with this public key\n" \
+    "                      (key file or Z85); own keys from --curve-secret, else fresh\n" \
+    "  --curve-allow KEY   CURVE server: admit only these client public keys (file or\n" \
+    "                      Z85; repeatable); default: any client that knows our key\n"
+
+/* Reads KEY (a key file, or a Z85 key when no such file exists). */
+static int s_curve_key(const char *cmd, const char *opt, const char *arg, char *pub, char *sec)
+{
+    struct stat st;
+    int e;
+    if (zpk_curve_key_valid(arg) && stat(arg, &st) != 0) {
+        if (sec == NULL) {
+            memcpy(pub, arg, ZPK_CURVE_KEY_SIZE);
+            return 0;
+        }
+        memcpy(sec, arg, ZPK_CURVE_KEY_SIZE);
+        e = zpk_curve_public(pub, sec);
+    } else {
+        e = zpk_curve_load(arg, pub, sec);
+    }
+    if (e == 0)
+        return 0;
+    zt_fail(cmd, e, "%s '%s'", opt, arg);
+    return e == ZPK_EINVAL || e == ZPK_EFORMAT || e == ZPK_ENOTFOUND || e == -ENOENT
+               ? ZT_EXIT_USAGE : ZT_EXIT_ERROR;
+}
+
+/* Applies the --curve-* options to @p s (before bind/connect). */
+static int s_curve_apply(const char *cmd, s_curve_t *c, void *ctx, void *s)
+{
+    if (!c->secret && !c->server_key) {
+        if (c->nallow)
+            return zt_usage(cmd, "--curve-allow needs --curve-secret (the server's key)");
+        return 0;
+    }
+    if (c->nallow && c->server_key)
+        return zt_usage(cmd, "--curve-allow is for the server side (no --curve-server-key)");
+    if (!zpk_curve_available()) {
+        zt_fail(cmd, -ENOTSUP, "this libzmq has no CURVE support");
+        return ZT_EXIT_ERROR;
+    }
+    char pub[ZPK_CURVE_KEY_SIZE], sec[ZPK_CURVE_KEY_SIZE], srv[ZPK_CURVE_KEY_SIZE];
+    int rc = 0;
+    if (c->secret)
+        rc = s_curve_key(cmd, "--curve-secret", c->secret, pub, sec);
+    if (rc == 0 && c->server_key)
+        rc = s_curve_key(cmd, "--curve-server-key", c->server_key, srv, NULL);
+    if (rc == 0 && c->nallow) {
+        char keys[64][ZPK_CURVE_KEY_SIZE];
+        const char *list[64];
+        for (int i = 0; i < c->nallow && rc == 0; i++) {
+            rc = s_curve_key(cmd, "--curve-allow", c->allow[i], keys[i], NULL);
+            list[i] = keys[i];
+        }
+        int e = rc == 0 ? zpk_curve_auth_new(ctx, list, (size_t)c->nallow, &c->auth) : 0;
+        if (e)
+            rc = zt_fail(cmd, e, "starting the CURVE authenticator");
+    }
+    if (rc == 0) {
+        int e = c->server_key ? zpk_curve_client(s, srv, c->secret ? pub : NULL,
+                                                 c->secret ? sec : NULL)
+                              : zpk_curve_server(s, sec);
+        if (e)
+            rc = zt_fail(cmd, e, "setting up CURVE");
+    }
+    memset(sec, 0, sizeof sec);
+    return rc;
+}
+
+/* Parses one --curve-* option (getopt codes 'S', 'K', 'A'); false when not one. */
+static bool s_curve_opt(s_curve_t *c, int opt, const char *arg, int *rc, const char *cmd)
+{
+    switch (opt) {
+    case 'S': c->secret = arg; return true;
+    case 'K': c->server_key = arg; return true;
+    case 'A':
+        if (c->nallow == 64)
+            *rc = zt_usage(cmd, "at most 64 --curve-allow");
+        else
+            c->allow[c->nallow++] = arg;
+        return true;
+    default: return false;
+    }
+}
+
 /* ---- .npy files -> arrays ----------------------------------------------------- */
 
 /*
@@ -146,6 +246,7 @@ static void s_cat_help(FILE *f)
         "  -n, --count N       exit after N messages\n"
         "  --timeout MS        give up when no message arrives for MS ms (default: wait)\n"
         "  --lossless          print objects in the lossless JSON form of 'zpk dump'\n"
+        S_CURVE_HELP
         "  -h, --help          this text\n"
         "\n"
         "exit codes: 0 done (--count reached); 1 failure; 2 bad arguments (including\n"
@@ -410,6 +511,9 @@ int zt_cmd_cat(int argc, char **argv)
         {"count", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'w'},
         {"lossless", no_argument, NULL, 'l'},
+        {"curve-secret", required_argument, NULL, 'S'},
+        {"curve-server-key", required_argument, NULL, 'K'},
+        {"curve-allow", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -421,10 +525,16 @@ int zt_cmd_cat(int argc, char **argv)
     unsigned json_flags = 0;
     const char *topics[64];
     int ntopics = 0;
-    int c;
+    s_curve_t curve = {0};
+    int c, crc = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "t:bn:h", longopts, NULL)) != -1) {
+        if (s_curve_opt(&curve, c, optarg, &crc, "cat")) {
+            if (crc)
+                return crc;
+            continue;
+        }
         switch (c) {
         case 't':
             if ((type = s_socket_type(types, optarg)) < 0)
@@ -473,7 +583,9 @@ int zt_cmd_cat(int argc, char **argv)
         for (int i = 0; i < ntopics; i++)
             zmq_setsockopt(s, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i]));
     }
-    int rc = s_attach("cat", s, endpoint, bind);
+    int rc = s_curve_apply("cat", &curve, ctx, s);
+    if (rc == 0)
+        rc = s_attach("cat", s, endpoint, bind);
     if (rc == 0) {
         int e = zt_tap_open(ctx, tap);
         if (e)
@@ -505,6 +617,7 @@ int zt_cmd_cat(int argc, char **argv)
     zt_tap_close(tap);
     free(tap);
     zmq_close(s);
+    zpk_curve_auth_destroy(&curve.auth);
     zmq_ctx_term(ctx);
     return rc;
 }
@@ -533,6 +646,7 @@ static void s_pub_help(FILE *f)
         "  --timeout MS        wait at most MS ms for a subscriber (pub) or for a peer to\n"
         "                      take each message (push, pair); default 5000\n"
         "  --interval MS       pause between messages (default 0)\n"
+        S_CURVE_HELP
         "  -h, --help          this text\n"
         "\n"
         "pub waits for the first subscription before sending, so a subscriber that\n"
@@ -553,6 +667,9 @@ int zt_cmd_pub(int argc, char **argv)
         {"recipe", no_argument, NULL, 'R'},
         {"timeout", required_argument, NULL, 'w'},
         {"interval", required_argument, NULL, 'i'},
+        {"curve-secret", required_argument, NULL, 'S'},
+        {"curve-server-key", required_argument, NULL, 'K'},
+        {"curve-allow", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -562,10 +679,16 @@ int zt_cmd_pub(int argc, char **argv)
     bool bind = false, npy = false, recipe = false;
     const char *topic = NULL, *codec_str = NULL;
     long timeout = 5000, interval = 0;
-    int c;
+    s_curve_t curve = {0};
+    int c, crc = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "t:bh", longopts, NULL)) != -1) {
+        if (s_curve_opt(&curve, c, optarg, &crc, "pub")) {
+            if (crc)
+                return crc;
+            continue;
+        }
         switch (c) {
         case 't':
             if ((type = s_socket_type(types, optarg)) < 0)
@@ -649,6 +772,8 @@ int zt_cmd_pub(int argc, char **argv)
     else /* queue only on a live connection: no peer means a timeout, not a silent loss */
         zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
     if (rc == 0)
+        rc = s_curve_apply("pub", &curve, ctx, s);
+    if (rc == 0)
         rc = s_attach("pub", s, endpoint, bind);
     if (rc == 0 && type == ZMQ_XPUB) {
         /* XPUB sees subscriptions: wait for the first one (the slow joiner). */
@@ -726,6 +851,7 @@ int zt_cmd_pub(int argc, char **argv)
     }
     /* The linger (--timeout) lets queued messages reach the peer. */
     zmq_close(s);
+    zpk_curve_auth_destroy(&curve.auth);
     zmq_ctx_term(ctx);
     zpk_tracker_destroy(&tracker); /* after the context: every frame is released */
     for (int i = 0; i < mapped; i++)
