@@ -26,9 +26,10 @@
 #include "bench_util.h"
 #include "zmqpack.h"
 
-enum { M_RAW_COPY, M_RAW_ZC, M_ZPK, M_ZPK_INTO, M_PACKED_RAW, M_PACKED_BYTES, M_PACKED_ZPK, M_COUNT };
+enum { M_RAW_COPY, M_RAW_ZC, M_ZPK, M_ZPK_INTO, M_PACKED_RAW, M_PACKED_BYTES, M_PACKED_ZPK,
+       M_PACKED_RECVBYTES, M_COUNT };
 static const char *s_mname[] = {"raw copy", "raw zero-copy", "zpk", "zpk into", "raw 100B",
-                                 "zpk send_packed", "zpk sendf"};
+                                 "zpk send_packed", "zpk sendf", "zpk send_packed+recv_bytes"};
 
 typedef struct run {
     void *ctx;
@@ -73,6 +74,12 @@ static void *s_receiver(void *arg)
         case M_PACKED_RAW: {
             char buf[256];
             rc = zmq_recv(r->pull, buf, sizeof buf, 0) < 0 ? -1 : 0;
+            break;
+        }
+        case M_PACKED_RECVBYTES: { /* no decode, like the raw peer */
+            zpk_msgbuf_t b;
+            rc = zpk_recv_packed_bytes(r->pull, &b, NULL);
+            zpk_msgbuf_release(&b);
             break;
         }
         case M_PACKED_BYTES:
@@ -164,6 +171,7 @@ static double s_burst(run_t *r, uint8_t *data, const uint8_t *packed, size_t pac
             bad = zmq_send(push, packed, packed_len, 0) < 0;
             break;
         case M_PACKED_BYTES: /* the same pre-encoded bytes through a writer */
+        case M_PACKED_RECVBYTES:
             zpk_write_raw(&pw, packed, packed_len);
             bad = zpk_send_packed(push, NULL, &pw, 0) != 0;
             break;
@@ -364,6 +372,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < (64u << 20); i++)
         data[i] = (uint8_t)(i * 2654435761u >> 24);
     memset(into, 0, 64 << 20);
+    bool packed_only = false; /* --packed-only: just the packed small objects */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--packed-only") == 0)
+            packed_only = true;
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--pyzmq-only") == 0) { /* just the recipe comparison */
             s_vs_pyzmq(&o, ctx, data);
@@ -373,6 +385,8 @@ int main(int argc, char **argv)
             return 0;
         }
 
+    if (packed_only)
+        goto packed;
     printf("## Arrays: zpk_send_array / zpk_recv_array beside raw libzmq (MB/s, pipelined)\n\n");
     printf("| transport | size | raw copy | raw zero-copy | zpk | zpk into | zpk / best raw |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|\n");
@@ -410,6 +424,7 @@ int main(int argc, char **argv)
         }
     }
 
+packed:;
     /* packed small objects */
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
@@ -423,10 +438,11 @@ int main(int argc, char **argv)
            "pre-encoded bytes (messages/s)\n\n",
            plen);
     printf("| transport | raw zmq_send + zmq_recv | zpk_send_packed + recv_packed | ratio | "
-           "zpk_sendf + recv_packed | ratio |\n|---|---:|---:|---:|---:|---:|\n");
+           "zpk_sendf + recv_packed | ratio | zpk_send_packed + recv_packed_bytes | ratio |\n"
+           "|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (size_t ti = 0; ti < 3; ti++) {
-        double rate[3];
-        for (int m = M_PACKED_RAW; m <= M_PACKED_ZPK; m++) {
+        double rate[4];
+        for (int m = M_PACKED_RAW; m <= M_PACKED_RECVBYTES; m++) {
             run_t r = {ctx, transports[ti], m, plen, o.quick ? 30000 : 300000, NULL, NULL, 0};
             double msgs;
             s_measure(&o, &r, data, packed, plen, &msgs);
@@ -434,10 +450,13 @@ int main(int argc, char **argv)
             bu_stat_t st = {msgs, msgs, msgs};
             bu_json_row(&o, "socket", "packed", transports[ti], s_mname[m], "msg/s", st);
         }
-        printf("| %s | %.0f | %.0f | %.2fx | %.0f | %.2fx |\n", transports[ti], rate[0], rate[1],
-               rate[1] / rate[0], rate[2], rate[2] / rate[0]);
+        printf("| %s | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.0f | %.2fx |\n", transports[ti],
+               rate[0], rate[1], rate[1] / rate[0], rate[2], rate[2] / rate[0], rate[3],
+               rate[3] / rate[0]);
         fflush(stdout);
     }
+    if (packed_only)
+        goto done;
 
     s_vs_pyzmq(&o, ctx, data);
 
@@ -445,6 +464,7 @@ int main(int argc, char **argv)
     printf("\nmemcpy of 64 MiB into warm memory: %.0f MB/s\n", mc);
     bu_stat_t st = {mc, mc, mc};
     bu_json_row(&o, "socket", "memcpy", "64 MiB", "memcpy", "MB/s", st);
+done:
     free(data);
     free(into);
     zmq_ctx_term(ctx);

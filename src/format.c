@@ -139,6 +139,8 @@ typedef struct s_rec {
 
 static int s_check_value(int mode, const char *fmt, size_t *pos, int depth, zpk_error_t *err,
                          s_rec_t *rec);
+static int s_check_tok(int mode, const char *fmt, size_t *pos, s_tok_t t, int depth,
+                       zpk_error_t *err, s_rec_t *rec);
 
 /*
  * Checks the items of a container up to its closing character @p close
@@ -150,9 +152,9 @@ static int s_check_items(int mode, const char *fmt, size_t *pos, char close, int
 {
     size_t n = 0;
     for (;;) {
-        s_tok_t t = s_peek(fmt, *pos);
+        s_tok_t t;
+        s_next(fmt, pos, &t); /* lexed once: handed to s_check_tok() */
         if (t.c == close) {
-            s_next(fmt, pos, &t);
             if (t.hash || t.opt)
                 return s_fmt_error(err, t.col, "no suffix may follow", close);
             break;
@@ -162,7 +164,6 @@ static int s_check_items(int mode, const char *fmt, size_t *pos, char close, int
                               "column %zu: '%c' is never closed", open_col,
                               close == ']' ? '[' : '{');
         if (t.c == '!' && mode == S_UNPACK) {
-            s_next(fmt, pos, &t);
             s_tok_t c = s_peek(fmt, *pos);
             if (t.hash || t.opt || c.c != close)
                 return s_fmt_error(err, t.col, "'!' must come right before the closing",
@@ -171,7 +172,6 @@ static int s_check_items(int mode, const char *fmt, size_t *pos, char close, int
         }
         if (close == '}' && mode == S_UNPACK) {
             /* A key: s (with optional # and ?), then its value. */
-            s_next(fmt, pos, &t);
             if (t.c != 's')
                 return s_fmt_error(err, t.col, "a map key in unpack must be 's', not", t.c);
             int rc = s_check_value(mode, fmt, pos, depth, err, NULL);
@@ -180,7 +180,7 @@ static int s_check_items(int mode, const char *fmt, size_t *pos, char close, int
             n++;
             continue;
         }
-        int rc = s_check_value(mode, fmt, pos, depth, err, rec);
+        int rc = s_check_tok(mode, fmt, pos, t, depth, err, rec);
         if (rc != 0)
             return rc;
         n++;
@@ -200,6 +200,13 @@ static int s_check_value(int mode, const char *fmt, size_t *pos, int depth, zpk_
 {
     s_tok_t t;
     s_next(fmt, pos, &t);
+    return s_check_tok(mode, fmt, pos, t, depth, err, rec);
+}
+
+/* Checks the value whose first token @p t was just read (*pos is past it). */
+static int s_check_tok(int mode, const char *fmt, size_t *pos, s_tok_t t, int depth,
+                       zpk_error_t *err, s_rec_t *rec)
+{
     s_rtok_t *rt = NULL;
     if (rec != NULL) {
         if (rec->n < S_REC_MAX) {
@@ -245,12 +252,13 @@ static int s_check(int mode, const char *fmt, bool single, zpk_error_t *err, s_r
         return zpk__error(err, ZPK_EINVAL, 0, "NULL format");
     size_t pos = 0, n = 0;
     for (;;) {
-        s_tok_t t = s_peek(fmt, pos);
+        s_tok_t t;
+        s_next(fmt, &pos, &t);
         if (t.c == '\0')
             break;
         if (single && n == 1)
             return s_fmt_error(err, t.col, "only one value may be unpacked; unexpected", t.c);
-        int rc = s_check_value(mode, fmt, &pos, 0, err, rec);
+        int rc = s_check_tok(mode, fmt, &pos, t, 0, err, rec);
         if (rc != 0)
             return rc;
         n++;

@@ -64,6 +64,14 @@ int zpk_node_get_array_ref(const zpk_node_t *n, uint32_t *index)
 
 /* ---- header encoding ---------------------------------------------------------- */
 
+const uint8_t zpk__hdr_obj_single[ZPK__HDR_OBJ_SINGLE_LEN] = {
+    0x84,                                     /* map of 4 */
+    0xa3, 'z', 'p', 'k', 0x01,                /* "zpk": 1 */
+    0xa4, 'k', 'i', 'n', 'd', 0xa3, 'o', 'b', 'j', /* "kind": "obj" */
+    0xa6, 'f', 'r', 'a', 'm', 'e', 's', 0x00, /* "frames": 0 */
+    0xa6, 's', 'i', 'n', 'g', 'l', 'e', 0xc3, /* "single": true */
+};
+
 void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframes,
                            const zpk_array_enc_t *obj_enc, const zpk_array_enc_t *arrs,
                            size_t narrs)
@@ -423,6 +431,19 @@ int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
     }
     m->has_topic = h == 1;
     m->header = h;
+    /* fast path: the fixed header of an uncompressed single-frame object,
+     * decoded exactly as the general walk below would (default limits) */
+    if (lim == NULL && h == n - 1 && frames[h].size >= ZPK__HDR_OBJ_SINGLE_LEN &&
+        memcmp(frames[h].data, zpk__hdr_obj_single, ZPK__HDR_OBJ_SINGLE_LEN) == 0) {
+        m->kind = ZPK__KIND_OBJ;
+        m->single = true;
+        m->obj_nspans = 1;
+        m->spans = m->spans_in;
+        m->spans[0] = (zpk_span_t){(const uint8_t *)frames[h].data + ZPK__HDR_OBJ_SINGLE_LEN,
+                                   frames[h].size - ZPK__HDR_OBJ_SINGLE_LEN};
+        m->nspans = 1;
+        return 0;
+    }
     uint64_t frames_decl = 0;
     size_t payload_off = 0;
     int rc = s_parse_header(&frames[h], (int)h, lim, aopts, m, &frames_decl, &payload_off, err);

@@ -62,6 +62,15 @@ void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframe
  */
 int zpk__recipe_write(const zpk_array_info_t *info, char *buf, size_t cap, size_t *len);
 
+/*
+ * The whole header of the commonest message, an uncompressed object in one
+ * frame: {"zpk": 1, "kind": "obj", "frames": 0, "single": true}, exactly as
+ * zpk__msg_write_header() writes it. The send path copies it instead of
+ * writing the map; the receive path recognises it without a general walk.
+ */
+#define ZPK__HDR_OBJ_SINGLE_LEN 31
+extern const uint8_t zpk__hdr_obj_single[ZPK__HDR_OBJ_SINGLE_LEN];
+
 /* Alignment an array of @p dt needs to be used in place. */
 size_t zpk__dtype_align(zpk_dtype_t dt);
 

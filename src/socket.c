@@ -32,7 +32,11 @@
 static void *s_resolve(void *socket)
 {
 #if ZPK_HAVE_CZMQ
-    if (socket != NULL)
+    /* zsock_t and zactor_t are recognised by their tags (zsock_is(),
+     * zactor_is()); anything else goes to libzmq as it is, which checks its
+     * own tag (ENOTSOCK). Skips zsock_resolve()'s zmq_getsockopt() probe on
+     * every call with a plain libzmq socket. */
+    if (socket != NULL && (zsock_is(socket) || zactor_is(socket)))
         return zsock_resolve(socket);
 #endif
     return socket;
@@ -207,6 +211,8 @@ typedef struct s_out {
     const void *data;
     size_t size;
     s_ctx_t *ctx;
+    const void *data2; /* copied frames only: more bytes after data (or NULL) */
+    size_t size2;
 } s_out_t;
 
 static int s_send_frames(void *zs, const s_out_t *frames, size_t n, int flags, bool *sent_any)
@@ -217,9 +223,12 @@ static int s_send_frames(void *zs, const s_out_t *frames, size_t n, int flags, b
         zmq_msg_t m;
         int rc;
         if (frames[i].ctx == NULL) {
-            rc = zmq_msg_init_size(&m, frames[i].size);
+            rc = zmq_msg_init_size(&m, frames[i].size + frames[i].size2);
             if (rc == 0 && frames[i].size > 0)
                 memcpy(zmq_msg_data(&m), frames[i].data, frames[i].size);
+            if (rc == 0 && frames[i].size2 > 0)
+                memcpy((uint8_t *)zmq_msg_data(&m) + frames[i].size, frames[i].data2,
+                       frames[i].size2);
         } else {
             atomic_fetch_add(&frames[i].ctx->refs, 1);
             rc = zmq_msg_init_data(&m, (void *)frames[i].data, frames[i].size, s_ctx_frame_free,
@@ -429,9 +438,7 @@ typedef struct s_send {
 static int s_add_chunk(s_send_t *s, zpk_chunk_t *ch, s_ctx_t *caller)
 {
     s_out_t *f = &s->out[s->nout++];
-    f->data = ch->data;
-    f->size = ch->size;
-    f->ctx = NULL;
+    *f = (s_out_t){ch->data, ch->size, NULL, NULL, 0};
     if (ch->free_fn != NULL) { /* library-owned buffer: zero-copy unless small */
         if (ch->size < s->o.copy_below)
             return 0; /* copied; zpk_array_enc_free() frees it */
@@ -556,8 +563,8 @@ static int s_single_direct(s_send_t *s, const zpk_array_t *a)
     s_out_t out[2];
     size_t n = 0;
     if (s->o.topic_len > 0)
-        out[n++] = (s_out_t){s->o.topic, s->o.topic_len, NULL};
-    out[n++] = (s_out_t){buf + room - hlen, hlen + (size_t)(p - (buf + room)), ctx};
+        out[n++] = (s_out_t){s->o.topic, s->o.topic_len, NULL, NULL, 0};
+    out[n++] = (s_out_t){buf + room - hlen, hlen + (size_t)(p - (buf + room)), ctx, NULL, 0};
     bool sent_any;
     rc = s_send_frames(s->zs, out, n, s->o.flags, &sent_any);
     s_ctx_unref(ctx);
@@ -615,6 +622,24 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         objlen = zpk_writer_size(w);
         if (obj == NULL || objlen == 0)
             return zpk__error(err, ZPK_EINVAL, 0, "nothing written");
+        /* fast path, the commonest message: a small uncompressed object
+         * goes as one frame holding the fixed header and the bytes, built
+         * straight in libzmq's buffer (no header writer, no allocation) */
+        if (kind == ZPK__KIND_OBJ && !recipe &&
+            (s.o.codec == NULL || s.o.codec->id == ZPK_CODEC_NONE) && objlen < S_AUTO_SINGLE &&
+            objlen < s.o.copy_below) {
+            s_out_t fo[2];
+            size_t nf = 0;
+            if (s.o.topic_len > 0)
+                fo[nf++] = (s_out_t){s.o.topic, s.o.topic_len, NULL, NULL, 0};
+            fo[nf++] = (s_out_t){zpk__hdr_obj_single, ZPK__HDR_OBJ_SINGLE_LEN, NULL, obj, objlen};
+            bool sent_any;
+            int rc = s_send_frames(s.zs, fo, nf, s.o.flags, &sent_any);
+            if (rc != 0)
+                return zpk__error(err, rc, 0, "send failed");
+            zpk_writer_reset(w);
+            return 0;
+        }
         /* large objects travel zero-copy: take the growable writer's buffer
          * (other writers, and single-frame messages, are copied) */
         void *d = NULL;
@@ -703,7 +728,7 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         goto out;
     }
     if (s.o.topic_len > 0)
-        s.out[s.nout++] = (s_out_t){s.o.topic, s.o.topic_len, NULL};
+        s.out[s.nout++] = (s_out_t){s.o.topic, s.o.topic_len, NULL, NULL, 0};
 
     /* small messages go as one frame: libzmq's cost is per frame, and the
      * payload is copied either way (docs/PROTOCOL.md, section 5) */
@@ -726,7 +751,7 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
             rc = zpk__error(err, rc, 0, "cannot write the recipe header (F order?)");
             goto out;
         }
-        s.out[s.nout++] = (s_out_t){json, jl, NULL};
+        s.out[s.nout++] = (s_out_t){json, jl, NULL, NULL, 0};
     } else {
         zpk__msg_write_header(&hw, kind, single, single ? 0 : nchunks,
                               obj_packed ? &oenc : NULL, aenc, narr);
@@ -786,13 +811,13 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
             single_buf = NULL;
             s.owned[s.nowned++] = c;
         }
-        s.out[s.nout++] = (s_out_t){buf, total, c};
+        s.out[s.nout++] = (s_out_t){buf, total, c, NULL, 0};
     } else {
         if (!recipe)
-            s.out[s.nout++] = (s_out_t){zpk_writer_data(&hw), zpk_writer_size(&hw), NULL};
+            s.out[s.nout++] = (s_out_t){zpk_writer_data(&hw), zpk_writer_size(&hw), NULL, NULL, 0};
         if (obj != NULL && !obj_packed) {
             s_out_t *f = &s.out[s.nout++];
-            *f = (s_out_t){obj, objlen, s.ctx_w};
+            *f = (s_out_t){obj, objlen, s.ctx_w, NULL, 0};
         }
         for (size_t i = 0; obj_packed && i < oenc.nchunks; i++) {
             rc = s_add_chunk(&s, &oenc.chunks[i], s.ctx_w);
@@ -806,7 +831,7 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
                     goto out;
             }
         if (recipe && aenc[0].nchunks == 0) /* an empty array: an empty raw frame */
-            s.out[s.nout++] = (s_out_t){"", 0, NULL};
+            s.out[s.nout++] = (s_out_t){"", 0, NULL, NULL, 0};
     }
 
     bool sent_any = false;
@@ -1187,6 +1212,95 @@ done:
     s_recv_done(&x);
     s_hold_unref(hold);
     return rc;
+}
+
+int zpk_recv_packed_bytes(void *socket, zpk_msgbuf_t *out, zpk_recv_opts_t *opts)
+{
+    if (out == NULL)
+        return ZPK_EINVAL;
+    memset(out, 0, sizeof *out);
+    s_recv_t x;
+    int rc = s_recv_parse(socket, opts, &x);
+    if (rc != 0)
+        return rc;
+    zpk__msg_t *m = &x.m;
+    zpk_error_t *err = x.o->err;
+    s_hold_t *hold = NULL;
+    if (m->kind != ZPK__KIND_OBJ && m->kind != ZPK__KIND_MIXED) {
+        rc = zpk__error(err, ZPK_ETYPE, 0, "not a packed or mixed message");
+        goto done;
+    }
+    if (m->narrays > 0) {
+        out->arrays = zpk__calloc(m->narrays, sizeof *out->arrays);
+        if (out->arrays == NULL) {
+            rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+            goto done;
+        }
+    }
+    hold = s_hold_take(&x);
+    if (m->obj_packed) {
+        zpk_limits_t dl;
+        const zpk_limits_t *lim = x.o->limits;
+        if (lim == NULL) {
+            zpk_limits_default(&dl, 0);
+            lim = &dl;
+        }
+        if (m->obj_info.nbytes == 0 || m->obj_info.nbytes > lim->max_buffer_size) {
+            rc = zpk__error(err, m->obj_info.nbytes ? ZPK_ELIMIT : ZPK_EFORMAT, 0,
+                            "packed object empty or over max_buffer_size");
+            goto done;
+        }
+        void *buf = zpk__malloc(m->obj_info.nbytes);
+        if (buf == NULL) {
+            rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+            goto done;
+        }
+        rc = zpk_array_decode_into(&m->obj_info, m->spans, m->obj_nspans, buf,
+                                   m->obj_info.nbytes, err);
+        if (rc != 0) {
+            zpk__free(buf);
+            goto done;
+        }
+        out->data = buf;
+        out->size = m->obj_info.nbytes;
+        out->release_ = s_zpk_release;
+        out->owner_ = buf;
+    } else {
+        if (m->obj_nspans < 1 || m->spans[0].size == 0) {
+            rc = zpk__error(err, ZPK_EFORMAT, 0, "empty object payload");
+            goto done;
+        }
+        out->data = m->spans[0].data;
+        out->size = m->spans[0].size;
+        atomic_fetch_add(&hold->refs, 1);
+        out->release_ = s_hold_release;
+        out->owner_ = hold;
+    }
+    size_t first = m->obj_nspans;
+    for (size_t i = 0; rc == 0 && i < m->narrays; i++) {
+        rc = s_take_array(&x, i, first, &hold, &out->arrays[i]);
+        if (rc == 0)
+            out->narrays = i + 1;
+        first += m->arrays[i].nchunks;
+    }
+done:
+    if (rc != 0)
+        zpk_msgbuf_release(out);
+    s_recv_done(&x);
+    s_hold_unref(hold);
+    return rc;
+}
+
+void zpk_msgbuf_release(zpk_msgbuf_t *b)
+{
+    if (b == NULL)
+        return;
+    if (b->release_ != NULL)
+        b->release_(b->owner_);
+    for (size_t i = 0; i < b->narrays; i++)
+        zpk_array_release(&b->arrays[i]);
+    zpk__free(b->arrays);
+    memset(b, 0, sizeof *b);
 }
 
 const zpk_array_t *zpk_mixed_array(const zpk_mixed_t *m, const zpk_node_t *n)

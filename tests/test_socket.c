@@ -534,6 +534,213 @@ static void test_mixed(void **state)
     }
 }
 
+/* zpk_recv_packed_bytes(): the exact bytes sent, small (one frame),
+ * large (zero-copy frame), compressed, mixed; errors keep the socket in
+ * sync; the small path allocates only the frames' holder. */
+static void test_recv_packed_bytes(void **state)
+{
+    (void)state;
+    for (int t = T_INPROC; t <= T_TCP; t++) {
+        void *pull, *push;
+        s_pair(t, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+        const size_t sizes[] = {1, 100, 20000, 200000};
+        for (size_t k = 0; k < 4; k++) {
+            for (int comp = 0; comp < 2; comp++) {
+                zpk_writer_t w;
+                zpk_writer_init_growable(&w, 0);
+                size_t n = sizes[k];
+                if (n == 1) {
+                    zpk_write_nil(&w);
+                } else {
+                    zpk_write_array(&w, (uint32_t)(n / 10));
+                    for (size_t i = 0; i < n / 10; i++)
+                        zpk_write_uint(&w, (uint64_t)(i % 100) * 1000);
+                }
+                size_t len = zpk_writer_size(&w);
+                uint8_t *copy = malloc(len);
+                memcpy(copy, zpk_writer_data(&w), len);
+                zpk_codec_t codec;
+                assert_int_equal(zpk_codec_parse("zlib:1", 6, &codec, NULL), 0);
+                zpk_send_opts_t so;
+                zpk_send_opts_init(&so);
+                so.codec = comp ? &codec : NULL;
+                so.topic = "tp";
+                so.topic_len = 2;
+                assert_int_equal(zpk_send_packed_ex(push, &w, &so), 0);
+                zpk_writer_free(&w);
+                zpk_msgbuf_t b;
+                char topic[8];
+                zpk_recv_opts_t ro;
+                zpk_recv_opts_init(&ro);
+                ro.topic = topic;
+                ro.topic_cap = sizeof topic;
+                assert_int_equal(zpk_recv_packed_bytes(pull, &b, &ro), 0);
+                assert_string_equal(topic, "tp");
+                assert_int_equal(b.size, len);
+                assert_memory_equal(b.data, copy, len);
+                assert_int_equal(b.narrays, 0);
+                assert_null(b.arrays);
+                zpk_msgbuf_release(&b);
+                assert_null(b.data);
+                zpk_msgbuf_release(&b); /* released twice: no-op */
+                free(copy);
+            }
+        }
+
+        /* mixed: the object's bytes with their array references, and the arrays */
+        uint32_t img[64];
+        for (int i = 0; i < 64; i++)
+            img[i] = (uint32_t)i * 3u;
+        zpk_array_t arr;
+        size_t shp = 64;
+        zpk_array_init(&arr, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &shp, 'C', img);
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        zpk_write_map(&w, 1);
+        zpk_write_cstr(&w, "a");
+        zpk_write_array_ref(&w, 0);
+        const uint8_t expect[] = {0x81, 0xa1, 'a', 0xd6, ZPK_EXT_ARRAY_REF, 0, 0, 0, 0};
+        assert_int_equal(zpk_writer_size(&w), sizeof expect);
+        assert_memory_equal(zpk_writer_data(&w), expect, sizeof expect);
+        assert_int_equal(zpk_send_mixed(push, &w, &arr, 1, NULL), 0);
+        zpk_writer_free(&w);
+        zpk_msgbuf_t b;
+        assert_int_equal(zpk_recv_packed_bytes(pull, &b, NULL), 0);
+        assert_int_equal(b.size, sizeof expect);
+        assert_memory_equal(b.data, expect, sizeof expect);
+        assert_int_equal(b.narrays, 1);
+        assert_int_equal(b.arrays[0].nbytes, sizeof img);
+        assert_memory_equal(b.arrays[0].data, img, sizeof img);
+        zpk_msgbuf_release(&b);
+
+        /* an array message: ZPK_ETYPE, then a good message */
+        assert_int_equal(zpk_send_array(push, &arr, NULL), 0);
+        s_send_good(push, NULL, 7);
+        assert_int_equal(zpk_recv_packed_bytes(pull, &b, NULL), ZPK_ETYPE);
+        assert_null(b.data);
+        assert_int_equal(b.narrays, 0);
+        s_expect_good(pull, 7);
+
+        /* a compressed object over max_buffer_size: ZPK_ELIMIT, then a good message */
+        {
+            zpk_writer_init_growable(&w, 0);
+            zpk_write_array(&w, 5000);
+            for (int i = 0; i < 5000; i++)
+                zpk_write_uint(&w, 1);
+            zpk_codec_t codec;
+            zpk_codec_parse("zlib:1", 6, &codec, NULL);
+            zpk_send_opts_t so;
+            zpk_send_opts_init(&so);
+            so.codec = &codec;
+            assert_int_equal(zpk_send_packed_ex(push, &w, &so), 0);
+            zpk_writer_free(&w);
+            s_send_good(push, NULL, 8);
+            zpk_limits_t lim;
+            zpk_limits_default(&lim, 1000);
+            zpk_recv_opts_t ro;
+            zpk_recv_opts_init(&ro);
+            ro.limits = &lim;
+            assert_int_equal(zpk_recv_packed_bytes(pull, &b, &ro), ZPK_ELIMIT);
+            assert_null(b.data);
+            s_expect_good(pull, 8);
+        }
+
+        /* nothing waiting */
+        assert_int_equal(zpk_recv_packed_bytes(pull, &b, &(zpk_recv_opts_t){.flags = ZPK_DONTWAIT}),
+                         -EAGAIN);
+        s_close2(pull, push);
+    }
+    assert_int_equal(zpk_recv_packed_bytes(NULL, NULL, NULL), ZPK_EINVAL);
+    zpk_msgbuf_release(NULL);
+
+    /* a small message costs one allocation on receive (the frames' holder), none kept */
+    void *pull, *push;
+    s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    harness_alloc_install();
+    s_send_good(push, NULL, 9);
+    harness_alloc_reset_peaks();
+    zpk_msgbuf_t b;
+    assert_int_equal(zpk_recv_packed_bytes(pull, &b, NULL), 0);
+    harness_alloc_stats_t st = harness_alloc_stats();
+    assert_int_equal(st.calls, 1);
+    zpk_doc_t *doc = NULL;
+    assert_int_equal(zpk_doc_parse(b.data, b.size, NULL, 0, &doc, NULL), 0);
+    int64_t id = 0;
+    assert_int_equal(zpk_node_get_int(zpk_node_map_get(zpk_doc_root(doc), "id"), &id), 0);
+    assert_int_equal(id, 9);
+    zpk_doc_destroy(&doc);
+    zpk_msgbuf_release(&b);
+    harness_alloc_uninstall();
+    s_close2(pull, push);
+}
+
+/* The fast paths write and read exactly what the general ones do: a small
+ * uncompressed object (fixed header copied) against the same object sent
+ * with codec "auto" (which leaves it raw, header written by the general
+ * writer); zpk_sendf() with a format of more tokens than it records. */
+static void test_fast_paths_match_general(void **state)
+{
+    (void)state;
+    void *pull, *push;
+    s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    zpk_codec_t autoc;
+    assert_int_equal(zpk_codec_parse("auto", 4, &autoc, NULL), 0);
+    uint8_t frames[2][256];
+    size_t sizes[2];
+    for (int k = 0; k < 2; k++) {
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        assert_int_equal(zpk_pack_fmt(&w, "{s:i s:s}", "id", 42, "name", "zpk"), 0);
+        zpk_send_opts_t so;
+        zpk_send_opts_init(&so);
+        so.codec = k ? &autoc : NULL;
+        so.topic = "t";
+        so.topic_len = 1;
+        assert_int_equal(zpk_send_packed_ex(push, &w, &so), 0);
+        zpk_writer_free(&w);
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        assert_int_equal(zmq_msg_recv(&m, pull, 0), 1); /* the topic */
+        assert_true(zmq_msg_more(&m));
+        int n = zmq_msg_recv(&m, pull, 0);
+        assert_true(n > 0 && n <= 256);
+        assert_false(zmq_msg_more(&m));
+        sizes[k] = (size_t)n;
+        memcpy(frames[k], zmq_msg_data(&m), (size_t)n);
+        zmq_msg_close(&m);
+    }
+    assert_int_equal(sizes[0], sizes[1]);
+    assert_memory_equal(frames[0], frames[1], sizes[0]);
+    const uint8_t hdr[] = "\x84\xa3zpk\x01\xa4kind\xa3obj\xa6" "frames\x00\xa6single\xc3";
+    assert_memory_equal(frames[0], hdr, sizeof hdr - 1);
+
+    /* a format of 70 values (over the recorded 64): packed the general way */
+    assert_int_equal(
+        zpk_sendf(push, 0,
+                  "[iiiiiiiiii iiiiiiiiii iiiiiiiiii iiiiiiiiii iiiiiiiiii iiiiiiiiii [ii]{s:i}]",
+                  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                  23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42,
+                  43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61,
+                  "k", 66),
+        0);
+    zpk_doc_t *doc = NULL;
+    assert_int_equal(zpk_recv_packed(pull, &doc, 0), 0);
+    const zpk_node_t *root = zpk_doc_root(doc);
+    assert_int_equal(zpk_node_len(root), 62);
+    int64_t v;
+    assert_int_equal(zpk_node_get_int(zpk_node_array_at(root, 59), &v), 0);
+    assert_int_equal(v, 59);
+    assert_int_equal(zpk_node_get_int(zpk_node_array_at(zpk_node_array_at(root, 60), 1), &v), 0);
+    assert_int_equal(v, 61);
+    assert_int_equal(zpk_node_get_int(zpk_node_map_get(zpk_node_array_at(root, 61), "k"), &v), 0);
+    assert_int_equal(v, 66);
+    zpk_doc_destroy(&doc);
+    /* and a bad format still writes nothing and sends nothing */
+    assert_int_equal(zpk_sendf(push, 0, "[i", 1), ZPK_EINVAL);
+    assert_int_equal(zpk_recv_packed(pull, &doc, ZPK_DONTWAIT), -EAGAIN);
+    s_close2(pull, push);
+}
+
 static void test_single_frame_conflate(void **state)
 {
     (void)state;
@@ -1124,6 +1331,8 @@ int main(void)
         cmocka_unit_test(test_array_dtypes_empty_scalar_noncontiguous),
         cmocka_unit_test(test_req_rep_and_dealer_router),
         cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_recv_packed_bytes),
+        cmocka_unit_test(test_fast_paths_match_general),
         cmocka_unit_test(test_single_frame_conflate),
         cmocka_unit_test(test_single_frame_compressed_chunks),
         cmocka_unit_test(test_zero_copy_inproc),

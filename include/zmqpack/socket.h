@@ -282,6 +282,44 @@ ZPK_API const zpk_array_t *zpk_mixed_array(const zpk_mixed_t *m, const zpk_node_
 /** Releases the document and every array of @p m and clears it. NULL is a no-op. */
 ZPK_API void zpk_mixed_release(zpk_mixed_t *m);
 
+/**
+ * The packed payload of a received packed or mixed message, as bytes: for
+ * callers with their own MessagePack decoder (the Python binding) that
+ * have no use for a document tree. Fill it with zpk_recv_packed_bytes(),
+ * give it back with zpk_msgbuf_release(). The fields ending in `_` are
+ * private.
+ */
+typedef struct zpk_msgbuf {
+    const uint8_t *data;   /**< the object's MessagePack bytes (decompressed when it was compressed) */
+    size_t size;           /**< bytes at data (at least 1) */
+    size_t narrays;        /**< arrays of a mixed message (0 for a packed message) */
+    zpk_array_t *arrays;   /**< each owns its data; released with the buffer */
+    void (*release_)(void *); /**< private: lets go of what keeps @c data alive */
+    void *owner_;          /**< private: argument of release_ */
+} zpk_msgbuf_t;
+
+/**
+ * Receives a packed message (or a mixed message: its arrays as
+ * zpk_recv_mixed() makes them) and hands back the object's bytes without
+ * parsing them. An uncompressed payload stays in the received zmq_msg_t,
+ * which @p out keeps alive (no copy, no allocation beyond the frames'
+ * holder); a compressed one is decoded once into an allocation of its
+ * declared size (at most limits->max_buffer_size). The bytes are exactly
+ * what the sender packed and are NOT validated: decode them with a
+ * decoder that checks its input (zpk_doc_parse(), zpk_reader_*, an
+ * unpacker). On success caller owns @p out and must zpk_msgbuf_release()
+ * it; on error @p out is left empty. @p opts may be NULL (topic, limits,
+ * flags, error details as in zpk_recv_packed_ex()).
+ * @return 0; ZPK_EINVAL (NULL @p out); the errors of zpk_recv_packed()
+ *         except zpk_doc_parse()'s (ZPK_ETYPE for an array message);
+ *         ZPK_ELIMIT (compressed object over max_buffer_size); the errors
+ *         of zpk_recv_mixed() for its arrays.
+ */
+ZPK_API int zpk_recv_packed_bytes(void *socket, zpk_msgbuf_t *out, zpk_recv_opts_t *opts);
+
+/** Releases the bytes and the arrays of @p b and clears it. NULL, or an empty @p b, is a no-op. */
+ZPK_API void zpk_msgbuf_release(zpk_msgbuf_t *b);
+
 #ifdef __cplusplus
 }
 #endif

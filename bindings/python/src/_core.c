@@ -2618,20 +2618,22 @@ static PyObject *s_topic(const char *buf, size_t len)
     return PyBytes_FromStringAndSize(buf, (Py_ssize_t)(len < TOPIC_CAP - 1 ? len : TOPIC_CAP - 1));
 }
 
-static int s_doc_bytes(zpk_doc_t *doc, PyObject **out)
+/* The received payload did not decode (the C side hands the bytes over
+ * unparsed): a malformed payload becomes a WireError, as a bad header is;
+ * other errors (MemoryError, a hook's own) are left alone. */
+static void s_payload_error(void)
 {
-    zpk_writer_t w;
-    zpk_writer_init_growable(&w, 256);
-    zpk_node_write(&w, zpk_doc_root(doc));
-    int rc = zpk_writer_finish(&w);
-    if (rc == 0) {
-        *out = PyBytes_FromStringAndSize((const char *)zpk_writer_data(&w),
-                                         (Py_ssize_t)zpk_writer_size(&w));
-        if (!*out)
-            rc = ZPK_ENOMEM;
-    }
-    zpk_writer_free(&w);
-    return rc;
+    if (!PyErr_ExceptionMatches(PyExc_ValueError))
+        return;
+    int rc = ZPK_EOUTOFDATA;
+    if (PyErr_ExceptionMatches(g_StackError))
+        rc = ZPK_ETOODEEP;
+    else if (PyErr_ExceptionMatches(PyExc_UnicodeError))
+        rc = ZPK_EUTF8;
+    else if (PyErr_ExceptionMatches(g_FormatError))
+        rc = ZPK_EFORMAT;
+    PyErr_Clear();
+    s_raise(rc, NULL);
 }
 
 /* _recv_packed(addr, flags) -> (topic, payload bytes, [ArrayBuf...]) */
@@ -2654,17 +2656,22 @@ static PyObject *core_recv_packed(PyObject *Py_UNUSED(mod), PyObject *args)
     o.topic = topic;
     o.topic_cap = sizeof topic;
     o.err = &err;
-    zpk_mixed_t m;
+    zpk_msgbuf_t m;
     memset(&m, 0, sizeof m);
     int rc;
-    S_BLOCKING(rc, zpk_recv_mixed(sock, &m, &o));
+    S_BLOCKING(rc, zpk_recv_packed_bytes(sock, &m, &o));
     if (rc == -EINTR)
         return NULL;
     if (rc != 0)
         return s_raise(rc, &err);
     PyObject *payload = NULL, *arrs = PyList_New((Py_ssize_t)m.narrays), *tp = NULL;
     PyObject *r = NULL;
-    rc = arrs ? s_doc_bytes(m.doc, &payload) : ZPK_ENOMEM;
+    rc = ZPK_ENOMEM;
+    if (arrs) {
+        payload = PyBytes_FromStringAndSize((const char *)m.data, (Py_ssize_t)m.size);
+        if (payload)
+            rc = 0;
+    }
     for (size_t i = 0; rc == 0 && i < m.narrays; i++) {
         PyObject *ab = s_wrap_array(&m.arrays[i]); /* takes ownership, clears the slot */
         PyObject *nd = ab ? s_ndarray(ab) : NULL;
@@ -2681,7 +2688,7 @@ static PyObject *core_recv_packed(PyObject *Py_UNUSED(mod), PyObject *args)
         r = PyTuple_Pack(3, tp, payload, arrs);
     else if (!PyErr_Occurred())
         s_raise(rc, NULL);
-    zpk_mixed_release(&m);
+    zpk_msgbuf_release(&m);
     Py_XDECREF(tp);
     Py_XDECREF(payload);
     Py_XDECREF(arrs);
@@ -2873,23 +2880,15 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
     o.topic = topic;
     o.topic_cap = sizeof topic;
     o.err = &err;
-    zpk_mixed_t m;
+    zpk_msgbuf_t m;
     memset(&m, 0, sizeof m);
     int rc;
-    S_BLOCKING(rc, zpk_recv_mixed(sock, &m, &o));
+    S_BLOCKING(rc, zpk_recv_packed_bytes(sock, &m, &o));
     if (rc == -EINTR)
         return NULL;
     if (rc != 0)
         return s_raise(rc, &err);
     PyObject *arrs = NULL, *obj = NULL, *tp = NULL, *r = NULL;
-    zpk_writer_t w;
-    zpk_writer_init_growable(&w, 256);
-    zpk_node_write(&w, zpk_doc_root(m.doc));
-    rc = zpk_writer_finish(&w);
-    if (rc != 0) {
-        s_raise(rc, NULL);
-        goto out;
-    }
     if (m.narrays) {
         arrs = PyList_New((Py_ssize_t)m.narrays);
         for (size_t i = 0; arrs && i < m.narrays; i++) {
@@ -2905,21 +2904,27 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
     }
     uopts_t uo;
     if (uopts_parse(&uo, Py_None, Py_None, 1, 0, 0, 1, Py_None, Py_None, Py_None, -1, -1, -1,
-                    -1, -1, 0, (Py_ssize_t)zpk_writer_size(&w)) < 0)
+                    -1, -1, 0, (Py_ssize_t)m.size) < 0)
         goto out;
     uo.arrays = arrs;
     uctx_t c;
-    uctx_init(&c, zpk_writer_data(&w), zpk_writer_size(&w), &uo);
+    uctx_init(&c, m.data, m.size, &uo);
     obj = unpack_gc_paused(&c);
     uopts_clear(&uo);
-    if (!obj)
+    if (obj && zpk_reader_offset(&c.r) < m.size) {
+        Py_CLEAR(obj);
+        s_raise(ZPK_EEXTRADATA, NULL);
         goto out;
+    }
+    if (!obj) {
+        s_payload_error();
+        goto out;
+    }
     tp = s_topic(topic, o.topic_len);
     if (tp)
         r = PyTuple_Pack(2, tp, obj);
 out:
-    zpk_writer_free(&w);
-    zpk_mixed_release(&m);
+    zpk_msgbuf_release(&m);
     Py_XDECREF(arrs);
     Py_XDECREF(obj);
     Py_XDECREF(tp);

@@ -168,6 +168,32 @@ def test_hostile_messages_keep_sync(pair):
         zmqpack.recv_array(b)
 
 
+def test_malformed_payload_behind_good_header(pair):
+    # the payload reaches Python unparsed (zpk_recv_packed_bytes): a bad one
+    # is a WireError with the precise code, on both decode paths, and the
+    # socket stays in sync
+    a, b = pair
+    zmqpack.send_packed(a, {"k": "v" * 10})
+    frame = b.recv()
+    import msgpack
+    u = msgpack.Unpacker()
+    u.feed(frame)
+    u.unpack()
+    off = u.tell()
+    cases = [(frame[:-3], "EOUTOFDATA"), (frame + b"\x01", "EEXTRADATA"),
+             (frame[:off] + b"\xc1", "EFORMAT"), (frame[:off] + b"\x92\x01", "EOUTOFDATA")]
+    for bad, name in cases:
+        for kw in ({}, {"raw": True}):
+            a.send(bad)
+            with pytest.raises(zmqpack.WireError) as ei:
+                zmqpack.recv_packed(b, **kw)
+            assert ei.value.name == name
+            zmqpack.send_packed(a, {"ok": 1})
+            assert zmqpack.recv_packed(b, **kw) == ({b"ok": 1} if kw else {"ok": 1})
+    a.send(frame)
+    assert zmqpack.recv_packed(b, with_topic=True) == (None, {"k": "v" * 10})
+
+
 def test_errors(pair):
     a, b = pair
     with pytest.raises(zmq.Again):

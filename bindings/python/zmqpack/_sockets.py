@@ -90,12 +90,26 @@ def _ext_hook(arrays, base):
 
 def _decode(payload, arrays, kw):
     from . import _registry
+    from . import exceptions as _exc
     if arrays:
         base = kw.get("ext_hook")
         if base is None:
             base = _registry._ext_hook if (_registry._by_name or _registry._by_code) else ExtType
         kw = dict(kw, ext_hook=_ext_hook(arrays, base))
-    return _core.unpackb(payload, **kw)
+    # The payload arrives unparsed (zpk_recv_packed_bytes): a malformed one
+    # is a WireError, as a bad header is (codes from zmqpack/common.h).
+    try:
+        return _core.unpackb(payload, **kw)
+    except _exc.ExtraData as e:
+        raise WireError(-4002, "EEXTRADATA", str(e)) from e
+    except _exc.StackError as e:
+        raise WireError(-4004, "ETOODEEP", str(e)) from e
+    except _exc.FormatError as e:
+        raise WireError(-4003, "EFORMAT", str(e)) from e
+    except ValueError as e:
+        if type(e) is ValueError and str(e).startswith("Unpack failed: incomplete"):
+            raise WireError(-4001, "EOUTOFDATA", str(e)) from e
+        raise
 
 
 def _call_async(sock, fn, flags, poll_flag):
