@@ -4,7 +4,7 @@
   /usr/bin/python3 bench/bench_python.py [--quick] [--json FILE]
 
 1. packb / unpackb on the four corpus documents beside msgpack-python (its
-   C extension): MB/s of MessagePack bytes and the ratio.
+   C extension): MB/s of MessagePack bytes (thread CPU time) and the ratio.
 2. Arrays over tcp://127.0.0.1, pipelined (a sender thread bursts, the main
    thread receives): zmqpack.send_array/recv_array beside the pyzmq numpy
    recipe (copy=True and copy=False; the faster is the reference) and
@@ -12,15 +12,15 @@
 3. Dict messages over tcp: zmqpack.send_packed/recv_packed beside
    send_json/recv_json, send_pyobj/recv_pyobj and msgpack.packb + send.
 
-Needs the built package on PYTHONPATH (./dev run does it). Timing: the best
-of several repetitions (min), the clock started after a warm-up message.
-Prints markdown tables; --json writes the raw figures.
+Needs the built package on PYTHONPATH (./dev run does it). Timing: the median
+of several repetitions (min..max in the JSON rows), the clock started after a
+warm-up message. Prints markdown tables; --json FILE appends one JSON row per
+figure (the keys of bench/bench_util.h's bu_json_row).
 """
 import argparse
 import json
 import os
 import pathlib
-import pickle
 import platform
 import sys
 import threading
@@ -38,16 +38,26 @@ DOCS = ["twitter", "citm_catalog", "canada", "github"]
 
 
 def best_of(fns, reps, number):
-    """Best seconds per call of each function, their runs interleaved so
-    that a noisy machine affects every contestant alike."""
-    best = [float("inf")] * len(fns)
+    """Seconds per call of each function in every repetition, their runs
+    interleaved so that a noisy machine affects every contestant alike.
+    Single-threaded work: timed in this thread's CPU time, which other
+    processes on a loaded machine do not inflate."""
+    times = [[] for _ in fns]
     for _ in range(reps):
         for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             for _ in range(number):
                 fn()
-            best[i] = min(best[i], (time.perf_counter() - t0) / number)
-    return best
+            times[i].append(max(time.thread_time() - t0, 1e-9) / number)
+    return times
+
+
+def stat(values):
+    """(median, min, max) of a list of rates."""
+    v = sorted(values)
+    n = len(v)
+    med = v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+    return med, v[0], v[-1]
 
 
 # -- 1. codec -----------------------------------------------------------------------
@@ -64,7 +74,8 @@ def bench_codec(quick):
         t = best_of([lambda: zmqpack.packb(obj), lambda: msgpack.packb(obj),
                      lambda: zmqpack.unpackb(b), lambda: msgpack.unpackb(b)], reps, number)
         for k, v in zip(["pack_zpk", "pack_msgpack", "unpack_zpk", "unpack_msgpack"], t):
-            r[k] = len(b) / v / 1e6
+            r[k + "_all"] = [len(b) / x / 1e6 for x in v]
+            r[k] = stat(r[k + "_all"])[0]
         rows.append(r)
     return rows
 
@@ -105,14 +116,17 @@ def pipelined_once(ctx, send, recv, count):
 
 
 def pipelined(cases, count, reps):
-    """Best messages/s of each (send, recv) pair, repetitions interleaved."""
+    """Median messages/s of each (send, recv) pair, repetitions interleaved;
+    the rates of every repetition go to key + "_all"."""
     ctx = zmq.Context()
-    best = {k: float("inf") for k in cases}
+    rates = {k: [] for k in cases}
     for _ in range(reps):
         for k, (snd, rcv) in cases.items():
-            best[k] = min(best[k], pipelined_once(ctx, snd, rcv, count))
+            rates[k].append(count / pipelined_once(ctx, snd, rcv, count))
     ctx.term()
-    return {k: count / v for k, v in best.items()}
+    out = {k: stat(v)[0] for k, v in rates.items()}
+    out.update({k + "_all": v for k, v in rates.items()})
+    return out
 
 
 def bench_arrays(quick):
@@ -123,7 +137,7 @@ def bench_arrays(quick):
         A = np.random.default_rng(0).standard_normal(size // 8)
         budget = (64 << 20) if quick else (256 << 20)
         count = int(min(20000 if not quick else 5000, max(4, budget // size)))
-        reps = 2 if quick else 3
+        reps = 3 if quick else 5
         r = {"bytes": size, "count": count}
         cases = {
             "zmqpack": (lambda s: zmqpack.send_array(s, A), lambda s: zmqpack.recv_array(s)),
@@ -151,7 +165,7 @@ def sample_dict():
 def bench_dicts(quick):
     d = sample_dict()
     count = 5000 if quick else 20000
-    reps = 2 if quick else 3
+    reps = 3 if quick else 5
     cases = {
         "zmqpack": (lambda s: zmqpack.send_packed(s, d), lambda s: zmqpack.recv_packed(s)),
         "msgpack+send": (lambda s: s.send(msgpack.packb(d)), lambda s: msgpack.unpackb(s.recv())),
@@ -174,7 +188,7 @@ def human(n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="short pass")
-    ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--json", help="append one JSON row per figure to this file")
     args = ap.parse_args()
 
     print("# zmqpack Python binding benchmark\n")
@@ -184,7 +198,7 @@ def main():
         zmq.zmq_version(), np.__version__))
 
     codec = bench_codec(args.quick)
-    print("## packb / unpackb on the corpus (MB/s of MessagePack)\n")
+    print("## packb / unpackb on the corpus (MB/s of MessagePack, CPU time)\n")
     print("| document | size | zmqpack packb | msgpack packb | ratio | zmqpack unpackb | msgpack unpackb | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in codec:
@@ -218,8 +232,34 @@ def main():
         d["zmqpack"] / d["send_json"], d["send_pyobj"], d["zmqpack"] / d["send_pyobj"]))
     print("\n(ratios: zmqpack / peer; above 1 means zmqpack is faster)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"codec": codec, "arrays": arrays, "dicts": d}, f, indent=1)
+        write_rows(args.json, codec, arrays, d, 3 if args.quick else 7, 3 if args.quick else 5)
+
+
+def write_rows(path, codec, arrays, d, codec_reps, pipe_reps):
+    """Appends one JSON object per figure, the keys of bench_util.h's
+    bu_json_row, for bench/run."""
+    def row(f, group, case, impl, unit, values, reps):
+        med, lo, hi = stat(values)
+        f.write(json.dumps({"bench": "python", "group": group, "case": str(case), "impl": impl,
+                            "unit": unit, "median": med, "min": lo, "max": hi,
+                            "reps": reps}) + "\n")
+    with open(path, "a") as f:
+        for r in codec:
+            for key, group, impl in (("pack_zpk", "packb", "zmqpack"),
+                                     ("pack_msgpack", "packb", "msgpack-python"),
+                                     ("unpack_zpk", "unpackb", "zmqpack"),
+                                     ("unpack_msgpack", "unpackb", "msgpack-python")):
+                row(f, group, r["doc"], impl, "MB/s", r[key + "_all"], codec_reps)
+        for r in arrays:
+            for key, impl in (("zmqpack", "zmqpack send/recv_array"),
+                              ("recipe_copy", "recipe copy=True"),
+                              ("recipe_nocopy", "recipe copy=False"),
+                              ("send_pyobj", "send_pyobj")):
+                row(f, "arrays tcp", r["bytes"], impl, "MB/s",
+                    [v * r["bytes"] / 1e6 for v in r[key + "_all"]], pipe_reps)
+                row(f, "arrays tcp msg/s", r["bytes"], impl, "msg/s", r[key + "_all"], pipe_reps)
+        for key in ("zmqpack", "msgpack+send", "send_json", "send_pyobj"):
+            row(f, "dict tcp", "%d B" % d["bytes"], key, "msg/s", d[key + "_all"], pipe_reps)
 
 
 if __name__ == "__main__":
