@@ -88,8 +88,11 @@ int main(int argc, char **argv)
         if (in == NULL || out == NULL)
             return 1;
         rc = zpk_codec_compress(&c, strtoul(argv[3], NULL, 10), in, n, out, cap, &got);
-        if (rc != 0)
+        if (rc != 0) {
+            free(in);
+            free(out);
             return s_fail("compress", rc, NULL);
+        }
         s_write(argv[5], out, got);
         free(in);
         free(out);
@@ -103,8 +106,11 @@ int main(int argc, char **argv)
         if (in == NULL || out == NULL)
             return 1;
         int rc = zpk_codec_decompress(s_family(argv[2]), in, n, out, raw, 1);
-        if (rc != 0)
+        if (rc != 0) {
+            free(in);
+            free(out);
             return s_fail("decompress", rc, NULL);
+        }
         s_write(argv[5], out, raw);
         free(in);
         free(out);
