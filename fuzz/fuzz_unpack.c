@@ -4,7 +4,8 @@
  * Input: raw MessagePack. Checks, beyond "no crash, no leak, no allocation
  * the input merely claims":
  * - copy and ZPK_DOC_BORROW|ZPK_DOC_CHECK_UTF8 parses agree (the latter may
- *   only add ZPK_EUTF8) and give equal trees;
+ *   only add ZPK_EUTF8) and give equal trees, the borrowed one pointing
+ *   into the input;
  * - the pull reader's skip agrees with the tree parser on where the object
  *   ends and on the error code (the tree parser may say "need more data"
  *   earlier: a container declaring more elements than bytes remain);
@@ -13,6 +14,39 @@
  * - with tight limits, a parse that succeeds gives the same tree.
  */
 #include "fuzz_tree.h"
+
+/* With ZPK_DOC_BORROW every str, bin and ext payload lies inside the input. */
+static void s_check_borrowed(const zpk_node_t *n, const uint8_t *data, size_t size)
+{
+    const uint8_t *p = NULL;
+    size_t len = zpk_node_len(n);
+    int8_t et;
+    switch (zpk_node_type(n)) {
+    case ZPK_TYPE_STR:
+        FUZZ_CHECK(zpk_node_get_str(n, (const char **)&p, NULL) == 0);
+        break;
+    case ZPK_TYPE_BIN:
+        FUZZ_CHECK(zpk_node_get_bin(n, &p, NULL) == 0);
+        break;
+    case ZPK_TYPE_EXT:
+        FUZZ_CHECK(zpk_node_get_ext(n, &et, &p, NULL) == 0);
+        break;
+    case ZPK_TYPE_ARRAY:
+        for (size_t i = 0; i < len; i++)
+            s_check_borrowed(zpk_node_array_at(n, i), data, size);
+        return;
+    case ZPK_TYPE_MAP:
+        for (size_t i = 0; i < len; i++) {
+            s_check_borrowed(zpk_node_map_key(n, i), data, size);
+            s_check_borrowed(zpk_node_map_value(n, i), data, size);
+        }
+        return;
+    default:
+        return;
+    }
+    if (len > 0)
+        FUZZ_CHECK(p >= data && p + len <= data + size);
+}
 
 static bool s_is_error(int rc)
 {
@@ -47,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(d1 != NULL);
         FUZZ_CHECK(zpk_doc_consumed(d1) == zpk_doc_consumed(d2));
         FUZZ_CHECK(ftree_equal(zpk_doc_root(d1), zpk_doc_root(d2)));
+        s_check_borrowed(zpk_doc_root(d2), data, size); /* zero copy, and in bounds */
     }
 
     /* The pull reader skips exactly the same object. */

@@ -2,7 +2,8 @@
  * Fuzz target: zlib chunk decode against a declared size
  * (zpk_codec_decompress(ZPK_CODEC_ZLIB, ...)).
  *
- * Input: [u32 LE declared raw size][zlib stream]. The declared size is
+ * Input: [u32 LE declared raw size][zlib stream]; with the top bit of the
+ * fourth byte set, the structured mode of fuzz_codec.h instead. The declared size is
  * taken modulo 1 MiB + 1 and the destination is exactly that large (a heap
  * block of its own, so a write one byte past it is caught). Checks: the
  * only failure is ZPK_EDECOMPRESS; on success zlib's own uncompress() of
@@ -12,6 +13,7 @@
  */
 #include <zlib.h>
 
+#include "fuzz_codec.h"
 #include "fuzz_common.h"
 #include "zmqpack/codec.h"
 
@@ -21,6 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_begin(size, 1, 64 * 1024);
     fuzz_in_t in = {data, size};
+    if (size >= 4 && (data[3] & 0x80)) { /* structured mode: fuzz_codec.h */
+        in.p += 4;
+        in.n -= 4;
+        fuzz_codec_structured(ZPK_CODEC_ZLIB, &in);
+        fuzz_end();
+        return 0;
+    }
     size_t raw = fuzz_u32(&in) % (S_MAX_RAW + 1);
     uint8_t *src = fuzz_dup(in.p, in.n);
     uint8_t *dst = malloc(raw ? raw : 1);

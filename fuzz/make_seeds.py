@@ -278,6 +278,21 @@ def message_seeds():
     return out
 
 
+def structured_seeds():
+    """Structured mode of fuzz_codec.h: compress the payload, then patch and lie."""
+    rnd = random.Random(3)
+    out = []
+    payloads = [b"", b"x", bytes(range(256)) * 8, bytes(rnd.randrange(3) for _ in range(3000))]
+    for i, pay in enumerate(payloads):
+        for level, cname, shuffle, typesize in ((5, 1, 1, 8), (9, 4, 2, 4), (0, 0, 0, 1), (1, 3, 1, 2)):
+            patches = b"" if i % 2 == 0 else struct.pack("<HB", 4, 0xff) + struct.pack("<HB", 12, 0)
+            k = len(patches) // 3
+            for delta in (0, 1, 0xff):
+                out.append(b"\0\0\0\x80" + bytes([level, cname, shuffle, typesize, k]) + patches
+                           + bytes([delta]) + pay)
+    return out
+
+
 def write(target, seeds):
     d = os.path.join(ROOT, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -294,8 +309,8 @@ TARGETS = {
     "roundtrip": lambda: msgpack_seeds(),
     "mp2json": lambda: msgpack_seeds(),
     "json2mp": json_seeds,
-    "zlib": zlib_seeds,
-    "blosc": blosc_seeds,
+    "zlib": lambda: zlib_seeds() + structured_seeds(),
+    "blosc": lambda: blosc_seeds() + structured_seeds(),
     "array": array_seeds,
     "message": message_seeds,
     "format": lambda: msgpack_seeds() + format_seeds(),

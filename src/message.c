@@ -72,37 +72,69 @@ const uint8_t zpk__hdr_obj_single[ZPK__HDR_OBJ_SINGLE_LEN] = {
     0xa6, 's', 'i', 'n', 'g', 'l', 'e', 0xc3, /* "single": true */
 };
 
+/* Writes a string literal already encoded as MessagePack, fixstr header
+ * byte included: one fixed-size copy. */
+#define S_WRAW(w, enc) zpk_write_raw((w), (enc), sizeof(enc) - 1)
+
+_Static_assert(ZPK_PROTOCOL_VERSION == 1 && sizeof ZPK__KEY_ZPK == 4 &&
+                   sizeof ZPK__KEY_KIND == 5 && sizeof ZPK__KEY_FRAMES == 7 &&
+                   sizeof ZPK__KEY_SINGLE == 7 && sizeof ZPK__KEY_PACKED == 7 &&
+                   sizeof ZPK__KEY_ARRAY == 6 && sizeof ZPK__KEY_ARRAYS == 7 &&
+                   sizeof ZPK__KEY_PAD == 4,
+               "the pre-encoded keys below follow wire.h");
+
+/* The payload of a single-frame message holding one raw, one-chunk array
+ * starts right after the header map: how far to align it (1: no pad). */
+static size_t s_pad_align(int kind, bool single, const zpk_array_enc_t *arrs, size_t narrs)
+{
+    if (kind != ZPK__KIND_ARRAY || !single || narrs != 1 || arrs[0].info.nchunks != 1 ||
+        arrs[0].info.chunks == NULL || arrs[0].info.chunks[0].compressed)
+        return 1;
+    return zpk__dtype_align(arrs[0].info.dtype);
+}
+
 void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframes,
                            const zpk_array_enc_t *obj_enc, const zpk_array_enc_t *arrs,
                            size_t narrs)
 {
+    size_t start = zpk_writer_size(w);
+    size_t align = s_pad_align(kind, single, arrs, narrs);
     size_t pairs = 3 + (single ? 1 : 0) + (obj_enc != NULL ? 1 : 0) +
-                   (kind == ZPK__KIND_OBJ ? 0 : 1);
+                   (kind == ZPK__KIND_OBJ ? 0 : 1) + (align > 1 ? 1 : 0);
     zpk_write_map(w, pairs);
-    zpk_write_cstr(w, ZPK__KEY_ZPK);
-    zpk_write_uint(w, ZPK_PROTOCOL_VERSION);
-    zpk_write_cstr(w, ZPK__KEY_KIND);
-    zpk_write_cstr(w, kind == ZPK__KIND_OBJ     ? ZPK__KIND_STR_OBJ
-                      : kind == ZPK__KIND_ARRAY ? ZPK__KIND_STR_ARRAY
-                                                : ZPK__KIND_STR_MIXED);
-    zpk_write_cstr(w, ZPK__KEY_FRAMES);
+    S_WRAW(w, "\xa3" ZPK__KEY_ZPK "\x01");
+    if (kind == ZPK__KIND_OBJ)
+        S_WRAW(w, "\xa4" ZPK__KEY_KIND "\xa3" ZPK__KIND_STR_OBJ);
+    else if (kind == ZPK__KIND_ARRAY)
+        S_WRAW(w, "\xa4" ZPK__KEY_KIND "\xa5" ZPK__KIND_STR_ARRAY);
+    else
+        S_WRAW(w, "\xa4" ZPK__KEY_KIND "\xa5" ZPK__KIND_STR_MIXED);
+    S_WRAW(w, "\xa6" ZPK__KEY_FRAMES);
     zpk_write_uint(w, nframes);
-    if (single) {
-        zpk_write_cstr(w, ZPK__KEY_SINGLE);
-        zpk_write_bool(w, true);
-    }
+    if (single)
+        S_WRAW(w, "\xa6" ZPK__KEY_SINGLE "\xc3");
     if (obj_enc != NULL) {
-        zpk_write_cstr(w, ZPK__KEY_PACKED);
+        S_WRAW(w, "\xa6" ZPK__KEY_PACKED);
         zpk_array_header_write(w, &obj_enc->info);
     }
     if (kind == ZPK__KIND_ARRAY) {
-        zpk_write_cstr(w, ZPK__KEY_ARRAY);
+        S_WRAW(w, "\xa5" ZPK__KEY_ARRAY);
         zpk_array_header_write(w, &arrs[0].info);
     } else if (kind == ZPK__KIND_MIXED) {
-        zpk_write_cstr(w, ZPK__KEY_ARRAYS);
+        S_WRAW(w, "\xa6" ZPK__KEY_ARRAYS);
         zpk_write_array(w, narrs);
         for (size_t i = 0; i < narrs; i++)
             zpk_array_header_write(w, &arrs[i].info);
+    }
+    if (align > 1) {
+        /* "pad": a str of 0..align-1 spaces, so that the map ends (and the
+         * payload starts) at a multiple of the dtype's alignment from the
+         * frame's start (docs/PROTOCOL.md, Alignment); readers skip it */
+        static const char spaces[16] = "                ";
+        size_t len = zpk_writer_size(w) - start + 5; /* + "pad" and the str header */
+        size_t n = (align - len % align) % align;
+        S_WRAW(w, "\xa3" ZPK__KEY_PAD);
+        zpk_write_str(w, spaces, n);
     }
 }
 
@@ -153,10 +185,12 @@ void zpk__msg_free(zpk__msg_t *m)
 {
     if (m == NULL)
         return;
-    zpk_array_info_free(&m->obj_info);
+    /* only the chunk tables are owned; the memset below clears the rest */
+    zpk__free(m->obj_info.chunks);
     for (size_t i = 0; i < m->narrays; i++)
-        zpk_array_info_free(&m->arrays[i]);
-    zpk__free(m->arrays);
+        zpk__free(m->arrays[i].chunks);
+    if (m->arrays != m->arrays_in)
+        zpk__free(m->arrays);
     if (m->spans != m->spans_in)
         zpk__free(m->spans);
     memset(m, 0, sizeof *m);
@@ -173,10 +207,9 @@ static int s_fail(zpk_error_t *err, int code, int frame, size_t off, const char 
     return code;
 }
 
-static bool s_key_is(const char *k, size_t klen, const char *name)
-{
-    return klen == strlen(name) && memcmp(k, name, klen) == 0;
-}
+/* @p lit must be a string literal: its length is known at compile time. */
+#define s_key_is(k, klen, lit)                                                \
+    ((klen) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
 
 /* Does frame @p f look like the pyzmq recipe's JSON header? */
 static bool s_looks_json(const zpk_span_t *f)
@@ -277,6 +310,53 @@ out:
 /* Known header keys, as bits of the "seen" mask. */
 enum { S_K_KIND = 1, S_K_FRAMES = 2, S_K_SINGLE = 4, S_K_PACKED = 8, S_K_ARRAY = 16, S_K_ARRAYS = 32 };
 
+/* Matches the literal @p lit (MessagePack bytes) at *@p p and moves past it. */
+#define S_LIT(p, end, lit)                                                    \
+    ((size_t)((end) - (p)) >= sizeof(lit) - 1 &&                              \
+     memcmp((p), (lit), sizeof(lit) - 1) == 0 && ((p) += sizeof(lit) - 1, true))
+
+/*
+ * Fast path for the start of an array message's header, as
+ * zpk__msg_write_header() writes it: {"zpk": 1, "kind": "array", "frames":
+ * n, ["single": true,] ...}. On a match the reader is moved past those
+ * pairs, and *@p done and *@p seen say which; the general walk reads the
+ * rest. Anything else (another order, kind, encoding, tight limits)
+ * returns false with nothing consumed.
+ */
+static bool s_header_fast(zpk_reader_t *r, zpk__msg_t *m, uint64_t *frames_decl,
+                          uint32_t *pairs, uint32_t *done, unsigned *seen)
+{
+    if (r->error != 0 || r->limits.max_str_len < 31 || r->limits.max_map_len < 15)
+        return false;
+    const uint8_t *p = r->pos, *end = r->end;
+    if (p == end || p[0] < 0x83 || p[0] > 0x8f)
+        return false;
+    uint32_t n = p[0] & 0x0f;
+    p++;
+    if (!S_LIT(p, end, "\xa3" "zpk\x01\xa4" "kind\xa5" "array\xa6" "frames") || p == end)
+        return false;
+    if (p[0] < 0x80) {
+        *frames_decl = p[0];
+        p++;
+    } else if (p[0] == 0xcc && end - p >= 2) {
+        *frames_decl = p[1];
+        p += 2;
+    } else {
+        return false;
+    }
+    *done = 3;
+    *seen = S_K_KIND | S_K_FRAMES;
+    if (n >= 4 && S_LIT(p, end, "\xa6" "single\xc3")) {
+        m->single = true;
+        *done = 4;
+        *seen |= S_K_SINGLE;
+    }
+    m->kind = ZPK__KIND_ARRAY;
+    *pairs = n;
+    r->pos = p;
+    return true;
+}
+
 static int s_parse_header(const zpk_span_t *hf, int hi, const zpk_limits_t *lim,
                           const zpk_array_opts_t *aopts, zpk__msg_t *m, uint64_t *frames_decl,
                           size_t *payload_off, zpk_error_t *err)
@@ -285,10 +365,15 @@ static int s_parse_header(const zpk_span_t *hf, int hi, const zpk_limits_t *lim,
     zpk_reader_init(&r, hf->data, hf->size, lim);
     zpk_tag_t t;
     const void *p;
-    int rc = zpk_read_tag(&r, &t);
+    int rc;
+    unsigned seen = 0;
+    uint32_t pairs, first = 1;
+    if (s_header_fast(&r, m, frames_decl, &pairs, &first, &seen))
+        goto walk;
+    rc = zpk_read_tag(&r, &t);
     if (rc != 0 || t.type != ZPK_TYPE_MAP)
         return s_fail(err, ZPK_EFOREIGN, hi, 0, "not a zmqpack header");
-    uint32_t pairs = t.v.len;
+    pairs = t.v.len;
     /* first pair: "zpk": version (zpk_is_header() checked the key) */
     rc = zpk_read_item(&r, &t, &p);
     if (rc == 0)
@@ -299,8 +384,8 @@ static int s_parse_header(const zpk_span_t *hf, int hi, const zpk_limits_t *lim,
         return s_fail(err, ZPK_EFORMAT, hi, 5, "protocol version is not a positive integer");
     if (t.v.u > ZPK_PROTOCOL_VERSION)
         return s_fail(err, ZPK_EVERSION, hi, 5, "newer protocol version");
-    unsigned seen = 0;
-    for (uint32_t i = 1; i < pairs; i++) {
+walk:
+    for (uint32_t i = first; i < pairs; i++) {
         size_t koff = zpk_reader_offset(&r);
         rc = zpk_read_item(&r, &t, &p);
         if (rc != 0)
@@ -363,9 +448,7 @@ static int s_parse_header(const zpk_span_t *hf, int hi, const zpk_limits_t *lim,
                 return s_fail(err, ZPK_EFORMAT, hi, voff, "packed object is not a |u1 vector");
             break;
         case S_K_ARRAY:
-            m->arrays = zpk__calloc(1, sizeof *m->arrays);
-            if (m->arrays == NULL)
-                return s_fail(err, ZPK_ENOMEM, hi, voff, "no memory");
+            m->arrays = m->arrays_in;
             rc = zpk_array_header_read(&r, aopts, &m->arrays[0], err);
             if (rc != 0)
                 return s_fail(err, rc, hi, voff, "bad array header");
