@@ -30,7 +30,7 @@
  * | other ext, or a timestamp not in its shortest form or malformed | `{"$ext": [type, "<base64>"]}` | same |
  * | array                      | array                              | array                                   |
  * | map with str keys          | object (a duplicate key: the last value wins, at the first one's place; a NUL in a key is written `\u0000`, which jansson's parser refuses) | object, if every key is valid UTF-8 without NUL, no key repeats, and it is not a single key starting with `$`; else `$map` |
- * | map with other keys        | object; each non-str key becomes the compact plain JSON text of the key (`1` -> `"1"`, `[1,2]` -> `"[1,2]"`) | `{"$map": [[key, value], ...]}` in order |
+ * | map with other keys        | object; each non-str key becomes the compact plain JSON text of the key (`1` -> `"1"`, `[1,2]` -> `"[1,2]"`); a key whose text would pass 4096 bytes fails with ZPK_ELIMIT (keys nested in keys would otherwise double the text at every level) | `{"$map": [[key, value], ...]}` in order |
  *
  * base64 is RFC 4648 with padding. Object keys keep their order (jansson
  * keeps insertion order). zpk_json_dumps() writes the text directly (one
@@ -81,7 +81,8 @@ extern "C" {
  * with ZPK_JSON_LOSSLESS). On success the caller owns *@p out and must
  * release it with json_decref(). Does not take ownership of @p node.
  * @return 0; ZPK_EINVAL (NULL argument, unknown flag); ZPK_ETOODEEP;
- *         ZPK_ENOMEM. *out is NULL on error.
+ *         ZPK_ELIMIT (plain form: a non-str key whose text passes 4096
+ *         bytes); ZPK_ENOMEM. *out is NULL on error.
  */
 ZPK_API int zpk_json_from_node(const zpk_node_t *node, unsigned flags, json_t **out);
 
