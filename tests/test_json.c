@@ -525,6 +525,49 @@ static void test_text_and_tree_agree(void **state)
     }
 }
 
+/* Keys nested in keys: the plain form writes a non-str key as its JSON text,
+ * escaped again at every level (finding F2). The text of one key is capped. */
+static void test_plain_nested_keys_capped(void **state)
+{
+    (void)state;
+    for (int depth = 1; depth <= 16; depth++) {
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        /* {{{..."quote\"me": 1...}: 1}: 1}, `depth` maps deep, each the key of the next */
+        for (int i = 0; i < depth; i++)
+            zpk_write_map(&w, 1);
+        zpk_write_cstr(&w, "quote\"me");
+        for (int i = 0; i < depth; i++)
+            zpk_write_uint(&w, 1);
+        assert_int_equal(zpk_writer_error(&w), 0);
+        zpk_doc_t *doc = NULL;
+        assert_int_equal(zpk_doc_parse(zpk_writer_data(&w), zpk_writer_size(&w), NULL, 0, &doc, NULL), 0);
+        char *text = NULL;
+        size_t len = 0;
+        int rc = zpk_json_dumps(zpk_doc_root(doc), 0, &text, &len);
+        json_t *j = NULL;
+        int rc2 = zpk_json_from_node(zpk_doc_root(doc), 0, &j);
+        assert_int_equal(rc, rc2);
+        /* The root's key renders to the whole text one level down: 3117 bytes
+         * at depth 11, 6193 at depth 12, past the 4096-byte cap. */
+        if (depth <= 11) {
+            assert_int_equal(rc, 0);
+            assert_true(len <= 2 * 4096);
+        } else {
+            assert_int_equal(rc, ZPK_ELIMIT);
+            assert_null(text);
+            assert_null(j);
+        }
+        zpk_free(text);
+        json_decref(j);
+        /* the lossless form has no such text: it always works */
+        assert_int_equal(zpk_json_dumps(zpk_doc_root(doc), ZPK_JSON_LOSSLESS, &text, &len), 0);
+        zpk_free(text);
+        zpk_doc_destroy(&doc);
+        zpk_writer_free(&w);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_json_corpus_roundtrip),
         cmocka_unit_test(test_mpack_corpus_lossless),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_plain_nested_keys_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
