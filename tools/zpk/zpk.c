@@ -7,6 +7,7 @@
  *   zpk pub ENDPOINT       JSON lines on stdin (or .npy files) -> messages
  *   zpk bench              throughput and latency, in the manner of libzmq's perf tools
  *   zpk demo               the main demo: sensor frames between two processes
+ *   zpk keygen             a new CURVE keypair (zcert key files)
  *
  * Every subcommand takes --help. Errors go to stderr with zmqpack's error
  * text; the exit codes are listed in zt_main_help() and in zpk.h.
@@ -41,6 +42,9 @@ static const zt_cmd_t s_cmds[] = {
 #endif
 #ifdef ZT_HAVE_DEMO
     {"demo", "the main demo: sensor frames from a publisher to a subscriber process", zt_cmd_demo},
+#endif
+#ifdef ZT_HAVE_KEYGEN
+    {"keygen", "a new CURVE keypair as key files (zcert format) or on stdout", zt_cmd_keygen},
 #endif
     {NULL, NULL, NULL},
 };

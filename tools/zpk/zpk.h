@@ -60,6 +60,7 @@ int zt_cmd_cat(int argc, char **argv);
 int zt_cmd_pub(int argc, char **argv);
 int zt_cmd_bench(int argc, char **argv);
 int zt_cmd_demo(int argc, char **argv);
+int zt_cmd_keygen(int argc, char **argv);
 
 /*
  * .npy files (numpy's documented format, versions 1.0, 2.0 and 3.0).

@@ -210,6 +210,7 @@ class Unpacker(_core.Decoder):
 from ._aio import AsyncUnpacker, aload  # noqa: E402
 from ._sockets import (DONTWAIT, collect, recv_array, recv_packed,  # noqa: E402
                        recv_packed_async, send_array, send_packed, send_packed_async)
+from . import curve  # noqa: E402  (zmqpack.curve: CURVE on pyzmq sockets)
 
 __all__ = [
     "packb", "unpackb", "pack", "unpack", "dumps", "loads", "dump", "load",

@@ -141,6 +141,9 @@ def send_packed_async(sock: Any, obj: Any, **kw: Any) -> Awaitable[Optional[Trac
 def recv_packed_async(sock: Any, **kw: Any) -> Awaitable[Any]: ...
 def collect() -> None: ...
 
+# -- CURVE (zmqpack.curve, typed inline in curve.py) ---------------------------------------
+from . import curve as curve
+
 # -- asyncio streams ------------------------------------------------------------------------
 class AsyncUnpacker:
     def __init__(self, reader: asyncio.StreamReader, *, read_size: int = ...,
