@@ -49,14 +49,28 @@ int zpk_array_info_to_array(const zpk_array_info_t *info, void *data, zpk_array_
 
 /* ---- write ----------------------------------------------------------------------- */
 
+/* Writes a string literal already encoded as MessagePack (fixstr header
+ * byte included), e.g. S_WRAW(w, "\xa5" "dtype"): one fixed-size copy. */
+#define S_WRAW(w, enc) zpk_write_raw((w), (enc), sizeof(enc) - 1)
+
+_Static_assert(sizeof ZPK__KEY_DTYPE == 6 && sizeof ZPK__KEY_SHAPE == 6 &&
+                   sizeof ZPK__KEY_ORDER == 6 && sizeof ZPK__KEY_NBYTES == 7 &&
+                   sizeof ZPK__KEY_CODEC == 6 && sizeof ZPK__KEY_CHUNK == 6 &&
+                   sizeof ZPK__KEY_CHUNKS == 7 && sizeof ZPK__KEY_RAW == 4,
+               "the pre-encoded keys below follow wire.h");
+
 void zpk_array_header_write(zpk_writer_t *w, const zpk_array_info_t *info)
 {
     if (w == NULL)
         return;
-    char dt[ZPK_DTYPE_STR_SIZE], codec[ZPK_CODEC_STR_SIZE];
-    if (info == NULL || zpk_dtype_format(info->dtype, dt, sizeof dt) < 0 ||
-        zpk_codec_format(&info->codec, codec, sizeof codec) < 0 ||
-        info->codec.id == ZPK_CODEC_AUTO || info->ndim < 0 || info->ndim > ZPK_MAX_NDIM) {
+    /* dt is over-sized: the inline str writer may copy up to 31 bytes */
+    char dt[32 > ZPK_DTYPE_STR_SIZE ? 32 : ZPK_DTYPE_STR_SIZE], codec[ZPK_CODEC_STR_SIZE];
+    int dtn = info == NULL ? ZPK_EINVAL : zpk_dtype_format(info->dtype, dt, sizeof dt);
+    int cn = 4;
+    if (dtn >= 0 && info->codec.id != ZPK_CODEC_NONE)
+        cn = zpk_codec_format(&info->codec, codec, sizeof codec);
+    if (dtn < 0 || cn < 0 || info->codec.id == ZPK_CODEC_AUTO || info->ndim < 0 ||
+        info->ndim > ZPK_MAX_NDIM) {
         zpk_writer_set_error(w, ZPK_EINVAL);
         return;
     }
@@ -66,26 +80,32 @@ void zpk_array_header_write(zpk_writer_t *w, const zpk_array_info_t *info)
     bool list_raw = info->codec.id != ZPK_CODEC_NONE && nraw > 0;
 
     zpk_write_map(w, 7 + (list_raw ? 1 : 0));
-    zpk_write_cstr(w, ZPK__KEY_DTYPE);
-    zpk_write_cstr(w, dt);
-    zpk_write_cstr(w, ZPK__KEY_SHAPE);
+    S_WRAW(w, "\xa5" ZPK__KEY_DTYPE);
+    zpk_write_str(w, dt, (size_t)dtn);
+    S_WRAW(w, "\xa5" ZPK__KEY_SHAPE);
     zpk_write_array(w, (size_t)info->ndim);
     for (int i = 0; i < info->ndim; i++)
         zpk_write_uint(w, info->shape[i]);
-    zpk_write_cstr(w, ZPK__KEY_ORDER);
-    zpk_write_cstr(w, info->order == ZPK_ORDER_F ? "F" : "C");
-    zpk_write_cstr(w, ZPK__KEY_NBYTES);
+    if (info->order == ZPK_ORDER_F)
+        S_WRAW(w, "\xa5" ZPK__KEY_ORDER "\xa1" "F");
+    else
+        S_WRAW(w, "\xa5" ZPK__KEY_ORDER "\xa1" "C");
+    S_WRAW(w, "\xa6" ZPK__KEY_NBYTES);
     zpk_write_uint(w, info->nbytes);
-    zpk_write_cstr(w, ZPK__KEY_CODEC);
-    zpk_write_cstr(w, codec);
-    zpk_write_cstr(w, ZPK__KEY_CHUNK);
+    if (info->codec.id == ZPK_CODEC_NONE)
+        S_WRAW(w, "\xa5" ZPK__KEY_CODEC "\xa4" "none");
+    else {
+        S_WRAW(w, "\xa5" ZPK__KEY_CODEC);
+        zpk_write_str(w, codec, (size_t)cn);
+    }
+    S_WRAW(w, "\xa5" ZPK__KEY_CHUNK);
     zpk_write_uint(w, info->chunk_size);
-    zpk_write_cstr(w, ZPK__KEY_CHUNKS);
+    S_WRAW(w, "\xa6" ZPK__KEY_CHUNKS);
     zpk_write_array(w, info->nchunks);
     for (size_t i = 0; i < info->nchunks; i++)
         zpk_write_uint(w, info->chunks[i].stored);
     if (list_raw) {
-        zpk_write_cstr(w, ZPK__KEY_RAW);
+        S_WRAW(w, "\xa3" ZPK__KEY_RAW);
         zpk_write_array(w, nraw);
         for (size_t i = 0; i < info->nchunks; i++)
             if (!info->chunks[i].compressed)
@@ -120,10 +140,8 @@ enum {
     S_RAW = 1 << 7,
 };
 
-static bool s_key(const void *k, uint32_t n, const char *lit)
-{
-    return strlen(lit) == n && memcmp(k, lit, n) == 0;
-}
+/* @p lit must be a string literal: its length is known at compile time. */
+#define s_key(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
 
 /* Reads a str value; ZPK_EFORMAT for another type. */
 static int s_read_str(zpk_reader_t *r, const char **s, uint32_t *n)
@@ -164,6 +182,103 @@ static int s_read_array_len(zpk_reader_t *r, uint32_t *n)
     return 0;
 }
 
+/* ---- read: fast path --------------------------------------------------------- */
+
+/* What the fast path took from the header, for the checks shared with the
+ * general walk. */
+typedef struct s_fast {
+    uint64_t nbytes, chunk;
+    uint32_t nchunks;
+    uint64_t stored;
+} s_fast_t;
+
+/* Matches the literal @p lit (MessagePack bytes) at *@p p. */
+#define S_LIT(p, end, lit)                                                    \
+    ((size_t)((end) - (p)) >= sizeof(lit) - 1 &&                              \
+     memcmp((p), (lit), sizeof(lit) - 1) == 0 && ((p) += sizeof(lit) - 1, true))
+
+/* The wide encodings of s_fast_uint(). */
+static bool s_fast_uint_wide(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    size_t n = p[0] == 0xcc ? 1 : p[0] == 0xcd ? 2 : p[0] == 0xce ? 4 : p[0] == 0xcf ? 8 : 0;
+    if (n == 0 || (size_t)(end - p) < 1 + n)
+        return false;
+    uint64_t x = 0;
+    for (size_t i = 1; i <= n; i++)
+        x = x << 8 | p[i];
+    if (x > SIZE_MAX)
+        return false;
+    *v = x;
+    *pp = p + 1 + n;
+    return true;
+}
+
+/* A non-negative int in the encodings zpk_write_uint() uses. */
+static inline bool s_fast_uint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    if (p == end)
+        return false;
+    if (p[0] < 0x80) {
+        *v = p[0];
+        *pp = p + 1;
+        return true;
+    }
+    return s_fast_uint_wide(pp, end, v);
+}
+
+/*
+ * The header exactly as zpk_array_header_write() writes it for a raw array
+ * of one chunk (or none): the seven keys in order, short typestr, codec
+ * "none". Fills @p info's dtype, shape and order and @p f, and moves the
+ * reader past the map; anything else (other orders, unknown keys, a codec,
+ * an error of any kind, tight reader limits) returns false with nothing
+ * consumed, and the general walk decides.
+ */
+static bool s_read_fast(zpk_reader_t *r, size_t max_chunks, zpk_array_info_t *info,
+                        s_fast_t *f)
+{
+    if (r->error != 0 || r->limits.max_str_len < 31 || r->limits.max_array_len < 15 ||
+        r->limits.max_map_len < 7 || r->limits.max_depth < 1)
+        return false;
+    const uint8_t *p = r->pos, *end = r->end;
+    if (!S_LIT(p, end, "\x87\xa5" "dtype\xa3") || end - p < 3 ||
+        zpk_dtype_parse((const char *)p, 3, &info->dtype, NULL) != 0)
+        return false;
+    p += 3;
+    if (!S_LIT(p, end, "\xa5" "shape") || p == end || (p[0] & 0xf0) != 0x90)
+        return false;
+    int ndim = p[0] & 0x0f;
+    p++;
+    for (int i = 0; i < ndim; i++) {
+        uint64_t v;
+        if (!s_fast_uint(&p, end, &v))
+            return false;
+        info->shape[i] = (size_t)v;
+    }
+    if (!S_LIT(p, end, "\xa5" "order\xa1") || p == end || (p[0] != 'C' && p[0] != 'F'))
+        return false;
+    char order = (char)p[0];
+    p++;
+    if (!S_LIT(p, end, "\xa6" "nbytes") || !s_fast_uint(&p, end, &f->nbytes) ||
+        !S_LIT(p, end, "\xa5" "codec\xa4" "none\xa5" "chunk") ||
+        !s_fast_uint(&p, end, &f->chunk) || !S_LIT(p, end, "\xa6" "chunks") || p == end ||
+        (p[0] != 0x90 && p[0] != 0x91))
+        return false;
+    f->nchunks = p[0] & 0x0f;
+    if (f->nchunks > max_chunks)
+        return false;
+    p++;
+    f->stored = 0;
+    if (f->nchunks == 1 && !s_fast_uint(&p, end, &f->stored))
+        return false;
+    info->ndim = ndim;
+    info->order = order;
+    r->pos = p;
+    return true;
+}
+
 #define S_FAIL(code, ...)                                                     \
     do {                                                                      \
         rc = zpk__error(err, (code), zpk_reader_offset(r), __VA_ARGS__);      \
@@ -189,6 +304,21 @@ int zpk_array_header_read(zpk_reader_t *r, const zpk_array_opts_t *opts,
     size_t nraw = 0;
     info->order = ZPK_ORDER_C;
     info->nthreads = o.nthreads < 1 ? 1 : o.nthreads;
+
+    s_fast_t f;
+    if (s_read_fast(r, o.max_chunks, info, &f)) {
+        zpk_codec_default(&info->codec, ZPK_CODEC_NONE);
+        info->codec.nthreads = info->nthreads;
+        info->chunks = zpk__calloc(1, sizeof(zpk_chunk_info_t));
+        if (info->chunks == NULL)
+            S_FAIL(ZPK_ENOMEM, "array header: no memory for %u chunks", f.nchunks);
+        info->nchunks = f.nchunks;
+        info->chunks[0].stored = (size_t)f.stored;
+        seen = S_DTYPE | S_SHAPE | S_ORDER | S_NBYTES | S_CODEC | S_CHUNK | S_CHUNKS;
+        nbytes = f.nbytes;
+        chunk = f.chunk;
+        goto check;
+    }
 
     zpk_tag_t t;
     rc = zpk_read_tag(r, &t);
@@ -265,9 +395,13 @@ int zpk_array_header_read(zpk_reader_t *r, const zpk_array_opts_t *opts,
             rc = s_read_str(r, &s, &n);
             if (rc != 0)
                 S_FAIL(rc, "array header: codec is not a str");
-            rc = zpk_codec_parse(s, n, &info->codec, err);
-            if (rc != 0)
-                goto fail;
+            if (n == 4 && memcmp(s, "none", 4) == 0) { /* the commonest: no parse */
+                zpk_codec_default(&info->codec, ZPK_CODEC_NONE);
+            } else {
+                rc = zpk_codec_parse(s, n, &info->codec, err);
+                if (rc != 0)
+                    goto fail;
+            }
             if (info->codec.id == ZPK_CODEC_AUTO)
                 S_FAIL(ZPK_ECODEC, "array header: codec 'auto' is not a wire codec");
             info->codec.nthreads = info->nthreads;
@@ -322,6 +456,7 @@ int zpk_array_header_read(zpk_reader_t *r, const zpk_array_opts_t *opts,
         }
     }
 
+check:;
     /* Every required key, then every size against the others. */
     const unsigned required = S_DTYPE | S_SHAPE | S_NBYTES | S_CODEC | S_CHUNKS;
     if ((seen & required) != required)

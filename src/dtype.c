@@ -119,6 +119,21 @@ int zpk_dtype_parse(const char *s, size_t len, zpk_dtype_t *out, zpk_error_t *er
         return zpk__error(err, ZPK_EINVAL, 0, "NULL dtype string or output");
     int shown = len > 32 ? 32 : (int)len;
 
+    /* fast path: the 3-character typestrs every writer sends ("<f8",
+     * "|u1"); anything unusual falls through to the full rules below */
+    if (len == 3 && (s[0] == '<' || s[0] == '>' || s[0] == '|') && s[2] >= '1' &&
+        s[2] <= '8') {
+        char k = s[1];
+        unsigned sz = (unsigned)(s[2] - '0');
+        if ((k == 'b' || k == 'i' || k == 'u' || k == 'f' || k == 'c') &&
+            s_kind_size_ok(k, sz) && (sz == 1 || s[0] != '|')) {
+            out->kind = k;
+            out->itemsize = (uint8_t)sz;
+            out->byteorder = sz == 1 ? ZPK_BYTEORDER_NA : s[0];
+            return 0;
+        }
+    }
+
     for (size_t i = 0; i < S_NNAMES; i++) {
         if (strlen(s_names[i].name) == len && memcmp(s_names[i].name, s, len) == 0) {
             *out = zpk_dtype_make((zpk_kind_t)s_names[i].kind, s_names[i].itemsize);

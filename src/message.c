@@ -130,7 +130,7 @@ void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframe
         /* "pad": a str of 0..align-1 spaces, so that the map ends (and the
          * payload starts) at a multiple of the dtype's alignment from the
          * frame's start (docs/PROTOCOL.md, Alignment); readers skip it */
-        static const char spaces[16] = "                ";
+        static const char spaces[32] = "                                ";
         size_t len = zpk_writer_size(w) - start + 5; /* + "pad" and the str header */
         size_t n = (align - len % align) % align;
         S_WRAW(w, "\xa3" ZPK__KEY_PAD);

@@ -32,6 +32,7 @@ typedef struct zpk__msg {
     zpk_span_t *spans;     /* every payload chunk in order: object, array 0, ... */
     size_t nspans;
     zpk_span_t spans_in[4]; /* spans when there are few (no allocation) */
+    zpk_array_info_t arrays_in[1]; /* arrays of kind array (no allocation) */
 } zpk__msg_t;
 
 /*

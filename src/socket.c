@@ -13,6 +13,7 @@
 #include "message_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -574,6 +575,58 @@ static int s_single_direct(s_send_t *s, const zpk_array_t *a)
 }
 
 /*
+ * What zpk_array_encode() makes of a valid contiguous array without
+ * compression (one raw chunk borrowing the data), built in the caller's
+ * @p ch and @p ci instead of two allocations. False when @p a is anything
+ * else (empty, strided, invalid, or a codec is asked for): the caller then
+ * uses zpk_array_encode(), which also reports the errors. The result must
+ * not be passed to zpk_array_enc_free() before s_enc_raw_detach().
+ */
+static bool s_enc_raw_one(const zpk_array_t *a, const zpk_codec_t *codec, zpk_array_enc_t *enc,
+                          zpk_chunk_t *ch, zpk_chunk_info_t *ci)
+{
+    size_t nb = 0;
+    char order = ZPK_ORDER_C;
+    if ((codec != NULL && codec->id != ZPK_CODEC_NONE) || a->data == NULL || a->nbytes == 0 ||
+        a->ndim < 0 || a->ndim > ZPK_MAX_NDIM || !zpk_dtype_valid(a->dtype) ||
+        zpk_shape_nbytes(a->dtype, a->ndim, a->shape, &nb) != 0 || nb != a->nbytes ||
+        !zpk_array_is_contiguous(a, &order))
+        return false;
+    memset(enc, 0, offsetof(zpk_array_enc_t, info));
+    zpk_array_info_t *info = &enc->info;
+    info->dtype = a->dtype;
+    info->ndim = a->ndim;
+    memcpy(info->shape, a->shape, sizeof(size_t) * (size_t)a->ndim);
+    info->order = order;
+    info->nbytes = nb;
+    if (codec == NULL)
+        zpk_codec_default(&info->codec, ZPK_CODEC_NONE);
+    else
+        info->codec = *codec;
+    if (info->codec.nthreads < 1)
+        info->codec.nthreads = 1;
+    info->nthreads = info->codec.nthreads;
+    info->chunk_size = nb;
+    info->stored_bytes = nb;
+    *ci = (zpk_chunk_info_t){nb, nb, false};
+    *ch = (zpk_chunk_t){a->data, nb, NULL, NULL};
+    info->chunks = ci;
+    info->nchunks = 1;
+    enc->chunks = ch;
+    enc->nchunks = 1;
+    return true;
+}
+
+/* Forgets the caller-owned storage of an s_enc_raw_one() result. */
+static void s_enc_raw_detach(zpk_array_enc_t *enc)
+{
+    enc->chunks = NULL;
+    enc->nchunks = 0;
+    enc->info.chunks = NULL;
+    enc->info.nchunks = 0;
+}
+
+/*
  * Sends one message: an object (@p obj, @p objlen: the writer's bytes, or
  * NULL for kind array), and @p narr arrays.
  */
@@ -660,6 +713,9 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
     memset(&oenc, 0, sizeof oenc);
     bool obj_packed = false;
     zpk_array_enc_t *aenc = NULL;
+    zpk_chunk_t aenc_one_ch;
+    zpk_chunk_info_t aenc_one_ci;
+    bool aenc_one_stack = false; /* aenc_one's tables are the two above */
     zpk_writer_t hw;
     uint8_t hbuf[S_STACK_HEADER];
     zpk_writer_init_buffer(&hw, hbuf, sizeof hbuf);
@@ -701,8 +757,10 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
             goto out;
         }
         for (size_t i = 0; i < narr; i++) {
-            rc = zpk_array_encode(&arrs[i], codec, false, &aenc[i], err);
-            if (rc != 0)
+            if (narr == 1 && s_enc_raw_one(&arrs[0], codec, &aenc_one, &aenc_one_ch,
+                                           &aenc_one_ci))
+                aenc_one_stack = true;
+            else if ((rc = zpk_array_encode(&arrs[i], codec, false, &aenc[i], err)) != 0)
                 goto out;
             nchunks += aenc[i].nchunks;
             if (s.o.own != ZPK_OWN_COPY) {
@@ -877,6 +935,8 @@ cleanup:
         zpk__free(s.owned);
     if (narr > 1)
         zpk__free(s.ctx_a);
+    if (aenc_one_stack)
+        s_enc_raw_detach(&aenc_one);
     for (size_t i = 0; aenc != NULL && i < narr; i++)
         zpk_array_enc_free(&aenc[i]);
     if (narr > 1)
@@ -966,7 +1026,15 @@ static void s_recv_done(s_recv_t *x)
 /* Takes one whole message off the socket and decodes its header. */
 static int s_recv_parse(void *socket, zpk_recv_opts_t *opts, s_recv_t *x)
 {
-    memset(x, 0, sizeof *x);
+    /* not one memset of the whole: zpk__msg_parse() clears x->m itself;
+     * until then only its owned pointers must read as empty */
+    x->spans = NULL;
+    x->m.obj_info.chunks = NULL;
+    x->m.arrays = NULL;
+    x->m.narrays = 0;
+    x->m.spans = NULL;
+    if (opts == NULL)
+        memset(&x->dflt, 0, sizeof x->dflt);
     x->o = opts != NULL ? opts : &x->dflt;
     x->o->topic_len = 0;
     zpk_error_t *err = x->o->err;

@@ -24,6 +24,7 @@
 #define ZPK__KEY_PACKED "packed"    /* map: array header of a compressed object (|u1) */
 #define ZPK__KEY_ARRAY "array"      /* map: the array header (kind "array") */
 #define ZPK__KEY_ARRAYS "arrays"    /* array of maps: array headers (kind "mixed") */
+#define ZPK__KEY_PAD "pad"          /* str of spaces: aligns a single-frame payload */
 #define ZPK__KIND_STR_OBJ "obj"
 #define ZPK__KIND_STR_ARRAY "array"
 #define ZPK__KIND_STR_MIXED "mixed"
