@@ -373,6 +373,9 @@ static const uint8_t s_class[256] = {
     S_X32(S_NEGFIX),
 };
 
+/* Strings up to this long are copied with one fixed-size move. */
+#define S_SHORT ((size_t)32)
+
 #define S_NEED(k)                                                               \
     do {                                                                        \
         if (ZPK_UNLIKELY((size_t)(e - p) < (size_t)(k))) {                      \
@@ -381,26 +384,38 @@ static const uint8_t s_class[256] = {
         }                                                                       \
     } while (0)
 
+/* s_parse is instantiated three times (zpk__parse): forced inline so that
+ * build/oneshot are constants in each copy and their branches vanish. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define S_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#  define S_ALWAYS_INLINE inline
+#endif
+
 /*
  * build: make nodes (else skip). oneshot (only with build, for one-shot
  * input): children preallocated and written in place.
  */
-static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
-                          size_t end, const bool build, const bool oneshot,
-                          uint64_t base_off, zpk_error_t *err)
+static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                   size_t end, const bool build, const bool oneshot,
+                                   uint64_t base_off, zpk_error_t *err)
 {
     const uint8_t *p = base + *pos;
     const uint8_t *const e = base + end;
     const uint8_t *item = p;
     const bool borrow = (ps->flags & ZPK_DOC_BORROW) != 0;
     const bool utf8 = (ps->flags & ZPK_DOC_CHECK_UTF8) != 0;
+    /* Kept in registers: stores through node pointers could alias *ps. */
+    const size_t max_str = ps->lim.max_str_len;
     zpk_node_t *vals = ps->vals;
     size_t nvals = ps->nvals;
     zpk__frame_t *frames = ps->frames;
     size_t depth = ps->depth;
-    /* The innermost open container's counters, kept in registers. */
-    size_t left = depth ? frames[depth - 1].left : 0;
-    zpk_node_t *slot = depth ? frames[depth - 1].slot : NULL;
+    /* The innermost open container's counters, kept in registers. One-shot:
+     * the root is a one-slot container, so a finished value needs no depth
+     * test (a one-shot parse always starts fresh, at depth 0). */
+    size_t left = depth ? frames[depth - 1].left : oneshot ? 1 : 0;
+    zpk_node_t *slot = depth ? frames[depth - 1].slot : oneshot ? &ps->root : NULL;
     size_t need = 1;
     /* Direct mode: items still to come in the direct containers other than
      * the innermost (their counts do not change while they are not
@@ -613,7 +628,7 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
         goto value;
 
     str:
-        if (ZPK_UNLIKELY(len > ps->lim.max_str_len)) {
+        if (ZPK_UNLIKELY(len > max_str)) {
             rc = ZPK_ELIMIT;
             what = "str longer than max_str_len";
             goto fail;
@@ -633,10 +648,21 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                 nv = s_vptr(p);
             } else {
                 nh = s_hdr(ZPK_TYPE_STR, 0, len);
-                uint8_t *d = s_arena_bytes(&ps->arena, (size_t)len + 1);
-                if (ZPK_UNLIKELY(d == NULL))
-                    goto nomem;
-                s_copy(d, p, len);
+                uint8_t *d;
+                if (ZPK_LIKELY(len <= S_SHORT && (size_t)(p - base) >= S_SHORT &&
+                               (size_t)(ps->arena.hi - ps->arena.lo) > S_SHORT)) {
+                    /* One fixed-size move that ends where the string ends:
+                     * it reads input bytes before the string and writes
+                     * free arena space below it, both known to be there. */
+                    d = ps->arena.hi - len - 1;
+                    ps->arena.hi = d;
+                    memcpy(d + len - S_SHORT, p + len - S_SHORT, S_SHORT);
+                } else {
+                    d = s_arena_bytes(&ps->arena, (size_t)len + 1);
+                    if (ZPK_UNLIKELY(d == NULL))
+                        goto nomem;
+                    s_copy(d, p, len);
+                }
                 d[len] = 0;
                 nv = s_vptr(d);
             }
@@ -756,8 +782,9 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
 
     value:
         for (;;) {
-            if (ZPK_UNLIKELY(depth == 0)) {
+            if (!oneshot && ZPK_UNLIKELY(depth == 0)) {
                 s_put(&ps->root, nh, nv);
+            done:
                 ps->nvals = nvals;
                 ps->depth = 0;
                 ps->outer = 0;
@@ -778,6 +805,8 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
             }
             if (--left != 0)
                 break;
+            if (oneshot && depth == 0)
+                goto done;
             zpk__frame_t *f = &frames[depth - 1];
             nh = s_hdr(f->type, 0, f->len);
             nv = 0;
@@ -800,6 +829,9 @@ static inline int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                 fdirect = frames[depth - 1].direct;
                 if (fdirect)
                     outer -= left;
+            } else if (oneshot) {
+                left = 1;
+                slot = &ps->root;
             }
         }
     }

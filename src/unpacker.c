@@ -145,7 +145,12 @@ static S_NOINLINE int s_feed_slow(zpk_unpacker_t *u, const void *data, size_t n)
 
 int zpk_unpacker_feed(zpk_unpacker_t *u, const void *data, size_t n)
 {
-    /* Fast path for small feeds (one byte at a time): a leaf, no call. */
+    /* Fast paths for one byte and for small feeds: a leaf, no call. */
+    if (n == 1 && ZPK_LIKELY(u != NULL && data != NULL && u->wr < u->cap && !u->failed)) {
+        u->buf[u->wr++] = *(const uint8_t *)data;
+        u->reserved = 0;
+        return 0;
+    }
     if (ZPK_LIKELY(u != NULL && data != NULL && n - 1 < 8 && u->cap - u->wr >= n &&
                    !u->failed)) {
         uint8_t *dst = u->buf + u->wr;
