@@ -115,9 +115,10 @@ static inline void ftree_write(zpk_writer_t *w, const zpk_node_t *n)
         return;
     }
     case ZPK_TYPE_FLOAT: {
-        double d = 0;
-        FUZZ_CHECK(zpk_node_get_double(n, &d) == 0);
-        zpk_write_float(w, (float)d);
+        /* the exact bits: double and back would quiet a signalling NaN */
+        float f = 0;
+        FUZZ_CHECK(zpk_node_get_float(n, &f) == 0);
+        zpk_write_float(w, f);
         return;
     }
     case ZPK_TYPE_DOUBLE: {

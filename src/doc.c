@@ -1035,6 +1035,16 @@ int zpk_node_get_uint(const zpk_node_t *n, uint64_t *out)
     return ZPK_ETYPE;
 }
 
+int zpk_node_get_float(const zpk_node_t *n, float *out)
+{
+    if (n == NULL || out == NULL)
+        return ZPK_EINVAL;
+    if (n->type != ZPK_TYPE_FLOAT)
+        return ZPK_ETYPE;
+    memcpy(out, &n->v.f, sizeof *out);
+    return 0;
+}
+
 int zpk_node_get_double(const zpk_node_t *n, double *out)
 {
     if (n == NULL || out == NULL)

@@ -621,6 +621,31 @@ static void test_alloc_failures(void **state)
     free(data);
 }
 
+/* float 32 keeps its exact bits, a signalling NaN included (fuzz: roundtrip) */
+static void test_float_exact_bits(void **state)
+{
+    (void)state;
+    static const uint8_t in[] = {0x92, 0xca, 0x7f, 0x80, 0x12, 0xdf, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0};
+    zpk_doc_t *doc = NULL;
+    assert_int_equal(zpk_doc_parse(in, sizeof in, NULL, 0, &doc, NULL), 0);
+    const zpk_node_t *root = zpk_doc_root(doc);
+    float f = 0;
+    assert_int_equal(zpk_node_get_float(zpk_node_array_at(root, 0), &f), 0);
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    assert_int_equal(bits, 0x7f8012dfu);
+    assert_int_equal(zpk_node_get_float(zpk_node_array_at(root, 1), &f), ZPK_ETYPE);
+    assert_int_equal(zpk_node_get_float(NULL, &f), ZPK_EINVAL);
+    /* and re-encoding writes the same bytes */
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    assert_int_equal(zpk_node_write(&w, root), 0);
+    assert_int_equal(zpk_writer_size(&w), sizeof in);
+    assert_memory_equal(zpk_writer_data(&w), in, sizeof in);
+    zpk_writer_free(&w);
+    zpk_doc_destroy(&doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -638,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_no_amplification),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_float_exact_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,6 +150,12 @@ ZPK_API int zpk_node_get_int(const zpk_node_t *n, int64_t *out);
 ZPK_API int zpk_node_get_uint(const zpk_node_t *n, uint64_t *out);
 /** A float, a double, or an integer (converted, possibly rounded). */
 ZPK_API int zpk_node_get_double(const zpk_node_t *n, double *out);
+/**
+ * The exact float 32 of a ZPK_TYPE_FLOAT node, bits unchanged (a signalling
+ * NaN stays signalling, which a conversion to double would not keep).
+ * @return 0; ZPK_ETYPE for any other type; ZPK_EINVAL for NULL.
+ */
+ZPK_API int zpk_node_get_float(const zpk_node_t *n, float *out);
 /** A bool. */
 ZPK_API int zpk_node_get_bool(const zpk_node_t *n, bool *out);
 /**
