@@ -2636,6 +2636,40 @@ static void s_payload_error(void)
     s_raise(rc, NULL);
 }
 
+/*
+ * The receive both _recv_packed and _recv_obj start with: a packed or mixed
+ * message's payload bytes (and arrays) into *m, its topic into topic
+ * (TOPIC_CAP bytes) and *topic_len, the GIL released while blocking. Returns 0, or -1 with
+ * a Python exception set (KeyboardInterrupt on Ctrl-C, WireError...).
+ */
+static int s_recv_bytes(PyObject *addr, int flags, char *topic, size_t *topic_len,
+                        zpk_msgbuf_t *m)
+{
+    s_drain();
+    void *sock = s_sock_ptr(addr);
+    if (!sock)
+        return -1;
+    zpk_error_t err;
+    zpk_error_clear(&err);
+    zpk_recv_opts_t o;
+    zpk_recv_opts_init(&o);
+    o.flags = flags;
+    o.topic = topic;
+    o.topic_cap = TOPIC_CAP;
+    o.err = &err;
+    memset(m, 0, sizeof *m);
+    int rc;
+    S_BLOCKING(rc, zpk_recv_packed_bytes(sock, m, &o));
+    if (rc == -EINTR)
+        return -1;
+    if (rc != 0) {
+        s_raise(rc, &err);
+        return -1;
+    }
+    *topic_len = o.topic_len;
+    return 0;
+}
+
 /* _recv_packed(addr, flags) -> (topic, payload bytes, [ArrayBuf...]) */
 static PyObject *core_recv_packed(PyObject *Py_UNUSED(mod), PyObject *args)
 {
@@ -2643,30 +2677,14 @@ static PyObject *core_recv_packed(PyObject *Py_UNUSED(mod), PyObject *args)
     int flags;
     if (!PyArg_ParseTuple(args, "Oi:_recv_packed", &addr, &flags))
         return NULL;
-    s_drain();
-    void *sock = s_sock_ptr(addr);
-    if (!sock)
-        return NULL;
     char topic[TOPIC_CAP];
-    zpk_error_t err;
-    zpk_error_clear(&err);
-    zpk_recv_opts_t o;
-    zpk_recv_opts_init(&o);
-    o.flags = flags;
-    o.topic = topic;
-    o.topic_cap = sizeof topic;
-    o.err = &err;
+    size_t topic_len = 0;
     zpk_msgbuf_t m;
-    memset(&m, 0, sizeof m);
-    int rc;
-    S_BLOCKING(rc, zpk_recv_packed_bytes(sock, &m, &o));
-    if (rc == -EINTR)
+    if (s_recv_bytes(addr, flags, topic, &topic_len, &m) != 0)
         return NULL;
-    if (rc != 0)
-        return s_raise(rc, &err);
     PyObject *payload = NULL, *arrs = PyList_New((Py_ssize_t)m.narrays), *tp = NULL;
     PyObject *r = NULL;
-    rc = ZPK_ENOMEM;
+    int rc = ZPK_ENOMEM;
     if (arrs) {
         payload = PyBytes_FromStringAndSize((const char *)m.data, (Py_ssize_t)m.size);
         if (payload)
@@ -2683,7 +2701,7 @@ static PyObject *core_recv_packed(PyObject *Py_UNUSED(mod), PyObject *args)
         PyList_SET_ITEM(arrs, (Py_ssize_t)i, nd);
     }
     if (rc == 0)
-        tp = s_topic(topic, o.topic_len);
+        tp = s_topic(topic, topic_len);
     if (tp)
         r = PyTuple_Pack(3, tp, payload, arrs);
     else if (!PyErr_Occurred())
@@ -2867,27 +2885,11 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
     int flags;
     if (!PyArg_ParseTuple(args, "Oi:_recv_obj", &addr, &flags))
         return NULL;
-    s_drain();
-    void *sock = s_sock_ptr(addr);
-    if (!sock)
-        return NULL;
     char topic[TOPIC_CAP];
-    zpk_error_t err;
-    zpk_error_clear(&err);
-    zpk_recv_opts_t o;
-    zpk_recv_opts_init(&o);
-    o.flags = flags;
-    o.topic = topic;
-    o.topic_cap = sizeof topic;
-    o.err = &err;
+    size_t topic_len = 0;
     zpk_msgbuf_t m;
-    memset(&m, 0, sizeof m);
-    int rc;
-    S_BLOCKING(rc, zpk_recv_packed_bytes(sock, &m, &o));
-    if (rc == -EINTR)
+    if (s_recv_bytes(addr, flags, topic, &topic_len, &m) != 0)
         return NULL;
-    if (rc != 0)
-        return s_raise(rc, &err);
     PyObject *arrs = NULL, *obj = NULL, *tp = NULL, *r = NULL;
     if (m.narrays) {
         arrs = PyList_New((Py_ssize_t)m.narrays);
@@ -2920,7 +2922,7 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
         s_payload_error();
         goto out;
     }
-    tp = s_topic(topic, o.topic_len);
+    tp = s_topic(topic, topic_len);
     if (tp)
         r = PyTuple_Pack(2, tp, obj);
 out:
