@@ -103,6 +103,61 @@ static inline bu_stat_t bu_measure_mbps(const bu_opts_t *o, void (*fn)(void *), 
     return bu_stat(v, reps);
 }
 
+/*
+ * Interleaved comparison of two implementations of the same work: pairs of
+ * slices, fa then fb (the order alternates from pair to pair), each slice
+ * looping its function for at least `slice` seconds of this thread's CPU
+ * time. The ratio of each pair (a's MB/s / b's MB/s) is taken, and its
+ * median reported. On a shared machine a slow spell (a busy sibling
+ * hyperthread, a neighbour thrashing the cache) lasts seconds and hits
+ * both sides of a pair alike, so pair ratios hold up where two medians
+ * measured one after the other do not.
+ */
+typedef struct bu_cmp {
+    bu_stat_t a, b;  /* MB/s of each side over the pairs */
+    bu_stat_t ratio; /* a / b per pair: median, min, max */
+    int pairs;
+} bu_cmp_t;
+
+static inline double bu_slice_mbps(void (*fn)(void *), void *ud, double bytes, double slice)
+{
+    long calls = 0;
+    double t0 = bu_cpu_now(), t;
+    do {
+        fn(ud);
+        calls++;
+        t = bu_cpu_now();
+    } while (t - t0 < slice);
+    return bytes * (double)calls / (t - t0) / 1e6;
+}
+
+static inline bu_cmp_t bu_compare_mbps(const bu_opts_t *o, void (*fa)(void *), void *uda,
+                                       void (*fb)(void *), void *udb, double bytes)
+{
+    enum { MAXP = 64 };
+    double va[MAXP], vb[MAXP], vr[MAXP];
+    int pairs = o->quick ? 9 : 21;
+    double slice = o->quick ? 0.02 : 0.05;
+    fa(uda);
+    fb(udb);
+    for (int i = 0; i < pairs; i++) {
+        if (i % 2 == 0) {
+            va[i] = bu_slice_mbps(fa, uda, bytes, slice);
+            vb[i] = bu_slice_mbps(fb, udb, bytes, slice);
+        } else {
+            vb[i] = bu_slice_mbps(fb, udb, bytes, slice);
+            va[i] = bu_slice_mbps(fa, uda, bytes, slice);
+        }
+        vr[i] = va[i] / vb[i];
+    }
+    bu_cmp_t c;
+    c.a = bu_stat(va, pairs);
+    c.b = bu_stat(vb, pairs);
+    c.ratio = bu_stat(vr, pairs);
+    c.pairs = pairs;
+    return c;
+}
+
 /* JSON results: one object per line, appended (bench/run.py reads them). */
 static inline void bu_json_row(const bu_opts_t *o, const char *bench, const char *group,
                                const char *kase, const char *impl, const char *unit,
