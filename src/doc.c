@@ -7,12 +7,14 @@
  * least one byte, and so does every slot still open in the enclosing
  * preallocated containers) gets its children preallocated in the arena and
  * written in place: "direct mode", always the case for a complete one-shot
- * input (otherwise the input is truncated: ZPK_EOUTOFDATA). When streaming
- * and the bytes are not there yet, its finished children wait on a value
- * stack and are copied into the arena in one block when it closes. Either
- * way nothing is allocated beyond what real bytes can fill, and an
- * interrupted parse resumes exactly where the bytes ran out: an item
- * (header plus payload) is consumed only when all of its bytes are there.
+ * input (otherwise the input is truncated: ZPK_EOUTOFDATA). When streaming,
+ * the object's bytes already parsed count as well as those buffered (each
+ * backs one open slot at most); when even they cannot back the count, its
+ * finished children wait on a value stack and are copied into the arena in
+ * one block when it closes. Either way nothing is allocated beyond what
+ * real bytes can fill, and an interrupted parse resumes exactly where the
+ * bytes ran out: an item (header plus payload) is consumed only when all
+ * of its bytes are there.
  */
 #include "doc_internal.h"
 
@@ -153,12 +155,12 @@ void zpk__parser_drop_nodes(zpk__parser_t *ps)
     s_arena_init(&ps->arena, ps->arena.next_size / 2);
     ps->nvals = 0;
     /* The open containers continue without nodes: none may point into the
-     * freed arena. */
+     * freed arena. Only the root's one slot stays "direct" (see s_parse). */
     for (size_t i = 0; i < ps->depth; i++) {
         ps->frames[i].direct = false;
         ps->frames[i].kids = ps->frames[i].slot = NULL;
     }
-    ps->outer = 0;
+    ps->outer = ps->depth > 0 ? 1 : 0;
     ps->ndirect = 0;
 }
 
@@ -406,16 +408,38 @@ static uintptr_t s_chunk(zpk__arena_t *a, const uint8_t *p, size_t len, size_t d
     return (uintptr_t)d - (uintptr_t)p;
 }
 
-/* Strings up to this long are copied with one fixed-size move. */
-#define S_SHORT ((size_t)32)
+/* Streaming: bytes the unpacker lets arrive before it parses again (see
+ * need_more in s_parse; the rule is stated in zmqpack/doc.h). */
+#define S_LAZY ((size_t)64)
+#define S_LAZY_FRAMES 8
 
 #define S_NEED(k)                                                               \
     do {                                                                        \
         if (ZPK_UNLIKELY((size_t)(e - p) < (size_t)(k))) {                      \
             need = (k);                                                         \
+            item = p;                                                           \
             goto need_more;                                                     \
         }                                                                       \
     } while (0)
+
+/*
+ * Header bytes of the items that go on to a str/bin/ext payload or open a
+ * container (0 for every other first byte): on the rare paths that stop
+ * after the header was passed (need more data, an error), the item starts
+ * at p - s_hdrlen[b]. So the streaming copy of the loop keeps no item start
+ * of its own: one variable fewer live across it, which had kept its p out
+ * of a register (a store and two loads of p per item; canada in 4 KiB
+ * feeds: 0.57x -> 0.8x one-shot time). The one-shot copies keep item (the
+ * same change made canada's one-shot parse 40% slower).
+ */
+#define S_H16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const uint8_t s_hdrlen[256] = {
+    S_H16(0), S_H16(0), S_H16(0), S_H16(0), S_H16(0), S_H16(0), S_H16(0), S_H16(0),
+    S_H16(1), S_H16(1), S_H16(1), S_H16(1), /* fixmap, fixarray, fixstr */
+    0, 0, 0, 0, 2, 3, 5, 3, 4, 6, 0, 0, 0, 0, 0, 0, /* 0xc0..0xcf */
+    0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 3, 5, 3, 5, 3, 5, /* 0xd0..0xdf */
+    S_H16(0), S_H16(0),
+};
 
 /* s_parse is instantiated three times (zpk__parse): forced inline so that
  * build/oneshot are constants in each copy and their branches vanish. */
@@ -437,31 +461,50 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
                                    const bool borrow, uint64_t base_off, zpk_error_t *err)
 {
     const uint8_t *p = base + *pos;
+    const uint8_t *const start = p;
+    const size_t cbias = !oneshot && ps->depth > 0 ? S_CHUNK_MAX : 0;
+    if (!oneshot && ps->depth == 0)
+        ps->obj_off = base_off + *pos; /* an object starts here */
     const uint8_t *const e = base + end;
-    const uint8_t *item = p;
+    const uint8_t *item = p; /* streaming: set on the way out (s_hdrlen) */
     /* Kept in registers: stores through node pointers could alias *ps. */
-    zpk_node_t *vals = ps->vals;
-    size_t nvals = ps->nvals;
     zpk__frame_t *frames = ps->frames;
     size_t depth = ps->depth;
-    /* The innermost open container's counters, kept in registers. One-shot:
-     * the root is a one-slot container, so a finished value needs no depth
-     * test (a one-shot parse always starts fresh, at depth 0). */
-    size_t left = depth ? frames[depth - 1].left : oneshot ? 1 : 0;
-    zpk_node_t *slot = depth ? frames[depth - 1].slot : oneshot ? &ps->root : NULL;
+    /* The innermost open container's counters, kept in registers. The root
+     * is a one-slot container, so a finished value needs no depth test. */
+    size_t left = depth ? frames[depth - 1].left : 1;
+    zpk_node_t *slot = depth ? frames[depth - 1].slot : &ps->root;
     size_t need = 1;
     /* Direct mode: items still to come in the direct containers other than
      * the innermost (their counts do not change while they are not
      * innermost, so this moves only when containers open and close). */
     size_t outer = ps->outer;
-    size_t ndirect = ps->ndirect; /* open containers in direct mode */
-    bool fdirect = depth ? frames[depth - 1].direct : false;
+    /* Open containers in direct mode. Streaming, the root's one slot counts
+     * as a direct container too (not in ps->ndirect): its value is written
+     * through slot like any direct child. One-shot writes through slot
+     * whatever fdirect says, so it needs no such pseudo-container. */
+    const size_t rootdirect = oneshot ? 0 : 1;
+    size_t ndirect = ps->ndirect + rootdirect;
+    bool fdirect = depth ? frames[depth - 1].direct : !oneshot;
+    /* Streaming, finished values are written through slot whatever the
+     * innermost container's mode, so the value path has no mode test: in a
+     * direct container (and the root) slot walks its preallocated children
+     * and ps->vlim is NULL (never reached); in a stack-mode one slot is the
+     * top of the value stack ps->vals and ps->vlim its end, where the stack
+     * grows (in memory, not a local: one register fewer in the loop).
+     * ps->nvals is the stack top while a direct container is innermost. */
+    if (!oneshot)
+        ps->vlim = NULL;
+    if (!oneshot && !fdirect) {
+        slot = ps->vals + ps->nvals;
+        ps->vlim = ps->vals + ps->capvals;
+    }
     uint64_t nh = 0, nv = 0; /* the node being made: header word, value word */
     uint8_t ptype = 0;
     int8_t et = 0;
     uint32_t len = 0;
     uint8_t ctype = 0, b = 0;
-    /* One-shot copies: strings are copied in runs ("chunks") of the input
+    /* Copies: strings are copied in runs ("chunks") of the input
      * rather than one by one (s_chunk). The current chunk holds the input
      * up to cend, plus one spare byte; a string inside it points into the
      * copy and gets its NUL in the copy, over the next item's first byte
@@ -472,9 +515,11 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
     const char *what = "";
 
     for (;;) {
-        item = p;
+        if (oneshot)
+            item = p;
         if (ZPK_UNLIKELY(p >= e)) {
             need = 1;
+            item = p;
             goto need_more;
         }
         b = *p;
@@ -697,6 +742,8 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             goto fail;
         }
         if ((size_t)(e - p) < len) {
+            if (!oneshot)
+                item = p - s_hdrlen[b];
             need = (size_t)(p - item) + len;
             goto need_more;
         }
@@ -711,29 +758,25 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
                 nv = s_vptr(p);
             } else {
                 nh = s_hdr(ZPK_TYPE_STR, 0, len);
-                uint8_t *d;
-                if (oneshot) {
-                    if (ZPK_UNLIKELY(p + len > cend)) {
-                        cdelta = s_chunk(&ps->arena, p, len, (size_t)(p - base),
-                                         (size_t)(e - p), &cend);
-                        if (ZPK_UNLIKELY(cdelta == 0))
-                            goto nomem;
-                    }
-                    d = (uint8_t *)(uintptr_t)((uintptr_t)p + cdelta);
-                } else if (ZPK_LIKELY(len <= S_SHORT && (size_t)(p - base) >= S_SHORT &&
-                               (size_t)(ps->arena.hi - ps->arena.lo) > S_SHORT)) {
-                    /* One fixed-size move that ends where the string ends:
-                     * it reads input bytes before the string and writes
-                     * free arena space below it, both known to be there. */
-                    d = ps->arena.hi - len - 1;
-                    ps->arena.hi = d;
-                    memcpy(d + len - S_SHORT, p + len - S_SHORT, S_SHORT);
-                } else {
-                    d = s_arena_bytes(&ps->arena, (size_t)len + 1);
-                    if (ZPK_UNLIKELY(d == NULL))
+                /* Streaming too: the chunk never reaches past the bytes
+                 * buffered (e), and cend/cdelta live only in this call, so
+                 * nothing points into the unpacker's buffer, which moves
+                 * between calls. A chunk is sized by the bytes of the
+                 * object consumed in this call, so a buffer of many small
+                 * objects is not copied once per object; but a call that
+                 * resumes an object (cbias) copies up to S_CHUNK_MAX at
+                 * once: that object already outgrew the previous feeds,
+                 * and a feed's worth in one chunk is the fewest chunks.
+                 * That costs at most one extra copy of S_CHUNK_MAX bytes
+                 * per call, and a partial item after the last string may
+                 * be copied once more by the next call: linear. */
+                if (ZPK_UNLIKELY(p + len > cend)) {
+                    cdelta = s_chunk(&ps->arena, p, len, (size_t)(p - start) + cbias,
+                                     (size_t)(e - p), &cend);
+                    if (ZPK_UNLIKELY(cdelta == 0))
                         goto nomem;
-                    s_copy(d, p, len);
                 }
+                uint8_t *d = (uint8_t *)(uintptr_t)((uintptr_t)p + cdelta);
                 d[len] = 0;
                 nv = s_vptr(d);
             }
@@ -760,6 +803,8 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         ptype = ZPK_TYPE_EXT;
     payload:
         if ((size_t)(e - p) < len) {
+            if (!oneshot)
+                item = p - s_hdrlen[b];
             need = (size_t)(p - item) + len;
             goto need_more;
         }
@@ -804,11 +849,20 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
              * bytes at hand can back every slot: each item takes at least one
              * byte, and so does each slot still open in the enclosing direct
              * containers (their count minus ndirect: one per level is the one
-             * being filled now). One-shot input must pass; a stream falls
-             * back to the value stack until more bytes are there. */
+             * being filled now). One-shot input must pass; a stream counts
+             * the object's bytes already parsed too, and falls back to the
+             * value stack when even those cannot back the slots. */
             bool dir = false;
             if (build) {
                 size_t avail = (size_t)(e - p);
+                if (!oneshot) {
+                    /* Streaming: the bytes of this object already parsed
+                     * back slots too. Each byte, parsed or buffered, still
+                     * backs one open slot at most, so the unfilled slots
+                     * never outnumber the object's bytes received. */
+                    uint64_t got = base_off + (uint64_t)(p - base) - ps->obj_off;
+                    avail = got > SIZE_MAX - avail ? SIZE_MAX : avail + (size_t)got;
+                }
                 size_t others = outer + (fdirect ? left : 0) - ndirect;
                 dir = items <= avail && others <= avail - items;
                 if (oneshot && !dir) {
@@ -826,9 +880,11 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             if (depth > 0) {
                 frames[depth - 1].left = left;
                 frames[depth - 1].slot = slot;
-                if (fdirect)
-                    outer += left;
             }
+            if (fdirect)
+                outer += left;
+            else if (!oneshot)
+                ps->nvals = (size_t)(slot - ps->vals); /* the stack top */
             zpk__frame_t *f = &frames[depth++];
             f->len = len;
             f->type = ctype;
@@ -837,14 +893,18 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
                 zpk_node_t *kids = s_arena_nodes(&ps->arena, items);
                 if (ZPK_UNLIKELY(kids == NULL)) {
                     depth--;
-                    if (depth > 0 && fdirect)
+                    if (fdirect)
                         outer -= left;
                     goto nomem;
                 }
                 f->kids = slot = kids;
+                if (!oneshot)
+                    ps->vlim = NULL;
                 ndirect++;
             } else {
-                f->start = nvals;
+                f->start = ps->nvals;
+                slot = ps->vals + ps->nvals;
+                ps->vlim = ps->vals + ps->capvals;
             }
             fdirect = dir;
             left = items;
@@ -852,59 +912,65 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         continue;
 
     value:
-        for (;;) {
-            if (!oneshot && ZPK_UNLIKELY(depth == 0)) {
-                s_put(&ps->root, nh, nv);
-            done:
-                ps->nvals = nvals;
-                ps->depth = 0;
-                ps->outer = 0;
-                            ps->ndirect = 0;
-                *pos = (size_t)(p - base);
-                return 0;
+        if (oneshot) {
+            s_put(slot++, nh, nv);
+        } else if (build) {
+            if (ZPK_UNLIKELY(slot == ps->vlim)) {
+                size_t top = (size_t)(slot - ps->vals);
+                zpk_node_t *nvals = s_grow(ps->vals, ps->ivals, &ps->capvals, sizeof *slot);
+                if (nvals == NULL)
+                    goto nomem_value;
+                ps->vals = nvals;
+                slot = nvals + top;
+                ps->vlim = nvals + ps->capvals;
             }
-            if (oneshot || fdirect) {
-                s_put(slot++, nh, nv);
-            } else if (build) {
-                if (ZPK_UNLIKELY(nvals == ps->capvals)) {
-                    zpk_node_t *nv = s_grow(vals, ps->ivals, &ps->capvals, sizeof *vals);
-                    if (nv == NULL)
-                        goto nomem;
-                    vals = ps->vals = nv;
-                }
-                s_put(&vals[nvals++], nh, nv);
-            }
-            if (--left != 0)
-                break;
-            if (oneshot && depth == 0)
-                goto done;
-            zpk__frame_t *f = &frames[depth - 1];
-            nh = s_hdr(f->type, 0, f->len);
-            nv = 0;
-            if (oneshot || fdirect) {
-                nv = s_vptr(f->kids);
-                ndirect--;
-            } else if (build) {
-                size_t cnt = nvals - f->start;
-                zpk_node_t *dst = s_arena_nodes(&ps->arena, cnt);
-                if (ZPK_UNLIKELY(dst == NULL))
-                    goto nomem;
-                memcpy(dst, vals + f->start, cnt * sizeof *dst);
-                nv = s_vptr(dst);
-                nvals = f->start;
-            }
-            depth--;
-            if (depth > 0) {
-                left = frames[depth - 1].left;
-                slot = frames[depth - 1].slot;
-                fdirect = frames[depth - 1].direct;
-                if (fdirect)
-                    outer -= left;
-            } else if (oneshot) {
-                left = 1;
-                slot = &ps->root;
-            }
+            s_put(slot++, nh, nv);
         }
+        if (--left != 0)
+            continue; /* the next item */
+        /* the innermost container is complete */
+        if (depth == 0) {
+            ps->nvals = 0;
+            ps->depth = 0;
+            ps->outer = 0;
+            ps->ndirect = 0;
+            *pos = (size_t)(p - base);
+            return 0;
+        }
+        zpk__frame_t *f = &frames[depth - 1];
+        nh = s_hdr(f->type, 0, f->len);
+        nv = 0;
+        if (oneshot || fdirect) {
+            nv = s_vptr(f->kids);
+            ndirect--;
+        } else if (build) {
+            size_t cnt = (size_t)(slot - ps->vals) - f->start;
+            zpk_node_t *dst = s_arena_nodes(&ps->arena, cnt);
+            if (ZPK_UNLIKELY(dst == NULL))
+                goto nomem_value;
+            memcpy(dst, ps->vals + f->start, cnt * sizeof *dst);
+            nv = s_vptr(dst);
+            ps->nvals = f->start;
+        }
+        depth--;
+        if (depth > 0) {
+            left = frames[depth - 1].left;
+            slot = frames[depth - 1].slot;
+            fdirect = frames[depth - 1].direct;
+        } else {
+            left = 1;
+            slot = &ps->root;
+            fdirect = !oneshot;
+        }
+        if (fdirect) {
+            outer -= left;
+            if (!oneshot)
+                ps->vlim = NULL;
+        } else if (!oneshot) {
+            slot = ps->vals + ps->nvals;
+            ps->vlim = ps->vals + ps->capvals;
+        }
+        goto value;
     }
 
 need_more:
@@ -912,13 +978,32 @@ need_more:
         frames[depth - 1].left = left;
         frames[depth - 1].slot = slot;
     }
-    ps->nvals = nvals;
+    if (!oneshot && !fdirect)
+        ps->nvals = (size_t)(slot - ps->vals);
     ps->depth = depth;
     ps->outer = outer;
-    ps->ndirect = ndirect;
-    /* No item completes before this many more bytes. (A bound for the whole
-     * object, counting a byte per item still to come, would save parse calls
-     * but delay the report of a bad byte until then.) */
+    ps->ndirect = ndirect - rootdirect;
+    /* The item at *pos completes no sooner than need more bytes. Streaming,
+     * the unpacker waits for max(need, min(S_LAZY, need + items still to
+     * come after this one, one byte each)) before it parses again: a parse
+     * call per S_LAZY bytes rather than per item when fed byte by byte, a
+     * bad byte reported at most S_LAZY bytes after its item's start, and no
+     * object ever returned later than the first moment it can be complete
+     * (the bound counts only bytes the object must still hold). At most
+     * S_LAZY_FRAMES open containers are counted: fewer only lowers it. */
+    if (!oneshot) {
+        size_t wait = need;
+        if (need < S_LAZY && depth > 0) {
+            size_t more = left - 1;
+            for (size_t i = depth - 1, k = 0; i > 0 && k < S_LAZY_FRAMES && more < S_LAZY;
+                 k++) {
+                size_t l = frames[--i].left - 1;
+                more = l < S_LAZY ? more + l : S_LAZY;
+            }
+            wait = more < S_LAZY - need ? need + more : S_LAZY;
+        }
+        need = wait;
+    }
     ps->need = need;
     *pos = (size_t)(item - base);
     if (oneshot)
@@ -926,20 +1011,54 @@ need_more:
                    "input ends inside the object");
     return ZPK_EOUTOFDATA;
 
+nomem_value:
+    b = 0; /* streaming, storing a finished value: the offset is p's */
 nomem:
     rc = ZPK_ENOMEM;
     what = "out of memory";
 fail:
+    if (!oneshot)
+        item = p - s_hdrlen[b];
     if (depth > 0) {
         frames[depth - 1].left = left;
         frames[depth - 1].slot = slot;
     }
     ps->outer = outer;
-    ps->ndirect = ndirect;
-    ps->nvals = nvals;
+    ps->ndirect = ndirect - rootdirect;
+    if (!oneshot && !fdirect)
+        ps->nvals = (size_t)(slot - ps->vals);
     ps->depth = depth;
     *pos = (size_t)(item - base);
     return zpk__error(err, rc, (size_t)(base_off + (uint64_t)(item - base)), "%s", what);
+}
+
+/* Each instance its own function: the register allocator then works on
+ * one copy of the loop at a time (measured: streaming twitter in 4 KiB
+ * feeds 2.08M -> 1.74M instructions, github 195k -> 166k). */
+#if defined(__GNUC__) || defined(__clang__)
+#  define S_NOINLINE __attribute__((noinline))
+#else
+#  define S_NOINLINE
+#endif
+static S_NOINLINE int s_parse_borrow(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                     size_t end, uint64_t base_off, zpk_error_t *err)
+{
+    return s_parse(ps, base, pos, end, true, true, true, base_off, err);
+}
+static S_NOINLINE int s_parse_copy(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                   size_t end, uint64_t base_off, zpk_error_t *err)
+{
+    return s_parse(ps, base, pos, end, true, true, false, base_off, err);
+}
+static S_NOINLINE int s_parse_stream(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                     size_t end, uint64_t base_off, zpk_error_t *err)
+{
+    return s_parse(ps, base, pos, end, true, false, false, base_off, err);
+}
+static S_NOINLINE int s_parse_skip(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                   size_t end, uint64_t base_off, zpk_error_t *err)
+{
+    return s_parse(ps, base, pos, end, false, false, false, base_off, err);
 }
 
 int zpk__parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos, size_t end,
@@ -947,13 +1066,13 @@ int zpk__parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos, size_t end,
 {
     if (build && oneshot) {
         if (ps->flags & ZPK_DOC_BORROW)
-            return s_parse(ps, base, pos, end, true, true, true, base_off, err);
-        return s_parse(ps, base, pos, end, true, true, false, base_off, err);
+            return s_parse_borrow(ps, base, pos, end, base_off, err);
+        return s_parse_copy(ps, base, pos, end, base_off, err);
     }
     /* The streaming unpacker always copies (its buffer moves). */
     if (build)
-        return s_parse(ps, base, pos, end, true, false, false, base_off, err);
-    return s_parse(ps, base, pos, end, false, false, false, base_off, err);
+        return s_parse_stream(ps, base, pos, end, base_off, err);
+    return s_parse_skip(ps, base, pos, end, base_off, err);
 }
 
 /* ---- documents --------------------------------------------------------- */

@@ -82,7 +82,10 @@ typedef struct zpk__parser {
     size_t outer;           /* items to come in direct frames but the innermost */
     size_t ndirect;         /* open frames in direct mode */
     zpk_node_t root;        /* the object, once complete */
-    size_t need;            /* after ZPK_EOUTOFDATA: bytes the item at *pos needs */
+    uint64_t obj_off;       /* streaming: stream offset of the object's first byte */
+    zpk_node_t *vlim;       /* streaming, in s_parse: the end of the value stack, or NULL */
+    size_t need;            /* after ZPK_EOUTOFDATA: bytes to wait for from *pos
+                             * (streaming: the lazy bound of need_more in doc.c) */
     zpk_node_t ivals[ZPK__INLINE_VALS];
     zpk__frame_t iframes[ZPK__INLINE_FRAMES];
 } zpk__parser_t;
@@ -106,9 +109,11 @@ void zpk__parser_drop_nodes(zpk__parser_t *ps);
  * all there is, so every container's children are preallocated in the
  * arena (its declared count is first checked against the bytes left: each
  * item takes at least one) and written in place ("direct mode"). When
- * streaming, a container is direct only if the bytes already buffered can
- * back all its slots; otherwise its finished children wait on the value
- * stack until it closes.
+ * streaming, a container is direct only if the object's bytes received so
+ * far (parsed since ps->obj_off, or buffered up to end) can back all its
+ * slots and every slot still open around it; otherwise its finished
+ * children wait on the value stack until it closes. Streaming, after
+ * ZPK_EOUTOFDATA ps->need is the lazy bound of need_more (doc.c).
  * Returns 0 (ps->root complete, *pos just after it), ZPK_EOUTOFDATA (*pos
  * at the first byte not yet consumed), or an error (*pos at the offending
  * item; err filled with base_off + *pos).

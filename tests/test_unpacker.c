@@ -190,14 +190,48 @@ static void test_need_more_vs_error(void **state)
     assert_string_equal(s, "z");
     zpk_doc_destroy(&d);
 
-    /* a bad byte is reported as soon as it arrives, however much the open
-     * containers still expect */
+    /* a bad byte inside a container that still expects many items is
+     * reported once 64 bytes from its item's start are buffered (doc.h),
+     * by next() as by skip(); check() reports it at once */
+    for (int how = 0; how < 3; how++) {
+        zpk_unpacker_reset(u);
+        assert_int_equal(zpk_unpacker_feed(u, B(0xdc, 0x03, 0xe8, 0x01, 0x02)), 0);
+        assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
+        assert_int_equal(zpk_unpacker_feed(u, B(0xc1)), 0);
+        if (how == 2) {
+            assert_int_equal(zpk_unpacker_check(u), ZPK_EFORMAT);
+        } else {
+            size_t wr = 6;
+            int rc;
+            while ((rc = how ? zpk_unpacker_skip(u) : zpk_unpacker_next(u, &d)) ==
+                   ZPK_EOUTOFDATA) {
+                assert_true(wr < 5 + 64);
+                assert_int_equal(zpk_unpacker_feed(u, B(0x07)), 0);
+                wr++;
+            }
+            assert_int_equal(rc, ZPK_EFORMAT);
+            assert_int_equal(wr, 5 + 64);
+        }
+        assert_null(d);
+        assert_int_equal(zpk_unpacker_error(u)->offset, 5);
+        assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EFORMAT);
+        assert_int_equal(zpk_unpacker_check(u), ZPK_EFORMAT);
+    }
+    /* the wait never delays a whole object: [1, 2, 3] returns as its last
+     * byte arrives, though 64 bytes were not buffered */
     zpk_unpacker_reset(u);
-    assert_int_equal(zpk_unpacker_feed(u, B(0xdc, 0x03, 0xe8, 0x01, 0x02)), 0);
+    assert_int_equal(zpk_unpacker_feed(u, B(0x93, 0x01)), 0);
     assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
+    assert_int_equal(zpk_unpacker_feed(u, B(0x02)), 0);
+    assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
+    assert_int_equal(zpk_unpacker_feed(u, B(0x03)), 0);
+    assert_int_equal(zpk_unpacker_next(u, &d), 0);
+    assert_int_equal(zpk_node_len(zpk_doc_root(d)), 3);
+    zpk_doc_destroy(&d);
+    /* an error in the first item of an object is reported at once */
     assert_int_equal(zpk_unpacker_feed(u, B(0xc1)), 0);
     assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EFORMAT);
-    assert_int_equal(zpk_unpacker_error(u)->offset, 5);
+    assert_int_equal(zpk_unpacker_error(u)->offset, 4);
     zpk_unpacker_reset(u);
 
     /* argument errors */
@@ -246,6 +280,15 @@ static void test_reserve_commit(void **state)
     assert_int_equal(zpk_unpacker_tell(u), len);
     /* commit without a reserve */
     assert_int_equal(zpk_unpacker_commit(u, 1), ZPK_EINVAL);
+    /* a feed between reserve and commit takes the reserved room */
+    size_t avail = 0;
+    assert_non_null(zpk_unpacker_reserve(u, 4, &avail));
+    assert_int_equal(zpk_unpacker_feed(u, B(0x01)), 0);
+    assert_int_equal(zpk_unpacker_commit(u, 1), ZPK_EINVAL);
+    zpk_doc_t *d = NULL;
+    assert_int_equal(zpk_unpacker_next(u, &d), 0);
+    zpk_doc_destroy(&d);
+    assert_int_equal(zpk_unpacker_buffered(u), 0);
     zpk_unpacker_destroy(&u);
     zpk_free(data);
 }
@@ -596,18 +639,39 @@ static void test_mutations_agree(void **state)
         zpk_error_clear(&err);
         int rc1 = zpk_doc_parse(data, len, NULL, 0, &one, &err);
 
-        for (int mode = 0; mode < 2; mode++) {
+        for (int mode = 0; mode < 3; mode++) {
             zpk_unpacker_t *u = zpk_unpacker_new(NULL, 0);
             zpk_doc_t *d = NULL;
             int rc2 = ZPK_EOUTOFDATA;
+            size_t fed = 0;
             if (mode == 0) {
                 assert_int_equal(zpk_unpacker_feed(u, data, len), 0);
                 rc2 = zpk_unpacker_next(u, &d);
+                fed = len;
             } else {
+                /* mode 1: the inline paths of doc.h; mode 2: the functions */
                 for (size_t i = 0; i < len && rc2 == ZPK_EOUTOFDATA; i++) {
-                    assert_int_equal(zpk_unpacker_feed(u, data + i, 1), 0);
-                    rc2 = zpk_unpacker_next(u, &d);
+                    if (mode == 1) {
+                        assert_int_equal(zpk_unpacker_feed(u, data + i, 1), 0);
+                        rc2 = zpk_unpacker_next(u, &d);
+                    } else {
+                        assert_int_equal((zpk_unpacker_feed)(u, data + i, 1), 0);
+                        rc2 = (zpk_unpacker_next)(u, &d);
+                    }
+                    fed = i + 1;
                 }
+            }
+            if (rc2 != 0 && rc2 != ZPK_EOUTOFDATA) {
+                /* fed byte by byte: reported within 64 bytes of the
+                 * offending item's start */
+                if (mode > 0)
+                    assert_true(fed <= zpk_unpacker_error(u)->offset + 64);
+            }
+            if (rc2 == ZPK_EOUTOFDATA) {
+                /* the end of the input: look at every byte now */
+                rc2 = zpk_unpacker_check(u);
+                if (rc2 == 0)
+                    assert_int_equal(zpk_unpacker_next(u, &d), 0);
             }
             if (rc1 == 0 || rc1 == ZPK_EEXTRADATA) {
                 assert_int_equal(rc2, 0);
@@ -631,6 +695,196 @@ static void test_mutations_agree(void **state)
     harness_alloc_uninstall();
 }
 
+/* check(): every buffered byte looked at now; a whole object found stays in
+ * the unpacker (tell and buffered unmoved) until next() or skip() takes it. */
+static void test_check(void **state)
+{
+    (void)state;
+    zpk_unpacker_t *u = zpk_unpacker_new(NULL, 0);
+    zpk_doc_t *d = NULL;
+    assert_int_equal(zpk_unpacker_check(NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_unpacker_check(u), ZPK_EOUTOFDATA); /* nothing fed */
+    /* [1, "ab"], 7 */
+    assert_int_equal(zpk_unpacker_feed(u, B(0x92, 0x01, 0xa2, 'a', 'b', 0x07)), 0);
+    assert_int_equal(zpk_unpacker_check(u), 0);
+    assert_int_equal(zpk_unpacker_check(u), 0);
+    assert_int_equal(zpk_unpacker_tell(u), 0);
+    assert_int_equal(zpk_unpacker_buffered(u), 6);
+    assert_int_equal(zpk_unpacker_next(u, &d), 0);
+    assert_int_equal(zpk_node_len(zpk_doc_root(d)), 2);
+    assert_int_equal(zpk_doc_consumed(d), 5);
+    zpk_doc_destroy(&d);
+    assert_int_equal(zpk_unpacker_tell(u), 5);
+    assert_int_equal(zpk_unpacker_buffered(u), 1);
+    assert_int_equal(zpk_unpacker_check(u), 0);
+    assert_int_equal(zpk_unpacker_skip(u), 0); /* drops the ready 7 */
+    assert_int_equal(zpk_unpacker_tell(u), 6);
+    assert_int_equal(zpk_unpacker_buffered(u), 0);
+    assert_int_equal(zpk_unpacker_check(u), ZPK_EOUTOFDATA);
+    assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
+    /* half an object: not an error */
+    assert_int_equal(zpk_unpacker_feed(u, B(0x92, 0x01)), 0);
+    assert_int_equal(zpk_unpacker_check(u), ZPK_EOUTOFDATA);
+    assert_int_equal(zpk_unpacker_feed(u, B(0x02)), 0);
+    assert_int_equal(zpk_unpacker_next(u, &d), 0);
+    assert_int_equal(zpk_node_len(zpk_doc_root(d)), 2);
+    zpk_doc_destroy(&d);
+    /* a bad byte that next() is still waiting on; check() finds it and the
+     * error sticks */
+    assert_int_equal(zpk_unpacker_feed(u, B(0xdc, 0x01, 0x00, 0x01)), 0);
+    assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
+    assert_int_equal(zpk_unpacker_feed(u, B(0xc1)), 0);
+    assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
+    assert_int_equal(zpk_unpacker_feed(u, B(0x01)), 0);
+    assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
+    assert_int_equal(zpk_unpacker_check(u), ZPK_EFORMAT);
+    assert_int_equal(zpk_unpacker_error(u)->offset, 13);
+    assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EFORMAT);
+    assert_int_equal(zpk_unpacker_check(u), ZPK_EFORMAT);
+    /* a ready object is freed by reset and by destroy */
+    zpk_unpacker_reset(u);
+    assert_int_equal(zpk_unpacker_feed(u, B(0xa1, 'x')), 0);
+    assert_int_equal(zpk_unpacker_check(u), 0);
+    zpk_unpacker_reset(u);
+    assert_int_equal(zpk_unpacker_buffered(u), 0);
+    assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
+    assert_int_equal(zpk_unpacker_feed(u, B(0xa1, 'y')), 0);
+    assert_int_equal(zpk_unpacker_check(u), 0);
+    zpk_unpacker_destroy(&u);
+
+    /* with a source, next() looks at the waited-on bytes before reporting
+     * the end of the input */
+    const uint8_t bad[] = {0xdc, 0x01, 0x00, 0x01, 0xc1};
+    s_src_t src = {bad, sizeof bad, 0, 1, 0, 0};
+    u = zpk_unpacker_new(NULL, 0);
+    assert_int_equal(zpk_unpacker_set_source(u, s_read_cb, &src, 1), 0);
+    assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EFORMAT);
+    assert_int_equal(zpk_unpacker_error(u)->offset, 4);
+    zpk_unpacker_destroy(&u);
+}
+
+/* Walks @p n: every str is NUL-terminated; returns the number of strs. */
+static size_t s_check_strs(const zpk_node_t *n)
+{
+    size_t count = 0;
+    const char *p;
+    size_t len;
+    switch (zpk_node_type(n)) {
+    case ZPK_TYPE_STR:
+        assert_int_equal(zpk_node_get_str(n, &p, &len), 0);
+        assert_int_equal(p[len], 0);
+        return 1;
+    case ZPK_TYPE_ARRAY:
+        for (size_t i = 0; i < zpk_node_len(n); i++)
+            count += s_check_strs(zpk_node_array_at(n, i));
+        return count;
+    case ZPK_TYPE_MAP:
+        for (size_t i = 0; i < zpk_node_len(n); i++)
+            count += s_check_strs(zpk_node_map_key(n, i)) + s_check_strs(zpk_node_map_value(n, i));
+        return count;
+    default:
+        return 0;
+    }
+}
+
+/* Streamed strs are copied in runs of the buffer (as one-shot copies are):
+ * every one is an exact, NUL-terminated copy that outlives the unpacker and
+ * its buffer (ASan sees any pointer left into it), in every chunking. */
+static void test_strings_outlive_buffer(void **state)
+{
+    (void)state;
+    size_t ends[120], len;
+    uint8_t *data = s_make_stream(77, 120, ends, &len);
+    const size_t chunks[] = {1, 3, 64, 1000, 4096, 0};
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        size_t chunk = chunks[c] ? chunks[c] : len;
+        zpk_doc_t *docs[120] = {0};
+        zpk_unpacker_t *u = zpk_unpacker_new(NULL, 0);
+        size_t got = 0, off = 0, strs = 0;
+        while (got < 120) {
+            int rc = zpk_unpacker_next(u, &docs[got]);
+            if (rc == 0) {
+                got++;
+                continue;
+            }
+            assert_int_equal(rc, ZPK_EOUTOFDATA);
+            size_t n = len - off < chunk ? len - off : chunk;
+            assert_true(n > 0);
+            assert_int_equal(zpk_unpacker_feed(u, data + off, n), 0);
+            off += n;
+        }
+        zpk_unpacker_destroy(&u);
+        for (size_t i = 0; i < 120; i++) {
+            size_t start = i ? ends[i - 1] : 0;
+            zpk_doc_t *ref = NULL;
+            assert_int_equal(zpk_doc_parse(data + start, ends[i] - start, NULL, 0, &ref, NULL),
+                             0);
+            assert_true(tree_equal(zpk_doc_root(docs[i]), zpk_doc_root(ref)));
+            strs += s_check_strs(zpk_doc_root(docs[i]));
+            zpk_doc_destroy(&ref);
+            zpk_doc_destroy(&docs[i]);
+        }
+        assert_true(strs > 100);
+    }
+    zpk_free(data);
+}
+
+/* Streaming preallocates a container's children only when the object's
+ * bytes received so far (parsed or buffered) cover one byte per slot still
+ * open; a larger claim is gathered on the value stack as it arrives. */
+static void test_prealloc_backed_by_bytes(void **state)
+{
+    (void)state;
+    zpk_limits_t big = {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, 100};
+    harness_alloc_install();
+    zpk_unpacker_t *u = zpk_unpacker_new(&big, 0);
+    uint8_t pad[2000];
+    memset(pad, 'p', sizeof pad);
+    /* [bin of 2000 bytes, [claiming 2^31 elements: 1, 1, ...]] */
+    assert_int_equal(zpk_unpacker_feed(u, B(0x92, 0xc5, 0x07, 0xd0)), 0);
+    assert_int_equal(zpk_unpacker_feed(u, pad, sizeof pad), 0);
+    harness_alloc_reset_peaks();
+    assert_int_equal(zpk_unpacker_feed(u, B(0xdd, 0x80, 0x00, 0x00, 0x00)), 0);
+    zpk_doc_t *d = NULL;
+    for (int i = 0; i < 3000; i++) {
+        assert_int_equal(zpk_unpacker_feed(u, B(0x01)), 0);
+        assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
+    }
+    assert_int_equal(zpk_unpacker_check(u), ZPK_EOUTOFDATA);
+    /* the value stack holds 3000 nodes: far from 2^31 */
+    assert_true(harness_alloc_stats().largest <= 128 * 1024);
+    assert_true(harness_alloc_stats().peak_bytes <= 1024 * 1024);
+    zpk_unpacker_destroy(&u);
+
+    /* a container the received bytes do back: the same tree either way */
+    u = zpk_unpacker_new(NULL, 0);
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_array(&w, 2);
+    zpk_write_bin(&w, pad, sizeof pad);
+    zpk_write_array(&w, 1500);
+    for (int i = 0; i < 1500; i++)
+        zpk_write_uint(&w, (uint64_t)i);
+    void *bytes;
+    size_t n;
+    assert_int_equal(zpk_writer_detach(&w, &bytes, &n), 0);
+    zpk_writer_free(&w);
+    for (size_t off = 0; off < n; off += 700) {
+        assert_int_equal(zpk_unpacker_feed(u, (uint8_t *)bytes + off, n - off < 700 ? n - off : 700),
+                         0);
+        int rc = zpk_unpacker_next(u, &d);
+        assert_int_equal(rc, off + 700 >= n ? 0 : ZPK_EOUTOFDATA);
+    }
+    zpk_doc_t *ref = NULL;
+    assert_int_equal(zpk_doc_parse(bytes, n, NULL, 0, &ref, NULL), 0);
+    assert_true(tree_equal(zpk_doc_root(d), zpk_doc_root(ref)));
+    zpk_doc_destroy(&ref);
+    zpk_doc_destroy(&d);
+    zpk_unpacker_destroy(&u);
+    zpk_free(bytes);
+    harness_alloc_uninstall();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -646,6 +900,9 @@ int main(void)
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_utf8_streaming),
         cmocka_unit_test(test_mutations_agree),
+        cmocka_unit_test(test_check),
+        cmocka_unit_test(test_strings_outlive_buffer),
+        cmocka_unit_test(test_prealloc_backed_by_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,9 +17,11 @@
  *
  * Both parse iteratively (no recursion), check every declared length
  * against a zpk_limits_t before using it, and never allocate because the
- * input claims a size: children are preallocated only when the bytes that
- * are really there can fill them (one byte per element at least), else
- * they are gathered as they arrive.
+ * input claims a size: children are preallocated only when bytes really
+ * received can fill them (one byte per element at least: the input at hand
+ * for zpk_doc_parse(); for the unpacker, the object's bytes parsed or
+ * buffered so far, each backing one slot still open at most), else they are
+ * gathered as they arrive.
  *
  * Strings are not checked for valid UTF-8 unless ZPK_DOC_CHECK_UTF8 is
  * given (msgpack-python only fails when it decodes a str to text).
@@ -51,7 +53,10 @@ typedef struct zpk_node zpk_node_t;
  * instead of being copied into the arena. The rule: the input must stay
  * alive and unchanged until the document is destroyed (zpk_doc_set_owner()
  * can make the document own it). Only zpk_doc_parse() accepts it; the
- * unpacker always copies (its buffer moves).
+ * unpacker always copies (its buffer moves). Without it, zpk_doc_parse()
+ * copies strings in runs of the input (with the bytes between them: at
+ * most the object's own size plus 64 KiB in all), each str NUL-terminated
+ * in the copy.
  *
  * ZPK_DOC_CHECK_UTF8: every str must be valid UTF-8 (no overlong forms, no
  * surrogates, nothing above U+10FFFF), else the parse fails with ZPK_EUTF8.
@@ -199,8 +204,32 @@ ZPK_API int zpk_node_write(zpk_writer_t *w, const zpk_node_t *n);
  * callback), the unpacker stays failed: every later next/skip/feed/commit
  * returns the same code and reserve returns NULL, until
  * zpk_unpacker_reset(). Nothing ever crashes on a failed unpacker.
+ *
+ * When bad bytes are reported: so that feeding a byte at a time stays cheap,
+ * next() and skip() do not look at new bytes after every feed. They parse
+ * again once the object in progress could be complete, or once 64 bytes
+ * from the start of the first item not yet parsed are buffered, whichever
+ * comes first. So a whole object is returned by the first next() after its
+ * last byte arrives (never later), and a bad byte (ZPK_EFORMAT, ZPK_ELIMIT,
+ * ZPK_ETOODEEP, ZPK_EUTF8) is reported by the first next() or skip() after
+ * at most 64 bytes from the start of its item are buffered. To look at
+ * every buffered byte at once (for instance when the peer has stopped
+ * sending), call zpk_unpacker_check(). With a source, next() and skip() do
+ * that before reporting the end of the input.
  */
 typedef struct zpk_unpacker zpk_unpacker_t;
+
+/*
+ * Private: the first members of every zpk_unpacker_t, read and written by
+ * the inline fast paths of zpk_unpacker_feed() and zpk_unpacker_next()
+ * below. Not part of the API; the layout may change with the soname.
+ */
+typedef struct zpk__unpacker_head {
+    uint8_t *buf; /* the buffer */
+    size_t wr;    /* end of the buffered bytes */
+    size_t lim;   /* a feed of n bytes may append in place when n <= lim - wr */
+    size_t gate;  /* next() has nothing to do while wr < gate */
+} zpk__unpacker_head_t;
 
 /**
  * Creates an unpacker. @p lim may be NULL for the defaults (copied).
@@ -263,7 +292,9 @@ ZPK_API void *zpk_unpacker_reserve(zpk_unpacker_t *u, size_t min, size_t *avail)
 
 /**
  * Adds @p n bytes written at the pointer from zpk_unpacker_reserve().
- * Returns 0, or ZPK_EINVAL when @p n is more than was reserved.
+ * Returns 0; ZPK_EINVAL when @p n is more than was reserved, or when the
+ * reserved room is gone (nothing reserved, or a feed or another call moved
+ * the buffer since the reserve); or the sticky error of a failed unpacker.
  */
 ZPK_API int zpk_unpacker_commit(zpk_unpacker_t *u, size_t n);
 
@@ -292,6 +323,18 @@ ZPK_API int zpk_unpacker_set_source(zpk_unpacker_t *u, zpk_read_fn fn, void *ud,
 ZPK_API int zpk_unpacker_set_fd(zpk_unpacker_t *u, int fd, size_t read_size);
 
 /**
+ * Parses every buffered byte now, without the wait described at
+ * zpk_unpacker_t, and reports what next() would. Returns 0 when a whole
+ * object is ready (it stays in the unpacker: the next zpk_unpacker_next()
+ * returns it, or zpk_unpacker_skip() drops it; tell() and buffered() do not
+ * move until then); ZPK_EOUTOFDATA when the buffered bytes are empty or the
+ * valid beginning of an object; otherwise the same codes as
+ * zpk_unpacker_next() (errors are sticky). With a source it reads first,
+ * as next() does. ZPK_EINVAL for NULL @p u.
+ */
+ZPK_API int zpk_unpacker_check(zpk_unpacker_t *u);
+
+/**
  * Stream offset just after the last object returned or skipped: the total
  * bytes consumed since creation or the last reset.
  */
@@ -311,6 +354,44 @@ ZPK_API const zpk_error_t *zpk_unpacker_error(const zpk_unpacker_t *u);
  * restarts at 0. Keeps the limits, flags and source. NULL is a no-op.
  */
 ZPK_API void zpk_unpacker_reset(zpk_unpacker_t *u);
+
+/*
+ * Inline fast paths of zpk_unpacker_feed() and zpk_unpacker_next(): a feed
+ * that fits in the buffer's spare room is appended in place, and next()
+ * returns ZPK_EOUTOFDATA at once while the unpacker is waiting for bytes
+ * (see zpk_unpacker_t); everything else calls the exported function of the
+ * same name, which stays a real symbol. Define ZPK_NO_INLINE_UNPACKER (or
+ * ZPK_NO_INLINE_WRITER) before including this header to always call the
+ * functions. Semantics are identical either way.
+ */
+#if !defined(ZPK_NO_INLINE_UNPACKER) && !defined(ZPK_NO_INLINE_WRITER)
+static inline int zpk__inline_unpacker_feed(zpk_unpacker_t *u, const void *data, size_t n)
+{
+    zpk__unpacker_head_t *h = (zpk__unpacker_head_t *)(void *)u;
+    if (u != NULL && data != NULL && n - 1 < h->lim - h->wr) {
+        uint8_t *dst = h->buf + h->wr;
+        if (n == 1)
+            *dst = *(const uint8_t *)data;
+        else
+            memcpy(dst, data, n);
+        h->wr += n;
+        return 0;
+    }
+    return (zpk_unpacker_feed)(u, data, n);
+}
+static inline int zpk__inline_unpacker_next(zpk_unpacker_t *u, zpk_doc_t **out)
+{
+    const zpk__unpacker_head_t *h = (const zpk__unpacker_head_t *)(const void *)u;
+    if (u != NULL && out != NULL && h->wr < h->gate) {
+        *out = NULL;
+        return ZPK_EOUTOFDATA;
+    }
+    return (zpk_unpacker_next)(u, out);
+}
+/* Variadic, so that an argument list that is itself a macro still works. */
+#define zpk_unpacker_feed(...) zpk__inline_unpacker_feed(__VA_ARGS__)
+#define zpk_unpacker_next(...) zpk__inline_unpacker_next(__VA_ARGS__)
+#endif
 
 #ifdef __cplusplus
 }
