@@ -45,11 +45,14 @@ static void *s_resolve(void *socket)
 
 /* ---- trackers ------------------------------------------------------------- */
 
+/* pending goes up without the lock (one atomic add per send) and down
+ * without it while other sends are pending; it reaches 0 only under the
+ * lock, with the broadcast, so a waiter that saw 0 under the lock can
+ * destroy the tracker: its last releaser is done with it. */
 struct zpk_tracker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t pending; /* frames libzmq still holds */
-    size_t sends;   /* sends registered so far */
+    atomic_size_t pending; /* frames libzmq still holds */
 };
 
 zpk_tracker_t *zpk_tracker_new(void)
@@ -63,25 +66,28 @@ zpk_tracker_t *zpk_tracker_new(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&t->cv, &ca);
     pthread_condattr_destroy(&ca);
-    t->pending = 0;
-    t->sends = 0;
+    atomic_init(&t->pending, 0);
     return t;
 }
 
 static void s_tracker_add(zpk_tracker_t *t)
 {
-    pthread_mutex_lock(&t->mu);
-    t->pending++;
-    t->sends++;
-    pthread_mutex_unlock(&t->mu);
+    atomic_fetch_add(&t->pending, 1);
 }
 
 static void s_tracker_release(zpk_tracker_t *t)
 {
+    size_t old = atomic_load(&t->pending);
+    while (old > 1) /* not the last: no waiter to wake */
+        if (atomic_compare_exchange_weak(&t->pending, &old, old - 1))
+            return;
+    if (old == 0)
+        return;
     pthread_mutex_lock(&t->mu);
-    if (t->pending > 0)
-        t->pending--;
-    if (t->pending == 0)
+    size_t p = atomic_load(&t->pending);
+    while (p > 0 && !atomic_compare_exchange_weak(&t->pending, &p, p - 1))
+        ; /* adds and other releases may run meanwhile */
+    if (p == 1)
         pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
 }
@@ -91,7 +97,7 @@ bool zpk_tracker_done(zpk_tracker_t *t)
     if (t == NULL)
         return true;
     pthread_mutex_lock(&t->mu);
-    bool done = t->pending == 0;
+    bool done = atomic_load(&t->pending) == 0;
     pthread_mutex_unlock(&t->mu);
     return done;
 }
@@ -112,7 +118,7 @@ int zpk_tracker_wait(zpk_tracker_t *t, int timeout_ms)
     }
     int rc = 0;
     pthread_mutex_lock(&t->mu);
-    while (t->pending > 0) {
+    while (atomic_load(&t->pending) > 0) {
         if (timeout_ms == 0) {
             rc = -EAGAIN;
             break;
@@ -120,7 +126,7 @@ int zpk_tracker_wait(zpk_tracker_t *t, int timeout_ms)
         if (timeout_ms < 0) {
             pthread_cond_wait(&t->cv, &t->mu);
         } else if (pthread_cond_timedwait(&t->cv, &t->mu, &deadline) == ETIMEDOUT) {
-            rc = t->pending > 0 ? -EAGAIN : 0;
+            rc = atomic_load(&t->pending) > 0 ? -EAGAIN : 0;
             break;
         }
     }
@@ -204,8 +210,8 @@ static void s_zpk_free_fn(void *data, void *hint)
 
 /*
  * Sends @p n frames as one multipart message. Frame i is copied when
- * frames[i].ctx is NULL, else sent zero-copy holding a reference on its
- * context. @p more_after: the last frame also carries ZMQ_SNDMORE.
+ * frames[i].ctx and .tracker are NULL, else sent zero-copy holding a
+ * reference on its context (or one pending send on its tracker).
  * Returns 0, or -errno. *sent_any tells whether libzmq accepted a frame.
  */
 typedef struct s_out {
@@ -214,7 +220,16 @@ typedef struct s_out {
     s_ctx_t *ctx;
     const void *data2; /* copied frames only: more bytes after data (or NULL) */
     size_t size2;
+    zpk_tracker_t *tracker; /* ctx NULL: zero-copy borrowed memory that only this
+                             * tracker follows (no free function, no context) */
 } s_out_t;
+
+/* Frees a frame of s_out_t.tracker: the tracker lets go of one send. */
+static void s_tracker_frame_free(void *data, void *hint)
+{
+    (void)data;
+    s_tracker_release(hint);
+}
 
 static int s_send_frames(void *zs, const s_out_t *frames, size_t n, int flags, bool *sent_any)
 {
@@ -223,13 +238,19 @@ static int s_send_frames(void *zs, const s_out_t *frames, size_t n, int flags, b
     for (size_t i = 0; i < n; i++) {
         zmq_msg_t m;
         int rc;
-        if (frames[i].ctx == NULL) {
+        if (frames[i].ctx == NULL && frames[i].tracker == NULL) {
             rc = zmq_msg_init_size(&m, frames[i].size + frames[i].size2);
+            uint8_t *d = rc == 0 ? zmq_msg_data(&m) : NULL;
             if (rc == 0 && frames[i].size > 0)
-                memcpy(zmq_msg_data(&m), frames[i].data, frames[i].size);
+                memcpy(d, frames[i].data, frames[i].size);
             if (rc == 0 && frames[i].size2 > 0)
-                memcpy((uint8_t *)zmq_msg_data(&m) + frames[i].size, frames[i].data2,
-                       frames[i].size2);
+                memcpy(d + frames[i].size, frames[i].data2, frames[i].size2);
+        } else if (frames[i].ctx == NULL) {
+            s_tracker_add(frames[i].tracker);
+            rc = zmq_msg_init_data(&m, (void *)frames[i].data, frames[i].size,
+                                   s_tracker_frame_free, frames[i].tracker);
+            if (rc != 0)
+                s_tracker_release(frames[i].tracker);
         } else {
             atomic_fetch_add(&frames[i].ctx->refs, 1);
             rc = zmq_msg_init_data(&m, (void *)frames[i].data, frames[i].size, s_ctx_frame_free,
@@ -439,7 +460,7 @@ typedef struct s_send {
 static int s_add_chunk(s_send_t *s, zpk_chunk_t *ch, s_ctx_t *caller)
 {
     s_out_t *f = &s->out[s->nout++];
-    *f = (s_out_t){ch->data, ch->size, NULL, NULL, 0};
+    *f = (s_out_t){ch->data, ch->size, NULL, NULL, 0, NULL};
     if (ch->free_fn != NULL) { /* library-owned buffer: zero-copy unless small */
         if (ch->size < s->o.copy_below)
             return 0; /* copied; zpk_array_enc_free() frees it */
@@ -564,8 +585,9 @@ static int s_single_direct(s_send_t *s, const zpk_array_t *a)
     s_out_t out[2];
     size_t n = 0;
     if (s->o.topic_len > 0)
-        out[n++] = (s_out_t){s->o.topic, s->o.topic_len, NULL, NULL, 0};
-    out[n++] = (s_out_t){buf + room - hlen, hlen + (size_t)(p - (buf + room)), ctx, NULL, 0};
+        out[n++] = (s_out_t){s->o.topic, s->o.topic_len, NULL, NULL, 0, NULL};
+    out[n++] =
+        (s_out_t){buf + room - hlen, hlen + (size_t)(p - (buf + room)), ctx, NULL, 0, NULL};
     bool sent_any;
     rc = s_send_frames(s->zs, out, n, s->o.flags, &sent_any);
     s_ctx_unref(ctx);
@@ -627,6 +649,117 @@ static void s_enc_raw_detach(zpk_array_enc_t *enc)
 }
 
 /*
+ * A small uncompressed object (checked by the caller: under S_AUTO_SINGLE
+ * and copy_below, no codec, a valid topic) as one frame holding the fixed
+ * header and the writer's bytes, built straight in libzmq's buffer (no
+ * header writer, no allocation). On success the writer is reset.
+ */
+static int s_send_obj_single(void *zs, const void *topic, size_t topic_len, int flags,
+                             zpk_writer_t *w, const void *obj, size_t objlen, zpk_error_t *err)
+{
+    s_out_t fo[2];
+    size_t nf = 0;
+    if (topic_len > 0)
+        fo[nf++] = (s_out_t){topic, topic_len, NULL, NULL, 0, NULL};
+    fo[nf++] = (s_out_t){zpk__hdr_obj_single, ZPK__HDR_OBJ_SINGLE_LEN, NULL, obj, objlen, NULL};
+    bool sent_any;
+    int rc = s_send_frames(zs, fo, nf, flags, &sent_any);
+    if (rc != 0)
+        return zpk__error(err, rc, 0, "send failed");
+    zpk_writer_reset(w);
+    return 0;
+}
+
+/*
+ * The last array header sent on this thread and what it describes: a
+ * stream of arrays of one dtype and shape sends the same header every
+ * time, and a match copies it instead of encoding it again.
+ */
+#define S_SCACHE_HDR 512
+typedef struct s_scache {
+    size_t len;        /* header bytes; 0: empty */
+    zpk_dtype_t dtype;
+    int ndim;
+    char order;
+    size_t nbytes;
+    size_t shape[ZPK_MAX_NDIM];
+    uint8_t hdr[S_SCACHE_HDR];
+} s_scache_t;
+static _Thread_local s_scache_t s_scache;
+
+/*
+ * The commonest large array message: [topic] header data, for a valid
+ * contiguous array sent without codec in two frames. The header comes from
+ * s_scache when dtype, shape, order and size match the last one sent;
+ * frames, ownership and errors are exactly the general path's. Returns 1,
+ * having done nothing, for anything else.
+ */
+static int s_send_array_fast(s_send_t *s, const zpk_array_t *a)
+{
+    s_scache_t *c = &s_scache;
+    char order = ZPK_ORDER_C;
+    if (a->data == NULL || a->ndim < 0 || a->ndim > ZPK_MAX_NDIM ||
+        !zpk_array_is_contiguous(a, &order))
+        return 1;
+    bool hit = c->len > 0 && c->nbytes == a->nbytes && c->ndim == a->ndim && c->order == order &&
+               c->dtype.kind == a->dtype.kind && c->dtype.byteorder == a->dtype.byteorder &&
+               c->dtype.itemsize == a->dtype.itemsize &&
+               memcmp(c->shape, a->shape, sizeof(size_t) * (size_t)a->ndim) == 0;
+    if (!hit) { /* validates the array exactly as the general path does */
+        zpk_array_enc_t enc;
+        zpk_chunk_t ch;
+        zpk_chunk_info_t ci;
+        if (!s_enc_raw_one(a, s->o.codec, &enc, &ch, &ci))
+            return 1;
+        zpk_writer_t hw;
+        zpk_writer_init_buffer(&hw, c->hdr, sizeof c->hdr);
+        c->len = 0;
+        zpk__msg_write_header(&hw, ZPK__KIND_ARRAY, false, 1, NULL, &enc, 1);
+        if (zpk_writer_finish(&hw) != 0)
+            return 1;
+        c->dtype = a->dtype;
+        c->ndim = a->ndim;
+        c->order = order;
+        c->nbytes = a->nbytes;
+        memcpy(c->shape, a->shape, sizeof(size_t) * (size_t)a->ndim);
+        c->len = zpk_writer_size(&hw);
+    }
+    zpk_error_t *err = s->o.err;
+    bool zc = a->nbytes >= s->o.copy_below;
+    s_ctx_t *ctx = NULL;
+    if (s->o.own == ZPK_OWN_GIVE || (s->o.own == ZPK_OWN_BORROW && !zc)) {
+        /* a free function to run (or a tracker released at once when the
+         * data is copied): the general path's release context */
+        ctx = s_ctx_new(a->data, s->o.own == ZPK_OWN_GIVE ? s->o.free_fn : NULL, s->o.hint,
+                        s->o.tracker);
+        if (ctx == NULL)
+            return zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+    }
+    s_out_t out[3];
+    size_t n = 0;
+    if (s->o.topic_len > 0)
+        out[n++] = (s_out_t){s->o.topic, s->o.topic_len, NULL, NULL, 0, NULL};
+    /* a copy: a free function that libzmq runs during the send (user code)
+     * may itself send on this thread and rewrite the cache */
+    uint8_t hdr[S_SCACHE_HDR];
+    memcpy(hdr, c->hdr, c->len);
+    out[n++] = (s_out_t){hdr, c->len, NULL, NULL, 0, NULL};
+    /* a zero-copy borrow needs no context: its one frame holds the tracker */
+    out[n++] = (s_out_t){a->data, a->nbytes, zc ? ctx : NULL, NULL, 0,
+                         zc && s->o.own == ZPK_OWN_BORROW ? s->o.tracker : NULL};
+    bool sent_any = false;
+    int rc = s_send_frames(s->zs, out, n, s->o.flags, &sent_any);
+    if (ctx != NULL) {
+        if (rc != 0 && !sent_any) /* nothing left: the caller keeps its memory */
+            atomic_store(&ctx->armed, false);
+        s_ctx_unref(ctx);
+    }
+    if (rc != 0)
+        return zpk__error(err, rc, 0, "send failed");
+    return 0;
+}
+
+/*
  * Sends one message: an object (@p obj, @p objlen: the writer's bytes, or
  * NULL for kind array), and @p narr arrays.
  */
@@ -665,6 +798,14 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         return rc;
     }
 
+    if (kind == ZPK__KIND_ARRAY && !single && !recipe &&
+        (s.o.codec == NULL || s.o.codec->id == ZPK_CODEC_NONE) &&
+        (arrs[0].nbytes >= S_AUTO_SINGLE || arrs[0].nbytes >= s.o.copy_below)) {
+        int rc = s_send_array_fast(&s, &arrs[0]);
+        if (rc != 1)
+            return rc;
+    }
+
     const void *obj = NULL;
     size_t objlen = 0;
     if (w != NULL) {
@@ -676,23 +817,12 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         if (obj == NULL || objlen == 0)
             return zpk__error(err, ZPK_EINVAL, 0, "nothing written");
         /* fast path, the commonest message: a small uncompressed object
-         * goes as one frame holding the fixed header and the bytes, built
-         * straight in libzmq's buffer (no header writer, no allocation) */
+         * goes as one frame holding the fixed header and the bytes */
         if (kind == ZPK__KIND_OBJ && !recipe &&
             (s.o.codec == NULL || s.o.codec->id == ZPK_CODEC_NONE) && objlen < S_AUTO_SINGLE &&
-            objlen < s.o.copy_below) {
-            s_out_t fo[2];
-            size_t nf = 0;
-            if (s.o.topic_len > 0)
-                fo[nf++] = (s_out_t){s.o.topic, s.o.topic_len, NULL, NULL, 0};
-            fo[nf++] = (s_out_t){zpk__hdr_obj_single, ZPK__HDR_OBJ_SINGLE_LEN, NULL, obj, objlen};
-            bool sent_any;
-            int rc = s_send_frames(s.zs, fo, nf, s.o.flags, &sent_any);
-            if (rc != 0)
-                return zpk__error(err, rc, 0, "send failed");
-            zpk_writer_reset(w);
-            return 0;
-        }
+            objlen < s.o.copy_below)
+            return s_send_obj_single(s.zs, s.o.topic, s.o.topic_len, s.o.flags, w, obj, objlen,
+                                     err);
         /* large objects travel zero-copy: take the growable writer's buffer
          * (other writers, and single-frame messages, are copied) */
         void *d = NULL;
@@ -786,7 +916,7 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         goto out;
     }
     if (s.o.topic_len > 0)
-        s.out[s.nout++] = (s_out_t){s.o.topic, s.o.topic_len, NULL, NULL, 0};
+        s.out[s.nout++] = (s_out_t){s.o.topic, s.o.topic_len, NULL, NULL, 0, NULL};
 
     /* small messages go as one frame: libzmq's cost is per frame, and the
      * payload is copied either way (docs/PROTOCOL.md, section 5) */
@@ -809,7 +939,7 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
             rc = zpk__error(err, rc, 0, "cannot write the recipe header (F order?)");
             goto out;
         }
-        s.out[s.nout++] = (s_out_t){json, jl, NULL, NULL, 0};
+        s.out[s.nout++] = (s_out_t){json, jl, NULL, NULL, 0, NULL};
     } else {
         zpk__msg_write_header(&hw, kind, single, single ? 0 : nchunks,
                               obj_packed ? &oenc : NULL, aenc, narr);
@@ -869,13 +999,14 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
             single_buf = NULL;
             s.owned[s.nowned++] = c;
         }
-        s.out[s.nout++] = (s_out_t){buf, total, c, NULL, 0};
+        s.out[s.nout++] = (s_out_t){buf, total, c, NULL, 0, NULL};
     } else {
         if (!recipe)
-            s.out[s.nout++] = (s_out_t){zpk_writer_data(&hw), zpk_writer_size(&hw), NULL, NULL, 0};
+            s.out[s.nout++] =
+                (s_out_t){zpk_writer_data(&hw), zpk_writer_size(&hw), NULL, NULL, 0, NULL};
         if (obj != NULL && !obj_packed) {
             s_out_t *f = &s.out[s.nout++];
-            *f = (s_out_t){obj, objlen, s.ctx_w, NULL, 0};
+            *f = (s_out_t){obj, objlen, s.ctx_w, NULL, 0, NULL};
         }
         for (size_t i = 0; obj_packed && i < oenc.nchunks; i++) {
             rc = s_add_chunk(&s, &oenc.chunks[i], s.ctx_w);
@@ -889,7 +1020,7 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
                     goto out;
             }
         if (recipe && aenc[0].nchunks == 0) /* an empty array: an empty raw frame */
-            s.out[s.nout++] = (s_out_t){"", 0, NULL, NULL, 0};
+            s.out[s.nout++] = (s_out_t){"", 0, NULL, NULL, 0, NULL};
     }
 
     bool sent_any = false;
@@ -955,6 +1086,17 @@ int zpk_send_packed_ex(void *socket, zpk_writer_t *w, const zpk_send_opts_t *opt
 
 int zpk_send_packed(void *socket, const char *topic, zpk_writer_t *w, int flags)
 {
+    /* the commonest message straight to its fast path (s_send() would
+     * take it there after checking options this call cannot set) */
+    if (topic == NULL && w != NULL && (flags & ~(ZPK_DONTWAIT | ZPK_SEND_SINGLE)) == 0 &&
+        zpk_writer_error(w) == 0) {
+        const void *obj = zpk_writer_data(w);
+        size_t objlen = zpk_writer_size(w);
+        void *zs = s_resolve(socket);
+        if (obj != NULL && objlen > 0 && objlen < S_AUTO_SINGLE &&
+            objlen < ZPK_DEFAULT_COPY_BELOW && zs != NULL)
+            return s_send_obj_single(zs, NULL, 0, flags, w, obj, objlen, NULL);
+    }
     zpk_send_opts_t o;
     zpk_send_opts_init(&o);
     o.flags = flags;
@@ -1023,8 +1165,8 @@ static void s_recv_done(s_recv_t *x)
     s_rmsg_close(&x->r);
 }
 
-/* Takes one whole message off the socket and decodes its header. */
-static int s_recv_parse(void *socket, zpk_recv_opts_t *opts, s_recv_t *x)
+/* Takes one whole message off the socket (no decoding yet). */
+static int s_recv_begin(void *socket, zpk_recv_opts_t *opts, s_recv_t *x)
 {
     /* not one memset of the whole: zpk__msg_parse() clears x->m itself;
      * until then only its owned pointers must read as empty */
@@ -1044,6 +1186,26 @@ static int s_recv_parse(void *socket, zpk_recv_opts_t *opts, s_recv_t *x)
     int rc = s_recv_all(zs, x->o->flags, &x->r);
     if (rc != 0)
         return zpk__error(err, rc, 0, "receive failed");
+    return 0;
+}
+
+/* Copies the topic (frame 0) into the caller's buffer. */
+static void s_recv_topic(s_recv_t *x, const void *data, size_t size)
+{
+    x->o->topic_len = size;
+    if (x->o->topic != NULL && x->o->topic_cap > 0) {
+        size_t n = size < x->o->topic_cap - 1 ? size : x->o->topic_cap - 1;
+        memcpy(x->o->topic, data, n);
+        x->o->topic[n] = '\0';
+    }
+}
+
+/* Decodes the header of the message s_recv_begin() took. On error every
+ * frame is closed. */
+static int s_recv_decode(s_recv_t *x)
+{
+    zpk_error_t *err = x->o->err;
+    int rc;
     x->spans = x->r.n <= S_STACK_FRAMES ? x->spans_in : zpk__calloc(x->r.n, sizeof *x->spans);
     if (x->spans == NULL) {
         s_rmsg_close(&x->r);
@@ -1056,16 +1218,16 @@ static int s_recv_parse(void *socket, zpk_recv_opts_t *opts, s_recv_t *x)
         s_recv_done(x);
         return rc;
     }
-    if (x->m.has_topic) {
-        x->o->topic_len = x->spans[0].size;
-        if (x->o->topic != NULL && x->o->topic_cap > 0) {
-            size_t n = x->spans[0].size < x->o->topic_cap - 1 ? x->spans[0].size
-                                                              : x->o->topic_cap - 1;
-            memcpy(x->o->topic, x->spans[0].data, n);
-            x->o->topic[n] = '\0';
-        }
-    }
+    if (x->m.has_topic)
+        s_recv_topic(x, x->spans[0].data, x->spans[0].size);
     return 0;
+}
+
+/* Takes one whole message off the socket and decodes its header. */
+static int s_recv_parse(void *socket, zpk_recv_opts_t *opts, s_recv_t *x)
+{
+    int rc = s_recv_begin(socket, opts, x);
+    return rc != 0 ? rc : s_recv_decode(x);
 }
 
 /* Moves the received frames into a shared holder (refs = 0). */
@@ -1153,13 +1315,157 @@ static void s_clear_array(zpk_array_t *a)
     a->order = ZPK_ORDER_C;
 }
 
+/* ---- receive fast paths --------------------------------------------------------------- */
+
+/*
+ * The commonest packed message: an optional topic, then one frame holding
+ * the fixed single-frame header (zpk__hdr_obj_single) and a non-empty
+ * object, received with the default limits. Sets @p pl to the object's
+ * bytes and copies the topic; false for anything else, with nothing
+ * changed (the general decode then runs and reports any error). Decides
+ * exactly as zpk__msg_parse() does for such a message.
+ */
+static bool s_recv_obj_fast(s_recv_t *x, zpk_span_t *pl)
+{
+    size_t n = x->r.n;
+    if (x->o->limits != NULL || n > 2)
+        return false;
+    zmq_msg_t *hf = &x->r.parts[n - 1];
+    const uint8_t *d = zmq_msg_data(hf);
+    size_t sz = zmq_msg_size(hf);
+    if (sz <= ZPK__HDR_OBJ_SINGLE_LEN ||
+        memcmp(d, zpk__hdr_obj_single, ZPK__HDR_OBJ_SINGLE_LEN) != 0)
+        return false;
+    if (n == 2) { /* frame 0 is the topic unless it is a header itself */
+        const void *t = zmq_msg_data(&x->r.parts[0]);
+        size_t tl = zmq_msg_size(&x->r.parts[0]);
+        if (zpk_is_header(t, tl))
+            return false;
+        s_recv_topic(x, t, tl);
+    }
+    *pl = (zpk_span_t){d + ZPK__HDR_OBJ_SINGLE_LEN, sz - ZPK__HDR_OBJ_SINGLE_LEN};
+    return true;
+}
+
+/*
+ * The last array header received on this thread, with the array it
+ * decodes to: a stream of arrays of one dtype and shape repeats its header
+ * byte for byte, and a match skips the header walk. Only headers of
+ * uncompressed one-chunk arrays in two-frame messages (the common large
+ * array) decoded with the default options are kept, so a match decodes
+ * exactly as zpk__msg_parse() would.
+ */
+#define S_RCACHE_HDR 256
+typedef struct s_rcache {
+    size_t len;     /* header bytes; 0: empty */
+    size_t stored;  /* the payload frame's size */
+    size_t align;   /* the dtype's alignment */
+    zpk_array_t a;  /* the decoded array, without data */
+    uint8_t hdr[S_RCACHE_HDR];
+} s_rcache_t;
+static _Thread_local s_rcache_t s_rcache;
+
+/* Remembers the header of a message the general path just received
+ * without error (its frames still held: x->spans valid). */
+static void s_rcache_put(const s_recv_t *x)
+{
+    const zpk__msg_t *m = &x->m;
+    s_rcache_t *c = &s_rcache;
+    if (x->o->limits != NULL || x->o->array_opts != NULL || m->kind != ZPK__KIND_ARRAY ||
+        m->single || m->narrays != 1 || m->arrays[0].nchunks != 1 ||
+        m->arrays[0].chunks[0].compressed || m->arrays[0].nbytes == 0)
+        return;
+    const zpk_span_t *hf = &x->spans[m->header];
+    size_t len = hf->size;
+    if (len > S_RCACHE_HDR)
+        return;
+    /* the header is valid (zpk__msg_parse() checked dtype, shape and
+     * nbytes): the fields zpk_array_info_to_array() would set, copied */
+    const zpk_array_info_t *info = &m->arrays[0];
+    c->a.dtype = info->dtype;
+    c->a.ndim = info->ndim;
+    memcpy(c->a.shape, info->shape, sizeof(size_t) * (size_t)info->ndim);
+    c->a.order = info->order == ZPK_ORDER_F ? ZPK_ORDER_F : ZPK_ORDER_C;
+    c->a.nbytes = info->nbytes;
+    memcpy(c->hdr, hf->data, len);
+    c->stored = info->chunks[0].stored;
+    c->align = zpk__dtype_align(info->dtype);
+    c->len = len;
+}
+
+/*
+ * The payload of a message [topic] header payload whose header matches
+ * @p c (this thread's s_rcache) and whose payload is as long as it says (options must be the
+ * defaults); NULL for anything else.
+ */
+static void *s_rcache_match(const s_rcache_t *c, s_recv_t *x)
+{
+    size_t n = x->r.n;
+    if (c->len == 0 || n < 2 || n > 3 || x->o->limits != NULL || x->o->array_opts != NULL)
+        return NULL;
+    zmq_msg_t *hf = &x->r.parts[n - 2], *pf = &x->r.parts[n - 1];
+    if (zmq_msg_size(hf) != c->len || zmq_msg_size(pf) != c->stored ||
+        memcmp(zmq_msg_data(hf), c->hdr, c->len) != 0)
+        return NULL;
+    /* with 3 frames, frame 0 is the topic unless it is a header itself */
+    if (n == 3 && zpk_is_header(zmq_msg_data(&x->r.parts[0]), zmq_msg_size(&x->r.parts[0])))
+        return NULL;
+    return zmq_msg_data(pf);
+}
+
+/* Copies the topic of a message s_rcache_match() accepted. */
+static void s_recv_cached_topic(s_recv_t *x)
+{
+    if (x->r.n == 3)
+        s_recv_topic(x, zmq_msg_data(&x->r.parts[0]), zmq_msg_size(&x->r.parts[0]));
+}
+
+/*
+ * An array message whose header matches s_rcache and whose payload frame
+ * is aligned for its dtype: fills @p out with the array in place, holding
+ * the frames. False with nothing taken otherwise.
+ */
+static bool s_recv_array_fast(s_recv_t *x, zpk_array_t *out)
+{
+    const s_rcache_t *c = &s_rcache;
+    void *data = s_rcache_match(c, x);
+    if (data == NULL || (uintptr_t)data % c->align != 0)
+        return false;
+    s_recv_cached_topic(x);
+    /* out is clear (s_clear_array()): only what a contiguous array sets */
+    out->dtype = c->a.dtype;
+    out->ndim = c->a.ndim;
+    memcpy(out->shape, c->a.shape, sizeof(size_t) * (size_t)c->a.ndim);
+    out->order = c->a.order;
+    out->nbytes = c->a.nbytes;
+    out->data = data;
+    out->free_fn = s_hold_free_fn;
+    out->free_hint = s_hold_take(x); /* the array holds the frames */
+    return true;
+}
+
 int zpk_recv_packed_ex(void *socket, zpk_doc_t **doc, zpk_recv_opts_t *opts)
 {
     if (doc == NULL)
         return ZPK_EINVAL;
     *doc = NULL;
     s_recv_t x;
-    int rc = s_recv_parse(socket, opts, &x);
+    int rc = s_recv_begin(socket, opts, &x);
+    if (rc != 0)
+        return rc;
+    zpk_span_t pl;
+    if (s_recv_obj_fast(&x, &pl)) {
+        s_hold_t *h = s_hold_take(&x);
+        rc = zpk_doc_parse(pl.data, pl.size, NULL, ZPK_DOC_BORROW, doc, x.o->err);
+        if (rc == 0)
+            rc = zpk_doc_set_owner(*doc, s_hold_release, h); /* the document holds the frames */
+        if (rc != 0) {
+            zpk_doc_destroy(doc);
+            s_hold_unref(h);
+        }
+        return rc;
+    }
+    rc = s_recv_decode(&x);
     if (rc != 0)
         return rc;
     s_hold_t *hold = s_hold_take(&x);
@@ -1188,7 +1494,12 @@ int zpk_recv_array_ex(void *socket, zpk_array_t *out, zpk_recv_opts_t *opts)
         return ZPK_EINVAL;
     s_clear_array(out);
     s_recv_t x;
-    int rc = s_recv_parse(socket, opts, &x);
+    int rc = s_recv_begin(socket, opts, &x);
+    if (rc != 0)
+        return rc;
+    if (s_recv_array_fast(&x, out))
+        return 0;
+    rc = s_recv_decode(&x);
     if (rc != 0)
         return rc;
     s_hold_t *hold = s_hold_take(&x);
@@ -1198,6 +1509,8 @@ int zpk_recv_array_ex(void *socket, zpk_array_t *out, zpk_recv_opts_t *opts)
         rc = zpk__error(x.o->err, ZPK_ETYPE, 0, "not an array message");
     else
         rc = s_take_array(&x, 0, 0, &hold, out);
+    if (rc == 0)
+        s_rcache_put(&x);
     if (rc != 0)
         s_clear_array(out);
     s_recv_done(&x);
@@ -1221,7 +1534,31 @@ int zpk_recv_array_into(void *socket, void *buf, size_t cap, zpk_array_t *out,
     if (buf == NULL && cap > 0)
         return ZPK_EINVAL;
     s_recv_t x;
-    int rc = s_recv_parse(socket, opts, &x);
+    int rc = s_recv_begin(socket, opts, &x);
+    if (rc != 0)
+        return rc;
+    const s_rcache_t *c = &s_rcache;
+    const void *cached = s_rcache_match(c, &x);
+    if (cached != NULL) { /* a known header: copy the raw payload */
+        s_recv_cached_topic(&x);
+        if (c->a.nbytes > cap) {
+            rc = zpk__error(x.o->err, ZPK_EBUFFULL, 0, "array of %zu bytes over the buffer's %zu",
+                            c->a.nbytes, cap);
+        } else {
+            memcpy(buf, cached, c->a.nbytes);
+            if (out != NULL) {
+                out->dtype = c->a.dtype;
+                out->ndim = c->a.ndim;
+                memcpy(out->shape, c->a.shape, sizeof(size_t) * (size_t)c->a.ndim);
+                out->order = c->a.order;
+                out->nbytes = c->a.nbytes;
+                out->data = buf;
+            }
+        }
+        s_rmsg_close(&x.r);
+        return rc;
+    }
+    rc = s_recv_decode(&x);
     if (rc != 0)
         return rc;
     const zpk_array_info_t *info = x.m.narrays > 0 ? &x.m.arrays[0] : NULL;
@@ -1234,6 +1571,8 @@ int zpk_recv_array_into(void *socket, void *buf, size_t cap, zpk_array_t *out,
         rc = zpk_array_decode_into(info, x.m.spans, info->nchunks, buf, cap, x.o->err);
     if (rc == 0 && out != NULL)
         rc = zpk_array_info_to_array(info, info->nbytes ? buf : NULL, out);
+    if (rc == 0)
+        s_rcache_put(&x);
     s_recv_done(&x);
     return rc;
 }
@@ -1288,7 +1627,18 @@ int zpk_recv_packed_bytes(void *socket, zpk_msgbuf_t *out, zpk_recv_opts_t *opts
         return ZPK_EINVAL;
     memset(out, 0, sizeof *out);
     s_recv_t x;
-    int rc = s_recv_parse(socket, opts, &x);
+    int rc = s_recv_begin(socket, opts, &x);
+    if (rc != 0)
+        return rc;
+    zpk_span_t pl;
+    if (s_recv_obj_fast(&x, &pl)) {
+        out->data = pl.data;
+        out->size = pl.size;
+        out->release_ = s_hold_release;
+        out->owner_ = s_hold_take(&x); /* the buffer holds the frames */
+        return 0;
+    }
+    rc = s_recv_decode(&x);
     if (rc != 0)
         return rc;
     zpk__msg_t *m = &x.m;

@@ -1320,6 +1320,385 @@ static void test_czmq_sockets(void **state)
 #endif
 }
 
+/* ---- fast paths of the socket layer -------------------------------------------- */
+
+/* Takes one whole message with raw libzmq: its frame count, and a copy of
+ * frame @p k (up to @p cap bytes) with its size. */
+static int s_raw_frames(void *s, int k, uint8_t *buf, size_t cap, size_t *size)
+{
+    int n = 0;
+    for (;;) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        assert_true(zmq_msg_recv(&m, s, 0) >= 0);
+        if (n == k) {
+            *size = zmq_msg_size(&m);
+            memcpy(buf, zmq_msg_data(&m), *size < cap ? *size : cap);
+        }
+        n++;
+        int more = zmq_msg_more(&m);
+        zmq_msg_close(&m);
+        if (!more)
+            return n;
+    }
+}
+
+/* A packed object of exactly @p len bytes (3 or more): a bin of the rest. */
+static void s_write_len(zpk_writer_t *w, size_t len, uint8_t fill)
+{
+    static uint8_t buf[1 << 17];
+    memset(buf, fill, sizeof buf);
+    size_t hdr = len - 2 <= 0xff ? 2 : len - 3 <= 0xffff ? 3 : 5;
+    zpk_write_bin(w, buf, len - hdr);
+    assert_int_equal(zpk_writer_size(w), len);
+}
+
+/* Small packed objects travel in one frame up to the threshold (16 KiB of
+ * payload), in two from there; both forms, with and without a topic, and
+ * the two-frame form of small objects that older senders used, are
+ * received by every packed receive call. */
+static void test_packed_single_frame_threshold(void **state)
+{
+    (void)state;
+    void *pull, *push;
+    s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    const size_t lens[] = {1, 95, 16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1};
+    const int frames[] = {1, 1, 1, 2, 2};
+    static uint8_t got[1 << 17];
+    for (size_t k = 0; k < 5; k++) {
+        for (int topic = 0; topic < 2; topic++) {
+            /* the frames on the wire */
+            zpk_writer_t w;
+            zpk_writer_init_growable(&w, 0);
+            if (lens[k] == 1)
+                zpk_write_nil(&w);
+            else
+                s_write_len(&w, lens[k], (uint8_t)k);
+            uint8_t *copy = malloc(lens[k]);
+            memcpy(copy, zpk_writer_data(&w), lens[k]);
+            assert_int_equal(zpk_send_packed(push, topic ? "tp" : NULL, &w, 0), 0);
+            size_t sz = 0;
+            assert_int_equal(s_raw_frames(pull, topic, got, sizeof got, &sz), frames[k] + topic);
+            if (frames[k] == 1) { /* the fixed header, then the object */
+                assert_int_equal(sz, 31 + lens[k]);
+                assert_memory_equal(
+                    got, "\x84\xa3zpk\x01\xa4kind\xa3obj\xa6" "frames\x00\xa6single\xc3", 31);
+                assert_memory_equal(got + 31, copy, lens[k]);
+            } else {
+                assert_memory_equal(got, "\x83\xa3zpk\x01\xa4kind\xa3obj\xa6" "frames\x01", sz);
+            }
+            /* every receive call reads it */
+            for (int call = 0; call < 2; call++) {
+                zpk_write_raw(&w, copy, lens[k]);
+                assert_int_equal(zpk_send_packed(push, topic ? "tp" : NULL, &w, 0), 0);
+                char tbuf[8] = "";
+                zpk_recv_opts_t ro;
+                zpk_recv_opts_init(&ro);
+                ro.topic = tbuf;
+                ro.topic_cap = sizeof tbuf;
+                if (call == 0) {
+                    zpk_doc_t *doc = NULL;
+                    assert_int_equal(zpk_recv_packed_ex(pull, &doc, &ro), 0);
+                    assert_int_equal(zpk_doc_consumed(doc), lens[k]);
+                    const zpk_node_t *root = zpk_doc_root(doc);
+                    if (lens[k] == 1) {
+                        assert_true(zpk_node_is_nil(root));
+                    } else {
+                        const uint8_t *p;
+                        size_t n;
+                        assert_int_equal(zpk_node_get_bin(root, &p, &n), 0);
+                        assert_memory_equal(p, copy + (lens[k] - n), n);
+                    }
+                    zpk_doc_destroy(&doc);
+                } else {
+                    zpk_msgbuf_t b;
+                    assert_int_equal(zpk_recv_packed_bytes(pull, &b, &ro), 0);
+                    assert_int_equal(b.size, lens[k]);
+                    assert_memory_equal(b.data, copy, lens[k]);
+                    zpk_msgbuf_release(&b);
+                }
+                assert_int_equal(ro.topic_len, topic ? 2 : 0);
+                assert_string_equal(tbuf, topic ? "tp" : "");
+            }
+            zpk_writer_free(&w);
+            free(copy);
+        }
+    }
+
+    /* a small object in the two-frame form (older senders), with and
+     * without a topic, and read with explicit limits (the general path) */
+    static const uint8_t hdr2[] = "\x83\xa3zpk\x01\xa4kind\xa3obj\xa6" "frames\x01";
+    static const uint8_t obj[] = "\x82\xa2id\x07\xa4name\xa3zpk";
+    zpk_limits_t lim;
+    zpk_limits_default(&lim, 0);
+    for (int v = 0; v < 4; v++) {
+        int topic = v & 1;
+        if (topic)
+            assert_int_equal(zmq_send(push, "t", 1, ZMQ_SNDMORE), 1);
+        assert_int_equal(zmq_send(push, hdr2, sizeof hdr2 - 1, ZMQ_SNDMORE), (int)sizeof hdr2 - 1);
+        assert_int_equal(zmq_send(push, obj, sizeof obj - 1, 0), (int)sizeof obj - 1);
+        zpk_recv_opts_t ro;
+        zpk_recv_opts_init(&ro);
+        ro.limits = v >= 2 ? &lim : NULL;
+        zpk_msgbuf_t b;
+        assert_int_equal(zpk_recv_packed_bytes(pull, &b, &ro), 0);
+        assert_int_equal(b.size, sizeof obj - 1);
+        assert_memory_equal(b.data, obj, sizeof obj - 1);
+        assert_int_equal(ro.topic_len, (size_t)topic);
+        zpk_msgbuf_release(&b);
+        /* the same object in one frame, read with explicit limits */
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        zpk_write_raw(&w, obj, sizeof obj - 1);
+        assert_int_equal(zpk_send_packed(push, topic ? "t" : NULL, &w, 0), 0);
+        zpk_writer_free(&w);
+        zpk_doc_t *doc = NULL;
+        assert_int_equal(zpk_recv_packed_ex(pull, &doc, &ro), 0);
+        int64_t id = 0;
+        assert_int_equal(zpk_node_get_int(zpk_node_map_get(zpk_doc_root(doc), "id"), &id), 0);
+        assert_int_equal(id, 7);
+        zpk_doc_destroy(&doc);
+    }
+
+    /* near misses of the one-frame fast path are decided by the general
+     * path: two one-frame headers in one message (frame 0 is a header, not
+     * a topic), a header with no object after it, a payload that is not one
+     * object; each is followed by a good message received intact */
+    uint8_t one[64];
+    memcpy(one, "\x84\xa3zpk\x01\xa4kind\xa3obj\xa6" "frames\x00\xa6single\xc3", 31);
+    memcpy(one + 31, obj, sizeof obj - 1);
+    size_t onelen = 31 + sizeof obj - 1;
+    struct {
+        int parts;
+        size_t len;
+        int doc_rc, bytes_rc;
+    } bad[] = {{2, onelen, ZPK_EFRAME, ZPK_EFRAME},
+               {1, 31, ZPK_EOUTOFDATA, ZPK_EFORMAT},
+               {1, onelen - 1, ZPK_EOUTOFDATA, 0}};
+    for (size_t k = 0; k < 3; k++) {
+        for (int call = 0; call < 2; call++) {
+            for (int i = 0; i < bad[k].parts; i++)
+                assert_int_equal(
+                    zmq_send(push, one, bad[k].len, i + 1 < bad[k].parts ? ZMQ_SNDMORE : 0),
+                    (int)bad[k].len);
+            s_send_good(push, NULL, 40 + (int)k);
+            if (call == 0) {
+                zpk_doc_t *doc = NULL;
+                assert_int_equal(zpk_recv_packed(pull, &doc, 0), bad[k].doc_rc);
+                assert_null(doc);
+            } else {
+                zpk_msgbuf_t b;
+                assert_int_equal(zpk_recv_packed_bytes(pull, &b, NULL), bad[k].bytes_rc);
+                zpk_msgbuf_release(&b);
+            }
+            s_expect_good(pull, 40 + (int)k);
+        }
+    }
+    s_close2(pull, push);
+}
+
+static void s_noop_free(void *data, void *hint)
+{
+    (void)data;
+    (void)hint;
+}
+
+/* Arrays of one size sent and received again and again: the header caches
+ * on both sides never mix up dtype, shape or order (all of these have the
+ * same byte count), the header bytes are the same on a hit as on a miss,
+ * zero-copy holds on the cached path, explicit options bypass the
+ * receive cache, ownership and send errors behave as in the general path. */
+static void test_array_header_caches(void **state)
+{
+    (void)state;
+    void *pull, *push;
+    s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
+    enum { N = 8192 };
+    double *data = malloc(N * sizeof(double));
+    for (int i = 0; i < N; i++)
+        data[i] = i * 0.5;
+    struct {
+        zpk_dtype_t dt;
+        int ndim;
+        size_t shape[2];
+        char order;
+    } v[] = {
+        {zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, {N, 0}, 'C'},
+        {zpk_dtype_make(ZPK_KIND_UINT, 1), 1, {N * 8, 0}, 'C'},
+        {zpk_dtype_make(ZPK_KIND_INT, 8), 1, {N, 0}, 'C'},
+        {zpk_dtype_make(ZPK_KIND_FLOAT, 8), 2, {N / 2, 2}, 'C'},
+        {zpk_dtype_make(ZPK_KIND_FLOAT, 8), 2, {N / 2, 2}, 'F'},
+        {zpk_dtype_make(ZPK_KIND_FLOAT, 8), 2, {2, N / 2}, 'C'},
+        {zpk_dtype_make(ZPK_KIND_FLOAT, 4), 1, {N * 2, 0}, 'C'},
+        {zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, {N, 0}, 'C'},
+    };
+    v[6].dt.byteorder = v[6].dt.byteorder == '<' ? '>' : '<'; /* the other byte order */
+    zpk_tracker_t *t = zpk_tracker_new();
+    zpk_send_opts_t so;
+    zpk_send_opts_init(&so);
+    so.own = ZPK_OWN_BORROW;
+    so.tracker = t;
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        zpk_array_t a;
+        assert_int_equal(zpk_array_init(&a, v[k].dt, v[k].ndim, v[k].shape, v[k].order, data), 0);
+        assert_int_equal(a.nbytes, N * 8);
+        uint8_t h[2][512];
+        size_t hl[2];
+        for (int rep = 0; rep < 2; rep++) { /* the headers of a miss and a hit */
+            assert_int_equal(zpk_send_array(push, &a, &so), 0);
+            assert_int_equal(s_raw_frames(pull, 0, h[rep], sizeof h[rep], &hl[rep]), 2);
+        }
+        assert_int_equal(hl[0], hl[1]);
+        assert_memory_equal(h[0], h[1], hl[0]);
+        for (int rep = 0; rep < 3; rep++) { /* a miss, then hits */
+            assert_int_equal(zpk_send_array(push, &a, &so), 0);
+            zpk_array_t r;
+            assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+            assert_ptr_equal(r.data, data); /* zero-copy, in place */
+            assert_int_equal(r.dtype.kind, v[k].dt.kind);
+            assert_int_equal(r.dtype.byteorder, v[k].dt.byteorder);
+            assert_int_equal(r.dtype.itemsize, v[k].dt.itemsize);
+            assert_int_equal(r.ndim, v[k].ndim);
+            for (int d = 0; d < v[k].ndim; d++)
+                assert_int_equal(r.shape[d], v[k].shape[d]);
+            assert_int_equal(r.order, v[k].order);
+            assert_int_equal(r.nbytes, N * 8);
+            assert_false(zpk_tracker_done(t)); /* the receiver holds the data */
+            zpk_array_release(&r);
+            assert_int_equal(zpk_tracker_wait(t, S_TIMEOUT_MS), 0);
+        }
+    }
+
+    /* with a topic; then explicit array options bypass the receive cache */
+    zpk_array_t a;
+    size_t n = N;
+    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', data), 0);
+    so.topic = "cam";
+    so.topic_len = 3;
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    char tbuf[8];
+    zpk_recv_opts_t ro;
+    zpk_recv_opts_init(&ro);
+    ro.topic = tbuf;
+    ro.topic_cap = sizeof tbuf;
+    zpk_array_t r;
+    assert_int_equal(zpk_recv_array_ex(pull, &r, &ro), 0);
+    assert_string_equal(tbuf, "cam");
+    assert_int_equal(ro.topic_len, 3);
+    assert_ptr_equal(r.data, data);
+    zpk_array_release(&r);
+    so.topic = NULL;
+    so.topic_len = 0;
+    zpk_array_opts_t ao;
+    zpk_array_opts_default(&ao);
+    ao.max_array_bytes = 1000;
+    zpk_recv_opts_init(&ro);
+    ro.array_opts = &ao;
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    assert_int_equal(zpk_recv_array_ex(pull, &r, &ro), ZPK_ELIMIT);
+    assert_null(r.data);
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_ptr_equal(r.data, data);
+    zpk_array_release(&r);
+
+    /* a misaligned payload after a cached header: copied, aligned */
+    uint8_t hdr[512];
+    size_t hlen;
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    assert_int_equal(s_raw_frames(pull, 0, hdr, sizeof hdr, &hlen), 2);
+    uint8_t *odd = malloc(N * 8 + 1);
+    memcpy(odd + 1, data, N * 8);
+    assert_int_equal(zmq_send(push, hdr, hlen, ZMQ_SNDMORE), (int)hlen);
+    zmq_msg_t m;
+    assert_int_equal(zmq_msg_init_data(&m, odd + 1, N * 8, s_noop_free, NULL), 0);
+    assert_int_equal(zmq_msg_send(&m, push, 0), N * 8);
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_true(r.data != odd + 1);
+    assert_int_equal((uintptr_t)r.data % 8, 0);
+    assert_memory_equal(r.data, data, N * 8);
+    zpk_array_release(&r);
+    /* a header that matches but a payload frame of another size: ZPK_ESHAPE */
+    assert_int_equal(zmq_send(push, hdr, hlen, ZMQ_SNDMORE), (int)hlen);
+    assert_int_equal(zmq_send(push, data, 8, 0), 8);
+    s_send_good(push, NULL, 50);
+    assert_int_equal(zpk_recv_array(pull, &r, 0), ZPK_ESHAPE);
+    s_expect_good(pull, 50);
+    free(odd);
+
+    /* zpk_recv_array_into() with a known header: copied into the buffer,
+     * topic and metadata as the general path gives them; a buffer too small */
+    double *into = malloc(N * 8);
+    for (int rep = 0; rep < 3; rep++) {
+        memset(into, 0, N * 8);
+        so.topic = rep == 2 ? "tp" : NULL;
+        so.topic_len = rep == 2 ? 2 : 0;
+        assert_int_equal(zpk_send_array(push, &a, &so), 0);
+        zpk_recv_opts_init(&ro);
+        ro.topic = tbuf;
+        ro.topic_cap = sizeof tbuf;
+        assert_int_equal(zpk_recv_array_into(pull, into, N * 8, &r, &ro), 0);
+        assert_ptr_equal(r.data, into);
+        assert_int_equal(r.ndim, 1);
+        assert_int_equal(r.shape[0], N);
+        assert_int_equal(r.dtype.kind, ZPK_KIND_FLOAT);
+        assert_int_equal(r.nbytes, N * 8);
+        assert_null(r.free_fn);
+        assert_memory_equal(into, data, N * 8);
+        assert_int_equal(ro.topic_len, rep == 2 ? 2 : 0);
+        if (rep == 2)
+            assert_string_equal(tbuf, "tp");
+    }
+    so.topic = NULL;
+    so.topic_len = 0;
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    s_send_good(push, NULL, 51);
+    assert_int_equal(zpk_recv_array_into(pull, into, N * 8 - 1, &r, NULL), ZPK_EBUFFULL);
+    assert_null(r.data);
+    s_expect_good(pull, 51);
+    free(into);
+
+    /* ownership on the cached path: copied, or given (freed once, after
+     * the receiver lets go) */
+    zpk_send_opts_init(&so);
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_true(r.data != data);
+    assert_memory_equal(r.data, data, N * 8);
+    zpk_array_release(&r);
+    so.own = ZPK_OWN_GIVE;
+    so.free_fn = s_count_free;
+    s_freed = 0;
+    assert_int_equal(zpk_send_array(push, &a, &so), 0);
+    assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+    assert_ptr_equal(r.data, data);
+    assert_int_equal(s_freed, 0);
+    zpk_array_release(&r);
+    for (int i = 0; i < 500 && s_freed == 0; i++)
+        usleep(1000);
+    assert_int_equal(s_freed, 1);
+    assert_ptr_equal(s_freed_ptr, data);
+
+    /* a send that cannot go (no peer, ZPK_DONTWAIT): the caller keeps its
+     * memory, the free function is not called, the tracker is done */
+    void *lone = zmq_socket(s_ctx, ZMQ_PUSH);
+    s_opts(lone);
+    s_freed = 0;
+    so.flags = ZPK_DONTWAIT;
+    assert_int_equal(zpk_send_array(lone, &a, &so), -EAGAIN);
+    zpk_send_opts_init(&so);
+    so.own = ZPK_OWN_BORROW;
+    so.tracker = t;
+    so.flags = ZPK_DONTWAIT;
+    assert_int_equal(zpk_send_array(lone, &a, &so), -EAGAIN);
+    assert_true(zpk_tracker_done(t));
+    assert_int_equal(s_freed, 0);
+    s_close(lone);
+    zpk_tracker_destroy(&t);
+    free(data);
+    s_close2(pull, push);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1342,6 +1721,8 @@ int main(void)
         cmocka_unit_test(test_recipe_both_directions),
         cmocka_unit_test(test_eterm_and_bad_arguments),
         cmocka_unit_test(test_czmq_sockets),
+        cmocka_unit_test(test_packed_single_frame_threshold),
+        cmocka_unit_test(test_array_header_caches),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -174,6 +174,9 @@ ZPK_API int zpk_sendf(void *socket, int flags, const char *fmt, ...);
  * travel as one frame; compressed ones as one frame per chunk. See
  * zpk_own_t for what happens to @p a's data. With ZPK_SEND_RECIPE the
  * pyzmq recipe is sent instead (C-contiguous arrays only, no codec).
+ * Each thread keeps the header of the last uncompressed two-frame array it
+ * sent (when up to 512 bytes) and sends it again, without encoding, when
+ * the next array has the same dtype, shape, order and size.
  * Does not take ownership of @p a itself (the descriptor).
  * @return 0; libzmq's -errno; ZPK_EINVAL (NULL, a borrow without tracker,
  *         a give without free_fn, a bad topic, recipe of an F-order array);
@@ -237,6 +240,10 @@ ZPK_API int zpk_recv_packed_ex(void *socket, zpk_doc_t **doc, zpk_recv_opts_t *o
  * declared size. Either way out->data is writable and owned by @p out
  * (out->free_fn set): the caller must zpk_array_release(out).
  * The byte order is the sender's (see zpk_array_to_native()).
+ * Each thread keeps the last header (when up to 256 bytes) of an
+ * uncompressed two-frame array received with default options (@p opts
+ * without limits or array_opts), with what it decodes to; a message whose header repeats it byte for
+ * byte is not decoded again (zpk_recv_array_into() too).
  * @return 0; the errors of zpk_recv_packed() (ZPK_ETYPE for a message
  *         that is not an array); ZPK_EDTYPE; ZPK_ESHAPE; ZPK_ELIMIT (over
  *         max_array_bytes). On error @p out is left empty.
