@@ -474,6 +474,13 @@ int main(int argc, char **argv)
                 ceil[i] = rate[i][4] / b;
             }
             bu_stat_t rs = bu_stat(ratio, reps), cs = bu_stat(ceil, reps);
+            {
+                char group[32], kase[32];
+                snprintf(group, sizeof group, "arrays %s", transports[ti]);
+                snprintf(kase, sizeof kase, "%zu", size);
+                bu_json_row(&o, "socket", group, kase, "ratio zpk / best raw", "x", rs);
+                bu_json_row(&o, "socket", group, kase, "ratio header frame / best raw", "x", cs);
+            }
             char sz[32];
             if (size >= (1 << 20))
                 snprintf(sz, sizeof sz, "%zu MiB", size >> 20);
@@ -526,7 +533,13 @@ packed:;
                         "msg/s", row);
             for (int i = 0; i < reps; i++) /* against raw in the same repetition */
                 v[i] = rr[i][k] / rr[i][0];
-            ratio[k] = bu_stat(v, reps).median;
+            bu_stat_t rs = bu_stat(v, reps);
+            ratio[k] = rs.median;
+            if (k > 0) {
+                char impl[64];
+                snprintf(impl, sizeof impl, "ratio %s", s_mname[M_PACKED_RAW + k]);
+                bu_json_row(&o, "socket", "packed", transports[ti], impl, "x", rs);
+            }
         }
         printf("| %s | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.0f | %.2fx |\n", transports[ti],
                rate[0], rate[1], ratio[1], rate[2], ratio[2], rate[3], ratio[3]);
