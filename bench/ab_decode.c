@@ -1,0 +1,118 @@
+/*
+ * Two builds of the library side by side, in one process: the one-shot
+ * decode (zpk_doc_parse) of a corpus document by build A and by build B,
+ * interleaved in 20 ms slices of thread CPU time, A first in even pairs and
+ * B first in odd ones. Prints the median of the per-pair ratios A/B with
+ * its quartiles. On a machine whose speed drifts from one spell to the next
+ * this is what tells a 3% change from noise: the same build against itself
+ * gives 1.000 +- 0.005 here.
+ *
+ *   usage: ab_decode LIB_A LIB_B copy|borrow DOC [PAIRS]
+ *
+ * LIB_A and LIB_B are shared objects holding zmqpack, loaded with
+ * RTLD_LOCAL. They need different sonames (or none), or the dynamic loader
+ * hands back the first one twice. From a build tree's static library:
+ *
+ *   cc -shared -o /tmp/a.so -Wl,--whole-archive build-a/src/libzmqpack.a \
+ *      -Wl,--no-whole-archive -lzmq -ljansson -lz -lblosc -lczmq -pthread
+ *
+ * DOC is a corpus name (twitter, citm_catalog, canada, github).
+ */
+#include <dlfcn.h>
+#include <stdint.h>
+
+#include "bench_util.h"
+
+#ifndef ZPK_SHARED_DATA_DIR
+#define ZPK_SHARED_DATA_DIR "../shared/data"
+#endif
+
+typedef int (*parse_fn)(const void *, size_t, const void *, unsigned, void **, void *);
+typedef void (*destroy_fn)(void **);
+
+typedef struct lib {
+    parse_fn parse;
+    destroy_fn destroy;
+} lib_t;
+
+static const uint8_t *s_data;
+static size_t s_len;
+static unsigned s_flags;
+
+static void s_one(void *ud)
+{
+    lib_t *l = ud;
+    void *doc = NULL;
+    if (l->parse(s_data, s_len, NULL, s_flags, &doc, NULL) != 0)
+        abort();
+    l->destroy(&doc);
+}
+
+static lib_t s_load(const char *path)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        fprintf(stderr, "ab_decode: %s\n", dlerror());
+        exit(2);
+    }
+    lib_t l;
+    *(void **)&l.parse = dlsym(h, "zpk_doc_parse");
+    *(void **)&l.destroy = dlsym(h, "zpk_doc_destroy");
+    if (l.parse == NULL || l.destroy == NULL) {
+        fprintf(stderr, "ab_decode: %s holds no zpk_doc_parse\n", path);
+        exit(2);
+    }
+    return l;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5 || (strcmp(argv[3], "copy") != 0 && strcmp(argv[3], "borrow") != 0)) {
+        fprintf(stderr, "usage: %s LIB_A LIB_B copy|borrow DOC [PAIRS]\n", argv[0]);
+        return 2;
+    }
+    lib_t a = s_load(argv[1]), b = s_load(argv[2]);
+    s_flags = strcmp(argv[3], "borrow") == 0 ? 0x1u /* ZPK_DOC_BORROW */ : 0;
+    int pairs = argc > 5 ? atoi(argv[5]) : 21;
+    if (pairs < 1 || pairs > 200)
+        pairs = 21;
+    const char *dir = getenv("ZPK_SHARED_DATA");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/corpus/%s.mpack", dir ? dir : ZPK_SHARED_DATA_DIR, argv[4]);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "ab_decode: cannot open %s\n", path);
+        return 2;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *data = malloc(n > 0 ? (size_t)n : 1);
+    if (data == NULL || n <= 0 || fread(data, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "ab_decode: cannot read %s\n", path);
+        return 2;
+    }
+    fclose(f);
+    s_data = data;
+    s_len = (size_t)n;
+
+    double r[200];
+    s_one(&a);
+    s_one(&b);
+    for (int i = 0; i < pairs; i++) {
+        double x, y;
+        if (i % 2 == 0) {
+            x = bu_slice_mbps(s_one, &a, (double)s_len, 0.02);
+            y = bu_slice_mbps(s_one, &b, (double)s_len, 0.02);
+        } else {
+            y = bu_slice_mbps(s_one, &b, (double)s_len, 0.02);
+            x = bu_slice_mbps(s_one, &a, (double)s_len, 0.02);
+        }
+        r[i] = x / y;
+    }
+    qsort(r, (size_t)pairs, sizeof r[0], bu_cmp_double);
+    printf("%s %s: A/B %.3f (quartiles %.3f..%.3f, %d pairs)\n", argv[4], argv[3], r[pairs / 2],
+           r[pairs / 4], r[3 * pairs / 4], pairs);
+    free(data);
+    return 0;
+}
