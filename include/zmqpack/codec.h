@@ -60,7 +60,7 @@ typedef enum zpk_shuffle {
 /** `auto` keeps a compressed chunk when raw/compressed reaches this (default). */
 #define ZPK_DEFAULT_AUTO_MIN_RATIO 1.25
 /** Bytes `auto` compresses as a sample (4 pieces spread over the payload) (default). */
-#define ZPK_DEFAULT_AUTO_SAMPLE ((size_t)64 * 1024)
+#define ZPK_DEFAULT_AUTO_SAMPLE ((size_t)32 * 1024)
 /** Largest chunk the blosc codec accepts (blosc 1.x takes < 2 GiB per call). */
 #define ZPK_BLOSC_MAX_CHUNK ((size_t)1 << 30)
 /** Longest zpk_codec_format() output, including the NUL. */
