@@ -7,7 +7,11 @@
  * this is what tells a 3% change from noise: the same build against itself
  * gives 1.000 +- 0.005 here.
  *
- *   usage: ab_decode LIB_A LIB_B copy|borrow DOC [PAIRS]
+ *   usage: ab_decode LIB_A LIB_B copy|borrow|stream DOC [PAIRS]
+ *
+ * stream: the document fed in 4 KiB pieces to a long-lived unpacker
+ * (zpk_unpacker_feed, zpk_unpacker_next after each piece), as
+ * bench_msgpack's "stream 4KiB" row does.
  *
  * LIB_A and LIB_B are shared objects holding zmqpack, loaded with
  * RTLD_LOCAL. They need different sonames (or none), or the dynamic loader
@@ -30,9 +34,16 @@
 typedef int (*parse_fn)(const void *, size_t, const void *, unsigned, void **, void *);
 typedef void (*destroy_fn)(void **);
 
+typedef void *(*unew_fn)(const void *, unsigned);
+typedef int (*ufeed_fn)(void *, const void *, size_t);
+typedef int (*unext_fn)(void *, void **);
+
 typedef struct lib {
     parse_fn parse;
     destroy_fn destroy;
+    ufeed_fn feed;
+    unext_fn next;
+    void *u; /* stream mode: the long-lived unpacker */
 } lib_t;
 
 static const uint8_t *s_data;
@@ -48,6 +59,27 @@ static void s_one(void *ud)
     l->destroy(&doc);
 }
 
+static void s_stream(void *ud)
+{
+    lib_t *l = ud;
+    size_t got = 0;
+    for (size_t off = 0; off < s_len; off += 4096) {
+        size_t n = s_len - off < 4096 ? s_len - off : 4096;
+        if (l->feed(l->u, s_data + off, n) != 0)
+            abort();
+        void *doc = NULL;
+        int rc = l->next(l->u, &doc);
+        if (rc == 0) {
+            got++;
+            l->destroy(&doc);
+        } else if (rc != -4001 /* ZPK_EOUTOFDATA */) {
+            abort();
+        }
+    }
+    if (got != 1)
+        abort();
+}
+
 static lib_t s_load(const char *path)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -58,7 +90,12 @@ static lib_t s_load(const char *path)
     lib_t l;
     *(void **)&l.parse = dlsym(h, "zpk_doc_parse");
     *(void **)&l.destroy = dlsym(h, "zpk_doc_destroy");
-    if (l.parse == NULL || l.destroy == NULL) {
+    *(void **)&l.feed = dlsym(h, "zpk_unpacker_feed");
+    *(void **)&l.next = dlsym(h, "zpk_unpacker_next");
+    unew_fn unew;
+    *(void **)&unew = dlsym(h, "zpk_unpacker_new");
+    l.u = unew != NULL ? unew(NULL, 0) : NULL;
+    if (l.parse == NULL || l.destroy == NULL || l.feed == NULL || l.next == NULL || l.u == NULL) {
         fprintf(stderr, "ab_decode: %s holds no zpk_doc_parse\n", path);
         exit(2);
     }
@@ -67,8 +104,9 @@ static lib_t s_load(const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc < 5 || (strcmp(argv[3], "copy") != 0 && strcmp(argv[3], "borrow") != 0)) {
-        fprintf(stderr, "usage: %s LIB_A LIB_B copy|borrow DOC [PAIRS]\n", argv[0]);
+    if (argc < 5 || (strcmp(argv[3], "copy") != 0 && strcmp(argv[3], "borrow") != 0 &&
+                     strcmp(argv[3], "stream") != 0)) {
+        fprintf(stderr, "usage: %s LIB_A LIB_B copy|borrow|stream DOC [PAIRS]\n", argv[0]);
         return 2;
     }
     lib_t a = s_load(argv[1]), b = s_load(argv[2]);
@@ -96,17 +134,18 @@ int main(int argc, char **argv)
     s_data = data;
     s_len = (size_t)n;
 
+    void (*fn)(void *) = strcmp(argv[3], "stream") == 0 ? s_stream : s_one;
     double r[200];
-    s_one(&a);
-    s_one(&b);
+    fn(&a);
+    fn(&b);
     for (int i = 0; i < pairs; i++) {
         double x, y;
         if (i % 2 == 0) {
-            x = bu_slice_mbps(s_one, &a, (double)s_len, 0.02);
-            y = bu_slice_mbps(s_one, &b, (double)s_len, 0.02);
+            x = bu_slice_mbps(fn, &a, (double)s_len, 0.02);
+            y = bu_slice_mbps(fn, &b, (double)s_len, 0.02);
         } else {
-            y = bu_slice_mbps(s_one, &b, (double)s_len, 0.02);
-            x = bu_slice_mbps(s_one, &a, (double)s_len, 0.02);
+            y = bu_slice_mbps(fn, &b, (double)s_len, 0.02);
+            x = bu_slice_mbps(fn, &a, (double)s_len, 0.02);
         }
         r[i] = x / y;
     }
