@@ -117,9 +117,13 @@ static void z_stream(void *ud)
     zpk_unpacker_t *u = c->zu;
     zpk_doc_t *d = NULL;
     size_t got = 0;
-    for (size_t off = 0; off < c->len; off += c->chunk) {
-        size_t n = c->len - off < c->chunk ? c->len - off : c->chunk;
-        if (zpk_unpacker_feed(u, c->data + off, n) != 0)
+    /* locals, as a caller's loop would have them: stores into the
+     * unpacker's buffer could alias *c and force reloads on every byte */
+    const uint8_t *data = c->data;
+    const size_t len = c->len, chunk = c->chunk;
+    for (size_t off = 0; off < len; off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        if (zpk_unpacker_feed(u, data + off, n) != 0)
             abort();
         int rc = zpk_unpacker_next(u, &d);
         if (rc == 0) {
@@ -166,11 +170,13 @@ static void m_stream(void *ud)
     msgpack_unpacked res;
     msgpack_unpacked_init(&res);
     size_t got = 0;
-    for (size_t off = 0; off < c->len; off += c->chunk) {
-        size_t n = c->len - off < c->chunk ? c->len - off : c->chunk;
+    const uint8_t *data = c->data;
+    const size_t len = c->len, chunk = c->chunk;
+    for (size_t off = 0; off < len; off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
         if (!msgpack_unpacker_reserve_buffer(mu, n))
             abort();
-        memcpy(msgpack_unpacker_buffer(mu), c->data + off, n);
+        memcpy(msgpack_unpacker_buffer(mu), data + off, n);
         msgpack_unpacker_buffer_consumed(mu, n);
         msgpack_unpack_return rc = msgpack_unpacker_next(mu, &res);
         if (rc == MSGPACK_UNPACK_SUCCESS)
