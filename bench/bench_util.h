@@ -78,32 +78,6 @@ static inline bu_stat_t bu_stat(double *v, int n)
 }
 
 /*
- * Runs fn(ud) repeatedly: each repetition loops until min_time seconds of
- * this thread's CPU time have passed, and yields
- * bytes_per_call * calls / seconds / 1e6 (MB/s). Returns the median and
- * spread over o->reps repetitions. One warm-up call first. For
- * single-threaded work only (socket benchmarks time the wall clock).
- */
-static inline bu_stat_t bu_measure_mbps(const bu_opts_t *o, void (*fn)(void *), void *ud,
-                                        double bytes_per_call)
-{
-    double v[32];
-    int reps = o->reps > 32 ? 32 : o->reps;
-    fn(ud);
-    for (int r = 0; r < reps; r++) {
-        long calls = 0;
-        double t0 = bu_cpu_now(), t;
-        do {
-            fn(ud);
-            calls++;
-            t = bu_cpu_now();
-        } while (t - t0 < o->min_time);
-        v[r] = bytes_per_call * (double)calls / (t - t0) / 1e6;
-    }
-    return bu_stat(v, reps);
-}
-
-/*
  * Interleaved comparison of two implementations of the same work: pairs of
  * slices, fa then fb (the order alternates from pair to pair), each slice
  * looping its function for at least `slice` seconds of this thread's CPU
