@@ -132,6 +132,7 @@ void zpk__parser_init(zpk__parser_t *ps, const zpk_limits_t *lim, unsigned flags
     ps->nvals = 0;
     ps->outer = 0;
     ps->ndirect = 0;
+    ps->lextra = 0;
     ps->capvals = ZPK__INLINE_VALS;
     ps->frames = ps->iframes;
     ps->depth = 0;
@@ -466,6 +467,13 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
     if (!oneshot && ps->depth == 0)
         ps->obj_off = base_off + *pos; /* an object starts here */
     const uint8_t *const e = base + end;
+    /* Streaming: the bytes of the object received so far, parsed or not
+     * (constant during a call: an object completed returns at once). */
+    size_t oavail = 0;
+    if (!oneshot) {
+        uint64_t got = base_off + end - ps->obj_off;
+        oavail = got > SIZE_MAX ? SIZE_MAX : (size_t)got;
+    }
     const uint8_t *item = p; /* streaming: set on the way out (s_hdrlen) */
     /* Kept in registers: stores through node pointers could alias *ps. */
     zpk__frame_t *frames = ps->frames;
@@ -487,17 +495,29 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
     size_t ndirect = ps->ndirect + rootdirect;
     bool fdirect = depth ? frames[depth - 1].direct : !oneshot;
     /* Streaming, finished values are written through slot whatever the
-     * innermost container's mode, so the value path has no mode test: in a
-     * direct container (and the root) slot walks its preallocated children
-     * and ps->vlim is NULL (never reached); in a stack-mode one slot is the
-     * top of the value stack ps->vals and ps->vlim its end, where the stack
-     * grows (in memory, not a local: one register fewer in the loop).
-     * ps->nvals is the stack top while a direct container is innermost. */
+     * innermost container's mode, so the value path has no mode test and
+     * no bound test: in a direct container (and the root) slot walks its
+     * preallocated children; in a stack-mode one slot is the top of the
+     * value stack ps->vals, and left counts only the items that fit in the
+     * room above it (S_ROOM), the rest waiting in ps->lextra. So the
+     * container seems complete when the stack is full, and that path grows
+     * the stack and takes the next share (one test per container or per
+     * stack growth, not per value). The stack always has room for one
+     * value at least when an item is parsed. ps->nvals is the stack top
+     * while a direct container is innermost; ps->lextra is 0 whenever the
+     * innermost container is not in stack mode. */
+#define S_ROOM(rem)                                                             \
+    do {                                                                        \
+        size_t rem_ = (rem), room_ = ps->capvals - (size_t)(slot - ps->vals);   \
+        left = rem_ < room_ ? rem_ : room_;                                     \
+        ps->lextra = rem_ - left;                                               \
+    } while (0)
     if (!oneshot)
-        ps->vlim = NULL;
+        ps->lextra = 0;
     if (!oneshot && !fdirect) {
         slot = ps->vals + ps->nvals;
-        ps->vlim = ps->vals + ps->capvals;
+        if (build)
+            S_ROOM(left);
     }
     uint64_t nh = 0, nv = 0; /* the node being made: header word, value word */
     uint8_t ptype = 0;
@@ -862,15 +882,11 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
              * value stack when even those cannot back the slots. */
             bool dir = false;
             if (build) {
-                size_t avail = (size_t)(e - p);
-                if (!oneshot) {
-                    /* Streaming: the bytes of this object already parsed
-                     * back slots too. Each byte, parsed or buffered, still
-                     * backs one open slot at most, so the unfilled slots
-                     * never outnumber the object's bytes received. */
-                    uint64_t got = base_off + (uint64_t)(p - base) - ps->obj_off;
-                    avail = got > SIZE_MAX - avail ? SIZE_MAX : avail + (size_t)got;
-                }
+                /* Streaming: the bytes of this object already parsed back
+                 * slots too. Each byte, parsed or buffered, still backs one
+                 * open slot at most, so the unfilled slots never outnumber
+                 * the object's bytes received. */
+                size_t avail = oneshot ? (size_t)(e - p) : oavail;
                 size_t others = outer + (fdirect ? left : 0) - ndirect;
                 dir = items <= avail && others <= avail - items;
                 if (oneshot && !dir) {
@@ -886,7 +902,12 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
                 frames = ps->frames = nf;
             }
             if (depth > 0) {
-                frames[depth - 1].left = left;
+                size_t rl = left;
+                if (!oneshot && build && !fdirect) {
+                    rl += ps->lextra;
+                    ps->lextra = 0;
+                }
+                frames[depth - 1].left = rl;
                 frames[depth - 1].slot = slot;
             }
             if (fdirect)
@@ -903,19 +924,22 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
                     depth--;
                     if (fdirect)
                         outer -= left;
+                    else if (!oneshot && depth > 0)
+                        left = frames[depth - 1].left; /* the real count */
                     goto nomem;
                 }
                 f->kids = slot = kids;
-                if (!oneshot)
-                    ps->vlim = NULL;
                 ndirect++;
+                left = items;
             } else {
                 f->start = ps->nvals;
                 slot = ps->vals + ps->nvals;
-                ps->vlim = ps->vals + ps->capvals;
+                if (build)
+                    S_ROOM(items);
+                else
+                    left = items;
             }
             fdirect = dir;
-            left = items;
         }
         continue;
 
@@ -923,19 +947,21 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         if (oneshot) {
             s_put(slot++, nh, nv);
         } else if (build) {
-            if (ZPK_UNLIKELY(slot == ps->vlim)) {
-                size_t top = (size_t)(slot - ps->vals);
-                zpk_node_t *nvals = s_grow(ps->vals, ps->ivals, &ps->capvals, sizeof *slot);
-                if (nvals == NULL)
-                    goto nomem_value;
-                ps->vals = nvals;
-                slot = nvals + top;
-                ps->vlim = nvals + ps->capvals;
-            }
             s_put(slot++, nh, nv);
         }
         if (--left != 0)
             continue; /* the next item */
+        if (!oneshot && build && ZPK_UNLIKELY(ps->lextra != 0)) {
+            /* a stack-mode container filled the value stack: grow it */
+            size_t top = (size_t)(slot - ps->vals);
+            zpk_node_t *nvals = s_grow(ps->vals, ps->ivals, &ps->capvals, sizeof *slot);
+            if (nvals == NULL)
+                goto nomem_value;
+            ps->vals = nvals;
+            slot = nvals + top;
+            S_ROOM(ps->lextra);
+            continue;
+        }
         /* the innermost container is complete */
         if (depth == 0) {
             ps->nvals = 0;
@@ -972,16 +998,19 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         }
         if (fdirect) {
             outer -= left;
-            if (!oneshot)
-                ps->vlim = NULL;
         } else if (!oneshot) {
             slot = ps->vals + ps->nvals;
-            ps->vlim = ps->vals + ps->capvals;
+            if (build)
+                S_ROOM(left);
         }
         goto value;
     }
 
 need_more:
+    if (!oneshot && build && !fdirect) {
+        left += ps->lextra; /* the real count (see S_ROOM) */
+        ps->lextra = 0;
+    }
     if (depth > 0) {
         frames[depth - 1].left = left;
         frames[depth - 1].slot = slot;
@@ -1027,6 +1056,10 @@ nomem:
 fail:
     if (!oneshot)
         item = p - s_hdrlen[b];
+    if (!oneshot && build && !fdirect) {
+        left += ps->lextra;
+        ps->lextra = 0;
+    }
     if (depth > 0) {
         frames[depth - 1].left = left;
         frames[depth - 1].slot = slot;

@@ -83,7 +83,8 @@ typedef struct zpk__parser {
     size_t ndirect;         /* open frames in direct mode */
     zpk_node_t root;        /* the object, once complete */
     uint64_t obj_off;       /* streaming: stream offset of the object's first byte */
-    zpk_node_t *vlim;       /* streaming, in s_parse: the end of the value stack, or NULL */
+    size_t lextra;          /* streaming, in s_parse: items of the innermost stack-mode
+                             * container beyond the room on the value stack */
     size_t need;            /* after ZPK_EOUTOFDATA: bytes to wait for from *pos
                              * (streaming: the lazy bound of need_more in doc.c) */
     zpk_node_t ivals[ZPK__INLINE_VALS];
