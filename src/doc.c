@@ -414,6 +414,43 @@ static uintptr_t s_chunk(zpk__arena_t *a, const uint8_t *p, size_t len, size_t d
 #define S_LAZY ((size_t)64)
 #define S_LAZY_FRAMES 8
 
+/* A failure inside the item that starts with byte b (p past its header,
+ * which s_hdrlen gives): streaming sets item here, where b is at hand, so
+ * that b is not live across the loop (it was kept in memory and stored for
+ * every item). One-shot keeps item up to date anyway. */
+#define S_GOTO_AT_ITEM(label)                                                   \
+    do {                                                                        \
+        if (!oneshot)                                                           \
+            item = p - s_hdrlen[b];                                             \
+        goto label;                                                             \
+    } while (0)
+
+/*
+ * The header length of the str whose payload of @p len bytes starts at p,
+ * read back from the bytes before p: a fixstr's one byte is 0xa0 | len
+ * (which no longer header ends with: their last byte is a length byte
+ * equal to len's low byte, never 0xa0 | len); then str8 (0xd9 len), str16
+ * (0xda and two length bytes), str32. So the str path, which four header
+ * types share, needs no record of the first byte (measured: that record
+ * was a store per item in the streaming loop).
+ */
+static inline size_t s_str_hdrlen(const uint8_t *p, uint32_t len)
+{
+    if (len < 32 && p[-1] == (0xa0 | len))
+        return 1;
+    if (p[-2] == 0xd9 && p[-1] == len)
+        return 2;
+    if (p[-3] == 0xda && s_be16(p - 2) == len)
+        return 3;
+    return 5;
+}
+#define S_GOTO_STR(label)                                                       \
+    do {                                                                        \
+        if (!oneshot)                                                           \
+            item = p - s_str_hdrlen(p, len);                                    \
+        goto label;                                                             \
+    } while (0)
+
 #define S_NEED(k)                                                               \
     do {                                                                        \
         if (ZPK_UNLIKELY((size_t)(e - p) < (size_t)(k))) {                      \
@@ -543,7 +580,6 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             goto need_more;
         }
         b = *p;
-        et = 0;
         /* The commonest first bytes (fixstr: keys; small ints; doubles) are
          * tested before the jump table: a well-predicted conditional branch
          * costs less than the indirect jump, which mispredicts whenever the
@@ -608,7 +644,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         case 0xc1:
             rc = ZPK_EFORMAT;
             what = "reserved byte 0xc1";
-            goto fail;
+            S_GOTO_AT_ITEM(fail);
         case 0xc2:
         case 0xc3:
             nh = s_hdr(ZPK_TYPE_BOOL, 0, 0);
@@ -767,11 +803,11 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         if (ZPK_UNLIKELY(len > ps->lim.max_str_len)) {
             rc = ZPK_ELIMIT;
             what = "str longer than max_str_len";
-            goto fail;
+            S_GOTO_STR(fail);
         }
         if ((size_t)(e - p) < len) {
             if (!oneshot)
-                item = p - s_hdrlen[b];
+                item = p - s_str_hdrlen(p, len);
             need = (size_t)(p - item) + len;
             goto need_more;
         }
@@ -779,7 +815,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             if ((ps->flags & ZPK_DOC_CHECK_UTF8) && !s_utf8_valid(p, len)) {
                 rc = ZPK_EUTF8;
                 what = "invalid UTF-8 in str";
-                goto fail;
+                S_GOTO_STR(fail);
             }
             if (borrow) {
                 nh = s_hdr_flags(ZPK_TYPE_STR, 0, len, ZPK__NODE_BORROWED);
@@ -802,7 +838,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
                     cdelta = s_chunk(&ps->arena, p, len, (size_t)(p - start) + cbias,
                                      (size_t)(e - p), &cend);
                     if (ZPK_UNLIKELY(cdelta == 0))
-                        goto nomem;
+                        S_GOTO_STR(nomem);
                 }
                 uint8_t *d = (uint8_t *)(uintptr_t)((uintptr_t)p + cdelta);
                 d[len] = 0;
@@ -816,7 +852,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         if (ZPK_UNLIKELY(len > ps->lim.max_bin_len)) {
             rc = ZPK_ELIMIT;
             what = "bin longer than max_bin_len";
-            goto fail;
+            S_GOTO_AT_ITEM(fail);
         }
         ptype = ZPK_TYPE_BIN;
         et = 0;
@@ -826,7 +862,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         if (ZPK_UNLIKELY(len > ps->lim.max_ext_len)) {
             rc = ZPK_ELIMIT;
             what = "ext longer than max_ext_len";
-            goto fail;
+            S_GOTO_AT_ITEM(fail);
         }
         ptype = ZPK_TYPE_EXT;
     payload:
@@ -845,7 +881,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             } else {
                 uint8_t *d = s_arena_bytes(&ps->arena, len);
                 if (ZPK_UNLIKELY(d == NULL))
-                    goto nomem;
+                    S_GOTO_AT_ITEM(nomem);
                 s_copy(d, p, len);
                 nv = s_vptr(d);
             }
@@ -859,12 +895,12 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             rc = ZPK_ELIMIT;
             what = ctype == ZPK_TYPE_MAP ? "map longer than max_map_len"
                                          : "array longer than max_array_len";
-            goto fail;
+            S_GOTO_AT_ITEM(fail);
         }
         if (ZPK_UNLIKELY(depth >= ps->lim.max_depth)) {
             rc = ZPK_ETOODEEP;
             what = "nesting deeper than max_depth";
-            goto fail;
+            S_GOTO_AT_ITEM(fail);
         }
         if (len == 0) {
             nh = s_hdr(ctype, 0, 0);
@@ -898,7 +934,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             if (ZPK_UNLIKELY(depth == ps->capframes)) {
                 zpk__frame_t *nf = s_grow(frames, ps->iframes, &ps->capframes, sizeof *frames);
                 if (nf == NULL)
-                    goto nomem;
+                    S_GOTO_AT_ITEM(nomem);
                 frames = ps->frames = nf;
             }
             if (depth > 0) {
@@ -926,7 +962,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
                         outer -= left;
                     else if (!oneshot && depth > 0)
                         left = frames[depth - 1].left; /* the real count */
-                    goto nomem;
+                    S_GOTO_AT_ITEM(nomem);
                 }
                 f->kids = slot = kids;
                 ndirect++;
@@ -1049,13 +1085,11 @@ need_more:
     return ZPK_EOUTOFDATA;
 
 nomem_value:
-    b = 0; /* streaming, storing a finished value: the offset is p's */
+    item = p; /* storing a finished value: the offset is p's */
 nomem:
     rc = ZPK_ENOMEM;
     what = "out of memory";
 fail:
-    if (!oneshot)
-        item = p - s_hdrlen[b];
     if (!oneshot && build && !fdirect) {
         left += ps->lextra;
         ps->lextra = 0;

@@ -832,6 +832,79 @@ static void test_strings_outlive_buffer(void **state)
 /* Streaming preallocates a container's children only when the object's
  * bytes received so far (parsed or buffered) cover one byte per slot still
  * open; a larger claim is gathered on the value stack as it arrives. */
+/* A str cut short in a stream is parsed again from its header next time,
+ * and an error inside it is reported at its header, for every header form
+ * (the streaming parser reads the header length back from the bytes before
+ * the payload). Forms: fixstr, str8, str16, str32, each length 5 (str8/16/32
+ * not the shortest form, which is still valid), and str16 of 0xd905 bytes,
+ * whose length bytes look like a str8 header. */
+static void test_str_headers_streamed(void **state)
+{
+    (void)state;
+    static const uint8_t heads[][6] = {
+        {1, 0xa5}, {2, 0xd9, 5}, {3, 0xda, 0, 5}, {5, 0xdb, 0, 0, 0, 5}, {3, 0xda, 0xd9, 0x05},
+    };
+    for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++) {
+        size_t hl = heads[h][0];
+        size_t slen = h == 4 ? 0xd905 : 5;
+        /* [1, "..."] after two whole objects (so the str is not at offset 0) */
+        size_t len = 2 + 2 + hl + slen;
+        uint8_t *buf = test_malloc(len);
+        buf[0] = 0x07;
+        buf[1] = 0x08;
+        buf[2] = 0x92;
+        buf[3] = 0x01;
+        memcpy(buf + 4, heads[h] + 1, hl);
+        for (size_t i = 0; i < slen; i++)
+            buf[4 + hl + i] = (uint8_t)('a' + i % 26);
+        for (size_t chunk = 1; chunk <= 7; chunk += 3) {
+            zpk_unpacker_t *u = zpk_unpacker_new(NULL, 0);
+            zpk_doc_t *d = NULL;
+            size_t got = 0;
+            for (size_t off = 0; off < len; off += chunk) {
+                size_t n = len - off < chunk ? len - off : chunk;
+                assert_int_equal(zpk_unpacker_feed(u, buf + off, n), 0);
+                int rc;
+                while ((rc = zpk_unpacker_next(u, &d)) == 0) {
+                    if (got == 2) {
+                        const zpk_node_t *s = zpk_node_array_at(zpk_doc_root(d), 1);
+                        const char *p;
+                        size_t n2;
+                        assert_int_equal(zpk_node_get_str(s, &p, &n2), 0);
+                        assert_int_equal(n2, slen);
+                        assert_memory_equal(p, buf + 4 + hl, slen);
+                        assert_int_equal(p[slen], 0);
+                    }
+                    got++;
+                    zpk_doc_destroy(&d);
+                }
+                assert_int_equal(rc, ZPK_EOUTOFDATA);
+            }
+            assert_int_equal(got, 3);
+            zpk_unpacker_destroy(&u);
+
+            /* max_str_len 4: the error names the str header's offset, 4 */
+            zpk_limits_t lim;
+            zpk_limits_default(&lim, 0);
+            lim.max_str_len = 4;
+            u = zpk_unpacker_new(&lim, 0);
+            int rc = ZPK_EOUTOFDATA;
+            for (size_t off = 0; off < len && rc != ZPK_ELIMIT; off += chunk) {
+                size_t n = len - off < chunk ? len - off : chunk;
+                assert_int_equal(zpk_unpacker_feed(u, buf + off, n), 0);
+                while ((rc = zpk_unpacker_next(u, &d)) == 0)
+                    zpk_doc_destroy(&d);
+            }
+            if (rc == ZPK_EOUTOFDATA)
+                rc = zpk_unpacker_check(u);
+            assert_int_equal(rc, ZPK_ELIMIT);
+            assert_int_equal(zpk_unpacker_error(u)->offset, 4);
+            zpk_unpacker_destroy(&u);
+        }
+        test_free(buf);
+    }
+}
+
 static void test_prealloc_backed_by_bytes(void **state)
 {
     (void)state;
@@ -903,6 +976,7 @@ int main(void)
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_strings_outlive_buffer),
         cmocka_unit_test(test_prealloc_backed_by_bytes),
+        cmocka_unit_test(test_str_headers_streamed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
