@@ -12,6 +12,16 @@
  *                   one per connection
  *   stream 1 B      fed one byte at a time (vs msgpack_unpacker)
  *
+ * Two reference rows, against our one-shot decode, bound what any parser
+ * behind a copying feed can reach (figures for bench/NOTES.md):
+ *   stream 1B floor one str as long as the document, fed a byte at a time:
+ *                   feed and next on every byte, as in "stream 1 B", but
+ *                   next() has nothing to parse until the last byte (the
+ *                   unpacker waits for the str's end), so this is the cost
+ *                   of the call pair alone
+ *   feed copy 4KiB  memcpy of the document in 4 KiB pieces into a small
+ *                   reused buffer: the copy every feed() makes
+ *
  * Figures are MB/s of MessagePack bytes per second of this thread's CPU time
  * (so other load on the machine does not skew them). Each comparison runs
  * the two sides interleaved, in pairs of short slices (bu_compare_mbps), and
@@ -42,6 +52,8 @@ typedef struct doc_case {
     /* long-lived streaming unpackers, as a service keeps one per connection */
     zpk_unpacker_t *zu;
     msgpack_unpacker mu;
+    /* one str32 as long as the document (the "stream 1B floor" row) */
+    uint8_t *str;
 } doc_case_t;
 
 static volatile size_t s_sink; /* defeats dead-code elimination */
@@ -136,6 +148,49 @@ static void z_stream(void *ud)
     if (got != 1 || zpk_unpacker_buffered(u) != 0)
         abort();
     s_sink += got;
+}
+
+/* Feeds a document-sized str a byte at a time (see the top of the file). */
+static void z_floor(void *ud)
+{
+    doc_case_t *c = ud;
+    zpk_unpacker_t *u = c->zu;
+    zpk_doc_t *d = NULL;
+    size_t got = 0;
+    const uint8_t *data = c->str;
+    const size_t len = c->len;
+    for (size_t off = 0; off < len; off++) {
+        if (zpk_unpacker_feed(u, data + off, 1) != 0)
+            abort();
+        int rc = zpk_unpacker_next(u, &d);
+        if (rc == 0) {
+            got++;
+            zpk_doc_destroy(&d);
+        } else if (rc != ZPK_EOUTOFDATA) {
+            abort();
+        }
+    }
+    if (got != 1 || zpk_unpacker_buffered(u) != 0)
+        abort();
+    s_sink += got;
+}
+
+/* The document copied in 4 KiB pieces into a reused 8 KiB buffer. */
+static void feed_copy(void *ud)
+{
+    doc_case_t *c = ud;
+    static uint8_t buf[8192];
+    const uint8_t *data = c->data;
+    const size_t len = c->len;
+    size_t w = 0;
+    for (size_t off = 0; off < len; off += 4096) {
+        size_t n = len - off < 4096 ? len - off : 4096;
+        if (w + n > sizeof buf)
+            w = 0;
+        memcpy(buf + w, data + off, n);
+        w += n;
+        s_sink += buf[w - 1];
+    }
 }
 
 /* ---- msgpack-c ---------------------------------------------------------- */
@@ -248,6 +303,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_msgpack: msgpack-c cannot parse %s\n", path);
             return 1;
         }
+        if (c->len < 5 || (uint64_t)c->len - 5 > UINT32_MAX || (c->str = malloc(c->len)) == NULL) {
+            fprintf(stderr, "bench_msgpack: cannot make the str for %s\n", path);
+            return 1;
+        }
+        uint32_t slen = (uint32_t)(c->len - 5);
+        c->str[0] = 0xdb;
+        c->str[1] = (uint8_t)(slen >> 24);
+        c->str[2] = (uint8_t)(slen >> 16);
+        c->str[3] = (uint8_t)(slen >> 8);
+        c->str[4] = (uint8_t)slen;
+        memset(c->str + 5, 'x', slen);
         zpk_writer_init_growable(&c->zw, 0);
         msgpack_sbuffer_init(&c->msb);
         c->zu = zpk_unpacker_new(NULL, 0);
@@ -283,6 +349,10 @@ int main(int argc, char **argv)
         row(&o, c, "stream 1B", z_stream, m_stream, "msgpack-c", "ratio", 0);
         row(&o, c, "stream 1B", z_stream, z_decode, "zmqpack one-shot", "ratio vs one-shot",
             0.2);
+        row(&o, c, "stream 1B floor", z_floor, z_decode, "zmqpack one-shot", "ratio vs one-shot",
+            0);
+        row(&o, c, "feed copy 4KiB", feed_copy, z_decode, "zmqpack one-shot",
+            "ratio vs one-shot", 0);
     }
     for (int i = 0; i < ncase; i++) {
         zpk_doc_destroy(&cases[i].zdoc);
@@ -292,6 +362,7 @@ int main(int argc, char **argv)
         zpk_unpacker_destroy(&cases[i].zu);
         msgpack_unpacker_destroy(&cases[i].mu);
         free(cases[i].data);
+        free(cases[i].str);
     }
     return (int)(s_sink & 0);
 }
