@@ -26,9 +26,15 @@
 #define S_BLOCK_HDR ((sizeof(zpk__block_t) + 15) & ~(size_t)15)
 #define S_MIN_BLOCK ((size_t)256)
 #define S_MAX_BLOCK ((size_t)64 * 1024 * 1024)
-/* Cap on the first block of a streamed object (sized like the last one):
- * large blocks freed at the top of the heap make malloc give pages back. */
-#define S_REUSE_HINT ((size_t)64 * 1024)
+/* Cap on the first block of a streamed object, which is sized like what
+ * the object before it used (one small object after a large one holds at
+ * most this much; the next is sized by the small one). It used to be sized
+ * by the blocks the last object allocated, capped at 64 KiB: a large object
+ * then grew 64K, 128K, 256K... and freeing about twice what it used at once
+ * crossed malloc's trim threshold, so glibc gave the pages back and faulted
+ * them in again for the next object (canada in 64 KiB feeds: 630 page
+ * faults per object, as much time in the kernel as in the parser). */
+#define S_REUSE_HINT ((size_t)1024 * 1024)
 /* Cap on the first block of a one-shot parse. */
 #define S_ONESHOT_HINT ((size_t)1024 * 1024)
 
@@ -210,8 +216,9 @@ int zpk__parser_take(zpk__parser_t *ps, size_t consumed, zpk_doc_t **out)
     d->release = NULL;
     d->ud = NULL;
     d->consumed = consumed;
-    /* The next object's first block is sized like this one's arena. */
-    size_t hint = ps->arena.total < S_REUSE_HINT ? ps->arena.total : S_REUSE_HINT;
+    /* The next object's first block is sized like what this one used. */
+    size_t used = ps->arena.total - (size_t)(ps->arena.hi - ps->arena.lo);
+    size_t hint = used < S_REUSE_HINT ? used : S_REUSE_HINT;
     s_arena_init(&ps->arena, hint);
     ps->nvals = 0;
     ps->depth = 0;
