@@ -419,6 +419,7 @@ static uintptr_t s_chunk(zpk__arena_t *a, const uint8_t *p, size_t len, size_t d
 /* Streaming: bytes the unpacker lets arrive before it parses again (see
  * need_more in s_parse; the rule is stated in zmqpack/doc.h). */
 #define S_LAZY ((size_t)64)
+#define S_BAIL 1 /* s_parse_fast: a container that cannot be direct */
 #define S_LAZY_FRAMES 8
 
 /* A failure inside the item that starts with byte b (p past its header,
@@ -503,7 +504,8 @@ static const uint8_t s_hdrlen[256] = {
  */
 static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                                    size_t end, const bool build, const bool oneshot,
-                                   const bool borrow, uint64_t base_off, zpk_error_t *err)
+                                   const bool borrow, const bool fast, uint64_t base_off,
+                                   zpk_error_t *err)
 {
     const uint8_t *p = base + *pos;
     const uint8_t *const start = p;
@@ -537,7 +539,9 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
      * whatever fdirect says, so it needs no such pseudo-container. */
     const size_t rootdirect = oneshot ? 0 : 1;
     size_t ndirect = ps->ndirect + rootdirect;
-    bool fdirect = depth ? frames[depth - 1].direct : !oneshot;
+    /* fast: every open container is direct (the caller checked), and the
+     * loop bails out (S_BAIL) before opening one that cannot be. */
+    bool fdirect = fast || (depth ? frames[depth - 1].direct : !oneshot);
     /* Streaming, finished values are written through slot whatever the
      * innermost container's mode, so the value path has no mode test and
      * no bound test: in a direct container (and the root) slot walks its
@@ -937,6 +941,10 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
                     item = e;
                     goto need_more;
                 }
+                if (fast && !dir) {
+                    item = p - s_hdrlen[b]; /* the general loop opens it */
+                    goto bail;
+                }
             }
             if (ZPK_UNLIKELY(depth == ps->capframes)) {
                 zpk__frame_t *nf = s_grow(frames, ps->iframes, &ps->capframes, sizeof *frames);
@@ -961,7 +969,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             f->len = len;
             f->type = ctype;
             f->direct = dir;
-            if (dir) {
+            if (fast || dir) {
                 zpk_node_t *kids = s_arena_nodes(&ps->arena, items);
                 if (ZPK_UNLIKELY(kids == NULL)) {
                     depth--;
@@ -982,7 +990,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
                 else
                     left = items;
             }
-            fdirect = dir;
+            fdirect = fast || dir;
         }
         continue;
 
@@ -994,7 +1002,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         }
         if (--left != 0)
             continue; /* the next item */
-        if (!oneshot && build && ZPK_UNLIKELY(ps->lextra != 0)) {
+        if (!oneshot && !fast && build && ZPK_UNLIKELY(ps->lextra != 0)) {
             /* a stack-mode container filled the value stack: grow it */
             size_t top = (size_t)(slot - ps->vals);
             zpk_node_t *nvals = s_grow(ps->vals, ps->ivals, &ps->capvals, sizeof *slot);
@@ -1033,7 +1041,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         if (depth > 0) {
             left = frames[depth - 1].left;
             slot = frames[depth - 1].slot;
-            fdirect = frames[depth - 1].direct;
+            fdirect = fast || frames[depth - 1].direct;
         } else {
             left = 1;
             slot = &ps->root;
@@ -1091,6 +1099,19 @@ need_more:
                    "input ends inside the object");
     return ZPK_EOUTOFDATA;
 
+bail:
+    /* fast only: state saved as at need_more; the general loop goes on from
+     * item (the container that cannot be direct) in the same call */
+    if (depth > 0) {
+        frames[depth - 1].left = left;
+        frames[depth - 1].slot = slot;
+    }
+    ps->depth = depth;
+    ps->outer = outer;
+    ps->ndirect = ndirect - rootdirect;
+    *pos = (size_t)(item - base);
+    return S_BAIL;
+
 nomem_value:
     item = p; /* storing a finished value: the offset is p's */
 nomem:
@@ -1125,22 +1146,31 @@ fail:
 static S_NOINLINE int s_parse_borrow(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                                      size_t end, uint64_t base_off, zpk_error_t *err)
 {
-    return s_parse(ps, base, pos, end, true, true, true, base_off, err);
+    return s_parse(ps, base, pos, end, true, true, true, false, base_off, err);
 }
 static S_NOINLINE int s_parse_copy(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                                    size_t end, uint64_t base_off, zpk_error_t *err)
 {
-    return s_parse(ps, base, pos, end, true, true, false, base_off, err);
+    return s_parse(ps, base, pos, end, true, true, false, false, base_off, err);
 }
 static S_NOINLINE int s_parse_stream(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                                      size_t end, uint64_t base_off, zpk_error_t *err)
 {
-    return s_parse(ps, base, pos, end, true, false, false, base_off, err);
+    return s_parse(ps, base, pos, end, true, false, false, false, base_off, err);
 }
 static S_NOINLINE int s_parse_skip(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                                    size_t end, uint64_t base_off, zpk_error_t *err)
 {
-    return s_parse(ps, base, pos, end, false, false, false, base_off, err);
+    return s_parse(ps, base, pos, end, false, false, false, false, base_off, err);
+}
+/* Streaming while every open container is direct: no value stack, so the
+ * bookkeeping of stack mode (which mode the container is in, the stack's
+ * room) leaves the loop, as in one-shot. Bails out (S_BAIL) at a container
+ * that cannot be direct; s_parse_stream goes on from there. */
+static S_NOINLINE int s_parse_fast(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                   size_t end, uint64_t base_off, zpk_error_t *err)
+{
+    return s_parse(ps, base, pos, end, true, false, false, true, base_off, err);
 }
 
 int zpk__parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos, size_t end,
@@ -1152,8 +1182,14 @@ int zpk__parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos, size_t end,
         return s_parse_copy(ps, base, pos, end, base_off, err);
     }
     /* The streaming unpacker always copies (its buffer moves). */
-    if (build)
+    if (build) {
+        if (ps->ndirect == ps->depth) { /* every open container is direct */
+            int rc = s_parse_fast(ps, base, pos, end, base_off, err);
+            if (rc != S_BAIL)
+                return rc;
+        }
         return s_parse_stream(ps, base, pos, end, base_off, err);
+    }
     return s_parse_skip(ps, base, pos, end, base_off, err);
 }
 
