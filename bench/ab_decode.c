@@ -7,11 +7,13 @@
  * this is what tells a 3% change from noise: the same build against itself
  * gives 1.000 +- 0.005 here.
  *
- *   usage: ab_decode LIB_A LIB_B copy|borrow|stream DOC [PAIRS]
+ *   usage: ab_decode LIB_A LIB_B copy|borrow|stream|stream1 DOC [PAIRS]
  *
  * stream: the document fed in 4 KiB pieces to a long-lived unpacker
  * (zpk_unpacker_feed, zpk_unpacker_next after each piece), as
- * bench_msgpack's "stream 4KiB" row does.
+ * bench_msgpack's "stream 4KiB" row does. stream1: fed one byte at a time,
+ * through the exported functions (not the header's inline fast paths, which
+ * this program cannot have for two libraries at once).
  *
  * LIB_A and LIB_B are shared objects holding zmqpack, loaded with
  * RTLD_LOCAL. They need different sonames (or none), or the dynamic loader
@@ -49,6 +51,7 @@ typedef struct lib {
 static const uint8_t *s_data;
 static size_t s_len;
 static unsigned s_flags;
+static size_t s_chunk = 4096; /* stream: 4096; stream1: 1 */
 
 static void s_one(void *ud)
 {
@@ -63,8 +66,9 @@ static void s_stream(void *ud)
 {
     lib_t *l = ud;
     size_t got = 0;
-    for (size_t off = 0; off < s_len; off += 4096) {
-        size_t n = s_len - off < 4096 ? s_len - off : 4096;
+    const size_t chunk = s_chunk;
+    for (size_t off = 0; off < s_len; off += chunk) {
+        size_t n = s_len - off < chunk ? s_len - off : chunk;
         if (l->feed(l->u, s_data + off, n) != 0)
             abort();
         void *doc = NULL;
@@ -105,8 +109,9 @@ static lib_t s_load(const char *path)
 int main(int argc, char **argv)
 {
     if (argc < 5 || (strcmp(argv[3], "copy") != 0 && strcmp(argv[3], "borrow") != 0 &&
-                     strcmp(argv[3], "stream") != 0)) {
-        fprintf(stderr, "usage: %s LIB_A LIB_B copy|borrow|stream DOC [PAIRS]\n", argv[0]);
+                     strcmp(argv[3], "stream") != 0 && strcmp(argv[3], "stream1") != 0)) {
+        fprintf(stderr, "usage: %s LIB_A LIB_B copy|borrow|stream|stream1 DOC [PAIRS]\n",
+                argv[0]);
         return 2;
     }
     lib_t a = s_load(argv[1]), b = s_load(argv[2]);
@@ -134,7 +139,10 @@ int main(int argc, char **argv)
     s_data = data;
     s_len = (size_t)n;
 
-    void (*fn)(void *) = strcmp(argv[3], "stream") == 0 ? s_stream : s_one;
+    bool streaming = strncmp(argv[3], "stream", 6) == 0;
+    if (strcmp(argv[3], "stream1") == 0)
+        s_chunk = 1;
+    void (*fn)(void *) = streaming ? s_stream : s_one;
     double r[200];
     fn(&a);
     fn(&b);
