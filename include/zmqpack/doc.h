@@ -365,24 +365,36 @@ ZPK_API void zpk_unpacker_reset(zpk_unpacker_t *u);
  * functions. Semantics are identical either way.
  */
 #if !defined(ZPK_NO_INLINE_UNPACKER) && !defined(ZPK_NO_INLINE_WRITER)
+#if defined(__GNUC__) || defined(__clang__)
+#  define ZPK__FAST(x) __builtin_expect(!!(x), 1)
+#else
+#  define ZPK__FAST(x) (x)
+#endif
+/* The fast path falls through (the hints keep it free of taken jumps, which
+ * bound a byte-at-a-time loop as much as its arithmetic), and wr is read
+ * once: the byte stored into the buffer could alias it as far as the
+ * compiler knows. */
 static inline int zpk__inline_unpacker_feed(zpk_unpacker_t *u, const void *data, size_t n)
 {
     zpk__unpacker_head_t *h = (zpk__unpacker_head_t *)(void *)u;
-    if (u != NULL && data != NULL && n - 1 < h->lim - h->wr) {
-        uint8_t *dst = h->buf + h->wr;
-        if (n == 1)
-            *dst = *(const uint8_t *)data;
-        else
-            memcpy(dst, data, n);
-        h->wr += n;
-        return 0;
+    if (ZPK__FAST(u != NULL && data != NULL)) {
+        size_t wr = h->wr;
+        if (ZPK__FAST(n - 1 < h->lim - wr)) {
+            uint8_t *dst = h->buf + wr;
+            if (n == 1)
+                *dst = *(const uint8_t *)data;
+            else
+                memcpy(dst, data, n);
+            h->wr = wr + n;
+            return 0;
+        }
     }
     return (zpk_unpacker_feed)(u, data, n);
 }
 static inline int zpk__inline_unpacker_next(zpk_unpacker_t *u, zpk_doc_t **out)
 {
     const zpk__unpacker_head_t *h = (const zpk__unpacker_head_t *)(const void *)u;
-    if (u != NULL && out != NULL && h->wr < h->gate) {
+    if (ZPK__FAST(u != NULL && out != NULL && h->wr < h->gate)) {
         *out = NULL;
         return ZPK_EOUTOFDATA;
     }
