@@ -418,7 +418,7 @@ static uintptr_t s_chunk(zpk__arena_t *a, const uint8_t *p, size_t len, size_t d
 
 /* Streaming: bytes the unpacker lets arrive before it parses again (see
  * need_more in s_parse; the rule is stated in zmqpack/doc.h). */
-#define S_LAZY ((size_t)64)
+#define S_LAZY ((size_t)ZPK_UNPACKER_WAIT) /* zmqpack/doc.h */
 #define S_BAIL 1 /* s_parse_fast: a container that cannot be direct */
 #define S_LAZY_FRAMES 8
 

@@ -191,8 +191,8 @@ static void test_need_more_vs_error(void **state)
     zpk_doc_destroy(&d);
 
     /* a bad byte inside a container that still expects many items is
-     * reported once 64 bytes from its item's start are buffered (doc.h),
-     * by next() as by skip(); check() reports it at once */
+     * reported once ZPK_UNPACKER_WAIT bytes from its item's start are
+     * buffered (doc.h), by next() as by skip(); check() reports it at once */
     for (int how = 0; how < 3; how++) {
         zpk_unpacker_reset(u);
         assert_int_equal(zpk_unpacker_feed(u, B(0xdc, 0x03, 0xe8, 0x01, 0x02)), 0);
@@ -205,12 +205,12 @@ static void test_need_more_vs_error(void **state)
             int rc;
             while ((rc = how ? zpk_unpacker_skip(u) : zpk_unpacker_next(u, &d)) ==
                    ZPK_EOUTOFDATA) {
-                assert_true(wr < 5 + 64);
+                assert_true(wr < 5 + ZPK_UNPACKER_WAIT);
                 assert_int_equal(zpk_unpacker_feed(u, B(0x07)), 0);
                 wr++;
             }
             assert_int_equal(rc, ZPK_EFORMAT);
-            assert_int_equal(wr, 5 + 64);
+            assert_int_equal(wr, 5 + ZPK_UNPACKER_WAIT);
         }
         assert_null(d);
         assert_int_equal(zpk_unpacker_error(u)->offset, 5);
@@ -218,7 +218,7 @@ static void test_need_more_vs_error(void **state)
         assert_int_equal(zpk_unpacker_check(u), ZPK_EFORMAT);
     }
     /* the wait never delays a whole object: [1, 2, 3] returns as its last
-     * byte arrives, though 64 bytes were not buffered */
+     * byte arrives, though ZPK_UNPACKER_WAIT bytes were not buffered */
     zpk_unpacker_reset(u);
     assert_int_equal(zpk_unpacker_feed(u, B(0x93, 0x01)), 0);
     assert_int_equal(zpk_unpacker_next(u, &d), ZPK_EOUTOFDATA);
@@ -662,10 +662,10 @@ static void test_mutations_agree(void **state)
                 }
             }
             if (rc2 != 0 && rc2 != ZPK_EOUTOFDATA) {
-                /* fed byte by byte: reported within 64 bytes of the
+                /* fed byte by byte: reported within ZPK_UNPACKER_WAIT bytes of the
                  * offending item's start */
                 if (mode > 0)
-                    assert_true(fed <= zpk_unpacker_error(u)->offset + 64);
+                    assert_true(fed <= zpk_unpacker_error(u)->offset + ZPK_UNPACKER_WAIT);
             }
             if (rc2 == ZPK_EOUTOFDATA) {
                 /* the end of the input: look at every byte now */

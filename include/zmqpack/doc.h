@@ -207,17 +207,23 @@ ZPK_API int zpk_node_write(zpk_writer_t *w, const zpk_node_t *n);
  *
  * When bad bytes are reported: so that feeding a byte at a time stays cheap,
  * next() and skip() do not look at new bytes after every feed. They parse
- * again once the object in progress could be complete, or once 64 bytes
- * from the start of the first item not yet parsed are buffered, whichever
- * comes first. So a whole object is returned by the first next() after its
- * last byte arrives (never later), and a bad byte (ZPK_EFORMAT, ZPK_ELIMIT,
- * ZPK_ETOODEEP, ZPK_EUTF8) is reported by the first next() or skip() after
- * at most 64 bytes from the start of its item are buffered. To look at
+ * again once the object in progress could be complete, or once
+ * ZPK_UNPACKER_WAIT (256) bytes from the start of the first item not yet
+ * parsed are buffered, whichever comes first. So a whole object is returned
+ * by the first next() after its last byte arrives (never later), and a bad
+ * byte (ZPK_EFORMAT, ZPK_ELIMIT, ZPK_ETOODEEP, ZPK_EUTF8) is reported by the
+ * first next() or skip() after at most ZPK_UNPACKER_WAIT bytes from the
+ * start of its item are buffered. To look at
  * every buffered byte at once (for instance when the peer has stopped
  * sending), call zpk_unpacker_check(). With a source, next() and skip() do
  * that before reporting the end of the input.
  */
 typedef struct zpk_unpacker zpk_unpacker_t;
+
+/** See zpk_unpacker_t: the most bytes, counted from the start of the first
+ * item not yet parsed, that next() and skip() let arrive before parsing
+ * again while the object in progress cannot be complete yet. */
+#define ZPK_UNPACKER_WAIT 256
 
 /*
  * Private: the first members of every zpk_unpacker_t, read and written by
