@@ -10,7 +10,11 @@
  *   stream 4 KiB    streaming unpacker fed 4 KiB chunks (vs msgpack_unpacker);
  *                   one long-lived unpacker on each side, as a service keeps
  *                   one per connection
- *   stream 1 B      fed one byte at a time (vs msgpack_unpacker)
+ *   stream 1 B      fed one byte at a time (vs msgpack_unpacker), with a
+ *                   literal 1 as the length, as a caller holding one byte
+ *                   writes it (until the third session the harness passed
+ *                   its piece size in a variable, which measured about
+ *                   0.7x as fast: see bench/NOTES.md)
  *
  * Two reference rows, against our one-shot decode, bound what any parser
  * behind a copying feed can reach (figures for bench/NOTES.md):
@@ -123,16 +127,24 @@ static void z_walk(void *ud)
     s_sink += n;
 }
 
-static void z_stream(void *ud)
+/* The streaming loops are instantiated for a constant chunk of 1 as well:
+ * a caller that has one byte writes zpk_unpacker_feed(u, p, 1), and the
+ * compiler then drops the piece-size arithmetic (both sides alike). */
+#if defined(__GNUC__) || defined(__clang__)
+#  define S_INLINE inline __attribute__((always_inline))
+#else
+#  define S_INLINE inline
+#endif
+
+/* Feeds @p len bytes in pieces of @p chunk to a long-lived unpacker, taking
+ * out each object as it completes; one object in all. The caller's loop,
+ * as a service would write it: locals only (stores into the unpacker's
+ * buffer could alias anything in memory and force reloads on every byte). */
+static S_INLINE void s_feed_all(zpk_unpacker_t *u, const uint8_t *data, size_t len,
+                                size_t chunk)
 {
-    doc_case_t *c = ud;
-    zpk_unpacker_t *u = c->zu;
     zpk_doc_t *d = NULL;
     size_t got = 0;
-    /* locals, as a caller's loop would have them: stores into the
-     * unpacker's buffer could alias *c and force reloads on every byte */
-    const uint8_t *data = c->data;
-    const size_t len = c->len, chunk = c->chunk;
     for (size_t off = 0; off < len; off += chunk) {
         size_t n = len - off < chunk ? len - off : chunk;
         if (zpk_unpacker_feed(u, data + off, n) != 0)
@@ -150,29 +162,21 @@ static void z_stream(void *ud)
     s_sink += got;
 }
 
-/* Feeds a document-sized str a byte at a time (see the top of the file). */
+static void z_stream(void *ud)
+{
+    doc_case_t *c = ud;
+    if (c->chunk == 1)
+        s_feed_all(c->zu, c->data, c->len, 1);
+    else
+        s_feed_all(c->zu, c->data, c->len, c->chunk);
+}
+
+/* The same loop, a byte at a time, over a document-sized str (see the top
+ * of the file). */
 static void z_floor(void *ud)
 {
     doc_case_t *c = ud;
-    zpk_unpacker_t *u = c->zu;
-    zpk_doc_t *d = NULL;
-    size_t got = 0;
-    const uint8_t *data = c->str;
-    const size_t len = c->len;
-    for (size_t off = 0; off < len; off++) {
-        if (zpk_unpacker_feed(u, data + off, 1) != 0)
-            abort();
-        int rc = zpk_unpacker_next(u, &d);
-        if (rc == 0) {
-            got++;
-            zpk_doc_destroy(&d);
-        } else if (rc != ZPK_EOUTOFDATA) {
-            abort();
-        }
-    }
-    if (got != 1 || zpk_unpacker_buffered(u) != 0)
-        abort();
-    s_sink += got;
+    s_feed_all(c->zu, c->str, c->len, 1);
 }
 
 /* The document copied in 4 KiB pieces into a reused 8 KiB buffer. */
@@ -218,15 +222,12 @@ static void m_encode(void *ud)
     s_sink += c->msb.size;
 }
 
-static void m_stream(void *ud)
+static S_INLINE void m_feed_all(msgpack_unpacker *mu, const uint8_t *data, size_t len,
+                                size_t chunk)
 {
-    doc_case_t *c = ud;
-    msgpack_unpacker *mu = &c->mu;
     msgpack_unpacked res;
     msgpack_unpacked_init(&res);
     size_t got = 0;
-    const uint8_t *data = c->data;
-    const size_t len = c->len, chunk = c->chunk;
     for (size_t off = 0; off < len; off += chunk) {
         size_t n = len - off < chunk ? len - off : chunk;
         if (!msgpack_unpacker_reserve_buffer(mu, n))
@@ -243,6 +244,15 @@ static void m_stream(void *ud)
         abort();
     msgpack_unpacked_destroy(&res);
     s_sink += got;
+}
+
+static void m_stream(void *ud)
+{
+    doc_case_t *c = ud;
+    if (c->chunk == 1)
+        m_feed_all(&c->mu, c->data, c->len, 1);
+    else
+        m_feed_all(&c->mu, c->data, c->len, c->chunk);
 }
 
 /* ---- driver ------------------------------------------------------------- */
