@@ -213,10 +213,10 @@ ZPK_API int zpk_node_write(zpk_writer_t *w, const zpk_node_t *n);
  * by the first next() after its last byte arrives (never later), and a bad
  * byte (ZPK_EFORMAT, ZPK_ELIMIT, ZPK_ETOODEEP, ZPK_EUTF8) is reported by the
  * first next() or skip() after at most ZPK_UNPACKER_WAIT bytes from the
- * start of its item are buffered. To look at
- * every buffered byte at once (for instance when the peer has stopped
- * sending), call zpk_unpacker_check(). With a source, next() and skip() do
- * that before reporting the end of the input.
+ * start of its item are buffered. To look at every buffered byte at once
+ * (for instance when the peer has stopped sending), call
+ * zpk_unpacker_check(). With a source, next() and skip() do that before
+ * reporting the end of the input.
  */
 typedef struct zpk_unpacker zpk_unpacker_t;
 
