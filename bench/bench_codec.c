@@ -3,8 +3,8 @@
  *
  * Data sets (64 MiB each; 8 MiB with --quick): a smooth float64 signal, a
  * noisy int16 image, random float32 (incompressible), zeros and sparse
- * uint8. For each codec setting: compress (zpk_array_encode, header and
- * owned chunk buffers included) and decompress (zpk_array_decode_into a
+ * uint8. For each codec setting: compress (zpk_ndarray_encode, header and
+ * owned chunk buffers included) and decompress (zpk_ndarray_decode_into a
  * warm buffer) in GB/s, and the ratio; memcpy of the same bytes into a warm
  * buffer beside them. Then `auto`: what it chose, and the cost of an
  * encode+decode round trip against `none` on each data set (target on
@@ -83,10 +83,10 @@ static void s_make(s_data_t *d, size_t nbytes)
 }
 
 typedef struct s_job {
-    zpk_array_t a;
+    zpk_ndarray_t a;
     zpk_codec_t codec;
-    zpk_array_enc_t enc;     /* kept for decoding */
-    zpk_array_info_t info;
+    zpk_ndarray_enc_t enc;     /* kept for decoding */
+    zpk_ndarray_info_t info;
     zpk_span_t *spans;
     uint8_t *dst;
     size_t n;
@@ -95,16 +95,16 @@ typedef struct s_job {
 static void s_encode(void *ud)
 {
     s_job_t *j = ud;
-    zpk_array_enc_t enc;
-    if (zpk_array_encode(&j->a, &j->codec, true, &enc, NULL) != 0)
+    zpk_ndarray_enc_t enc;
+    if (zpk_ndarray_encode(&j->a, &j->codec, true, &enc, NULL) != 0)
         abort();
-    zpk_array_enc_free(&enc);
+    zpk_ndarray_enc_free(&enc);
 }
 
 static void s_decode(void *ud)
 {
     s_job_t *j = ud;
-    if (zpk_array_decode_into(&j->info, j->spans, j->enc.nchunks, j->dst, j->n, NULL) != 0)
+    if (zpk_ndarray_decode_into(&j->info, j->spans, j->enc.nchunks, j->dst, j->n, NULL) != 0)
         abort();
 }
 
@@ -168,8 +168,8 @@ static bu_stat_t s_measure(const bu_opts_t *o, void (*fn)(void *), void *ud, dou
 
 static void s_prepare(s_job_t *j)
 {
-    if (zpk_array_encode(&j->a, &j->codec, true, &j->enc, NULL) != 0 ||
-        zpk_array_header_decode(j->enc.header, j->enc.header_size, NULL, &j->info, NULL) != 0) {
+    if (zpk_ndarray_encode(&j->a, &j->codec, true, &j->enc, NULL) != 0 ||
+        zpk_ndarray_header_decode(j->enc.header, j->enc.header_size, NULL, &j->info, NULL) != 0) {
         fprintf(stderr, "encode failed\n");
         exit(1);
     }
@@ -184,8 +184,8 @@ static void s_release(s_job_t *j)
 {
     free(j->spans);
     j->spans = NULL;
-    zpk_array_info_free(&j->info);
-    zpk_array_enc_free(&j->enc);
+    zpk_ndarray_info_free(&j->info);
+    zpk_ndarray_enc_free(&j->enc);
 }
 
 static const char *const s_settings[] = {
@@ -236,7 +236,7 @@ int main(int argc, char **argv)
         memset(&j, 0, sizeof j);
         zpk_dtype_t dt;
         zpk_dtype_parse(data[d].dtype, strlen(data[d].dtype), &dt, NULL);
-        zpk_array_init(&j.a, dt, data[d].ndim, data[d].shape, 'C', data[d].buf);
+        zpk_ndarray_init(&j.a, dt, data[d].ndim, data[d].shape, 'C', data[d].buf);
         j.dst = dst;
         j.n = nbytes;
         for (size_t k = 0; k < S_NSETTINGS; k++) {
@@ -296,7 +296,7 @@ int main(int argc, char **argv)
         memset(&jn, 0, sizeof jn);
         zpk_dtype_t dt;
         zpk_dtype_parse(data[d].dtype, strlen(data[d].dtype), &dt, NULL);
-        zpk_array_init(&ja.a, dt, data[d].ndim, data[d].shape, 'C', data[d].buf);
+        zpk_ndarray_init(&ja.a, dt, data[d].ndim, data[d].shape, 'C', data[d].buf);
         jn.a = ja.a;
         ja.dst = jn.dst = dst;
         ja.n = jn.n = nbytes;
@@ -343,7 +343,7 @@ int main(int argc, char **argv)
                 memset(&j, 0, sizeof j);
                 zpk_dtype_t dt;
                 zpk_dtype_parse(data[d].dtype, strlen(data[d].dtype), &dt, NULL);
-                zpk_array_init(&j.a, dt, data[d].ndim, data[d].shape, 'C', data[d].buf);
+                zpk_ndarray_init(&j.a, dt, data[d].ndim, data[d].shape, 'C', data[d].buf);
                 j.dst = dst;
                 j.n = nbytes;
                 zpk_codec_parse(sweep[k], strlen(sweep[k]), &j.codec, NULL);

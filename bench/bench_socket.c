@@ -70,9 +70,9 @@ static void *s_receiver(void *arg)
             break;
         }
         case M_ZPK: {
-            zpk_array_t a;
+            zpk_ndarray_t a;
             rc = zpk_recv_array(r->pull, &a, 0);
-            zpk_array_release(&a);
+            zpk_ndarray_free(&a);
             break;
         }
         case M_ZPK_INTO:
@@ -86,7 +86,7 @@ static void *s_receiver(void *arg)
         case M_PACKED_RECVBYTES: { /* no decode, like the raw peer */
             zpk_msgbuf_t b;
             rc = zpk_recv_packed_bytes(r->pull, &b, NULL);
-            zpk_msgbuf_release(&b);
+            zpk_msgbuf_free(&b);
             break;
         }
         case M_PACKED_BYTES:
@@ -141,9 +141,9 @@ static double s_burst(run_t *r, uint8_t *data, const uint8_t *packed, size_t pac
     char c;
     zmq_recv(r->pull, &c, 1, 0);
 
-    zpk_array_t a;
+    zpk_ndarray_t a;
     size_t n = r->size;
-    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, &n, 'C', data);
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, &n, 'C', data);
     zpk_tracker_t *t = zpk_tracker_new();
     zpk_send_opts_t so;
     zpk_send_opts_init(&so);
@@ -293,17 +293,17 @@ static double s_zpk_burst_rate(void *ctx, uint8_t *data, size_t size, long count
     zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, ep, &len);
     zmq_connect(push, ep);
     size_t n = size / 8;
-    zpk_array_t a;
-    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', data);
+    zpk_ndarray_t a;
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', data);
     zpk_tracker_t *t = zpk_tracker_new();
     zpk_send_opts_t so;
     zpk_send_opts_init(&so);
     so.own = ZPK_OWN_BORROW;
     so.tracker = t;
-    zpk_array_t r;
+    zpk_ndarray_t r;
     zpk_send_array(push, &a, &so);
     zpk_recv_array(pull, &r, 0);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
         double t0 = bu_now();
@@ -312,7 +312,7 @@ static double s_zpk_burst_rate(void *ctx, uint8_t *data, size_t size, long count
         for (long i = 0; i < count; i++) {
             if (zpk_recv_array(pull, &r, 0) != 0)
                 break;
-            zpk_array_release(&r);
+            zpk_ndarray_free(&r);
         }
         double rate = (double)count / (bu_now() - t0);
         if (rate > best)

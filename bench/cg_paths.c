@@ -22,7 +22,7 @@ typedef struct cg_input {
     uint8_t *data;
     size_t len;
     zpk_doc_t *doc;
-    zpk_array_t array;
+    zpk_ndarray_t array;
     void *header;
     size_t header_size;
 } cg_input_t;
@@ -47,17 +47,17 @@ __attribute__((noinline)) void cg_run(cg_input_t *in)
             s_sink += zpk_doc_consumed(d);
             zpk_doc_destroy(&d);
         } else if (strcmp(in->op, "arrayhdr_encode") == 0) {
-            zpk_array_enc_t enc;
-            if (zpk_array_encode(&in->array, NULL, true, &enc, NULL) != 0)
+            zpk_ndarray_enc_t enc;
+            if (zpk_ndarray_encode(&in->array, NULL, true, &enc, NULL) != 0)
                 abort();
             s_sink += enc.header_size;
-            zpk_array_enc_free(&enc);
+            zpk_ndarray_enc_free(&enc);
         } else {
-            zpk_array_info_t info;
-            if (zpk_array_header_decode(in->header, in->header_size, NULL, &info, NULL) != 0)
+            zpk_ndarray_info_t info;
+            if (zpk_ndarray_header_decode(in->header, in->header_size, NULL, &info, NULL) != 0)
                 abort();
             s_sink += info.nbytes;
-            zpk_array_info_free(&info);
+            zpk_ndarray_info_free(&info);
         }
     }
 }
@@ -101,15 +101,15 @@ int main(int argc, char **argv)
         size_t shape[2] = {1024, 1024};
         zpk_dtype_t dt;
         if (zpk_dtype_parse("<f4", 3, &dt, NULL) != 0 ||
-            zpk_array_init(&in.array, dt, 2, shape, 'C', img) != 0)
+            zpk_ndarray_init(&in.array, dt, 2, shape, 'C', img) != 0)
             return 1;
-        zpk_array_enc_t enc;
-        if (zpk_array_encode(&in.array, NULL, true, &enc, NULL) != 0)
+        zpk_ndarray_enc_t enc;
+        if (zpk_ndarray_encode(&in.array, NULL, true, &enc, NULL) != 0)
             return 1;
         in.header = malloc(enc.header_size);
         memcpy(in.header, enc.header, enc.header_size);
         in.header_size = enc.header_size;
-        zpk_array_enc_free(&enc);
+        zpk_ndarray_enc_free(&enc);
     }
     cg_run(&in);
     zpk_doc_destroy(&in.doc);

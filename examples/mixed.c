@@ -38,10 +38,10 @@ int main(void)
         image[i] = (uint16_t)(i % 4096);
         mask[i] = image[i] > 3000;
     }
-    zpk_array_t arrays[2];
+    zpk_ndarray_t arrays[2];
     size_t shape[2] = {H, W};
-    zpk_array_init(&arrays[0], zpk_dtype_make(ZPK_KIND_UINT, 2), 2, shape, ZPK_ORDER_C, image);
-    zpk_array_init(&arrays[1], zpk_dtype_make(ZPK_KIND_BOOL, 1), 2, shape, ZPK_ORDER_C, mask);
+    zpk_ndarray_init(&arrays[0], zpk_dtype_make(ZPK_KIND_UINT, 2), 2, shape, ZPK_ORDER_C, image);
+    zpk_ndarray_init(&arrays[1], zpk_dtype_make(ZPK_KIND_BOOL, 1), 2, shape, ZPK_ORDER_C, mask);
 
     /* The object: each array is written as a reference to its index. */
     struct timespec now;
@@ -54,9 +54,9 @@ int main(void)
     zpk_write_cstr(&w, "ts");
     zpk_write_timestamp(&w, now.tv_sec, (uint32_t)now.tv_nsec);
     zpk_write_cstr(&w, "image");
-    zpk_write_array_ref(&w, 0);
+    zpk_write_ndarray_ref(&w, 0);
     zpk_write_cstr(&w, "mask");
-    zpk_write_array_ref(&w, 1);
+    zpk_write_ndarray_ref(&w, 1);
 
     /* Borrow: nothing is copied; the tracker says when the data is free again. */
     zpk_tracker_t *tracker = zpk_tracker_new();
@@ -82,7 +82,7 @@ int main(void)
     const zpk_node_t *img_ref, *mask_ref;
     rc = zpk_unpack_fmt(zpk_doc_root(m.doc), "{s:s# s:O s:O}", "camera", &camera, &camera_len,
                         "image", &img_ref, "mask", &mask_ref);
-    const zpk_array_t *img = zpk_mixed_array(&m, img_ref), *msk = zpk_mixed_array(&m, mask_ref);
+    const zpk_ndarray_t *img = zpk_mixed_ndarray(&m, img_ref), *msk = zpk_mixed_ndarray(&m, mask_ref);
     if (rc != 0 || !img || !msk) {
         fprintf(stderr, "mixed: not the message we sent\n");
         return 1;
@@ -94,12 +94,12 @@ int main(void)
                 && msk->nbytes == arrays[1].nbytes && !memcmp(msk->data, mask, msk->nbytes);
     bool zero_copy = img->data == (void *)image && msk->data == (void *)mask;
     printf("camera %.*s: image %s %zux%zu, mask %s %zux%zu, %zu arrays\n", (int)camera_len, camera, dt1,
-           img->shape[0], img->shape[1], dt2, msk->shape[0], msk->shape[1], m.narrays);
+           img->shape[0], img->shape[1], dt2, msk->shape[0], msk->shape[1], m.n_ndarrays);
     printf("contents equal: %s; received at the sender's addresses (zero-copy): %s\n",
            same ? "yes" : "NO", zero_copy ? "yes" : "no");
     printf("tracker done while the receiver holds the arrays: %s\n",
            zpk_tracker_done(tracker) ? "yes" : "no");
-    zpk_mixed_release(&m);  /* the receiver lets go of the frames... */
+    zpk_mixed_free(&m);  /* the receiver lets go of the frames... */
     rc = zpk_tracker_wait(tracker, 5000);  /* ...so libzmq is done with our memory */
     printf("tracker done after release: %s\n", rc == 0 ? "yes" : "no");
     zpk_tracker_destroy(&tracker);

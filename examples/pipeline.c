@@ -51,9 +51,9 @@ static void *ventilator(void *arg)
         for (int y = 0; y < N; y++)
             for (int x = 0; x < N; x++)
                 a[y][x] = i + (double)x / N;
-        zpk_array_t arr;
+        zpk_ndarray_t arr;
         size_t shape[2] = {N, N};
-        zpk_array_init(&arr, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 2, shape, ZPK_ORDER_C, a);
+        zpk_ndarray_init(&arr, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 2, shape, ZPK_ORDER_C, a);
         zpk_send_opts_t o;
         zpk_send_opts_init(&o);
         o.codec = &zlib;  /* compressed chunks are fresh buffers: `a` is free at once */
@@ -75,10 +75,10 @@ static void *worker(void *arg)
     zmq_connect(pull, task_ep);
     zmq_connect(push, sink_ep);
     for (;;) {
-        zpk_array_t a;
+        zpk_ndarray_t a;
         int rc = zpk_recv_array(pull, &a, 0);  /* decompressed once, into a's buffer */
         if (rc != 0 || a.nbytes == 0) {
-            zpk_array_release(&a);
+            zpk_ndarray_free(&a);
             break;  /* an empty array means "stop" (or nothing came within 10 s) */
         }
         const double *v = a.data;
@@ -87,7 +87,7 @@ static void *worker(void *arg)
         for (size_t k = 0; k < n; k++)
             sum += v[k];
         int task = (int)v[0];  /* a[0][0] == i */
-        zpk_array_release(&a);
+        zpk_ndarray_free(&a);
         /* A result is one packed map, sent with a format string. */
         zpk_sendf(push, 0, "{s:i s:d s:i}", "task", task, "sum", sum, "worker", id);
     }
@@ -145,9 +145,9 @@ int main(int argc, char **argv)
     }
     /* Stop the workers: PUSH deals one empty array to each of them. */
     pthread_join(v, NULL);
-    zpk_array_t stop;
+    zpk_ndarray_t stop;
     size_t zero[1] = {0};
-    zpk_array_init(&stop, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, zero, ZPK_ORDER_C, NULL);
+    zpk_ndarray_init(&stop, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, zero, ZPK_ORDER_C, NULL);
     for (int i = 0; i < nworkers; i++)
         zpk_send_array(push, &stop, NULL);
     for (int i = 0; i < nworkers; i++)

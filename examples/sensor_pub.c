@@ -75,11 +75,11 @@ int main(int argc, char **argv)
         zpk_write_cstr(&w, "exposure_us");
         zpk_write_uint(&w, 1200);
         zpk_write_cstr(&w, "image");
-        zpk_write_array_ref(&w, 0);
+        zpk_write_ndarray_ref(&w, 0);
 
-        zpk_array_t a;
+        zpk_ndarray_t a;
         size_t shape[2] = {H, W};
-        zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, shape, ZPK_ORDER_C, image);
+        zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, shape, ZPK_ORDER_C, image);
 
         /* Copy mode: we reuse `image` for the next frame at once. (Borrow
            with a tracker avoids the copy when the buffer can wait.) */

@@ -3,7 +3,7 @@
 
 Each frame is a dict with a numpy image; send_packed() sends the image as
 its own frames (a mixed message), compressed with blosc, so a C subscriber
-(sensor_sub.c) gets a metadata map and a zpk_array_t.
+(sensor_sub.c) gets a metadata map and a zpk_ndarray_t.
 
     usage: sensor_pub.py ENDPOINT [COUNT]
 """

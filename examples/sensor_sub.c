@@ -50,7 +50,7 @@ int main(int argc, char **argv)
         const zpk_node_t *ref;
         rc = zpk_unpack_fmt(zpk_doc_root(m.doc), "{s:I s:t s:O}", "seq", &seq, "ts", &ts,
                             "image", &ref);
-        const zpk_array_t *img = rc == 0 ? zpk_mixed_array(&m, ref) : NULL;
+        const zpk_ndarray_t *img = rc == 0 ? zpk_mixed_ndarray(&m, ref) : NULL;
         if (!img || img->ndim != 2 || img->dtype.kind != ZPK_KIND_FLOAT || img->dtype.itemsize != 4) {
             fprintf(stderr, "sensor_sub: unexpected message\n");
             return 1;
@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         printf("%s seq=%lld ts=%lld.%09u image %zux%zu %s [%g .. %g] %s\n", topic,
                (long long)seq, (long long)ts.sec, ts.nsec, h, w,
                zpk_dtype_name(img->dtype), first, last, ok ? "ok" : "WRONG");
-        zpk_mixed_release(&m);
+        zpk_mixed_free(&m);
     }
     zmq_close(sub);
     zmq_ctx_term(ctx);

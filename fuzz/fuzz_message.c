@@ -35,7 +35,7 @@ static bool s_inside(const zpk_span_t *s, const zpk_span_t *frames, size_t n)
 static void s_check_refs(const zpk_node_t *n)
 {
     uint32_t idx;
-    int rc = zpk_node_get_array_ref(n, &idx);
+    int rc = zpk_node_get_ndarray_ref(n, &idx);
     FUZZ_CHECK(rc == 0 || rc == ZPK_ETYPE || rc == ZPK_EFORMAT);
     size_t len = zpk_node_len(n);
     if (zpk_node_type(n) == ZPK_TYPE_ARRAY)
@@ -54,14 +54,14 @@ static void s_decode_all(const zpk__msg_t *m)
     if (m->kind == ZPK__KIND_OBJ || m->kind == ZPK__KIND_MIXED) {
         zpk_doc_t *doc = NULL;
         int rc;
-        if (m->obj_packed) {
-            zpk_array_t a;
-            rc = zpk_array_decode(&m->obj_info, m->spans, m->obj_nspans, &a, NULL);
+        if (m->obj_compressed) {
+            zpk_ndarray_t a;
+            rc = zpk_ndarray_decode(&m->obj_info, m->spans, m->obj_nspans, &a, NULL);
             FUZZ_CHECK(rc == 0 || rc == ZPK_EDECOMPRESS || rc == ZPK_ESHAPE ||
                        rc == ZPK_ENOTSUP);
             if (rc == 0) {
                 rc = zpk_doc_parse(a.data, a.nbytes, NULL, 0, &doc, NULL);
-                zpk_array_release(&a);
+                zpk_ndarray_free(&a);
             }
         } else {
             FUZZ_CHECK(m->obj_nspans == 1);
@@ -73,20 +73,20 @@ static void s_decode_all(const zpk__msg_t *m)
         }
         k = m->obj_nspans;
     }
-    for (size_t i = 0; i < m->narrays; i++) {
-        const zpk_array_info_t *info = &m->arrays[i];
+    for (size_t i = 0; i < m->n_ndarrays; i++) {
+        const zpk_ndarray_info_t *info = &m->ndarrays[i];
         FUZZ_CHECK(info->nbytes <= S_MAX_ARRAY);
         FUZZ_CHECK(k + info->nchunks <= m->nspans);
         for (size_t c = 0; c < info->nchunks; c++)
             FUZZ_CHECK(m->spans[k + c].size == info->chunks[c].stored);
-        zpk_array_t a;
+        zpk_ndarray_t a;
         const zpk_span_t *spans = info->nchunks ? m->spans + k : NULL;
-        int rc = zpk_array_decode(info, spans, info->nchunks, &a, NULL);
+        int rc = zpk_ndarray_decode(info, spans, info->nchunks, &a, NULL);
         FUZZ_CHECK(rc == 0 || rc == ZPK_EDECOMPRESS || rc == ZPK_ESHAPE || rc == ZPK_ENOTSUP);
         if (rc == 0) {
             FUZZ_CHECK(a.nbytes == info->nbytes);
             ftouch(a.data, a.nbytes);
-            zpk_array_release(&a);
+            zpk_ndarray_free(&a);
         }
         k += info->nchunks;
     }
@@ -108,9 +108,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n++;
     }
 
-    zpk_array_opts_t aopts;
-    zpk_array_opts_default(&aopts);
-    aopts.max_array_bytes = S_MAX_ARRAY;
+    zpk_ndarray_opts_t aopts;
+    zpk_ndarray_opts_default(&aopts);
+    aopts.max_ndarray_bytes = S_MAX_ARRAY;
     zpk__msg_t m;
     zpk_error_t err;
     zpk_error_clear(&err);
@@ -118,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0) {
         FUZZ_CHECK(rc < 0 && err.code == rc);
         FUZZ_CHECK(err.frame >= -1 && err.frame <= (int)n);
-        FUZZ_CHECK(m.spans == NULL && m.arrays == NULL);
+        FUZZ_CHECK(m.spans == NULL && m.ndarrays == NULL);
     } else {
         FUZZ_CHECK(m.kind >= ZPK__KIND_OBJ && m.kind <= ZPK__KIND_RECIPE);
         FUZZ_CHECK(m.header < n);

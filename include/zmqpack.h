@@ -12,7 +12,7 @@
 #include "zmqpack/common.h"
 #include "zmqpack/msgpack.h"
 #include "zmqpack/doc.h"
-#include "zmqpack/array.h"
+#include "zmqpack/ndarray.h"
 #include "zmqpack/codec.h"
 #include "zmqpack/format.h"
 #include "zmqpack/json.h"

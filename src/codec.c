@@ -329,7 +329,7 @@ static void s_shared_release(void *data, void *hint)
     }
 }
 
-void zpk_array_enc_free(zpk_array_enc_t *enc)
+void zpk_ndarray_enc_free(zpk_ndarray_enc_t *enc)
 {
     if (enc == NULL)
         return;
@@ -338,7 +338,7 @@ void zpk_array_enc_free(zpk_array_enc_t *enc)
             enc->chunks[i].free_fn(enc->chunks[i].data, enc->chunks[i].hint);
     zpk__free(enc->chunks);
     zpk__free(enc->header);
-    zpk_array_info_free(&enc->info);
+    zpk_ndarray_info_free(&enc->info);
     memset(enc, 0, sizeof *enc);
 }
 
@@ -377,8 +377,8 @@ static int s_sample_ratio(const zpk_codec_t *c, size_t item, const uint8_t *src,
     return rc;
 }
 
-int zpk_array_encode(const zpk_array_t *a, const zpk_codec_t *codec, bool want_header,
-                     zpk_array_enc_t *enc, zpk_error_t *err)
+int zpk_ndarray_encode(const zpk_ndarray_t *a, const zpk_codec_t *codec, bool want_header,
+                     zpk_ndarray_enc_t *enc, zpk_error_t *err)
 {
     if (enc == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL output");
@@ -413,7 +413,7 @@ int zpk_array_encode(const zpk_array_t *a, const zpk_codec_t *codec, bool want_h
     char order = ZPK_ORDER_C;
     const uint8_t *src = a->data;
     s_shared_t *shared = NULL;
-    if (!zpk_array_is_contiguous(a, &order)) {
+    if (!zpk_ndarray_is_contiguous(a, &order)) {
         order = ZPK_ORDER_C;
         shared = zpk__malloc(sizeof *shared);
         void *buf = zpk__malloc(nbytes);
@@ -424,7 +424,7 @@ int zpk_array_encode(const zpk_array_t *a, const zpk_codec_t *codec, bool want_h
         }
         atomic_init(&shared->refs, 1);
         shared->buf = buf;
-        zpk_array_copy_contiguous(a, buf, nbytes);
+        zpk_ndarray_copy_into(a, buf, nbytes);
         src = buf;
     }
 
@@ -528,7 +528,7 @@ int zpk_array_encode(const zpk_array_t *a, const zpk_codec_t *codec, bool want_h
     if (want_header) {
         zpk_writer_t w;
         zpk_writer_init_growable(&w, 128 + 10 * nchunks);
-        zpk_array_header_write(&w, &enc->info);
+        zpk_ndarray_header_write(&w, &enc->info);
         rc = zpk_writer_detach(&w, &enc->header, &enc->header_size);
         zpk_writer_free(&w);
         if (rc != 0) {
@@ -543,13 +543,13 @@ fail_nomem:
 fail:
     if (shared != NULL)
         s_shared_release(NULL, shared);
-    zpk_array_enc_free(enc);
+    zpk_ndarray_enc_free(enc);
     return rc;
 }
 
 /* ---- decode ---------------------------------------------------------------------- */
 
-static int s_check_info(const zpk_array_info_t *info, size_t dst_size, void *dst,
+static int s_check_info(const zpk_ndarray_info_t *info, size_t dst_size, void *dst,
                         zpk_error_t *err)
 {
     if (info == NULL || (info->nchunks && info->chunks == NULL))
@@ -562,7 +562,7 @@ static int s_check_info(const zpk_array_info_t *info, size_t dst_size, void *dst
     return 0;
 }
 
-static int s_decode_one(const zpk_array_info_t *info, size_t i, const void *src,
+static int s_decode_one(const zpk_ndarray_info_t *info, size_t i, const void *src,
                         uint8_t *dst, zpk_error_t *err)
 {
     const zpk_chunk_info_t *ci = &info->chunks[i];
@@ -576,7 +576,7 @@ static int s_decode_one(const zpk_array_info_t *info, size_t i, const void *src,
     return 0;
 }
 
-int zpk_array_decode_into(const zpk_array_info_t *info, const zpk_span_t *chunks, size_t n,
+int zpk_ndarray_decode_into(const zpk_ndarray_info_t *info, const zpk_span_t *chunks, size_t n,
                           void *dst, size_t dst_size, zpk_error_t *err)
 {
     int rc = s_check_info(info, dst_size, dst, err);
@@ -600,7 +600,7 @@ int zpk_array_decode_into(const zpk_array_info_t *info, const zpk_span_t *chunks
     return 0;
 }
 
-int zpk_array_decode_concat(const zpk_array_info_t *info, const void *data, size_t size,
+int zpk_ndarray_decode_concat(const zpk_ndarray_info_t *info, const void *data, size_t size,
                             void *dst, size_t dst_size, zpk_error_t *err)
 {
     int rc = s_check_info(info, dst_size, dst, err);
@@ -621,8 +621,8 @@ int zpk_array_decode_concat(const zpk_array_info_t *info, const void *data, size
     return 0;
 }
 
-int zpk_array_decode(const zpk_array_info_t *info, const zpk_span_t *chunks, size_t n,
-                     zpk_array_t *out, zpk_error_t *err)
+int zpk_ndarray_decode(const zpk_ndarray_info_t *info, const zpk_span_t *chunks, size_t n,
+                     zpk_ndarray_t *out, zpk_error_t *err)
 {
     if (out == NULL || info == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL argument");
@@ -639,9 +639,9 @@ int zpk_array_decode(const zpk_array_info_t *info, const zpk_span_t *chunks, siz
     void *buf = zpk__malloc(info->nbytes ? info->nbytes : 1);
     if (buf == NULL)
         return zpk__error(err, ZPK_ENOMEM, 0, "no memory for %zu bytes", info->nbytes);
-    int rc = zpk_array_decode_into(info, chunks, n, buf, info->nbytes, err);
+    int rc = zpk_ndarray_decode_into(info, chunks, n, buf, info->nbytes, err);
     if (rc == 0)
-        rc = zpk_array_info_to_array(info, buf, out);
+        rc = zpk_ndarray_info_to_ndarray(info, buf, out);
     if (rc != 0) {
         zpk__free(buf);
         memset(out, 0, sizeof *out);

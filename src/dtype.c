@@ -1,7 +1,7 @@
 /*
  * dtype: numpy typestrs ("<f8") and names ("float64"), byte order, swaps.
  */
-#include "zmqpack/array.h"
+#include "zmqpack/ndarray.h"
 
 #include <string.h>
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "wire.h"
-#include "zmqpack/array.h"
+#include "zmqpack/ndarray.h"
 #include "zmqpack/doc.h"
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -39,14 +39,14 @@ size_t zpk__dtype_align(zpk_dtype_t dt)
     return a;
 }
 
-void zpk_write_array_ref(zpk_writer_t *w, uint32_t index)
+void zpk_write_ndarray_ref(zpk_writer_t *w, uint32_t index)
 {
     uint8_t b[4] = {(uint8_t)(index >> 24), (uint8_t)(index >> 16), (uint8_t)(index >> 8),
                     (uint8_t)index};
-    zpk_write_ext(w, ZPK_EXT_ARRAY_REF, b, sizeof b);
+    zpk_write_ext(w, ZPK_EXT_NDARRAY_REF, b, sizeof b);
 }
 
-int zpk_node_get_array_ref(const zpk_node_t *n, uint32_t *index)
+int zpk_node_get_ndarray_ref(const zpk_node_t *n, uint32_t *index)
 {
     if (n == NULL || index == NULL)
         return ZPK_EINVAL;
@@ -54,7 +54,7 @@ int zpk_node_get_array_ref(const zpk_node_t *n, uint32_t *index)
     const uint8_t *p;
     size_t len;
     if (zpk_node_type(n) != ZPK_TYPE_EXT || zpk_node_get_ext(n, &type, &p, &len) != 0 ||
-        type != ZPK_EXT_ARRAY_REF)
+        type != ZPK_EXT_NDARRAY_REF)
         return ZPK_ETYPE;
     if (len != 4)
         return ZPK_EFORMAT;
@@ -78,23 +78,23 @@ const uint8_t zpk__hdr_obj_single[ZPK__HDR_OBJ_SINGLE_LEN] = {
 
 _Static_assert(ZPK_PROTOCOL_VERSION == 1 && sizeof ZPK__KEY_ZPK == 4 &&
                    sizeof ZPK__KEY_KIND == 5 && sizeof ZPK__KEY_FRAMES == 7 &&
-                   sizeof ZPK__KEY_SINGLE == 7 && sizeof ZPK__KEY_PACKED == 7 &&
-                   sizeof ZPK__KEY_ARRAY == 6 && sizeof ZPK__KEY_ARRAYS == 7 &&
+                   sizeof ZPK__KEY_SINGLE == 7 && sizeof ZPK__KEY_COMPRESSED_OBJ == 7 &&
+                   sizeof ZPK__KEY_NDARRAY == 6 && sizeof ZPK__KEY_NDARRAYS == 7 &&
                    sizeof ZPK__KEY_PAD == 4,
                "the pre-encoded keys below follow wire.h");
 
 /* The payload of a single-frame message holding one raw, one-chunk array
  * starts right after the header map: how far to align it (1: no pad). */
-static size_t s_pad_align(int kind, bool single, const zpk_array_enc_t *arrs, size_t narrs)
+static size_t s_pad_align(int kind, bool single, const zpk_ndarray_enc_t *arrs, size_t narrs)
 {
-    if (kind != ZPK__KIND_ARRAY || !single || narrs != 1 || arrs[0].info.nchunks != 1 ||
+    if (kind != ZPK__KIND_NDARRAY || !single || narrs != 1 || arrs[0].info.nchunks != 1 ||
         arrs[0].info.chunks == NULL || arrs[0].info.chunks[0].compressed)
         return 1;
     return zpk__dtype_align(arrs[0].info.dtype);
 }
 
 void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframes,
-                           const zpk_array_enc_t *obj_enc, const zpk_array_enc_t *arrs,
+                           const zpk_ndarray_enc_t *obj_enc, const zpk_ndarray_enc_t *arrs,
                            size_t narrs)
 {
     size_t start = zpk_writer_size(w);
@@ -105,8 +105,8 @@ void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframe
     S_WRAW(w, "\xa3" ZPK__KEY_ZPK "\x01");
     if (kind == ZPK__KIND_OBJ)
         S_WRAW(w, "\xa4" ZPK__KEY_KIND "\xa3" ZPK__KIND_STR_OBJ);
-    else if (kind == ZPK__KIND_ARRAY)
-        S_WRAW(w, "\xa4" ZPK__KEY_KIND "\xa5" ZPK__KIND_STR_ARRAY);
+    else if (kind == ZPK__KIND_NDARRAY)
+        S_WRAW(w, "\xa4" ZPK__KEY_KIND "\xa5" ZPK__KIND_STR_NDARRAY);
     else
         S_WRAW(w, "\xa4" ZPK__KEY_KIND "\xa5" ZPK__KIND_STR_MIXED);
     S_WRAW(w, "\xa6" ZPK__KEY_FRAMES);
@@ -114,17 +114,17 @@ void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframe
     if (single)
         S_WRAW(w, "\xa6" ZPK__KEY_SINGLE "\xc3");
     if (obj_enc != NULL) {
-        S_WRAW(w, "\xa6" ZPK__KEY_PACKED);
-        zpk_array_header_write(w, &obj_enc->info);
+        S_WRAW(w, "\xa6" ZPK__KEY_COMPRESSED_OBJ);
+        zpk_ndarray_header_write(w, &obj_enc->info);
     }
-    if (kind == ZPK__KIND_ARRAY) {
-        S_WRAW(w, "\xa5" ZPK__KEY_ARRAY);
-        zpk_array_header_write(w, &arrs[0].info);
+    if (kind == ZPK__KIND_NDARRAY) {
+        S_WRAW(w, "\xa5" ZPK__KEY_NDARRAY);
+        zpk_ndarray_header_write(w, &arrs[0].info);
     } else if (kind == ZPK__KIND_MIXED) {
-        S_WRAW(w, "\xa6" ZPK__KEY_ARRAYS);
+        S_WRAW(w, "\xa6" ZPK__KEY_NDARRAYS);
         zpk_write_array(w, narrs);
         for (size_t i = 0; i < narrs; i++)
-            zpk_array_header_write(w, &arrs[i].info);
+            zpk_ndarray_header_write(w, &arrs[i].info);
     }
     if (align > 1) {
         /* "pad": a str of 0..align-1 spaces, so that the map ends (and the
@@ -138,7 +138,7 @@ void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframe
     }
 }
 
-int zpk__recipe_write(const zpk_array_info_t *info, char *buf, size_t cap, size_t *len)
+int zpk__recipe_write(const zpk_ndarray_info_t *info, char *buf, size_t cap, size_t *len)
 {
     if (info->ndim > 1 && info->order != ZPK_ORDER_C)
         return ZPK_EINVAL;
@@ -187,10 +187,10 @@ void zpk__msg_free(zpk__msg_t *m)
         return;
     /* only the chunk tables are owned; the memset below clears the rest */
     zpk__free(m->obj_info.chunks);
-    for (size_t i = 0; i < m->narrays; i++)
-        zpk__free(m->arrays[i].chunks);
-    if (m->arrays != m->arrays_in)
-        zpk__free(m->arrays);
+    for (size_t i = 0; i < m->n_ndarrays; i++)
+        zpk__free(m->ndarrays[i].chunks);
+    if (m->ndarrays != m->arrays_in)
+        zpk__free(m->ndarrays);
     if (m->spans != m->spans_in)
         zpk__free(m->spans);
     memset(m, 0, sizeof *m);
@@ -225,7 +225,7 @@ static bool s_looks_json(const zpk_span_t *f)
 #define S_MAX_RECIPE_HEADER 4096
 
 static int s_parse_recipe(const zpk_span_t *frames, size_t n, size_t h,
-                          const zpk_array_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err)
+                          const zpk_ndarray_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err)
 {
     if (n - h != 2)
         return s_fail(err, ZPK_EFRAME, (int)h, 0, "recipe: expected 2 frames after the topic");
@@ -242,14 +242,14 @@ static int s_parse_recipe(const zpk_span_t *frames, size_t n, size_t h,
         rc = s_fail(err, ZPK_EFOREIGN, (int)h, 0, "recipe: no dtype and shape");
         goto out;
     }
-    m->arrays = zpk__calloc(1, sizeof *m->arrays);
+    m->ndarrays = zpk__calloc(1, sizeof *m->ndarrays);
     m->spans = m->spans_in;
-    if (m->arrays == NULL) {
+    if (m->ndarrays == NULL) {
         rc = s_fail(err, ZPK_ENOMEM, (int)h, 0, "no memory");
         goto out;
     }
-    m->narrays = 1;
-    zpk_array_info_t *info = &m->arrays[0];
+    m->n_ndarrays = 1;
+    zpk_ndarray_info_t *info = &m->ndarrays[0];
     rc = zpk_dtype_parse(json_string_value(dt), json_string_length(dt), &info->dtype, NULL);
     if (rc != 0) {
         rc = s_fail(err, rc, (int)h, 0, "recipe: unknown dtype");
@@ -274,9 +274,9 @@ static int s_parse_recipe(const zpk_span_t *frames, size_t n, size_t h,
         rc = s_fail(err, rc, (int)h, 0, "recipe: shape overflows");
         goto out;
     }
-    size_t max = aopts != NULL ? aopts->max_array_bytes : ZPK_DEFAULT_MAX_ARRAY_BYTES;
+    size_t max = aopts != NULL ? aopts->max_ndarray_bytes : ZPK_DEFAULT_MAX_NDARRAY_BYTES;
     if (info->nbytes > max) {
-        rc = s_fail(err, ZPK_ELIMIT, (int)h, 0, "recipe: array over max_array_bytes");
+        rc = s_fail(err, ZPK_ELIMIT, (int)h, 0, "recipe: array over max_ndarray_bytes");
         goto out;
     }
     if (frames[h + 1].size != info->nbytes) {
@@ -351,14 +351,14 @@ static bool s_header_fast(zpk_reader_t *r, zpk__msg_t *m, uint64_t *frames_decl,
         *done = 4;
         *seen |= S_K_SINGLE;
     }
-    m->kind = ZPK__KIND_ARRAY;
+    m->kind = ZPK__KIND_NDARRAY;
     *pairs = n;
     r->pos = p;
     return true;
 }
 
 static int s_parse_header(const zpk_span_t *hf, int hi, const zpk_limits_t *lim,
-                          const zpk_array_opts_t *aopts, zpk__msg_t *m, uint64_t *frames_decl,
+                          const zpk_ndarray_opts_t *aopts, zpk__msg_t *m, uint64_t *frames_decl,
                           size_t *payload_off, zpk_error_t *err)
 {
     zpk_reader_t r;
@@ -397,9 +397,9 @@ walk:
         unsigned bit = s_key_is(k, kl, ZPK__KEY_KIND)     ? S_K_KIND
                        : s_key_is(k, kl, ZPK__KEY_FRAMES) ? S_K_FRAMES
                        : s_key_is(k, kl, ZPK__KEY_SINGLE) ? S_K_SINGLE
-                       : s_key_is(k, kl, ZPK__KEY_PACKED) ? S_K_PACKED
-                       : s_key_is(k, kl, ZPK__KEY_ARRAY)  ? S_K_ARRAY
-                       : s_key_is(k, kl, ZPK__KEY_ARRAYS) ? S_K_ARRAYS
+                       : s_key_is(k, kl, ZPK__KEY_COMPRESSED_OBJ) ? S_K_PACKED
+                       : s_key_is(k, kl, ZPK__KEY_NDARRAY)  ? S_K_ARRAY
+                       : s_key_is(k, kl, ZPK__KEY_NDARRAYS) ? S_K_ARRAYS
                        : s_key_is(k, kl, ZPK__KEY_ZPK)    ? 0x8000u
                                                           : 0;
         if (bit == 0) { /* unknown key: skipped (forward compatibility) */
@@ -419,8 +419,8 @@ walk:
                 return s_fail(err, rc ? rc : ZPK_EFORMAT, hi, voff, "kind is not a str");
             if (s_key_is(p, t.v.len, ZPK__KIND_STR_OBJ))
                 m->kind = ZPK__KIND_OBJ;
-            else if (s_key_is(p, t.v.len, ZPK__KIND_STR_ARRAY))
-                m->kind = ZPK__KIND_ARRAY;
+            else if (s_key_is(p, t.v.len, ZPK__KIND_STR_NDARRAY))
+                m->kind = ZPK__KIND_NDARRAY;
             else if (s_key_is(p, t.v.len, ZPK__KIND_STR_MIXED))
                 m->kind = ZPK__KIND_MIXED;
             else
@@ -439,20 +439,20 @@ walk:
             m->single = t.v.b;
             break;
         case S_K_PACKED:
-            rc = zpk_array_header_read(&r, aopts, &m->obj_info, err);
+            rc = zpk_ndarray_header_read(&r, aopts, &m->obj_info, err);
             if (rc != 0)
                 return s_fail(err, rc, hi, voff, "bad packed header");
-            m->obj_packed = true;
+            m->obj_compressed = true;
             if (m->obj_info.ndim != 1 || m->obj_info.dtype.itemsize != 1 ||
                 m->obj_info.dtype.kind != ZPK_KIND_UINT)
                 return s_fail(err, ZPK_EFORMAT, hi, voff, "packed object is not a |u1 vector");
             break;
         case S_K_ARRAY:
-            m->arrays = m->arrays_in;
-            rc = zpk_array_header_read(&r, aopts, &m->arrays[0], err);
+            m->ndarrays = m->arrays_in;
+            rc = zpk_ndarray_header_read(&r, aopts, &m->ndarrays[0], err);
             if (rc != 0)
                 return s_fail(err, rc, hi, voff, "bad array header");
-            m->narrays = 1;
+            m->n_ndarrays = 1;
             break;
         case S_K_ARRAYS:
             rc = zpk_read_tag(&r, &t);
@@ -462,15 +462,15 @@ walk:
             if (t.v.len > zpk_reader_remaining(&r))
                 return s_fail(err, ZPK_EFORMAT, hi, voff, "arrays longer than the header");
             if (t.v.len > 0) {
-                m->arrays = zpk__calloc(t.v.len, sizeof *m->arrays);
-                if (m->arrays == NULL)
+                m->ndarrays = zpk__calloc(t.v.len, sizeof *m->ndarrays);
+                if (m->ndarrays == NULL)
                     return s_fail(err, ZPK_ENOMEM, hi, voff, "no memory");
             }
             for (uint32_t j = 0; j < t.v.len; j++) {
-                rc = zpk_array_header_read(&r, aopts, &m->arrays[j], err);
+                rc = zpk_ndarray_header_read(&r, aopts, &m->ndarrays[j], err);
                 if (rc != 0)
                     return s_fail(err, rc, hi, zpk_reader_offset(&r), "bad array header");
-                m->narrays = j + 1;
+                m->n_ndarrays = j + 1;
             }
             break;
         default:
@@ -480,7 +480,7 @@ walk:
     if (!(seen & S_K_KIND) || !(seen & S_K_FRAMES))
         return s_fail(err, ZPK_EFORMAT, hi, 0, "header without kind or frames");
     bool ok = m->kind == ZPK__KIND_OBJ     ? !(seen & (S_K_ARRAY | S_K_ARRAYS))
-              : m->kind == ZPK__KIND_ARRAY ? (seen & S_K_ARRAY) && !(seen & (S_K_ARRAYS | S_K_PACKED))
+              : m->kind == ZPK__KIND_NDARRAY ? (seen & S_K_ARRAY) && !(seen & (S_K_ARRAYS | S_K_PACKED))
                                            : (seen & S_K_ARRAYS) && !(seen & S_K_ARRAY);
     if (!ok)
         return s_fail(err, ZPK_EFORMAT, hi, 0, "header keys do not match its kind");
@@ -491,7 +491,7 @@ walk:
 }
 
 int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
-                   const zpk_array_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err)
+                   const zpk_ndarray_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err)
 {
     memset(m, 0, sizeof *m);
     if (n == 0)
@@ -536,11 +536,11 @@ int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
     }
     /* count the spans the header asks for */
     size_t need = 0;
-    if (m->kind != ZPK__KIND_ARRAY)
-        m->obj_nspans = m->obj_packed ? m->obj_info.nchunks : 1;
+    if (m->kind != ZPK__KIND_NDARRAY)
+        m->obj_nspans = m->obj_compressed ? m->obj_info.nchunks : 1;
     need = m->obj_nspans;
-    for (size_t i = 0; i < m->narrays; i++)
-        if (!zpk__add_size(need, m->arrays[i].nchunks, &need))
+    for (size_t i = 0; i < m->n_ndarrays; i++)
+        if (!zpk__add_size(need, m->ndarrays[i].nchunks, &need))
             goto bad_count;
     size_t got = n - h - 1;
     if (m->single ? frames_decl != 0 : frames_decl != need)
@@ -571,12 +571,12 @@ int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
             m->spans[i] = frames[h + 1 + i];
         /* every chunk frame must be exactly as long as its table says */
         size_t k = m->obj_nspans;
-        for (size_t c = 0; m->obj_packed && c < m->obj_info.nchunks; c++)
+        for (size_t c = 0; m->obj_compressed && c < m->obj_info.nchunks; c++)
             if (m->spans[c].size != m->obj_info.chunks[c].stored)
                 goto bad_size;
-        for (size_t i = 0; i < m->narrays; i++)
-            for (size_t c = 0; c < m->arrays[i].nchunks; c++, k++)
-                if (m->spans[k].size != m->arrays[i].chunks[c].stored)
+        for (size_t i = 0; i < m->n_ndarrays; i++)
+            for (size_t c = 0; c < m->ndarrays[i].nchunks; c++, k++)
+                if (m->spans[k].size != m->ndarrays[i].chunks[c].stored)
                     goto bad_size;
         return 0;
     bad_size:
@@ -588,13 +588,13 @@ int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
     const uint8_t *p = (const uint8_t *)frames[h].data + payload_off;
     size_t left = frames[h].size - payload_off;
     size_t arr_bytes = 0;
-    for (size_t i = 0; i < m->narrays; i++)
-        if (!zpk__add_size(arr_bytes, m->arrays[i].stored_bytes, &arr_bytes))
+    for (size_t i = 0; i < m->n_ndarrays; i++)
+        if (!zpk__add_size(arr_bytes, m->ndarrays[i].stored_bytes, &arr_bytes))
             goto bad_count;
     size_t obj_bytes = 0;
-    if (m->obj_packed)
+    if (m->obj_compressed)
         obj_bytes = m->obj_info.stored_bytes;
-    else if (m->kind != ZPK__KIND_ARRAY)
+    else if (m->kind != ZPK__KIND_NDARRAY)
         obj_bytes = left >= arr_bytes ? left - arr_bytes : 0;
     size_t total;
     if (!zpk__add_size(obj_bytes, arr_bytes, &total) || total != left) {
@@ -603,8 +603,8 @@ int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
         return rc;
     }
     size_t k = 0;
-    if (m->kind != ZPK__KIND_ARRAY) {
-        if (m->obj_packed) {
+    if (m->kind != ZPK__KIND_NDARRAY) {
+        if (m->obj_compressed) {
             for (size_t c = 0; c < m->obj_info.nchunks; c++) {
                 m->spans[k++] = (zpk_span_t){p, m->obj_info.chunks[c].stored};
                 p += m->obj_info.chunks[c].stored;
@@ -614,10 +614,10 @@ int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
             p += obj_bytes;
         }
     }
-    for (size_t i = 0; i < m->narrays; i++)
-        for (size_t c = 0; c < m->arrays[i].nchunks; c++) {
-            m->spans[k++] = (zpk_span_t){p, m->arrays[i].chunks[c].stored};
-            p += m->arrays[i].chunks[c].stored;
+    for (size_t i = 0; i < m->n_ndarrays; i++)
+        for (size_t c = 0; c < m->ndarrays[i].nchunks; c++) {
+            m->spans[k++] = (zpk_span_t){p, m->ndarrays[i].chunks[c].stored};
+            p += m->ndarrays[i].chunks[c].stored;
         }
     return 0;
 bad_count:

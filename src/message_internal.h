@@ -12,7 +12,7 @@
 
 enum {
     ZPK__KIND_OBJ = 1,    /* one MessagePack object */
-    ZPK__KIND_ARRAY = 2,  /* one array */
+    ZPK__KIND_NDARRAY = 2,  /* one array */
     ZPK__KIND_MIXED = 3,  /* one object + arrays referenced from it */
     ZPK__KIND_RECIPE = 4, /* pyzmq recipe: JSON {"dtype","shape"} + raw frame */
 };
@@ -24,15 +24,15 @@ typedef struct zpk__msg {
     bool has_topic;        /* frame 0 is a topic */
     size_t header;         /* index of the header frame */
     bool single;           /* payload inside the header frame */
-    bool obj_packed;       /* object compressed: obj_info describes it */
-    zpk_array_info_t obj_info;
+    bool obj_compressed;       /* object compressed: obj_info describes it */
+    zpk_ndarray_info_t obj_info;
     size_t obj_nspans;     /* spans of the object (kind obj, mixed) */
-    size_t narrays;
-    zpk_array_info_t *arrays;
+    size_t n_ndarrays;
+    zpk_ndarray_info_t *ndarrays;
     zpk_span_t *spans;     /* every payload chunk in order: object, array 0, ... */
     size_t nspans;
     zpk_span_t spans_in[4]; /* spans when there are few (no allocation) */
-    zpk_array_info_t arrays_in[1]; /* arrays of kind array (no allocation) */
+    zpk_ndarray_info_t arrays_in[1]; /* arrays of kind array (no allocation) */
 } zpk__msg_t;
 
 /*
@@ -43,7 +43,7 @@ typedef struct zpk__msg {
  * header's errors, ZPK_ENOMEM. err->frame is set to the faulty frame.
  */
 int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
-                   const zpk_array_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err);
+                   const zpk_ndarray_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err);
 void zpk__msg_free(zpk__msg_t *m);
 
 /*
@@ -53,7 +53,7 @@ void zpk__msg_free(zpk__msg_t *m);
  * frames that follow (0 when @p single).
  */
 void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframes,
-                           const zpk_array_enc_t *obj_enc, const zpk_array_enc_t *arrs,
+                           const zpk_ndarray_enc_t *obj_enc, const zpk_ndarray_enc_t *arrs,
                            size_t narrs);
 
 /*
@@ -61,7 +61,7 @@ void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframe
  * @p info into @p buf (@p cap bytes); *len gets its length.
  * Errors: ZPK_EINVAL (not C order with ndim > 1), ZPK_EBUFFULL, ZPK_ENOMEM.
  */
-int zpk__recipe_write(const zpk_array_info_t *info, char *buf, size_t cap, size_t *len);
+int zpk__recipe_write(const zpk_ndarray_info_t *info, char *buf, size_t cap, size_t *len);
 
 /*
  * The whole header of the commonest message, an uncompressed object in one

@@ -463,7 +463,7 @@ static int s_add_chunk(s_send_t *s, zpk_chunk_t *ch, s_ctx_t *caller)
     *f = (s_out_t){ch->data, ch->size, NULL, NULL, 0, NULL};
     if (ch->free_fn != NULL) { /* library-owned buffer: zero-copy unless small */
         if (ch->size < s->o.copy_below)
-            return 0; /* copied; zpk_array_enc_free() frees it */
+            return 0; /* copied; zpk_ndarray_enc_free() frees it */
         s_ctx_t *c = s_ctx_new(ch->data, ch->free_fn, ch->hint, NULL);
         if (c == NULL)
             return ZPK_ENOMEM;
@@ -501,7 +501,7 @@ static void s_writer_restore(zpk_writer_t *w, void *d, size_t n)
  * frame goes to libzmq zero-copy; nothing is copied but incompressible
  * chunks (stored raw).
  */
-static int s_single_direct(s_send_t *s, const zpk_array_t *a)
+static int s_single_direct(s_send_t *s, const zpk_ndarray_t *a)
 {
     zpk_error_t *err = s->o.err;
     zpk_codec_t c = *s->o.codec;
@@ -529,7 +529,7 @@ static int s_single_direct(s_send_t *s, const zpk_array_t *a)
     }
     if (!zpk__add_size(room, bound, &total))
         return zpk__error(err, ZPK_EOVERFLOW, 0, "payload too large");
-    zpk_array_enc_t enc;
+    zpk_ndarray_enc_t enc;
     memset(&enc, 0, sizeof enc);
     uint8_t *buf = zpk__malloc(total);
     enc.info.chunks = zpk__calloc(nchunks, sizeof *enc.info.chunks);
@@ -538,11 +538,11 @@ static int s_single_direct(s_send_t *s, const zpk_array_t *a)
         zpk__free(enc.info.chunks);
         return zpk__error(err, ZPK_ENOMEM, 0, "no memory for the frame");
     }
-    zpk_array_info_t *info = &enc.info;
+    zpk_ndarray_info_t *info = &enc.info;
     info->dtype = a->dtype;
     info->ndim = a->ndim;
     memcpy(info->shape, a->shape, sizeof(size_t) * (size_t)a->ndim);
-    zpk_array_is_contiguous(a, &info->order);
+    zpk_ndarray_is_contiguous(a, &info->order);
     info->nbytes = nb;
     info->codec = c;
     info->chunk_size = chunk;
@@ -566,17 +566,17 @@ static int s_single_direct(s_send_t *s, const zpk_array_t *a)
     zpk_writer_t hw;
     zpk_writer_init_buffer(&hw, buf, room);
     if (rc == 0) {
-        zpk__msg_write_header(&hw, ZPK__KIND_ARRAY, true, 0, NULL, &enc, 1);
+        zpk__msg_write_header(&hw, ZPK__KIND_NDARRAY, true, 0, NULL, &enc, 1);
         rc = zpk_writer_finish(&hw);
     }
     if (rc != 0) {
         zpk__free(buf);
-        zpk_array_info_free(info);
+        zpk_ndarray_info_free(info);
         return zpk__error(err, rc, 0, "cannot compress or write the header");
     }
     size_t hlen = zpk_writer_size(&hw);
     memmove(buf + room - hlen, buf, hlen);
-    zpk_array_info_free(info);
+    zpk_ndarray_info_free(info);
     s_ctx_t *ctx = s_ctx_new(buf, s_zpk_free_fn, NULL, NULL);
     if (ctx == NULL) {
         zpk__free(buf);
@@ -597,14 +597,14 @@ static int s_single_direct(s_send_t *s, const zpk_array_t *a)
 }
 
 /*
- * What zpk_array_encode() makes of a valid contiguous array without
+ * What zpk_ndarray_encode() makes of a valid contiguous array without
  * compression (one raw chunk borrowing the data), built in the caller's
  * @p ch and @p ci instead of two allocations. False when @p a is anything
  * else (empty, strided, invalid, or a codec is asked for): the caller then
- * uses zpk_array_encode(), which also reports the errors. The result must
- * not be passed to zpk_array_enc_free() before s_enc_raw_detach().
+ * uses zpk_ndarray_encode(), which also reports the errors. The result must
+ * not be passed to zpk_ndarray_enc_free() before s_enc_raw_detach().
  */
-static bool s_enc_raw_one(const zpk_array_t *a, const zpk_codec_t *codec, zpk_array_enc_t *enc,
+static bool s_enc_raw_one(const zpk_ndarray_t *a, const zpk_codec_t *codec, zpk_ndarray_enc_t *enc,
                           zpk_chunk_t *ch, zpk_chunk_info_t *ci)
 {
     size_t nb = 0;
@@ -612,10 +612,10 @@ static bool s_enc_raw_one(const zpk_array_t *a, const zpk_codec_t *codec, zpk_ar
     if ((codec != NULL && codec->id != ZPK_CODEC_NONE) || a->data == NULL || a->nbytes == 0 ||
         a->ndim < 0 || a->ndim > ZPK_MAX_NDIM || !zpk_dtype_valid(a->dtype) ||
         zpk_shape_nbytes(a->dtype, a->ndim, a->shape, &nb) != 0 || nb != a->nbytes ||
-        !zpk_array_is_contiguous(a, &order))
+        !zpk_ndarray_is_contiguous(a, &order))
         return false;
-    memset(enc, 0, offsetof(zpk_array_enc_t, info));
-    zpk_array_info_t *info = &enc->info;
+    memset(enc, 0, offsetof(zpk_ndarray_enc_t, info));
+    zpk_ndarray_info_t *info = &enc->info;
     info->dtype = a->dtype;
     info->ndim = a->ndim;
     memcpy(info->shape, a->shape, sizeof(size_t) * (size_t)a->ndim);
@@ -640,7 +640,7 @@ static bool s_enc_raw_one(const zpk_array_t *a, const zpk_codec_t *codec, zpk_ar
 }
 
 /* Forgets the caller-owned storage of an s_enc_raw_one() result. */
-static void s_enc_raw_detach(zpk_array_enc_t *enc)
+static void s_enc_raw_detach(zpk_ndarray_enc_t *enc)
 {
     enc->chunks = NULL;
     enc->nchunks = 0;
@@ -694,19 +694,19 @@ static _Thread_local s_scache_t s_scache;
  * frames, ownership and errors are exactly the general path's. Returns 1,
  * having done nothing, for anything else.
  */
-static int s_send_array_fast(s_send_t *s, const zpk_array_t *a)
+static int s_send_array_fast(s_send_t *s, const zpk_ndarray_t *a)
 {
     s_scache_t *c = &s_scache;
     char order = ZPK_ORDER_C;
     if (a->data == NULL || a->ndim < 0 || a->ndim > ZPK_MAX_NDIM ||
-        !zpk_array_is_contiguous(a, &order))
+        !zpk_ndarray_is_contiguous(a, &order))
         return 1;
     bool hit = c->len > 0 && c->nbytes == a->nbytes && c->ndim == a->ndim && c->order == order &&
                c->dtype.kind == a->dtype.kind && c->dtype.byteorder == a->dtype.byteorder &&
                c->dtype.itemsize == a->dtype.itemsize &&
                memcmp(c->shape, a->shape, sizeof(size_t) * (size_t)a->ndim) == 0;
     if (!hit) { /* validates the array exactly as the general path does */
-        zpk_array_enc_t enc;
+        zpk_ndarray_enc_t enc;
         zpk_chunk_t ch;
         zpk_chunk_info_t ci;
         if (!s_enc_raw_one(a, s->o.codec, &enc, &ch, &ci))
@@ -714,7 +714,7 @@ static int s_send_array_fast(s_send_t *s, const zpk_array_t *a)
         zpk_writer_t hw;
         zpk_writer_init_buffer(&hw, c->hdr, sizeof c->hdr);
         c->len = 0;
-        zpk__msg_write_header(&hw, ZPK__KIND_ARRAY, false, 1, NULL, &enc, 1);
+        zpk__msg_write_header(&hw, ZPK__KIND_NDARRAY, false, 1, NULL, &enc, 1);
         if (zpk_writer_finish(&hw) != 0)
             return 1;
         c->dtype = a->dtype;
@@ -764,7 +764,7 @@ static int s_send_array_fast(s_send_t *s, const zpk_array_t *a)
  * NULL for kind array), and @p narr arrays.
  */
 static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, int kind,
-                  const zpk_array_t *arrs, size_t narr)
+                  const zpk_ndarray_t *arrs, size_t narr)
 {
     s_send_t s;
     memset(&s, 0, sizeof s);
@@ -786,19 +786,19 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         return zpk__error(err, ZPK_EINVAL, 0, "bad ownership mode");
     bool single = (s.o.flags & ZPK_SEND_SINGLE) != 0;
     bool recipe = (s.o.flags & ZPK_SEND_RECIPE) != 0;
-    if (recipe && (kind != ZPK__KIND_ARRAY || single))
+    if (recipe && (kind != ZPK__KIND_NDARRAY || single))
         return zpk__error(err, ZPK_EINVAL, 0, "the recipe carries one array, in two frames");
-    if (kind == ZPK__KIND_ARRAY && single && s.o.codec != NULL && arrs[0].nbytes > 0 &&
+    if (kind == ZPK__KIND_NDARRAY && single && s.o.codec != NULL && arrs[0].nbytes > 0 &&
         (s.o.codec->id == ZPK_CODEC_ZLIB || s.o.codec->id == ZPK_CODEC_BLOSC) &&
         zpk_dtype_valid(arrs[0].dtype) && arrs[0].data != NULL &&
-        zpk_array_is_contiguous(&arrs[0], NULL)) {
+        zpk_ndarray_is_contiguous(&arrs[0], NULL)) {
         int rc = s_single_direct(&s, &arrs[0]);
         if (rc == 0 && s.o.own == ZPK_OWN_GIVE)
             s.o.free_fn(arrs[0].data, s.o.hint); /* compressed: the data is free */
         return rc;
     }
 
-    if (kind == ZPK__KIND_ARRAY && !single && !recipe &&
+    if (kind == ZPK__KIND_NDARRAY && !single && !recipe &&
         (s.o.codec == NULL || s.o.codec->id == ZPK_CODEC_NONE) &&
         (arrs[0].nbytes >= S_AUTO_SINGLE || arrs[0].nbytes >= s.o.copy_below)) {
         int rc = s_send_array_fast(&s, &arrs[0]);
@@ -839,10 +839,10 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
     }
 
     int rc = 0;
-    zpk_array_enc_t oenc;
+    zpk_ndarray_enc_t oenc;
     memset(&oenc, 0, sizeof oenc);
-    bool obj_packed = false;
-    zpk_array_enc_t *aenc = NULL;
+    bool obj_compressed = false;
+    zpk_ndarray_enc_t *aenc = NULL;
     zpk_chunk_t aenc_one_ch;
     zpk_chunk_info_t aenc_one_ci;
     bool aenc_one_stack = false; /* aenc_one's tables are the two above */
@@ -858,20 +858,20 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
     /* compress the object when asked */
     const zpk_codec_t *codec = recipe ? NULL : s.o.codec;
     if (obj != NULL && codec != NULL && codec->id != ZPK_CODEC_NONE) {
-        zpk_array_t oa;
+        zpk_ndarray_t oa;
         size_t shape = objlen;
-        zpk_array_init(&oa, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, &shape, ZPK_ORDER_C,
+        zpk_ndarray_init(&oa, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, &shape, ZPK_ORDER_C,
                        (void *)(uintptr_t)obj);
-        rc = zpk_array_encode(&oa, codec, false, &oenc, err);
+        rc = zpk_ndarray_encode(&oa, codec, false, &oenc, err);
         if (rc != 0)
             goto out;
-        if (zpk_array_info_is_raw(&oenc.info))
-            zpk_array_enc_free(&oenc);
+        if (zpk_ndarray_info_is_raw(&oenc.info))
+            zpk_ndarray_enc_free(&oenc);
         else
-            obj_packed = true;
+            obj_compressed = true;
     }
-    nchunks = obj == NULL ? 0 : obj_packed ? oenc.nchunks : 1;
-    zpk_array_enc_t aenc_one;
+    nchunks = obj == NULL ? 0 : obj_compressed ? oenc.nchunks : 1;
+    zpk_ndarray_enc_t aenc_one;
     s_ctx_t *ctx_a_one = NULL;
     if (narr == 1) { /* the common case, without allocations */
         memset(&aenc_one, 0, sizeof aenc_one);
@@ -890,7 +890,7 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
             if (narr == 1 && s_enc_raw_one(&arrs[0], codec, &aenc_one, &aenc_one_ch,
                                            &aenc_one_ci))
                 aenc_one_stack = true;
-            else if ((rc = zpk_array_encode(&arrs[i], codec, false, &aenc[i], err)) != 0)
+            else if ((rc = zpk_ndarray_encode(&arrs[i], codec, false, &aenc[i], err)) != 0)
                 goto out;
             nchunks += aenc[i].nchunks;
             if (s.o.own != ZPK_OWN_COPY) {
@@ -921,8 +921,8 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
     /* small messages go as one frame: libzmq's cost is per frame, and the
      * payload is copied either way (docs/PROTOCOL.md, section 5) */
     if (!single && !recipe && s.ctx_w == NULL) {
-        size_t payload = obj != NULL && !obj_packed ? objlen : 0;
-        for (size_t i = 0; obj_packed && i < oenc.nchunks; i++)
+        size_t payload = obj != NULL && !obj_compressed ? objlen : 0;
+        for (size_t i = 0; obj_compressed && i < oenc.nchunks; i++)
             payload += oenc.chunks[i].size;
         for (size_t i = 0; i < narr; i++)
             payload += aenc[i].info.stored_bytes;
@@ -942,11 +942,11 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         s.out[s.nout++] = (s_out_t){json, jl, NULL, NULL, 0, NULL};
     } else {
         zpk__msg_write_header(&hw, kind, single, single ? 0 : nchunks,
-                              obj_packed ? &oenc : NULL, aenc, narr);
+                              obj_compressed ? &oenc : NULL, aenc, narr);
         if (zpk_writer_error(&hw) == ZPK_EBUFFULL) { /* a long header: on the heap */
             zpk_writer_init_growable(&hw, 2 * S_STACK_HEADER);
             zpk__msg_write_header(&hw, kind, single, single ? 0 : nchunks,
-                                  obj_packed ? &oenc : NULL, aenc, narr);
+                                  obj_compressed ? &oenc : NULL, aenc, narr);
         }
         rc = zpk_writer_finish(&hw);
         if (rc != 0) {
@@ -958,9 +958,9 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
     if (single) {
         /* header and payload in one buffer (the payload copied once) */
         size_t total = zpk_writer_size(&hw);
-        for (size_t i = 0; obj_packed && i < oenc.nchunks; i++)
+        for (size_t i = 0; obj_compressed && i < oenc.nchunks; i++)
             total += oenc.chunks[i].size;
-        if (obj != NULL && !obj_packed)
+        if (obj != NULL && !obj_compressed)
             total += objlen;
         for (size_t i = 0; i < narr; i++)
             for (size_t c = 0; c < aenc[i].nchunks; c++)
@@ -975,11 +975,11 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         uint8_t *p = buf;
         memcpy(p, zpk_writer_data(&hw), zpk_writer_size(&hw));
         p += zpk_writer_size(&hw);
-        for (size_t i = 0; obj_packed && i < oenc.nchunks; i++) {
+        for (size_t i = 0; obj_compressed && i < oenc.nchunks; i++) {
             memcpy(p, oenc.chunks[i].data, oenc.chunks[i].size);
             p += oenc.chunks[i].size;
         }
-        if (obj != NULL && !obj_packed) {
+        if (obj != NULL && !obj_compressed) {
             memcpy(p, obj, objlen);
             p += objlen;
         }
@@ -1004,11 +1004,11 @@ static int s_send(void *socket, const zpk_send_opts_t *opts, zpk_writer_t *w, in
         if (!recipe)
             s.out[s.nout++] =
                 (s_out_t){zpk_writer_data(&hw), zpk_writer_size(&hw), NULL, NULL, 0, NULL};
-        if (obj != NULL && !obj_packed) {
+        if (obj != NULL && !obj_compressed) {
             s_out_t *f = &s.out[s.nout++];
             *f = (s_out_t){obj, objlen, s.ctx_w, NULL, 0, NULL};
         }
-        for (size_t i = 0; obj_packed && i < oenc.nchunks; i++) {
+        for (size_t i = 0; obj_compressed && i < oenc.nchunks; i++) {
             rc = s_add_chunk(&s, &oenc.chunks[i], s.ctx_w);
             if (rc != 0)
                 goto out;
@@ -1069,10 +1069,10 @@ cleanup:
     if (aenc_one_stack)
         s_enc_raw_detach(&aenc_one);
     for (size_t i = 0; aenc != NULL && i < narr; i++)
-        zpk_array_enc_free(&aenc[i]);
+        zpk_ndarray_enc_free(&aenc[i]);
     if (narr > 1)
         zpk__free(aenc);
-    zpk_array_enc_free(&oenc);
+    zpk_ndarray_enc_free(&oenc);
     zpk_writer_free(&hw);
     return rc;
 }
@@ -1128,14 +1128,14 @@ int zpk_sendf(void *socket, int flags, const char *fmt, ...)
     return rc;
 }
 
-int zpk_send_array(void *socket, const zpk_array_t *a, const zpk_send_opts_t *opts)
+int zpk_send_array(void *socket, const zpk_ndarray_t *a, const zpk_send_opts_t *opts)
 {
     if (a == NULL)
         return ZPK_EINVAL;
-    return s_send(socket, opts, NULL, ZPK__KIND_ARRAY, a, 1);
+    return s_send(socket, opts, NULL, ZPK__KIND_NDARRAY, a, 1);
 }
 
-int zpk_send_mixed(void *socket, zpk_writer_t *w, const zpk_array_t *arrays, size_t n,
+int zpk_send_mixed(void *socket, zpk_writer_t *w, const zpk_ndarray_t *arrays, size_t n,
                    const zpk_send_opts_t *opts)
 {
     if (w == NULL || (n > 0 && arrays == NULL) || n > UINT32_MAX)
@@ -1172,8 +1172,8 @@ static int s_recv_begin(void *socket, zpk_recv_opts_t *opts, s_recv_t *x)
      * until then only its owned pointers must read as empty */
     x->spans = NULL;
     x->m.obj_info.chunks = NULL;
-    x->m.arrays = NULL;
-    x->m.narrays = 0;
+    x->m.ndarrays = NULL;
+    x->m.n_ndarrays = 0;
     x->m.spans = NULL;
     if (opts == NULL)
         memset(&x->dflt, 0, sizeof x->dflt);
@@ -1254,13 +1254,13 @@ static int s_take_doc(s_recv_t *x, s_hold_t **hold, zpk_doc_t **doc)
         lim = &dl;
     }
     int rc;
-    if (m->obj_packed) {
+    if (m->obj_compressed) {
         if (m->obj_info.nbytes > lim->max_buffer_size)
             return zpk__error(err, ZPK_ELIMIT, 0, "packed object over max_buffer_size");
         void *buf = zpk__malloc(m->obj_info.nbytes);
         if (buf == NULL)
             return zpk__error(err, ZPK_ENOMEM, 0, "no memory");
-        rc = zpk_array_decode_into(&m->obj_info, m->spans, m->obj_nspans, buf,
+        rc = zpk_ndarray_decode_into(&m->obj_info, m->spans, m->obj_nspans, buf,
                                    m->obj_info.nbytes, err);
         if (rc == 0)
             rc = zpk_doc_parse(buf, m->obj_info.nbytes, lim, ZPK_DOC_BORROW, doc, err);
@@ -1287,18 +1287,18 @@ static int s_take_doc(s_recv_t *x, s_hold_t **hold, zpk_doc_t **doc)
 }
 
 /* Array @p idx of the message, whose chunks start at span @p first. */
-static int s_take_array(s_recv_t *x, size_t idx, size_t first, s_hold_t **hold, zpk_array_t *out)
+static int s_take_array(s_recv_t *x, size_t idx, size_t first, s_hold_t **hold, zpk_ndarray_t *out)
 {
-    const zpk_array_info_t *info = &x->m.arrays[idx];
+    const zpk_ndarray_info_t *info = &x->m.ndarrays[idx];
     zpk_error_t *err = x->o->err;
     const zpk_span_t *sp = &x->m.spans[first];
     if (info->nbytes == 0)
-        return zpk_array_info_to_array(info, NULL, out);
-    if (zpk_array_info_is_raw(info) && info->nchunks == 1 &&
+        return zpk_ndarray_info_to_ndarray(info, NULL, out);
+    if (zpk_ndarray_info_is_raw(info) && info->nchunks == 1 &&
         (uintptr_t)sp[0].data % zpk__dtype_align(info->dtype) == 0) {
         if (*hold == NULL)
             return zpk__error(err, ZPK_EINVAL, 0, "internal: no holder");
-        int rc = zpk_array_info_to_array(info, (void *)(uintptr_t)sp[0].data, out);
+        int rc = zpk_ndarray_info_to_ndarray(info, (void *)(uintptr_t)sp[0].data, out);
         if (rc != 0)
             return rc;
         atomic_fetch_add(&(*hold)->refs, 1);
@@ -1306,10 +1306,10 @@ static int s_take_array(s_recv_t *x, size_t idx, size_t first, s_hold_t **hold, 
         out->free_hint = *hold;
         return 0;
     }
-    return zpk_array_decode(info, sp, info->nchunks, out, err);
+    return zpk_ndarray_decode(info, sp, info->nchunks, out, err);
 }
 
-static void s_clear_array(zpk_array_t *a)
+static void s_clear_array(zpk_ndarray_t *a)
 {
     memset(a, 0, sizeof *a);
     a->order = ZPK_ORDER_C;
@@ -1360,7 +1360,7 @@ typedef struct s_rcache {
     size_t len;     /* header bytes; 0: empty */
     size_t stored;  /* the payload frame's size */
     size_t align;   /* the dtype's alignment */
-    zpk_array_t a;  /* the decoded array, without data */
+    zpk_ndarray_t a;  /* the decoded array, without data */
     uint8_t hdr[S_RCACHE_HDR];
 } s_rcache_t;
 static _Thread_local s_rcache_t s_rcache;
@@ -1371,17 +1371,17 @@ static void s_rcache_put(const s_recv_t *x)
 {
     const zpk__msg_t *m = &x->m;
     s_rcache_t *c = &s_rcache;
-    if (x->o->limits != NULL || x->o->array_opts != NULL || m->kind != ZPK__KIND_ARRAY ||
-        m->single || m->narrays != 1 || m->arrays[0].nchunks != 1 ||
-        m->arrays[0].chunks[0].compressed || m->arrays[0].nbytes == 0)
+    if (x->o->limits != NULL || x->o->array_opts != NULL || m->kind != ZPK__KIND_NDARRAY ||
+        m->single || m->n_ndarrays != 1 || m->ndarrays[0].nchunks != 1 ||
+        m->ndarrays[0].chunks[0].compressed || m->ndarrays[0].nbytes == 0)
         return;
     const zpk_span_t *hf = &x->spans[m->header];
     size_t len = hf->size;
     if (len > S_RCACHE_HDR)
         return;
     /* the header is valid (zpk__msg_parse() checked dtype, shape and
-     * nbytes): the fields zpk_array_info_to_array() would set, copied */
-    const zpk_array_info_t *info = &m->arrays[0];
+     * nbytes): the fields zpk_ndarray_info_to_ndarray() would set, copied */
+    const zpk_ndarray_info_t *info = &m->ndarrays[0];
     c->a.dtype = info->dtype;
     c->a.ndim = info->ndim;
     memcpy(c->a.shape, info->shape, sizeof(size_t) * (size_t)info->ndim);
@@ -1425,7 +1425,7 @@ static void s_recv_cached_topic(s_recv_t *x)
  * is aligned for its dtype: fills @p out with the array in place, holding
  * the frames. False with nothing taken otherwise.
  */
-static bool s_recv_array_fast(s_recv_t *x, zpk_array_t *out)
+static bool s_recv_array_fast(s_recv_t *x, zpk_ndarray_t *out)
 {
     const s_rcache_t *c = &s_rcache;
     void *data = s_rcache_match(c, x);
@@ -1488,7 +1488,7 @@ int zpk_recv_packed(void *socket, zpk_doc_t **doc, int flags)
     return zpk_recv_packed_ex(socket, doc, &o);
 }
 
-int zpk_recv_array_ex(void *socket, zpk_array_t *out, zpk_recv_opts_t *opts)
+int zpk_recv_array_ex(void *socket, zpk_ndarray_t *out, zpk_recv_opts_t *opts)
 {
     if (out == NULL)
         return ZPK_EINVAL;
@@ -1505,7 +1505,7 @@ int zpk_recv_array_ex(void *socket, zpk_array_t *out, zpk_recv_opts_t *opts)
     s_hold_t *hold = s_hold_take(&x);
     if (hold == NULL)
         rc = zpk__error(x.o->err, ZPK_ENOMEM, 0, "no memory");
-    else if (x.m.kind != ZPK__KIND_ARRAY && x.m.kind != ZPK__KIND_RECIPE)
+    else if (x.m.kind != ZPK__KIND_NDARRAY && x.m.kind != ZPK__KIND_RECIPE)
         rc = zpk__error(x.o->err, ZPK_ETYPE, 0, "not an array message");
     else
         rc = s_take_array(&x, 0, 0, &hold, out);
@@ -1518,7 +1518,7 @@ int zpk_recv_array_ex(void *socket, zpk_array_t *out, zpk_recv_opts_t *opts)
     return rc;
 }
 
-int zpk_recv_array(void *socket, zpk_array_t *out, int flags)
+int zpk_recv_array(void *socket, zpk_ndarray_t *out, int flags)
 {
     zpk_recv_opts_t o;
     zpk_recv_opts_init(&o);
@@ -1526,7 +1526,7 @@ int zpk_recv_array(void *socket, zpk_array_t *out, int flags)
     return zpk_recv_array_ex(socket, out, &o);
 }
 
-int zpk_recv_array_into(void *socket, void *buf, size_t cap, zpk_array_t *out,
+int zpk_recv_array_into(void *socket, void *buf, size_t cap, zpk_ndarray_t *out,
                         zpk_recv_opts_t *opts)
 {
     if (out != NULL)
@@ -1561,16 +1561,16 @@ int zpk_recv_array_into(void *socket, void *buf, size_t cap, zpk_array_t *out,
     rc = s_recv_decode(&x);
     if (rc != 0)
         return rc;
-    const zpk_array_info_t *info = x.m.narrays > 0 ? &x.m.arrays[0] : NULL;
-    if (info == NULL || (x.m.kind != ZPK__KIND_ARRAY && x.m.kind != ZPK__KIND_RECIPE))
+    const zpk_ndarray_info_t *info = x.m.n_ndarrays > 0 ? &x.m.ndarrays[0] : NULL;
+    if (info == NULL || (x.m.kind != ZPK__KIND_NDARRAY && x.m.kind != ZPK__KIND_RECIPE))
         rc = zpk__error(x.o->err, ZPK_ETYPE, 0, "not an array message");
     else if (info->nbytes > cap)
         rc = zpk__error(x.o->err, ZPK_EBUFFULL, 0, "array of %zu bytes over the buffer's %zu",
                         info->nbytes, cap);
     else if (info->nbytes > 0)
-        rc = zpk_array_decode_into(info, x.m.spans, info->nchunks, buf, cap, x.o->err);
+        rc = zpk_ndarray_decode_into(info, x.m.spans, info->nchunks, buf, cap, x.o->err);
     if (rc == 0 && out != NULL)
-        rc = zpk_array_info_to_array(info, info->nbytes ? buf : NULL, out);
+        rc = zpk_ndarray_info_to_ndarray(info, info->nbytes ? buf : NULL, out);
     if (rc == 0)
         s_rcache_put(&x);
     s_recv_done(&x);
@@ -1591,9 +1591,9 @@ int zpk_recv_mixed(void *socket, zpk_mixed_t *out, zpk_recv_opts_t *opts)
         rc = zpk__error(x.o->err, ZPK_ETYPE, 0, "not a mixed message");
         goto done;
     }
-    if (x.m.narrays > 0) {
-        out->arrays = zpk__calloc(x.m.narrays, sizeof *out->arrays);
-        if (out->arrays == NULL) {
+    if (x.m.n_ndarrays > 0) {
+        out->ndarrays = zpk__calloc(x.m.n_ndarrays, sizeof *out->ndarrays);
+        if (out->ndarrays == NULL) {
             rc = zpk__error(x.o->err, ZPK_ENOMEM, 0, "no memory");
             goto done;
         }
@@ -1607,15 +1607,15 @@ int zpk_recv_mixed(void *socket, zpk_mixed_t *out, zpk_recv_opts_t *opts)
     }
     rc = s_take_doc(&x, &hold, &out->doc);
     size_t first = x.m.obj_nspans;
-    for (size_t i = 0; rc == 0 && i < x.m.narrays; i++) {
-        rc = s_take_array(&x, i, first, &hold, &out->arrays[i]);
+    for (size_t i = 0; rc == 0 && i < x.m.n_ndarrays; i++) {
+        rc = s_take_array(&x, i, first, &hold, &out->ndarrays[i]);
         if (rc == 0)
-            out->narrays = i + 1;
-        first += x.m.arrays[i].nchunks;
+            out->n_ndarrays = i + 1;
+        first += x.m.ndarrays[i].nchunks;
     }
 done:
     if (rc != 0)
-        zpk_mixed_release(out);
+        zpk_mixed_free(out);
     s_recv_done(&x);
     s_hold_unref(hold);
     return rc;
@@ -1648,15 +1648,15 @@ int zpk_recv_packed_bytes(void *socket, zpk_msgbuf_t *out, zpk_recv_opts_t *opts
         rc = zpk__error(err, ZPK_ETYPE, 0, "not a packed or mixed message");
         goto done;
     }
-    if (m->narrays > 0) {
-        out->arrays = zpk__calloc(m->narrays, sizeof *out->arrays);
-        if (out->arrays == NULL) {
+    if (m->n_ndarrays > 0) {
+        out->ndarrays = zpk__calloc(m->n_ndarrays, sizeof *out->ndarrays);
+        if (out->ndarrays == NULL) {
             rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
             goto done;
         }
     }
     hold = s_hold_take(&x);
-    if (m->obj_packed) {
+    if (m->obj_compressed) {
         zpk_limits_t dl;
         const zpk_limits_t *lim = x.o->limits;
         if (lim == NULL) {
@@ -1673,7 +1673,7 @@ int zpk_recv_packed_bytes(void *socket, zpk_msgbuf_t *out, zpk_recv_opts_t *opts
             rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
             goto done;
         }
-        rc = zpk_array_decode_into(&m->obj_info, m->spans, m->obj_nspans, buf,
+        rc = zpk_ndarray_decode_into(&m->obj_info, m->spans, m->obj_nspans, buf,
                                    m->obj_info.nbytes, err);
         if (rc != 0) {
             zpk__free(buf);
@@ -1695,47 +1695,47 @@ int zpk_recv_packed_bytes(void *socket, zpk_msgbuf_t *out, zpk_recv_opts_t *opts
         out->owner_ = hold;
     }
     size_t first = m->obj_nspans;
-    for (size_t i = 0; rc == 0 && i < m->narrays; i++) {
-        rc = s_take_array(&x, i, first, &hold, &out->arrays[i]);
+    for (size_t i = 0; rc == 0 && i < m->n_ndarrays; i++) {
+        rc = s_take_array(&x, i, first, &hold, &out->ndarrays[i]);
         if (rc == 0)
-            out->narrays = i + 1;
-        first += m->arrays[i].nchunks;
+            out->n_ndarrays = i + 1;
+        first += m->ndarrays[i].nchunks;
     }
 done:
     if (rc != 0)
-        zpk_msgbuf_release(out);
+        zpk_msgbuf_free(out);
     s_recv_done(&x);
     s_hold_unref(hold);
     return rc;
 }
 
-void zpk_msgbuf_release(zpk_msgbuf_t *b)
+void zpk_msgbuf_free(zpk_msgbuf_t *b)
 {
     if (b == NULL)
         return;
     if (b->release_ != NULL)
         b->release_(b->owner_);
-    for (size_t i = 0; i < b->narrays; i++)
-        zpk_array_release(&b->arrays[i]);
-    zpk__free(b->arrays);
+    for (size_t i = 0; i < b->n_ndarrays; i++)
+        zpk_ndarray_free(&b->ndarrays[i]);
+    zpk__free(b->ndarrays);
     memset(b, 0, sizeof *b);
 }
 
-const zpk_array_t *zpk_mixed_array(const zpk_mixed_t *m, const zpk_node_t *n)
+const zpk_ndarray_t *zpk_mixed_ndarray(const zpk_mixed_t *m, const zpk_node_t *n)
 {
     uint32_t idx;
-    if (m == NULL || zpk_node_get_array_ref(n, &idx) != 0 || idx >= m->narrays)
+    if (m == NULL || zpk_node_get_ndarray_ref(n, &idx) != 0 || idx >= m->n_ndarrays)
         return NULL;
-    return &m->arrays[idx];
+    return &m->ndarrays[idx];
 }
 
-void zpk_mixed_release(zpk_mixed_t *m)
+void zpk_mixed_free(zpk_mixed_t *m)
 {
     if (m == NULL)
         return;
     zpk_doc_destroy(&m->doc);
-    for (size_t i = 0; i < m->narrays; i++)
-        zpk_array_release(&m->arrays[i]);
-    zpk__free(m->arrays);
+    for (size_t i = 0; i < m->n_ndarrays; i++)
+        zpk_ndarray_free(&m->ndarrays[i]);
+    zpk__free(m->ndarrays);
     memset(m, 0, sizeof *m);
 }

@@ -6,7 +6,7 @@
 #ifndef ZPK_WIRE_H
 #define ZPK_WIRE_H
 
-/* ---- array header (src/arrayhdr.c; docs/arrays.md) ------------------------- */
+/* ---- array header (src/ndarray_header.c; docs/arrays.md) ------------------------- */
 #define ZPK__KEY_DTYPE "dtype"       /* str: numpy typestr, "<f8" */
 #define ZPK__KEY_SHAPE "shape"       /* array of uint, 0..32 entries */
 #define ZPK__KEY_ORDER "order"       /* str: "C" or "F" (absent: "C") */
@@ -21,12 +21,12 @@
 #define ZPK__KEY_KIND "kind"        /* str: "obj", "array" or "mixed" */
 #define ZPK__KEY_FRAMES "frames"    /* uint: payload frames after the header (0: single) */
 #define ZPK__KEY_SINGLE "single"    /* bool: payload follows the map in the header frame */
-#define ZPK__KEY_PACKED "packed"    /* map: array header of a compressed object (|u1) */
-#define ZPK__KEY_ARRAY "array"      /* map: the array header (kind "array") */
-#define ZPK__KEY_ARRAYS "arrays"    /* array of maps: array headers (kind "mixed") */
+#define ZPK__KEY_COMPRESSED_OBJ "packed"    /* map: array header of a compressed object (|u1) */
+#define ZPK__KEY_NDARRAY "array"      /* map: the array header (kind "array") */
+#define ZPK__KEY_NDARRAYS "arrays"    /* array of maps: array headers (kind "mixed") */
 #define ZPK__KEY_PAD "pad"          /* str of spaces: aligns a single-frame payload */
 #define ZPK__KIND_STR_OBJ "obj"
-#define ZPK__KIND_STR_ARRAY "array"
+#define ZPK__KIND_STR_NDARRAY "array"
 #define ZPK__KIND_STR_MIXED "mixed"
 
 #endif

@@ -135,12 +135,12 @@ int main(int argc, char **argv)
         int ndim = argc - 8;
         for (int i = 0; i < ndim && i < ZPK_MAX_NDIM; i++)
             shape[i] = strtoul(argv[8 + i], NULL, 10);
-        zpk_array_t a;
-        rc = zpk_array_init(&a, dt, ndim, shape, argv[5][0], in);
+        zpk_ndarray_t a;
+        rc = zpk_ndarray_init(&a, dt, ndim, shape, argv[5][0], in);
         if (rc != 0 || a.nbytes != n)
             return s_fail("array", rc ? rc : ZPK_ESHAPE, NULL);
-        zpk_array_enc_t enc;
-        rc = zpk_array_encode(&a, &c, true, &enc, &err);
+        zpk_ndarray_enc_t enc;
+        rc = zpk_ndarray_encode(&a, &c, true, &enc, &err);
         if (rc != 0)
             return s_fail("encode", rc, &err);
         char path[4096];
@@ -151,7 +151,7 @@ int main(int argc, char **argv)
             s_write(path, enc.chunks[i].data, enc.chunks[i].size);
         }
         printf("ok %zu\n", enc.nchunks);
-        zpk_array_enc_free(&enc);
+        zpk_ndarray_enc_free(&enc);
         free(in);
         return 0;
     }
@@ -160,8 +160,8 @@ int main(int argc, char **argv)
         uint8_t *hdr = s_read(argv[2], &hn);
         if (hdr == NULL)
             return 1;
-        zpk_array_info_t info;
-        int rc = zpk_array_header_decode(hdr, hn, NULL, &info, &err);
+        zpk_ndarray_info_t info;
+        int rc = zpk_ndarray_header_decode(hdr, hn, NULL, &info, &err);
         if (rc != 0)
             return s_fail("header", rc, &err);
         size_t nch = (size_t)(argc - 4);
@@ -171,8 +171,8 @@ int main(int argc, char **argv)
             sp[i].data = s_read(argv[4 + i], &k);
             sp[i].size = k;
         }
-        zpk_array_t out;
-        rc = zpk_array_decode(&info, sp, nch, &out, &err);
+        zpk_ndarray_t out;
+        rc = zpk_ndarray_decode(&info, sp, nch, &out, &err);
         if (rc != 0)
             return s_fail("decode", rc, &err);
         s_write(argv[3], out.data, out.nbytes);
@@ -182,11 +182,11 @@ int main(int argc, char **argv)
         for (int i = 0; i < out.ndim; i++)
             printf(" %zu", out.shape[i]);
         printf("\n");
-        zpk_array_release(&out);
+        zpk_ndarray_free(&out);
         for (size_t i = 0; i < nch; i++)
             free((void *)(uintptr_t)sp[i].data);
         free(sp);
-        zpk_array_info_free(&info);
+        zpk_ndarray_info_free(&info);
         free(hdr);
         return 0;
     }

@@ -31,8 +31,8 @@ static int s_fail(const char *what, int rc)
 static int s_arr(void *s, zpk_dtype_t dt, int ndim, const size_t *shape, char order, void *data,
                  const char *codec, size_t chunk, int flags, const char *topic)
 {
-    zpk_array_t a;
-    CHECK("array_init", zpk_array_init(&a, dt, ndim, shape, order, data));
+    zpk_ndarray_t a;
+    CHECK("array_init", zpk_ndarray_init(&a, dt, ndim, shape, order, data));
     zpk_codec_t c;
     zpk_send_opts_t o;
     zpk_send_opts_init(&o);
@@ -96,17 +96,17 @@ static int s_send_corpus(void *s)
     uint8_t mask[300];
     for (int i = 0; i < 300; i++)
         mask[i] = (uint8_t)(i & 1);
-    zpk_array_t arrs[2];
+    zpk_ndarray_t arrs[2];
     size_t si[2] = {250, 400}, sm = 300;
-    zpk_array_init(&arrs[0], zpk_dtype_make(ZPK_KIND_UINT, 2), 2, si, 'C', img);
-    zpk_array_init(&arrs[1], zpk_dtype_make(ZPK_KIND_BOOL, 1), 1, &sm, 'C', mask);
+    zpk_ndarray_init(&arrs[0], zpk_dtype_make(ZPK_KIND_UINT, 2), 2, si, 'C', img);
+    zpk_ndarray_init(&arrs[1], zpk_dtype_make(ZPK_KIND_BOOL, 1), 1, &sm, 'C', mask);
     zpk_write_map(&w, 3);
     zpk_write_cstr(&w, "ts");
     zpk_write_double(&w, 12.5);
     zpk_write_cstr(&w, "image");
-    zpk_write_array_ref(&w, 0);
+    zpk_write_ndarray_ref(&w, 0);
     zpk_write_cstr(&w, "mask");
-    zpk_write_array_ref(&w, 1);
+    zpk_write_ndarray_ref(&w, 1);
     CHECK("send7", zpk_send_mixed(s, &w, arrs, 2, NULL));
     /* 8: single-frame int32 arange(1000) + 3000, zlib:1 */
     int32_t i32[1000];
@@ -126,9 +126,9 @@ static int s_send_corpus(void *s)
     /* 11: single-frame mixed, raw object, one array referenced twice */
     zpk_write_map(&w, 2);
     zpk_write_cstr(&w, "a");
-    zpk_write_array_ref(&w, 0);
+    zpk_write_ndarray_ref(&w, 0);
     zpk_write_cstr(&w, "b");
-    zpk_write_array_ref(&w, 0);
+    zpk_write_ndarray_ref(&w, 0);
     zpk_send_opts_init(&o);
     o.flags = ZPK_SEND_SINGLE;
     CHECK("send11", zpk_send_mixed(s, &w, arrs + 1, 1, &o));
@@ -157,7 +157,7 @@ static int s_send_recipe(void *s)
 static int s_recv(void *s, int n)
 {
     for (int k = 0; k < n; k++) {
-        zpk_array_t a;
+        zpk_ndarray_t a;
         char topic[64];
         zpk_recv_opts_t o;
         zpk_recv_opts_init(&o);
@@ -175,7 +175,7 @@ static int s_recv(void *s, int n)
             printf("%s%zu", i ? "," : "", a.shape[i]);
         double sum = 0;
         size_t items = a.dtype.itemsize ? a.nbytes / a.dtype.itemsize : 0;
-        zpk_array_to_native(&a);
+        zpk_ndarray_to_native(&a);
         for (size_t i = 0; i < items; i++) {
             const uint8_t *p = (const uint8_t *)a.data + i * a.dtype.itemsize;
             switch (a.dtype.kind) {
@@ -196,7 +196,7 @@ static int s_recv(void *s, int n)
         }
         printf(" %c %.1f\n", a.order, sum);
         fflush(stdout);
-        zpk_array_release(&a);
+        zpk_ndarray_free(&a);
     }
     return 0;
 }

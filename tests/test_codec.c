@@ -285,19 +285,19 @@ static void test_blosc_lying_frame(void **state)
 /* ---- arrays ------------------------------------------------------------------------ */
 
 /* Encodes @p a, decodes the header and the chunks three ways, compares. */
-static void s_roundtrip(const zpk_array_t *a, const zpk_codec_t *c)
+static void s_roundtrip(const zpk_ndarray_t *a, const zpk_codec_t *c)
 {
-    zpk_array_enc_t enc;
+    zpk_ndarray_enc_t enc;
     zpk_error_t err;
     zpk_error_clear(&err);
-    int rc = zpk_array_encode(a, c, true, &enc, &err);
+    int rc = zpk_ndarray_encode(a, c, true, &enc, &err);
     if (rc != 0)
         fail_msg("encode: %s (%s)", zpk_err_name(rc), err.text);
     assert_non_null(enc.header);
-    assert_true(enc.header_size <= zpk_array_header_bound(&enc.info));
+    assert_true(enc.header_size <= zpk_ndarray_header_bound(&enc.info));
 
-    zpk_array_info_t info;
-    rc = zpk_array_header_decode(enc.header, enc.header_size, NULL, &info, &err);
+    zpk_ndarray_info_t info;
+    rc = zpk_ndarray_header_decode(enc.header, enc.header_size, NULL, &info, &err);
     if (rc != 0)
         fail_msg("header: %s (%s)", zpk_err_name(rc), err.text);
     assert_true(zpk_dtype_equal(info.dtype, a->dtype));
@@ -313,10 +313,10 @@ static void s_roundtrip(const zpk_array_t *a, const zpk_codec_t *c)
     uint8_t *want = malloc(a->nbytes + 1);
     if (a->nbytes == 0)
         ;
-    else if (enc.info.order == 'F' || zpk_array_is_contiguous(a, NULL))
+    else if (enc.info.order == 'F' || zpk_ndarray_is_contiguous(a, NULL))
         memcpy(want, a->data, a->nbytes);
     else
-        assert_int_equal(zpk_array_copy_contiguous(a, want, a->nbytes), 0);
+        assert_int_equal(zpk_ndarray_copy_into(a, want, a->nbytes), 0);
 
     zpk_span_t *spans = calloc(enc.nchunks + 1, sizeof *spans);
     size_t total = 0;
@@ -326,7 +326,7 @@ static void s_roundtrip(const zpk_array_t *a, const zpk_codec_t *c)
         total += enc.chunks[i].size;
     }
     uint8_t *got = malloc(a->nbytes + 1);
-    rc = zpk_array_decode_into(&info, spans, enc.nchunks, got, a->nbytes, &err);
+    rc = zpk_ndarray_decode_into(&info, spans, enc.nchunks, got, a->nbytes, &err);
     if (rc != 0)
         fail_msg("decode: %s (%s)", zpk_err_name(rc), err.text);
     assert_memory_equal(got, want, a->nbytes);
@@ -338,23 +338,23 @@ static void s_roundtrip(const zpk_array_t *a, const zpk_codec_t *c)
         p += spans[i].size;
     }
     memset(got, 0, a->nbytes);
-    assert_int_equal(zpk_array_decode_concat(&info, cat, total, got, a->nbytes, NULL), 0);
+    assert_int_equal(zpk_ndarray_decode_concat(&info, cat, total, got, a->nbytes, NULL), 0);
     assert_memory_equal(got, want, a->nbytes);
 
     /* one allocation */
-    zpk_array_t out;
-    assert_int_equal(zpk_array_decode(&info, spans, enc.nchunks, &out, NULL), 0);
+    zpk_ndarray_t out;
+    assert_int_equal(zpk_ndarray_decode(&info, spans, enc.nchunks, &out, NULL), 0);
     assert_int_equal(out.nbytes, a->nbytes);
     assert_memory_equal(out.data, want, a->nbytes);
     assert_int_equal(out.order, info.order);
-    zpk_array_release(&out);
+    zpk_ndarray_free(&out);
 
     free(cat);
     free(got);
     free(spans);
     free(want);
-    zpk_array_info_free(&info);
-    zpk_array_enc_free(&enc);
+    zpk_ndarray_info_free(&info);
+    zpk_ndarray_enc_free(&enc);
 }
 
 static const char *const s_all_dtypes[] = {
@@ -395,16 +395,16 @@ static void test_roundtrip_every_dtype_and_codec(void **state)
                         c.auto_min_size = 0; /* force the compressing path */
                         c.auto_sample = 256;
                     }
-                    zpk_array_t a;
+                    zpk_ndarray_t a;
                     assert_int_equal(
-                        zpk_array_init(&a, dt, 2, shp, ord ? 'F' : 'C', data), 0);
+                        zpk_ndarray_init(&a, dt, 2, shp, ord ? 'F' : 'C', data), 0);
                     s_roundtrip(&a, &c);
                     if (cs == 2 && c.id != ZPK_CODEC_NONE && c.id != ZPK_CODEC_AUTO) {
-                        zpk_array_enc_t enc;
-                        assert_int_equal(zpk_array_encode(&a, &c, false, &enc, NULL), 0);
+                        zpk_ndarray_enc_t enc;
+                        assert_int_equal(zpk_ndarray_encode(&a, &c, false, &enc, NULL), 0);
                         assert_int_equal(enc.nchunks, 37);
                         assert_int_equal(enc.info.chunks[36].raw, 29 * dt.itemsize);
-                        zpk_array_enc_free(&enc);
+                        zpk_ndarray_enc_free(&enc);
                     }
                 }
             }
@@ -419,14 +419,14 @@ static void test_roundtrip_shapes(void **state)
     for (size_t k = 0; k < sizeof s_all_codecs / sizeof s_all_codecs[0]; k++) {
         zpk_codec_t c = s_codec(s_all_codecs[k]);
         c.chunk_size = 64;
-        zpk_array_t a;
+        zpk_ndarray_t a;
         /* 0-d */
         double x = 2.5;
-        assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 0, NULL, 'C', &x), 0);
+        assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 0, NULL, 'C', &x), 0);
         s_roundtrip(&a, &c);
         /* empty */
         size_t e[2] = {0, 5};
-        assert_int_equal(zpk_array_init(&a, s_dt("<f4"), 2, e, 'C', NULL), 0);
+        assert_int_equal(zpk_ndarray_init(&a, s_dt("<f4"), 2, e, 'C', NULL), 0);
         s_roundtrip(&a, &c);
         /* a non-contiguous view: B = A[1:, ::3] of a 20x30 int16 */
         int16_t base[20][30];
@@ -435,8 +435,8 @@ static void test_roundtrip_shapes(void **state)
                 base[i][j] = (int16_t)(i * 100 + j);
         size_t vs[2] = {19, 10};
         ptrdiff_t st[2] = {60, 6};
-        assert_int_equal(zpk_array_init(&a, s_dt("<i2"), 2, vs, 'C', &base[1][0]), 0);
-        assert_int_equal(zpk_array_set_strides(&a, st), 0);
+        assert_int_equal(zpk_ndarray_init(&a, s_dt("<i2"), 2, vs, 'C', &base[1][0]), 0);
+        assert_int_equal(zpk_ndarray_set_strides(&a, st), 0);
         assert_true(a.has_strides);
         s_roundtrip(&a, &c);
         /* 32 dimensions */
@@ -444,7 +444,7 @@ static void test_roundtrip_shapes(void **state)
         for (int i = 0; i < 32; i++)
             d32[i] = i < 3 ? 2 : 1;
         int64_t v8[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-        assert_int_equal(zpk_array_init(&a, s_dt("<i8"), 32, d32, 'C', v8), 0);
+        assert_int_equal(zpk_ndarray_init(&a, s_dt("<i8"), 32, d32, 'C', v8), 0);
         s_roundtrip(&a, &c);
     }
 }
@@ -454,10 +454,10 @@ static void test_header_exact_bytes(void **state)
     (void)state;
     int32_t v[6] = {1, 2, 3, 4, 5, 6};
     size_t shp[2] = {2, 3};
-    zpk_array_t a;
-    assert_int_equal(zpk_array_init(&a, s_dt("<i4"), 2, shp, 'C', v), 0);
-    zpk_array_enc_t enc;
-    assert_int_equal(zpk_array_encode(&a, NULL, true, &enc, NULL), 0);
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<i4"), 2, shp, 'C', v), 0);
+    zpk_ndarray_enc_t enc;
+    assert_int_equal(zpk_ndarray_encode(&a, NULL, true, &enc, NULL), 0);
     static const uint8_t want[] = {
         0x87,
         0xa5, 'd', 't', 'y', 'p', 'e', 0xa3, '<', 'i', '4',
@@ -475,8 +475,8 @@ static void test_header_exact_bytes(void **state)
     assert_ptr_equal(enc.chunks[0].data, v);
     assert_int_equal(enc.chunks[0].size, 24);
     assert_null(enc.chunks[0].free_fn);
-    zpk_array_enc_free(&enc);
-    zpk_array_enc_free(&enc); /* twice is harmless */
+    zpk_ndarray_enc_free(&enc);
+    zpk_ndarray_enc_free(&enc); /* twice is harmless */
 }
 
 static void test_auto_rule(void **state)
@@ -485,45 +485,45 @@ static void test_auto_rule(void **state)
     size_t n = (size_t)2 << 20;
     uint8_t *data = malloc(n);
     size_t shp[1] = {n / 4};
-    zpk_array_t a;
-    zpk_array_enc_t enc;
+    zpk_ndarray_t a;
+    zpk_ndarray_enc_t enc;
     zpk_codec_t c = s_codec("auto");
 
     /* incompressible: the sample says raw; one borrowed chunk, codec none */
     s_random(data, n, 42);
-    assert_int_equal(zpk_array_init(&a, s_dt("<f4"), 1, shp, 'C', data), 0);
-    assert_int_equal(zpk_array_encode(&a, &c, true, &enc, NULL), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f4"), 1, shp, 'C', data), 0);
+    assert_int_equal(zpk_ndarray_encode(&a, &c, true, &enc, NULL), 0);
     assert_int_equal(enc.info.codec.id, ZPK_CODEC_NONE);
     assert_int_equal(enc.nchunks, 1);
     assert_ptr_equal(enc.chunks[0].data, data);
     assert_null(enc.chunks[0].free_fn);
-    zpk_array_enc_free(&enc);
+    zpk_ndarray_enc_free(&enc);
 
     /* small payloads are left alone */
     memset(data, 0, n);
     size_t small[1] = {1000};
-    assert_int_equal(zpk_array_init(&a, s_dt("<f4"), 1, small, 'C', data), 0);
-    assert_int_equal(zpk_array_encode(&a, &c, true, &enc, NULL), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f4"), 1, small, 'C', data), 0);
+    assert_int_equal(zpk_ndarray_encode(&a, &c, true, &enc, NULL), 0);
     assert_int_equal(enc.info.codec.id, ZPK_CODEC_NONE);
-    zpk_array_enc_free(&enc);
+    zpk_ndarray_enc_free(&enc);
 
     /* compressible: compressed chunks, owned, freed by enc_free */
-    assert_int_equal(zpk_array_init(&a, s_dt("<f4"), 1, shp, 'C', data), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f4"), 1, shp, 'C', data), 0);
     c.chunk_size = 256 * 1024;
     c.nthreads = 2; /* blosc's own threads, through the context API */
-    assert_int_equal(zpk_array_encode(&a, &c, true, &enc, NULL), 0);
+    assert_int_equal(zpk_ndarray_encode(&a, &c, true, &enc, NULL), 0);
     assert_int_equal(enc.info.codec.id, ZPK_CODEC_BLOSC);
     assert_int_equal(enc.nchunks, 8);
     for (size_t i = 0; i < 8; i++) {
         assert_non_null(enc.chunks[i].free_fn);
         assert_true(enc.chunks[i].size < 4096);
     }
-    zpk_array_enc_free(&enc);
+    zpk_ndarray_enc_free(&enc);
 
     /* mixed: zeros then noise; the noisy chunks go raw and are listed */
     s_random(data + n / 2, n / 2, 9);
     c.auto_sample = 0;
-    assert_int_equal(zpk_array_encode(&a, &c, true, &enc, NULL), 0);
+    assert_int_equal(zpk_ndarray_encode(&a, &c, true, &enc, NULL), 0);
     assert_int_equal(enc.info.codec.id, ZPK_CODEC_BLOSC);
     for (size_t i = 0; i < 8; i++) {
         assert_int_equal(enc.info.chunks[i].compressed, i < 4);
@@ -532,14 +532,14 @@ static void test_auto_rule(void **state)
             assert_null(enc.chunks[i].free_fn);
         }
     }
-    zpk_array_info_t info;
-    assert_int_equal(zpk_array_header_decode(enc.header, enc.header_size, NULL, &info, NULL),
+    zpk_ndarray_info_t info;
+    assert_int_equal(zpk_ndarray_header_decode(enc.header, enc.header_size, NULL, &info, NULL),
                      0);
     for (size_t i = 0; i < 8; i++)
         assert_int_equal(info.chunks[i].compressed, i < 4);
-    assert_false(zpk_array_info_is_raw(&info));
-    zpk_array_info_free(&info);
-    zpk_array_enc_free(&enc);
+    assert_false(zpk_ndarray_info_is_raw(&info));
+    zpk_ndarray_info_free(&info);
+    zpk_ndarray_enc_free(&enc);
     s_roundtrip(&a, &c);
     free(data);
 }
@@ -554,13 +554,13 @@ static void test_strided_copy_shared_by_raw_chunks(void **state)
             base[i][j] = i * 64 + j;
     size_t vs[2] = {64, 32};
     ptrdiff_t st[2] = {256, 8};
-    zpk_array_t a;
-    assert_int_equal(zpk_array_init(&a, s_dt("<i4"), 2, vs, 'C', base), 0);
-    assert_int_equal(zpk_array_set_strides(&a, st), 0);
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<i4"), 2, vs, 'C', base), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, st), 0);
     zpk_codec_t c = s_codec("none");
-    zpk_array_enc_t enc;
+    zpk_ndarray_enc_t enc;
     harness_alloc_reset_peaks();
-    assert_int_equal(zpk_array_encode(&a, &c, false, &enc, NULL), 0);
+    assert_int_equal(zpk_ndarray_encode(&a, &c, false, &enc, NULL), 0);
     assert_null(enc.header);
     assert_int_equal(enc.nchunks, 1);
     assert_non_null(enc.chunks[0].free_fn);
@@ -571,7 +571,7 @@ static void test_strided_copy_shared_by_raw_chunks(void **state)
     /* take the chunk (as the socket layer does), free the rest, then the chunk */
     zpk_chunk_t taken = enc.chunks[0];
     enc.chunks[0].free_fn = NULL;
-    zpk_array_enc_free(&enc);
+    zpk_ndarray_enc_free(&enc);
     assert_true(harness_alloc_stats().live_bytes >= 64 * 32 * 4);
     taken.free_fn(taken.data, taken.hint);
     assert_int_equal(harness_alloc_stats().live_blocks, 0);
@@ -582,11 +582,11 @@ static void test_strided_copy_shared_by_raw_chunks(void **state)
     c.auto_min_size = 0;
     c.auto_min_ratio = 1e9; /* nothing is worth compressing: all raw */
     c.auto_sample = 0;
-    assert_int_equal(zpk_array_encode(&a, &c, true, &enc, NULL), 0);
+    assert_int_equal(zpk_ndarray_encode(&a, &c, true, &enc, NULL), 0);
     assert_int_equal(enc.nchunks, 8);
     for (size_t i = 0; i < 8; i++)
         assert_false(enc.info.chunks[i].compressed);
-    zpk_array_enc_free(&enc);
+    zpk_ndarray_enc_free(&enc);
     assert_int_equal(harness_alloc_stats().live_blocks, 0);
     harness_alloc_uninstall();
 }
@@ -604,18 +604,18 @@ static void test_encode_allocation_failures(void **state)
     for (size_t k = 0; k < 3; k++) {
         zpk_codec_t c = s_codec(codecs[k]);
         c.chunk_size = 8192;
-        zpk_array_t a;
-        assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 1, vs, 'C', data), 0);
-        assert_int_equal(zpk_array_set_strides(&a, st), 0);
+        zpk_ndarray_t a;
+        assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 1, vs, 'C', data), 0);
+        assert_int_equal(zpk_ndarray_set_strides(&a, st), 0);
         int ok = 0;
         for (size_t f = 1; f < 200 && !ok; f++) {
-            zpk_array_enc_t enc;
+            zpk_ndarray_enc_t enc;
             harness_alloc_fail_after(f);
-            int rc = zpk_array_encode(&a, &c, true, &enc, NULL);
+            int rc = zpk_ndarray_encode(&a, &c, true, &enc, NULL);
             harness_alloc_fail_after(0);
             if (rc == 0) {
                 ok = 1;
-                zpk_array_enc_free(&enc);
+                zpk_ndarray_enc_free(&enc);
             } else {
                 assert_int_equal(rc, ZPK_ENOMEM);
                 assert_null(enc.chunks);
@@ -684,21 +684,21 @@ static int s_decode_hdr(const s_hdr_t *h, size_t max_bytes)
 {
     uint8_t buf[1024];
     size_t n = s_write_hdr(h, buf, sizeof buf);
-    zpk_array_opts_t o;
-    zpk_array_opts_default(&o);
+    zpk_ndarray_opts_t o;
+    zpk_ndarray_opts_default(&o);
     if (max_bytes)
-        o.max_array_bytes = max_bytes;
+        o.max_ndarray_bytes = max_bytes;
     if (s_max_chunks)
         o.max_chunks = s_max_chunks;
-    zpk_array_info_t info;
+    zpk_ndarray_info_t info;
     zpk_error_t err;
     zpk_error_clear(&err);
     harness_alloc_install();
     harness_alloc_reset_peaks();
-    int rc = zpk_array_header_decode(buf, n, &o, &info, &err);
+    int rc = zpk_ndarray_header_decode(buf, n, &o, &info, &err);
     assert_true(harness_alloc_stats().largest < 4096);
     if (rc == 0)
-        zpk_array_info_free(&info);
+        zpk_ndarray_info_free(&info);
     else
         assert_int_equal(err.code, rc);
     harness_alloc_uninstall();
@@ -780,46 +780,46 @@ static void test_hostile_header_bytes(void **state)
     uint8_t buf[256];
     const s_hdr_t good = {"<f8", 2, {4, 5}, 160, "zlib:6", 64, 3, {20, 20, 20}, -1, {0}};
     size_t n = s_write_hdr(&good, buf, sizeof buf);
-    zpk_array_info_t info;
+    zpk_ndarray_info_t info;
     /* every truncation fails cleanly */
     for (size_t cut = 0; cut < n; cut++) {
-        int rc = zpk_array_header_decode(buf, cut, NULL, &info, NULL);
+        int rc = zpk_ndarray_header_decode(buf, cut, NULL, &info, NULL);
         assert_true(rc < 0);
     }
     /* trailing bytes */
     buf[n] = 0xc0;
-    assert_int_equal(zpk_array_header_decode(buf, n + 1, NULL, &info, NULL), ZPK_EEXTRADATA);
+    assert_int_equal(zpk_ndarray_header_decode(buf, n + 1, NULL, &info, NULL), ZPK_EEXTRADATA);
     /* not a map */
     uint8_t arr[1] = {0x90};
-    assert_int_equal(zpk_array_header_decode(arr, 1, NULL, &info, NULL), ZPK_EFORMAT);
+    assert_int_equal(zpk_ndarray_header_decode(arr, 1, NULL, &info, NULL), ZPK_EFORMAT);
     /* a chunk table that claims 2^32-1 entries in a few bytes */
     uint8_t huge[] = {0x81, 0xa6, 'c', 'h', 'u', 'n', 'k', 's', 0xdd, 0xff, 0xff, 0xff, 0xff,
                       0x01};
     harness_alloc_install();
     harness_alloc_reset_peaks();
     /* over the reader's max_array_len: refused as it is read */
-    assert_int_equal(zpk_array_header_decode(huge, sizeof huge, NULL, &info, NULL),
+    assert_int_equal(zpk_ndarray_header_decode(huge, sizeof huge, NULL, &info, NULL),
                      ZPK_ELIMIT);
     /* 16 Mi entries: over max_chunks */
     huge[9] = 0x00;
-    assert_int_equal(zpk_array_header_decode(huge, sizeof huge, NULL, &info, NULL),
+    assert_int_equal(zpk_ndarray_header_decode(huge, sizeof huge, NULL, &info, NULL),
                      ZPK_ELIMIT);
     /* within every limit but far more entries than bytes left */
     huge[10] = 0x0f;
-    assert_int_equal(zpk_array_header_decode(huge, sizeof huge, NULL, &info, NULL),
+    assert_int_equal(zpk_ndarray_header_decode(huge, sizeof huge, NULL, &info, NULL),
                      ZPK_EOUTOFDATA);
     assert_int_equal(harness_alloc_stats().calls, 0);
     /* duplicate key, missing key, unknown key skipped */
     uint8_t dup[] = {0x82, 0xa5, 'c', 'h', 'u', 'n', 'k', 0x01, 0xa5, 'c', 'h', 'u', 'n',
                      'k', 0x01};
-    assert_int_equal(zpk_array_header_decode(dup, sizeof dup, NULL, &info, NULL), ZPK_EFORMAT);
+    assert_int_equal(zpk_ndarray_header_decode(dup, sizeof dup, NULL, &info, NULL), ZPK_EFORMAT);
     uint8_t miss[] = {0x81, 0xa5, 'c', 'h', 'u', 'n', 'k', 0x01};
-    assert_int_equal(zpk_array_header_decode(miss, sizeof miss, NULL, &info, NULL),
+    assert_int_equal(zpk_ndarray_header_decode(miss, sizeof miss, NULL, &info, NULL),
                      ZPK_EFORMAT);
     /* allocation failure on the chunk table */
     n = s_write_hdr(&good, buf, sizeof buf);
     harness_alloc_fail_after(1);
-    assert_int_equal(zpk_array_header_decode(buf, n, NULL, &info, NULL), ZPK_ENOMEM);
+    assert_int_equal(zpk_ndarray_header_decode(buf, n, NULL, &info, NULL), ZPK_ENOMEM);
     assert_int_equal(harness_alloc_stats().live_blocks, 0);
     harness_alloc_uninstall();
     /* an unknown key with a nested value is skipped */
@@ -843,12 +843,12 @@ static void test_hostile_header_bytes(void **state)
     zpk_write_array(&w, 1);
     zpk_write_uint(&w, 3);
     assert_int_equal(zpk_writer_finish(&w), 0);
-    assert_int_equal(zpk_array_header_decode(buf, zpk_writer_size(&w), NULL, &info, NULL), 0);
+    assert_int_equal(zpk_ndarray_header_decode(buf, zpk_writer_size(&w), NULL, &info, NULL), 0);
     assert_int_equal(info.dtype.kind, 'u');
     assert_int_equal(info.order, 'C');
     assert_int_equal(info.chunk_size, 3);
-    assert_true(zpk_array_info_is_raw(&info));
-    zpk_array_info_free(&info);
+    assert_true(zpk_ndarray_info_is_raw(&info));
+    zpk_ndarray_info_free(&info);
 }
 
 static void test_hostile_chunks(void **state)
@@ -858,18 +858,18 @@ static void test_hostile_chunks(void **state)
     uint8_t *data = malloc(n);
     s_fill(data, n, 2);
     size_t shp[1] = {n / 4};
-    zpk_array_t a;
-    assert_int_equal(zpk_array_init(&a, s_dt("<f4"), 1, shp, 'C', data), 0);
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f4"), 1, shp, 'C', data), 0);
     const char *codecs[] = {"zlib:6", "blosc:lz4:5:shuffle"};
     for (size_t k = 0; k < 2; k++) {
         zpk_codec_t c = s_codec(codecs[k]);
         c.chunk_size = 8000;
-        zpk_array_enc_t enc;
-        assert_int_equal(zpk_array_encode(&a, &c, true, &enc, NULL), 0);
+        zpk_ndarray_enc_t enc;
+        assert_int_equal(zpk_ndarray_encode(&a, &c, true, &enc, NULL), 0);
         assert_int_equal(enc.nchunks, 3);
-        zpk_array_info_t info;
+        zpk_ndarray_info_t info;
         assert_int_equal(
-            zpk_array_header_decode(enc.header, enc.header_size, NULL, &info, NULL), 0);
+            zpk_ndarray_header_decode(enc.header, enc.header_size, NULL, &info, NULL), 0);
         zpk_span_t sp[3];
         for (int i = 0; i < 3; i++) {
             sp[i].data = enc.chunks[i].data;
@@ -877,17 +877,17 @@ static void test_hostile_chunks(void **state)
         }
         uint8_t *dst = malloc(n);
         harness_alloc_install();
-        zpk_array_t out;
+        zpk_ndarray_t out;
         /* wrong chunk count, wrong chunk size: nothing allocated */
         harness_alloc_reset_peaks();
-        assert_int_equal(zpk_array_decode(&info, sp, 2, &out, NULL), ZPK_EFRAME);
+        assert_int_equal(zpk_ndarray_decode(&info, sp, 2, &out, NULL), ZPK_EFRAME);
         sp[1].size--;
-        assert_int_equal(zpk_array_decode(&info, sp, 3, &out, NULL), ZPK_ESHAPE);
-        assert_int_equal(zpk_array_decode_into(&info, sp, 3, dst, n, NULL), ZPK_ESHAPE);
+        assert_int_equal(zpk_ndarray_decode(&info, sp, 3, &out, NULL), ZPK_ESHAPE);
+        assert_int_equal(zpk_ndarray_decode_into(&info, sp, 3, dst, n, NULL), ZPK_ESHAPE);
         assert_int_equal(harness_alloc_stats().calls, 0);
         sp[1].size++;
-        assert_int_equal(zpk_array_decode_into(&info, sp, 3, dst, n - 1, NULL), ZPK_EBUFFULL);
-        assert_int_equal(zpk_array_decode_concat(&info, sp[0].data, 5, dst, n, NULL),
+        assert_int_equal(zpk_ndarray_decode_into(&info, sp, 3, dst, n - 1, NULL), ZPK_EBUFFULL);
+        assert_int_equal(zpk_ndarray_decode_concat(&info, sp[0].data, 5, dst, n, NULL),
                          ZPK_ESHAPE);
         /* a corrupted chunk: the error names it, nothing leaks */
         uint8_t *bad = malloc(sp[1].size);
@@ -897,7 +897,7 @@ static void test_hostile_chunks(void **state)
         sp[1].data = bad;
         zpk_error_t err;
         zpk_error_clear(&err);
-        int rc = zpk_array_decode(&info, sp, 3, &out, &err);
+        int rc = zpk_ndarray_decode(&info, sp, 3, &out, &err);
         assert_int_equal(rc, ZPK_EDECOMPRESS);
         assert_non_null(strstr(err.text, "chunk 1"));
         assert_int_equal(harness_alloc_stats().live_blocks, 0);
@@ -905,14 +905,14 @@ static void test_hostile_chunks(void **state)
         free(bad);
         /* the good chunks decode, allocating exactly nbytes once */
         harness_alloc_reset_peaks();
-        assert_int_equal(zpk_array_decode(&info, sp, 3, &out, NULL), 0);
+        assert_int_equal(zpk_ndarray_decode(&info, sp, 3, &out, NULL), 0);
         assert_true(harness_alloc_stats().largest == n);
         assert_memory_equal(out.data, data, n);
-        zpk_array_release(&out);
+        zpk_ndarray_free(&out);
         harness_alloc_uninstall();
         free(dst);
-        zpk_array_info_free(&info);
-        zpk_array_enc_free(&enc);
+        zpk_ndarray_info_free(&info);
+        zpk_ndarray_enc_free(&enc);
     }
     free(data);
 }

@@ -316,8 +316,8 @@ static void s_send_seq(void *pub, uint32_t seq)
     for (size_t i = 0; i < 64; i++)
         v[i] = seq * 1000u + (uint32_t)i;
     size_t n = 64;
-    zpk_array_t a;
-    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &n, 'C', v), 0);
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &n, 'C', v), 0);
     zpk_send_opts_t o;
     zpk_send_opts_init(&o);
     o.topic = "t";
@@ -328,7 +328,7 @@ static void s_send_seq(void *pub, uint32_t seq)
 /* Receives one array and returns its sequence number, checking every element. */
 static int s_recv_seq(void *sub, int64_t *seq)
 {
-    zpk_array_t a;
+    zpk_ndarray_t a;
     int rc = zpk_recv_array(sub, &a, 0);
     if (rc != 0)
         return rc;
@@ -337,7 +337,7 @@ static int s_recv_seq(void *sub, int64_t *seq)
     *seq = v[0] / 1000u;
     for (size_t i = 0; i < 64; i++)
         assert_int_equal(v[i], (uint32_t)*seq * 1000u + i);
-    zpk_array_release(&a);
+    zpk_ndarray_free(&a);
     return 0;
 }
 
@@ -392,7 +392,7 @@ static void s_stream(void *pub, void **good, size_t ngood, void **bad, size_t nb
     }
     for (size_t b = 0; b < nbad; b++) {
         s_opts(bad[b], S_SILENCE_MS);
-        zpk_array_t a;
+        zpk_ndarray_t a;
         assert_int_equal(zpk_recv_array(bad[b], &a, 0), -EAGAIN);
     }
 }
@@ -596,7 +596,7 @@ static void test_zmtp10_refused(void **state)
         size_t len = sizeof ep;
         assert_int_equal(zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, ep, &len), 0);
         int fd = s_raw_zmtp10(ep);
-        zpk_array_t a;
+        zpk_ndarray_t a;
         assert_int_equal(zpk_recv_array(pull, &a, 0), curve ? -EAGAIN : ZPK_EFOREIGN);
         close(fd);
         zmq_close(pull);

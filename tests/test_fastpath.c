@@ -58,11 +58,11 @@ static void test_dtype_short_typestrs(void **state)
 /* Writes @p info's header, and the same map with one unknown key added at
  * the end (which the fast path does not take), and checks both decode to
  * the same result. Returns the decode's code. */
-static int s_both_ways(const zpk_array_info_t *info, zpk_array_info_t *out)
+static int s_both_ways(const zpk_ndarray_info_t *info, zpk_ndarray_info_t *out)
 {
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
-    zpk_array_header_write(&w, info);
+    zpk_ndarray_header_write(&w, info);
     assert_int_equal(zpk_writer_finish(&w), 0);
     const uint8_t *b = zpk_writer_data(&w);
     size_t n = zpk_writer_size(&w);
@@ -74,10 +74,10 @@ static int s_both_ways(const zpk_array_info_t *info, zpk_array_info_t *out)
     slow[0] = 0x88;
     memcpy(slow + n, "\xa2zz\xc0", 4); /* "zz": nil */
 
-    zpk_array_info_t a, s;
+    zpk_ndarray_info_t a, s;
     zpk_error_t ea = {0}, es = {0};
-    int ra = zpk_array_header_decode(b, n, NULL, &a, &ea);
-    int rs = zpk_array_header_decode(slow, n + 4, NULL, &s, &es);
+    int ra = zpk_ndarray_header_decode(b, n, NULL, &a, &ea);
+    int rs = zpk_ndarray_header_decode(slow, n + 4, NULL, &s, &es);
     assert_int_equal(ra, rs);
     if (ra == 0) {
         assert_memory_equal(&a.dtype, &s.dtype, sizeof a.dtype);
@@ -96,24 +96,24 @@ static int s_both_ways(const zpk_array_info_t *info, zpk_array_info_t *out)
         }
         if (a.nchunks == 0)
             assert_null(a.chunks);
-        zpk_array_info_free(&s);
+        zpk_ndarray_info_free(&s);
         if (out != NULL)
             *out = a;
         else
-            zpk_array_info_free(&a);
+            zpk_ndarray_info_free(&a);
     } else {
         assert_int_equal(ea.code, es.code);
     }
     /* every truncation fails cleanly */
     for (size_t k = 0; k < n; k++) {
-        zpk_array_info_t t;
-        assert_int_not_equal(zpk_array_header_decode(b, k, NULL, &t, NULL), 0);
+        zpk_ndarray_info_t t;
+        assert_int_not_equal(zpk_ndarray_header_decode(b, k, NULL, &t, NULL), 0);
     }
     zpk_writer_free(&w);
     return ra;
 }
 
-static void s_info(zpk_array_info_t *info, zpk_chunk_info_t *ci, const char *dt, int ndim,
+static void s_info(zpk_ndarray_info_t *info, zpk_chunk_info_t *ci, const char *dt, int ndim,
                    const size_t *shape, char order, size_t nbytes)
 {
     memset(info, 0, sizeof *info);
@@ -146,7 +146,7 @@ static void test_array_header_fast_matches_general(void **state)
         {"<u4", 2, {300, 70000}, 'C'}, {"<f4", 4, {1, 1, 1, 200}, 'F'},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        zpk_array_info_t info, got;
+        zpk_ndarray_info_t info, got;
         zpk_chunk_info_t ci;
         size_t nb = 0;
         zpk_dtype_t dt;
@@ -156,7 +156,7 @@ static void test_array_header_fast_matches_general(void **state)
         assert_int_equal(s_both_ways(&info, &got), 0);
         assert_int_equal(got.nbytes, nb);
         assert_int_equal(got.order, cases[i].order);
-        zpk_array_info_free(&got);
+        zpk_ndarray_info_free(&got);
 
         /* a header that lies: nbytes off by one, a chunk of the wrong size */
         s_info(&info, &ci, cases[i].dt, cases[i].ndim, cases[i].shape, cases[i].order, nb);
@@ -170,27 +170,27 @@ static void test_array_header_fast_matches_general(void **state)
     }
     /* over the receiver's limits: the same codes either way */
     size_t shape[1] = {1000};
-    zpk_array_info_t info, got;
+    zpk_ndarray_info_t info, got;
     zpk_chunk_info_t ci;
     s_info(&info, &ci, "<f8", 1, shape, 'C', 8000);
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
-    zpk_array_header_write(&w, &info);
+    zpk_ndarray_header_write(&w, &info);
     assert_int_equal(zpk_writer_finish(&w), 0);
-    zpk_array_opts_t o;
-    zpk_array_opts_default(&o);
-    o.max_array_bytes = 7999;
-    assert_int_equal(zpk_array_header_decode(zpk_writer_data(&w), zpk_writer_size(&w), &o,
+    zpk_ndarray_opts_t o;
+    zpk_ndarray_opts_default(&o);
+    o.max_ndarray_bytes = 7999;
+    assert_int_equal(zpk_ndarray_header_decode(zpk_writer_data(&w), zpk_writer_size(&w), &o,
                                              &got, NULL),
                      ZPK_ELIMIT);
-    zpk_array_opts_default(&o);
+    zpk_ndarray_opts_default(&o);
     o.max_chunks = 0;
-    assert_int_equal(zpk_array_header_decode(zpk_writer_data(&w), zpk_writer_size(&w), &o,
+    assert_int_equal(zpk_ndarray_header_decode(zpk_writer_data(&w), zpk_writer_size(&w), &o,
                                              &got, NULL),
                      ZPK_ELIMIT);
-    zpk_array_opts_default(&o);
+    zpk_ndarray_opts_default(&o);
     o.limits.max_str_len = 4; /* "dtype" is 5: the general walk refuses it */
-    assert_int_not_equal(zpk_array_header_decode(zpk_writer_data(&w), zpk_writer_size(&w), &o,
+    assert_int_not_equal(zpk_ndarray_header_decode(zpk_writer_data(&w), zpk_writer_size(&w), &o,
                                                  &got, NULL),
                          0);
     zpk_writer_free(&w);
@@ -210,13 +210,13 @@ static void test_single_frame_pad(void **state)
             uint8_t data[40 * 16];
             for (size_t k = 0; k < sizeof data; k++)
                 data[k] = (uint8_t)(k * 7 + n);
-            zpk_array_t a;
-            assert_int_equal(zpk_array_init(&a, dt, 1, &n, 'C', data), 0);
-            zpk_array_enc_t enc;
-            assert_int_equal(zpk_array_encode(&a, NULL, false, &enc, NULL), 0);
+            zpk_ndarray_t a;
+            assert_int_equal(zpk_ndarray_init(&a, dt, 1, &n, 'C', data), 0);
+            zpk_ndarray_enc_t enc;
+            assert_int_equal(zpk_ndarray_encode(&a, NULL, false, &enc, NULL), 0);
             zpk_writer_t w;
             zpk_writer_init_growable(&w, 0);
-            zpk__msg_write_header(&w, ZPK__KIND_ARRAY, true, 0, NULL, &enc, 1);
+            zpk__msg_write_header(&w, ZPK__KIND_NDARRAY, true, 0, NULL, &enc, 1);
             assert_int_equal(zpk_writer_finish(&w), 0);
             size_t align = zpk__dtype_align(dt);
             size_t hl = zpk_writer_size(&w);
@@ -227,15 +227,15 @@ static void test_single_frame_pad(void **state)
             zpk_span_t f = {zpk_writer_data(&w), zpk_writer_size(&w)};
             zpk__msg_t m;
             assert_int_equal(zpk__msg_parse(&f, 1, NULL, NULL, &m, NULL), 0);
-            assert_int_equal(m.kind, ZPK__KIND_ARRAY);
+            assert_int_equal(m.kind, ZPK__KIND_NDARRAY);
             assert_true(m.single);
             assert_int_equal(m.nspans, 1);
             assert_ptr_equal(m.spans[0].data, (const uint8_t *)f.data + hl);
             assert_int_equal(m.spans[0].size, a.nbytes);
-            assert_int_equal(m.arrays[0].nbytes, a.nbytes);
+            assert_int_equal(m.ndarrays[0].nbytes, a.nbytes);
             zpk__msg_free(&m);
             zpk_writer_free(&w);
-            zpk_array_enc_free(&enc);
+            zpk_ndarray_enc_free(&enc);
         }
 }
 
@@ -263,27 +263,27 @@ static void test_inproc_single_frame(void **state)
     for (size_t i = 0; i < 512; i++)
         d[i] = (double)i * 0.5;
     size_t n = 512;
-    zpk_array_t a;
-    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', d), 0);
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', d), 0);
 
     harness_alloc_install();
     for (int rep = 0; rep < 3; rep++) {
         assert_int_equal(zpk_send_array(push, &a, NULL), 0);
         harness_alloc_reset_peaks();
-        zpk_array_t r;
+        zpk_ndarray_t r;
         assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
         harness_alloc_stats_t st = harness_alloc_stats();
         assert_true(st.largest < sizeof d / 4);
         assert_int_equal((uintptr_t)r.data % 8, 0);
         assert_int_equal(r.nbytes, sizeof d);
         assert_memory_equal(r.data, d, sizeof d);
-        zpk_array_release(&r);
+        zpk_ndarray_free(&r);
     }
 
     /* the same array without "pad", at every misalignment */
     for (size_t shift = 0; shift < 8; shift++) {
-        zpk_array_enc_t enc;
-        assert_int_equal(zpk_array_encode(&a, NULL, false, &enc, NULL), 0);
+        zpk_ndarray_enc_t enc;
+        assert_int_equal(zpk_ndarray_encode(&a, NULL, false, &enc, NULL), 0);
         zpk_writer_t w;
         zpk_writer_init_growable(&w, 0);
         zpk_write_map(&w, 5 + (shift ? 1 : 0));
@@ -301,18 +301,18 @@ static void test_inproc_single_frame(void **state)
             zpk_write_str(&w, sp, shift - 1);
         }
         zpk_write_cstr(&w, "array");
-        zpk_array_header_write(&w, &enc.info);
+        zpk_ndarray_header_write(&w, &enc.info);
         zpk_write_raw(&w, d, sizeof d);
         assert_int_equal(zpk_writer_finish(&w), 0);
         s_send_raw(push, zpk_writer_data(&w), zpk_writer_size(&w));
         zpk_writer_free(&w);
-        zpk_array_enc_free(&enc);
-        zpk_array_t r;
+        zpk_ndarray_enc_free(&enc);
+        zpk_ndarray_t r;
         assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
         assert_int_equal((uintptr_t)r.data % 8, 0);
         assert_int_equal(r.nbytes, sizeof d);
         assert_memory_equal(r.data, d, sizeof d);
-        zpk_array_release(&r);
+        zpk_ndarray_free(&r);
     }
     harness_alloc_uninstall();
     zmq_close(pull);

@@ -161,8 +161,8 @@ static void s_send_seq(void *s, uint32_t seq)
     for (size_t i = 0; i < 32; i++)
         v[i] = seq * 7u + (uint32_t)i;
     size_t n = 32;
-    zpk_array_t a;
-    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &n, 'C', v), 0);
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &n, 'C', v), 0);
     zpk_send_opts_t o;
     zpk_send_opts_init(&o);
     o.topic = "t";
@@ -173,7 +173,7 @@ static void s_send_seq(void *s, uint32_t seq)
 /* Receives a numbered array (0 and *seq, checked element by element) or returns the error. */
 static int s_recv_seq(void *s, int flags, int64_t *seq)
 {
-    zpk_array_t a;
+    zpk_ndarray_t a;
     int rc = zpk_recv_array(s, &a, flags);
     if (rc != 0)
         return rc;
@@ -184,7 +184,7 @@ static int s_recv_seq(void *s, int flags, int64_t *seq)
     for (size_t i = 0; i < 32; i++)
         assert_int_equal(v[i], base + i);
     *seq = base / 7u;
-    zpk_array_release(&a);
+    zpk_ndarray_free(&a);
     return 0;
 }
 
@@ -225,10 +225,10 @@ static void s_send_mixed(void *s, uint32_t seq, size_t count, int flags)
     for (size_t i = 0; i < count; i++)
         va[i] = seq ^ (uint32_t)(i * 2654435761u);
     double vb[3] = {seq * 0.5, -1.0 * (double)count, 3.25};
-    zpk_array_t arrs[2];
+    zpk_ndarray_t arrs[2];
     size_t three = 3;
-    assert_int_equal(zpk_array_init(&arrs[0], zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &count, 'C', va), 0);
-    assert_int_equal(zpk_array_init(&arrs[1], zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &three, 'C', vb), 0);
+    assert_int_equal(zpk_ndarray_init(&arrs[0], zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &count, 'C', va), 0);
+    assert_int_equal(zpk_ndarray_init(&arrs[1], zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &three, 'C', vb), 0);
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
     zpk_write_map(&w, 5);
@@ -239,9 +239,9 @@ static void s_send_mixed(void *s, uint32_t seq, size_t count, int flags)
     zpk_write_cstr(&w, "sum");
     zpk_write_uint(&w, s_mixed_sum(va, count * 4, vb, sizeof vb));
     zpk_write_cstr(&w, "a");
-    zpk_write_array_ref(&w, 0);
+    zpk_write_ndarray_ref(&w, 0);
     zpk_write_cstr(&w, "b");
-    zpk_write_array_ref(&w, 1);
+    zpk_write_ndarray_ref(&w, 1);
     zpk_send_opts_t o;
     zpk_send_opts_init(&o);
     o.topic = "m";
@@ -260,9 +260,9 @@ static uint32_t s_check_mixed(const zpk_mixed_t *m)
     assert_int_equal(zpk_node_get_uint(zpk_node_map_get(root, "seq"), &seq), 0);
     assert_int_equal(zpk_node_get_uint(zpk_node_map_get(root, "n"), &n), 0);
     assert_int_equal(zpk_node_get_uint(zpk_node_map_get(root, "sum"), &sum), 0);
-    assert_int_equal(m->narrays, 2);
-    const zpk_array_t *a = zpk_mixed_array(m, zpk_node_map_get(root, "a"));
-    const zpk_array_t *b = zpk_mixed_array(m, zpk_node_map_get(root, "b"));
+    assert_int_equal(m->n_ndarrays, 2);
+    const zpk_ndarray_t *a = zpk_mixed_ndarray(m, zpk_node_map_get(root, "a"));
+    const zpk_ndarray_t *b = zpk_mixed_ndarray(m, zpk_node_map_get(root, "b"));
     assert_non_null(a);
     assert_non_null(b);
     assert_int_equal(a->nbytes, n * 4);
@@ -325,7 +325,7 @@ static void test_slow_subscriber_hwm(void **state)
             assert_true((int64_t)seq > last); /* in order, no repeats */
             last = seq;
             got++;
-            zpk_mixed_release(&m);
+            zpk_mixed_free(&m);
         }
         print_message("%s: %zu of %d messages past HWM %d arrived, all whole\n", s_tname[t], got,
                       N, HWM);
@@ -346,7 +346,7 @@ static void test_slow_subscriber_hwm(void **state)
             int rc;
             while ((rc = zpk_recv_mixed(sub, &m, NULL)) == 0) {
                 uint32_t seq = s_check_mixed(&m);
-                zpk_mixed_release(&m);
+                zpk_mixed_free(&m);
                 assert_true((int64_t)seq > last);
                 last = seq;
                 again = again || seq >= N;
@@ -450,7 +450,7 @@ static void test_publisher_restart(void **state)
                     zpk_mixed_t m;
                     assert_int_equal(zpk_recv_mixed(sub, &m, NULL), 0);
                     assert_int_equal(s_check_mixed(&m), i);
-                    zpk_mixed_release(&m);
+                    zpk_mixed_free(&m);
                 }
             }
             /* Restart: the publisher goes away right after a burst the
@@ -483,7 +483,7 @@ static void test_publisher_restart(void **state)
                         break;
                     assert_int_equal(rc, 0);
                     uint32_t s2 = s_check_mixed(&m);
-                    zpk_mixed_release(&m);
+                    zpk_mixed_free(&m);
                     if (s2 == 2 * S_WARM) {
                         joined = true;
                         continue; /* drain the other warm-ups */
@@ -544,8 +544,8 @@ static void s_capture(s_captured_t *c, int is_array)
     if (is_array) { /* 32 KiB: over the single-frame threshold, so three frames */
         size_t n = 8192;
         uint32_t *v = calloc(n, 4);
-        zpk_array_t a;
-        assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &n, 'C', v), 0);
+        zpk_ndarray_t a;
+        assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &n, 'C', v), 0);
         zpk_send_opts_t o;
         zpk_send_opts_init(&o);
         o.topic = "t";
@@ -674,14 +674,14 @@ static void test_garbage_frames(void **state)
                 zpk_recv_opts_t ro;
                 zpk_recv_opts_init(&ro);
                 ro.err = &err;
-                zpk_array_t a;
+                zpk_ndarray_t a;
                 int rc = zpk_recv_array_ex(pull, &a, &ro);
                 if (rc != g[k].array_code)
                     fail_msg("%s, %s: zpk_recv_array() gave %s (%s), want %s", s_tname[t],
                              g[k].name, zpk_err_name(rc), err.text,
                              zpk_err_name(g[k].array_code));
                 if (rc == 0)
-                    zpk_array_release(&a);
+                    zpk_ndarray_free(&a);
                 else
                     assert_int_equal(err.code, rc);
                 int64_t got = -1;
@@ -816,10 +816,10 @@ static void *s_blocked_recv(void *arg)
         b->rc = zpk_sendf(sub, 0, "{s:i}", "id", 1);
         break;
     case 0: {
-        zpk_array_t a;
+        zpk_ndarray_t a;
         b->rc = zpk_recv_array(sub, &a, 0);
         if (b->rc == 0)
-            zpk_array_release(&a);
+            zpk_ndarray_free(&a);
         break;
     }
     case 1: {
@@ -832,7 +832,7 @@ static void *s_blocked_recv(void *arg)
         zpk_mixed_t m;
         b->rc = zpk_recv_mixed(sub, &m, NULL);
         if (b->rc == 0)
-            zpk_mixed_release(&m);
+            zpk_mixed_free(&m);
         break;
     }
     }
@@ -948,7 +948,7 @@ static void test_eintr_then_good(void **state)
         while (rc == -EINTR);
         assert_int_equal(rc, 0);
         assert_int_equal(s_check_mixed(&m), i);
-        zpk_mixed_release(&m);
+        zpk_mixed_free(&m);
     }
     s_close(push);
     s_close(pull);
@@ -993,12 +993,12 @@ static void s_roundtrip(void *push, void *pull, uint32_t i)
         zpk_mixed_t m;
         assert_int_equal(zpk_recv_mixed(pull, &m, NULL), 0);
         assert_int_equal(s_check_mixed(&m), i);
-        zpk_mixed_release(&m);
+        zpk_mixed_free(&m);
         break;
     }
     default: { /* garbage, answered with an error */
         assert_int_equal(zmq_send(push, "junk", 4, 0), 4);
-        zpk_array_t a;
+        zpk_ndarray_t a;
         assert_int_equal(zpk_recv_array(pull, &a, 0), ZPK_EFOREIGN);
         break;
     }

@@ -146,8 +146,8 @@ static void test_duplicate_keys(void **state)
     /* an array header or a message header with a duplicate key is refused */
     const uint8_t hdr[] = {0x82, 0xa5, 'd', 't', 'y', 'p', 'e', 0xa3, '<', 'f', '8',
                            0xa5, 'd', 't', 'y', 'p', 'e', 0xa3, '<', 'f', '8'};
-    zpk_array_info_t info;
-    assert_int_equal(zpk_array_header_decode(hdr, sizeof hdr, NULL, &info, NULL), ZPK_EFORMAT);
+    zpk_ndarray_info_t info;
+    assert_int_equal(zpk_ndarray_header_decode(hdr, sizeof hdr, NULL, &info, NULL), ZPK_EFORMAT);
 }
 
 /* Catalogue: non-minimal encodings are read, and written back shortest. */
@@ -350,7 +350,7 @@ static void test_fuzz_regressions_recipe_leak(void **state)
         int rc = zpk__msg_parse(fr, 3, NULL, NULL, &m, NULL);
         assert_true(rc < 0);
         assert_null(m.spans);
-        assert_null(m.arrays);
+        assert_null(m.ndarrays);
         assert_int_equal(harness_alloc_stats().live_blocks, 0);
     }
     harness_alloc_uninstall(); /* asserts that nothing is still live */

@@ -20,14 +20,14 @@
 #define S_LIT(s) {s, sizeof s - 1}
 
 /* Encodes a float64 array of @p n items with @p codec_str into @p enc. */
-static void s_encode(zpk_array_enc_t *enc, double *d, size_t n, const char *codec_str, size_t chunk)
+static void s_encode(zpk_ndarray_enc_t *enc, double *d, size_t n, const char *codec_str, size_t chunk)
 {
-    zpk_array_t a;
-    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', d), 0);
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', d), 0);
     zpk_codec_t c;
     assert_int_equal(zpk_codec_parse(codec_str, strlen(codec_str), &c, NULL), 0);
     c.chunk_size = chunk;
-    assert_int_equal(zpk_array_encode(&a, &c, false, enc, NULL), 0);
+    assert_int_equal(zpk_ndarray_encode(&a, &c, false, enc, NULL), 0);
 }
 
 static void test_obj_header_exact_bytes(void **state)
@@ -66,12 +66,12 @@ static void test_array_header_roundtrip_and_frames(void **state)
     double d[1000];
     for (int i = 0; i < 1000; i++)
         d[i] = i % 10;
-    zpk_array_enc_t enc;
+    zpk_ndarray_enc_t enc;
     s_encode(&enc, d, 1000, "zlib:1", 3000); /* 3 chunks: 3000, 3000, 2000 */
     assert_int_equal(enc.nchunks, 3);
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
-    zpk__msg_write_header(&w, ZPK__KIND_ARRAY, false, enc.nchunks, NULL, &enc, 1);
+    zpk__msg_write_header(&w, ZPK__KIND_NDARRAY, false, enc.nchunks, NULL, &enc, 1);
     assert_int_equal(zpk_writer_finish(&w), 0);
     zpk_span_t fr[6];
     fr[0] = (zpk_span_t){"topic", 5};
@@ -84,13 +84,13 @@ static void test_array_header_roundtrip_and_frames(void **state)
     assert_int_equal(zpk__msg_parse(fr, 5, NULL, NULL, &m, &err), 0);
     assert_true(m.has_topic);
     assert_int_equal(m.header, 1);
-    assert_int_equal(m.kind, ZPK__KIND_ARRAY);
-    assert_int_equal(m.narrays, 1);
+    assert_int_equal(m.kind, ZPK__KIND_NDARRAY);
+    assert_int_equal(m.n_ndarrays, 1);
     assert_int_equal(m.nspans, 3);
-    assert_int_equal(m.arrays[0].nbytes, 8000);
-    assert_int_equal(m.arrays[0].chunk_size, 3000);
+    assert_int_equal(m.ndarrays[0].nbytes, 8000);
+    assert_int_equal(m.ndarrays[0].chunk_size, 3000);
     double back[1000];
-    assert_int_equal(zpk_array_decode_into(&m.arrays[0], m.spans, m.nspans, back, sizeof back, NULL), 0);
+    assert_int_equal(zpk_ndarray_decode_into(&m.ndarrays[0], m.spans, m.nspans, back, sizeof back, NULL), 0);
     assert_memory_equal(back, d, sizeof d);
     zpk__msg_free(&m);
     /* no topic */
@@ -117,7 +117,7 @@ static void test_array_header_roundtrip_and_frames(void **state)
         assert_true(rc < 0);
     }
     zpk_writer_free(&w);
-    zpk_array_enc_free(&enc);
+    zpk_ndarray_enc_free(&enc);
 }
 
 /* Builds a header from a list of key/value writers. */
@@ -232,7 +232,7 @@ static void test_single_frame_split(void **state)
     double d[100];
     for (int i = 0; i < 100; i++)
         d[i] = i;
-    zpk_array_enc_t enc;
+    zpk_ndarray_enc_t enc;
     s_encode(&enc, d, 100, "none", 0);
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
@@ -250,24 +250,24 @@ static void test_single_frame_split(void **state)
     zpk_doc_t *doc;
     assert_int_equal(zpk_doc_parse(m.spans[0].data, m.spans[0].size, NULL, 0, &doc, NULL), 0);
     uint32_t idx = 99;
-    assert_int_equal(zpk_node_get_array_ref(zpk_node_map_get(zpk_doc_root(doc), "x"), &idx), 0);
+    assert_int_equal(zpk_node_get_ndarray_ref(zpk_node_map_get(zpk_doc_root(doc), "x"), &idx), 0);
     assert_int_equal(idx, 0);
     zpk_doc_destroy(&doc);
     zpk__msg_free(&m);
     /* an array whose single-frame payload is short */
     zpk_writer_reset(&w);
-    zpk__msg_write_header(&w, ZPK__KIND_ARRAY, true, 0, NULL, &enc, 1);
+    zpk__msg_write_header(&w, ZPK__KIND_NDARRAY, true, 0, NULL, &enc, 1);
     zpk_write_raw(&w, d, sizeof d - 1);
     fr = (zpk_span_t){zpk_writer_data(&w), zpk_writer_size(&w)};
     assert_int_equal(zpk__msg_parse(&fr, 1, NULL, NULL, &m, NULL), ZPK_ESHAPE);
     /* a single-frame message followed by a frame */
     zpk_writer_reset(&w);
-    zpk__msg_write_header(&w, ZPK__KIND_ARRAY, true, 0, NULL, &enc, 1);
+    zpk__msg_write_header(&w, ZPK__KIND_NDARRAY, true, 0, NULL, &enc, 1);
     zpk_write_raw(&w, d, sizeof d);
     zpk_span_t two[2] = {{zpk_writer_data(&w), zpk_writer_size(&w)}, {"x", 1}};
     assert_int_equal(zpk__msg_parse(two, 2, NULL, NULL, &m, NULL), ZPK_EFRAME);
     zpk_writer_free(&w);
-    zpk_array_enc_free(&enc);
+    zpk_ndarray_enc_free(&enc);
 }
 
 static void test_array_refs(void **state)
@@ -276,7 +276,7 @@ static void test_array_refs(void **state)
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
     zpk_write_array(&w, 4);
-    zpk_write_array_ref(&w, 0x01020304u);
+    zpk_write_ndarray_ref(&w, 0x01020304u);
     zpk_write_ext(&w, 90, "ab", 2);
     zpk_write_ext(&w, 91, "abcd", 4);
     zpk_write_uint(&w, 1);
@@ -286,12 +286,12 @@ static void test_array_refs(void **state)
     assert_int_equal(zpk_doc_parse(zpk_writer_data(&w), zpk_writer_size(&w), NULL, 0, &doc, NULL), 0);
     const zpk_node_t *root = zpk_doc_root(doc);
     uint32_t idx;
-    assert_int_equal(zpk_node_get_array_ref(zpk_node_array_at(root, 0), &idx), 0);
+    assert_int_equal(zpk_node_get_ndarray_ref(zpk_node_array_at(root, 0), &idx), 0);
     assert_int_equal(idx, 0x01020304u);
-    assert_int_equal(zpk_node_get_array_ref(zpk_node_array_at(root, 1), &idx), ZPK_EFORMAT);
-    assert_int_equal(zpk_node_get_array_ref(zpk_node_array_at(root, 2), &idx), ZPK_ETYPE);
-    assert_int_equal(zpk_node_get_array_ref(zpk_node_array_at(root, 3), &idx), ZPK_ETYPE);
-    assert_int_equal(zpk_node_get_array_ref(NULL, &idx), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_ndarray_ref(zpk_node_array_at(root, 1), &idx), ZPK_EFORMAT);
+    assert_int_equal(zpk_node_get_ndarray_ref(zpk_node_array_at(root, 2), &idx), ZPK_ETYPE);
+    assert_int_equal(zpk_node_get_ndarray_ref(zpk_node_array_at(root, 3), &idx), ZPK_ETYPE);
+    assert_int_equal(zpk_node_get_ndarray_ref(NULL, &idx), ZPK_EINVAL);
     zpk_doc_destroy(&doc);
     zpk_writer_free(&w);
 }
@@ -299,7 +299,7 @@ static void test_array_refs(void **state)
 static void test_recipe(void **state)
 {
     (void)state;
-    zpk_array_info_t info;
+    zpk_ndarray_info_t info;
     memset(&info, 0, sizeof info);
     info.dtype = zpk_dtype_make(ZPK_KIND_FLOAT, 8);
     info.ndim = 2;
@@ -324,7 +324,7 @@ static void test_recipe(void **state)
     assert_int_equal(zpk__msg_parse(fr + 1, 2, NULL, NULL, &m, NULL), 0);
     assert_int_equal(m.kind, ZPK__KIND_RECIPE);
     assert_false(m.has_topic);
-    assert_int_equal(m.arrays[0].nbytes, 48);
+    assert_int_equal(m.ndarrays[0].nbytes, 48);
     assert_ptr_equal(m.spans[0].data, d);
     zpk__msg_free(&m);
     assert_int_equal(zpk__msg_parse(fr, 3, NULL, NULL, &m, NULL), 0);
@@ -353,7 +353,7 @@ static void test_mutated_headers(void **state)
     double d[300];
     for (int i = 0; i < 300; i++)
         d[i] = i;
-    zpk_array_enc_t enc[2];
+    zpk_ndarray_enc_t enc[2];
     s_encode(&enc[0], d, 300, "zlib:1", 1000);
     s_encode(&enc[1], d, 100, "none", 0);
     zpk_writer_t w;
@@ -375,7 +375,7 @@ static void test_mutated_headers(void **state)
     zpk__msg_t m;
     memcpy(h, zpk_writer_data(&w), hl);
     assert_int_equal(zpk__msg_parse(fr, n, NULL, NULL, &m, NULL), 0);
-    assert_int_equal(m.narrays, 2);
+    assert_int_equal(m.n_ndarrays, 2);
     zpk__msg_free(&m);
     size_t ok = 0;
     for (size_t pos = 0; pos < hl; pos++) {
@@ -391,15 +391,15 @@ static void test_mutated_headers(void **state)
     assert_true(ok > 0);
     harness_alloc_uninstall();
     zpk_writer_free(&w);
-    zpk_array_enc_free(&enc[0]);
-    zpk_array_enc_free(&enc[1]);
+    zpk_ndarray_enc_free(&enc[0]);
+    zpk_ndarray_enc_free(&enc[1]);
 }
 
 static void test_allocation_failures(void **state)
 {
     (void)state;
     double d[1000] = {0};
-    zpk_array_enc_t enc;
+    zpk_ndarray_enc_t enc;
     s_encode(&enc, d, 1000, "zlib:1", 2000);
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
@@ -427,7 +427,7 @@ static void test_allocation_failures(void **state)
     assert_true(fails > 0);
     harness_alloc_uninstall();
     zpk_writer_free(&w);
-    zpk_array_enc_free(&enc);
+    zpk_ndarray_enc_free(&enc);
 }
 
 int main(void)

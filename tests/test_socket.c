@@ -267,18 +267,18 @@ static void test_pub_sub_topics(void **state)
         /* arrays with topics too */
         double v[3] = {1, 2, 3};
         size_t shape = 3;
-        zpk_array_t a;
-        assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &shape, 'C', v), 0);
+        zpk_ndarray_t a;
+        assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &shape, 'C', v), 0);
         zpk_send_opts_t o;
         zpk_send_opts_init(&o);
         o.topic = "a.arr";
         o.topic_len = 5;
         assert_int_equal(zpk_send_array(pub, &a, &o), 0);
-        zpk_array_t r;
+        zpk_ndarray_t r;
         assert_int_equal(zpk_recv_array_ex(sub, &r, &ro), 0);
         assert_string_equal(topic, "a.arr");
         assert_memory_equal(r.data, v, sizeof v);
-        zpk_array_release(&r);
+        zpk_ndarray_free(&r);
         s_close2(pub, sub);
     }
 }
@@ -331,14 +331,14 @@ static void test_arrays_every_codec_both_orders(void **state)
             for (int o = 0; o < 2; o++) {
                 char order = o ? 'F' : 'C';
                 size_t shape[2] = {R, C};
-                zpk_array_t a;
-                assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 2, shape,
+                zpk_ndarray_t a;
+                assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 2, shape,
                                                 order, d), 0);
                 zpk_send_opts_t so;
                 zpk_send_opts_init(&so);
                 so.codec = &codec;
                 assert_int_equal(zpk_send_array(push, &a, &so), 0);
-                zpk_array_t r;
+                zpk_ndarray_t r;
                 assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
                 assert_int_equal(r.ndim, 2);
                 assert_int_equal(r.shape[0], R);
@@ -348,11 +348,11 @@ static void test_arrays_every_codec_both_orders(void **state)
                 assert_int_equal(r.nbytes, sizeof(double) * R * C);
                 assert_memory_equal(r.data, d, r.nbytes);
                 ((double *)r.data)[0] = -1; /* writable */
-                zpk_array_release(&r);
+                zpk_ndarray_free(&r);
                 /* and into a caller's buffer */
                 assert_int_equal(zpk_send_array(push, &a, &so), 0);
                 double *buf = malloc(sizeof(double) * R * C);
-                zpk_array_t into;
+                zpk_ndarray_t into;
                 assert_int_equal(zpk_recv_array_into(pull, buf, sizeof(double) * R * C, &into, NULL), 0);
                 assert_ptr_equal(into.data, buf);
                 assert_null(into.free_fn);
@@ -373,36 +373,36 @@ static void test_array_dtypes_empty_scalar_noncontiguous(void **state)
     s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
     /* empty */
     size_t shape0[2] = {0, 5};
-    zpk_array_t a;
-    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_INT, 4), 2, shape0, 'C', NULL), 0);
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_INT, 4), 2, shape0, 'C', NULL), 0);
     assert_int_equal(zpk_send_array(push, &a, NULL), 0);
-    zpk_array_t r;
+    zpk_ndarray_t r;
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_int_equal(r.nbytes, 0);
     assert_int_equal(r.ndim, 2);
     assert_int_equal(r.shape[1], 5);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     /* 0-d */
     int16_t v = -7;
-    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_INT, 2), 0, NULL, 'C', &v), 0);
+    assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_INT, 2), 0, NULL, 'C', &v), 0);
     assert_int_equal(zpk_send_array(push, &a, NULL), 0);
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_int_equal(r.ndim, 0);
     assert_int_equal(*(int16_t *)r.data, -7);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     /* a strided view: every other element of 10 uint32 */
     uint32_t base[10];
     for (int i = 0; i < 10; i++)
         base[i] = (uint32_t)i * 3;
     size_t shape5 = 5;
-    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &shape5, 'C', base), 0);
+    assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &shape5, 'C', base), 0);
     ptrdiff_t st = 8;
-    assert_int_equal(zpk_array_set_strides(&a, &st), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, &st), 0);
     assert_int_equal(zpk_send_array(push, &a, NULL), 0);
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     for (int i = 0; i < 5; i++)
         assert_int_equal(((uint32_t *)r.data)[i], (uint32_t)i * 6);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     /* big-endian complex64 keeps its byte order */
     zpk_dtype_t be;
     assert_int_equal(zpk_dtype_parse(">c8", 3, &be, NULL), 0);
@@ -410,12 +410,12 @@ static void test_array_dtypes_empty_scalar_noncontiguous(void **state)
     for (int i = 0; i < 16; i++)
         raw[i] = (uint8_t)i;
     size_t two = 2;
-    assert_int_equal(zpk_array_init(&a, be, 1, &two, 'C', raw), 0);
+    assert_int_equal(zpk_ndarray_init(&a, be, 1, &two, 'C', raw), 0);
     assert_int_equal(zpk_send_array(push, &a, NULL), 0);
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_true(zpk_dtype_equal(r.dtype, be));
     assert_memory_equal(r.data, raw, 16);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     s_close2(pull, push);
 }
 
@@ -427,15 +427,15 @@ static void test_req_rep_and_dealer_router(void **state)
         s_pair(t, ZMQ_REP, ZMQ_REQ, &rep, &req);
         float q[4] = {1, 2, 3, 4};
         size_t n = 4;
-        zpk_array_t a;
-        zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 1, &n, 'C', q);
+        zpk_ndarray_t a;
+        zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 1, &n, 'C', q);
         assert_int_equal(zpk_send_array(req, &a, NULL), 0);
-        zpk_array_t r;
+        zpk_ndarray_t r;
         assert_int_equal(zpk_recv_array(rep, &r, 0), 0);
         float sum = 0;
         for (int i = 0; i < 4; i++)
             sum += ((float *)r.data)[i];
-        zpk_array_release(&r);
+        zpk_ndarray_free(&r);
         assert_int_equal(zpk_sendf(rep, 0, "{s:d}", "sum", (double)sum), 0);
         zpk_doc_t *doc = NULL;
         assert_int_equal(zpk_recv_packed(req, &doc, 0), 0);
@@ -491,19 +491,19 @@ static void test_mixed(void **state)
                 img[i] = (uint16_t)(i * 31);
             for (int i = 0; i < 300; i++)
                 mask[i] = (uint8_t)(i & 1);
-            zpk_array_t arrs[2];
+            zpk_ndarray_t arrs[2];
             size_t s1[2] = {250, 400}, s2 = 300;
-            zpk_array_init(&arrs[0], zpk_dtype_make(ZPK_KIND_UINT, 2), 2, s1, 'C', img);
-            zpk_array_init(&arrs[1], zpk_dtype_make(ZPK_KIND_BOOL, 1), 1, &s2, 'C', mask);
+            zpk_ndarray_init(&arrs[0], zpk_dtype_make(ZPK_KIND_UINT, 2), 2, s1, 'C', img);
+            zpk_ndarray_init(&arrs[1], zpk_dtype_make(ZPK_KIND_BOOL, 1), 1, &s2, 'C', mask);
             zpk_writer_t w;
             zpk_writer_init_growable(&w, 0);
             zpk_write_map(&w, 3);
             zpk_write_cstr(&w, "ts");
             zpk_write_double(&w, 12.5);
             zpk_write_cstr(&w, "image");
-            zpk_write_array_ref(&w, 0);
+            zpk_write_ndarray_ref(&w, 0);
             zpk_write_cstr(&w, "mask");
-            zpk_write_array_ref(&w, 1);
+            zpk_write_ndarray_ref(&w, 1);
             zpk_codec_t codec;
             zpk_codec_parse("zlib:1", 6, &codec, NULL);
             zpk_send_opts_t so;
@@ -514,20 +514,20 @@ static void test_mixed(void **state)
             zpk_writer_free(&w);
             zpk_mixed_t m;
             assert_int_equal(zpk_recv_mixed(pull, &m, NULL), 0);
-            assert_int_equal(m.narrays, 2);
+            assert_int_equal(m.n_ndarrays, 2);
             const zpk_node_t *root = zpk_doc_root(m.doc);
             double ts;
             assert_int_equal(zpk_node_get_double(zpk_node_map_get(root, "ts"), &ts), 0);
             assert_true(ts == 12.5);
-            const zpk_array_t *ri = zpk_mixed_array(&m, zpk_node_map_get(root, "image"));
-            const zpk_array_t *rm = zpk_mixed_array(&m, zpk_node_map_get(root, "mask"));
+            const zpk_ndarray_t *ri = zpk_mixed_ndarray(&m, zpk_node_map_get(root, "image"));
+            const zpk_ndarray_t *rm = zpk_mixed_ndarray(&m, zpk_node_map_get(root, "mask"));
             assert_non_null(ri);
             assert_non_null(rm);
-            assert_null(zpk_mixed_array(&m, zpk_node_map_get(root, "ts")));
+            assert_null(zpk_mixed_ndarray(&m, zpk_node_map_get(root, "ts")));
             assert_int_equal(ri->shape[1], 400);
             assert_memory_equal(ri->data, img, N * 2);
             assert_memory_equal(rm->data, mask, 300);
-            zpk_mixed_release(&m);
+            zpk_mixed_free(&m);
             free(img);
         }
         s_close2(pull, push);
@@ -578,11 +578,11 @@ static void test_recv_packed_bytes(void **state)
                 assert_string_equal(topic, "tp");
                 assert_int_equal(b.size, len);
                 assert_memory_equal(b.data, copy, len);
-                assert_int_equal(b.narrays, 0);
-                assert_null(b.arrays);
-                zpk_msgbuf_release(&b);
+                assert_int_equal(b.n_ndarrays, 0);
+                assert_null(b.ndarrays);
+                zpk_msgbuf_free(&b);
                 assert_null(b.data);
-                zpk_msgbuf_release(&b); /* released twice: no-op */
+                zpk_msgbuf_free(&b); /* released twice: no-op */
                 free(copy);
             }
         }
@@ -591,15 +591,15 @@ static void test_recv_packed_bytes(void **state)
         uint32_t img[64];
         for (int i = 0; i < 64; i++)
             img[i] = (uint32_t)i * 3u;
-        zpk_array_t arr;
+        zpk_ndarray_t arr;
         size_t shp = 64;
-        zpk_array_init(&arr, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &shp, 'C', img);
+        zpk_ndarray_init(&arr, zpk_dtype_make(ZPK_KIND_UINT, 4), 1, &shp, 'C', img);
         zpk_writer_t w;
         zpk_writer_init_growable(&w, 0);
         zpk_write_map(&w, 1);
         zpk_write_cstr(&w, "a");
-        zpk_write_array_ref(&w, 0);
-        const uint8_t expect[] = {0x81, 0xa1, 'a', 0xd6, ZPK_EXT_ARRAY_REF, 0, 0, 0, 0};
+        zpk_write_ndarray_ref(&w, 0);
+        const uint8_t expect[] = {0x81, 0xa1, 'a', 0xd6, ZPK_EXT_NDARRAY_REF, 0, 0, 0, 0};
         assert_int_equal(zpk_writer_size(&w), sizeof expect);
         assert_memory_equal(zpk_writer_data(&w), expect, sizeof expect);
         assert_int_equal(zpk_send_mixed(push, &w, &arr, 1, NULL), 0);
@@ -608,17 +608,17 @@ static void test_recv_packed_bytes(void **state)
         assert_int_equal(zpk_recv_packed_bytes(pull, &b, NULL), 0);
         assert_int_equal(b.size, sizeof expect);
         assert_memory_equal(b.data, expect, sizeof expect);
-        assert_int_equal(b.narrays, 1);
-        assert_int_equal(b.arrays[0].nbytes, sizeof img);
-        assert_memory_equal(b.arrays[0].data, img, sizeof img);
-        zpk_msgbuf_release(&b);
+        assert_int_equal(b.n_ndarrays, 1);
+        assert_int_equal(b.ndarrays[0].nbytes, sizeof img);
+        assert_memory_equal(b.ndarrays[0].data, img, sizeof img);
+        zpk_msgbuf_free(&b);
 
         /* an array message: ZPK_ETYPE, then a good message */
         assert_int_equal(zpk_send_array(push, &arr, NULL), 0);
         s_send_good(push, NULL, 7);
         assert_int_equal(zpk_recv_packed_bytes(pull, &b, NULL), ZPK_ETYPE);
         assert_null(b.data);
-        assert_int_equal(b.narrays, 0);
+        assert_int_equal(b.n_ndarrays, 0);
         s_expect_good(pull, 7);
 
         /* a compressed object over max_buffer_size: ZPK_ELIMIT, then a good message */
@@ -651,7 +651,7 @@ static void test_recv_packed_bytes(void **state)
         s_close2(pull, push);
     }
     assert_int_equal(zpk_recv_packed_bytes(NULL, NULL, NULL), ZPK_EINVAL);
-    zpk_msgbuf_release(NULL);
+    zpk_msgbuf_free(NULL);
 
     /* a small message costs one allocation on receive (the frames' holder), none kept */
     void *pull, *push;
@@ -669,7 +669,7 @@ static void test_recv_packed_bytes(void **state)
     assert_int_equal(zpk_node_get_int(zpk_node_map_get(zpk_doc_root(doc), "id"), &id), 0);
     assert_int_equal(id, 9);
     zpk_doc_destroy(&doc);
-    zpk_msgbuf_release(&b);
+    zpk_msgbuf_free(&b);
     harness_alloc_uninstall();
     s_close2(pull, push);
 }
@@ -760,19 +760,19 @@ static void test_single_frame_conflate(void **state)
         for (int i = 0; i < 1000; i++)
             v[i] = k * 1000 + i;
         size_t n = 1000;
-        zpk_array_t a;
-        zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_INT, 4), 1, &n, 'C', v);
+        zpk_ndarray_t a;
+        zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_INT, 4), 1, &n, 'C', v);
         zpk_send_opts_t so;
         zpk_send_opts_init(&so);
         so.flags = ZPK_SEND_SINGLE;
         so.codec = k == 2 ? &codec : NULL;
         assert_int_equal(zpk_send_array(push, &a, &so), 0);
     }
-    zpk_array_t r;
+    zpk_ndarray_t r;
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_int_equal(((int32_t *)r.data)[0], 3000);
     assert_int_equal(((int32_t *)r.data)[999], 3999);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     assert_int_equal(zpk_recv_array(pull, &r, ZPK_DONTWAIT), -EAGAIN);
     /* a single-frame packed object, compressed */
     zpk_writer_t w;
@@ -812,8 +812,8 @@ static void test_single_frame_compressed_chunks(void **state)
         assert_int_equal(zpk_codec_parse(codecs[c], strlen(codecs[c]), &codec, NULL), 0);
         codec.chunk_size = 50000;
         size_t shape[2] = {300, 200};
-        zpk_array_t a;
-        zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 2, shape, 'F', v);
+        zpk_ndarray_t a;
+        zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 4), 2, shape, 'F', v);
         s_freed = 0;
         zpk_send_opts_t so;
         zpk_send_opts_init(&so);
@@ -834,12 +834,12 @@ static void test_single_frame_compressed_chunks(void **state)
         /* send the same frames back through a raw socket and decode them */
         assert_int_equal(zmq_msg_send(&m[0], push, ZMQ_SNDMORE), 2);
         assert_true(zmq_msg_send(&m[1], push, 0) > 0);
-        zpk_array_t r;
+        zpk_ndarray_t r;
         assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
         assert_int_equal(r.order, 'F');
         assert_int_equal(r.shape[0], 300);
         assert_memory_equal(r.data, v, N * 4);
-        zpk_array_release(&r);
+        zpk_ndarray_free(&r);
     }
     free(v);
     s_close2(pull, push);
@@ -863,8 +863,8 @@ static void test_zero_copy_inproc(void **state)
     double *d = malloc(N * sizeof(double));
     s_fill(d, N, 3);
     size_t n = N;
-    zpk_array_t a;
-    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', d);
+    zpk_ndarray_t a;
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', d);
 
     /* borrow with a tracker */
     zpk_tracker_t *t = zpk_tracker_new();
@@ -875,12 +875,12 @@ static void test_zero_copy_inproc(void **state)
     so.tracker = t;
     assert_int_equal(zpk_send_array(push, &a, &so), 0);
     assert_false(zpk_tracker_done(t));
-    zpk_array_t r;
+    zpk_ndarray_t r;
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_ptr_equal(r.data, d); /* the very address it was sent from */
     assert_int_equal(zpk_tracker_wait(t, 0), -EAGAIN); /* the receiver holds it */
     assert_int_equal(zpk_tracker_wait(t, 10), -EAGAIN);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     assert_int_equal(zpk_tracker_wait(t, 0), 0);
     assert_true(zpk_tracker_done(t));
     zpk_tracker_destroy(&t);
@@ -895,7 +895,7 @@ static void test_zero_copy_inproc(void **state)
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_ptr_equal(r.data, d);
     assert_int_equal(s_freed, 0);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     assert_int_equal(s_freed, 1);
     assert_ptr_equal(s_freed_ptr, d);
 
@@ -968,21 +968,21 @@ static void test_one_gib_end_to_end(void **state)
     void *pull, *push;
     s_pair(T_INPROC, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
     size_t n = N;
-    zpk_array_t a;
-    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, &n, 'C', d);
+    zpk_ndarray_t a;
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, &n, 'C', d);
     zpk_tracker_t *t = zpk_tracker_new();
     zpk_send_opts_t so;
     zpk_send_opts_init(&so);
     so.own = ZPK_OWN_BORROW;
     so.tracker = t;
     assert_int_equal(zpk_send_array(push, &a, &so), 0);
-    zpk_array_t r;
+    zpk_ndarray_t r;
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_ptr_equal(r.data, d);
     assert_int_equal(r.nbytes, N);
     assert_int_equal(((uint8_t *)r.data)[N - 1], 0x5a);
     assert_int_equal(((uint8_t *)r.data)[(size_t)32 << 20], 2);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     assert_int_equal(zpk_tracker_wait(t, 1000), 0);
     zpk_tracker_destroy(&t);
     harness_alloc_stats_t st = harness_alloc_stats();
@@ -1059,7 +1059,7 @@ static void test_errors_never_desynchronise(void **state)
         s_pair(t, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
         uint8_t h[256];
         double payload[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-        zpk_array_t r;
+        zpk_ndarray_t r;
         zpk_doc_t *doc = NULL;
         zpk_error_t err;
         zpk_recv_opts_t ro;
@@ -1099,7 +1099,7 @@ static void test_errors_never_desynchronise(void **state)
         s_raw_send(push, 2, h, hl, payload, (size_t)32);
         assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
         assert_memory_equal(r.data, payload, 32);
-        zpk_array_release(&r);
+        zpk_ndarray_free(&r);
         /* foreign messages of 1, 2 and 3 frames */
         s_raw_send(push, 1, "hello", (size_t)5);
         assert_int_equal(zpk_recv_packed(pull, &doc, 0), ZPK_EFOREIGN);
@@ -1145,8 +1145,8 @@ static void test_errors_never_desynchronise(void **state)
         /* too small a buffer */
         double a8[8] = {0};
         size_t n8 = 8;
-        zpk_array_t a;
-        zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n8, 'C', a8);
+        zpk_ndarray_t a;
+        zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n8, 'C', a8);
         assert_int_equal(zpk_send_array(push, &a, NULL), 0);
         assert_int_equal(zpk_recv_array_into(pull, payload, 32, NULL, NULL), ZPK_EBUFFULL);
         s_send_good(push, NULL, 102);
@@ -1170,8 +1170,8 @@ static void test_allocation_failures_leave_socket_in_sync(void **state)
     for (int i = 0; i < 5000; i++)
         v[i] = (int16_t)i;
     size_t n = 5000;
-    zpk_array_t a;
-    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_INT, 2), 1, &n, 'C', v);
+    zpk_ndarray_t a;
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_INT, 2), 1, &n, 'C', v);
     zpk_codec_t codec;
     zpk_codec_parse("zlib:1", 6, &codec, NULL);
     zpk_send_opts_t so;
@@ -1182,12 +1182,12 @@ static void test_allocation_failures_leave_socket_in_sync(void **state)
         /* receive side */
         assert_int_equal(zpk_send_array(push, &a, &so), 0);
         harness_alloc_fail_after(k);
-        zpk_array_t r;
+        zpk_ndarray_t r;
         int rc = zpk_recv_array(pull, &r, 0);
         harness_alloc_fail_after(0);
         if (rc == 0) {
             assert_memory_equal(r.data, v, sizeof v);
-            zpk_array_release(&r);
+            zpk_ndarray_free(&r);
         } else {
             assert_int_equal(rc, ZPK_ENOMEM);
             failures++;
@@ -1199,7 +1199,7 @@ static void test_allocation_failures_leave_socket_in_sync(void **state)
         if (rc == 0) {
             assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
             assert_memory_equal(r.data, v, sizeof v);
-            zpk_array_release(&r);
+            zpk_ndarray_free(&r);
         } else {
             assert_int_equal(rc, ZPK_ENOMEM);
         }
@@ -1218,8 +1218,8 @@ static void test_recipe_both_directions(void **state)
     s_pair(T_TCP, ZMQ_PULL, ZMQ_PUSH, &pull, &push);
     float f[6] = {1, 2, 3, 4, 5, 6};
     size_t shape[2] = {2, 3};
-    zpk_array_t a;
-    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, shape, 'C', f);
+    zpk_ndarray_t a;
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, shape, 'C', f);
     zpk_send_opts_t so;
     zpk_send_opts_init(&so);
     so.flags = ZPK_SEND_RECIPE;
@@ -1239,12 +1239,12 @@ static void test_recipe_both_directions(void **state)
     assert_memory_equal(back, f, sizeof f);
     /* and the recipe received, with and without topic */
     assert_int_equal(zpk_send_array(push, &a, &so), 0);
-    zpk_array_t r;
+    zpk_ndarray_t r;
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_int_equal(r.ndim, 2);
     assert_int_equal(r.shape[1], 3);
     assert_memory_equal(r.data, f, sizeof f);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     so.topic = "cam";
     so.topic_len = 3;
     assert_int_equal(zpk_send_array(push, &a, &so), 0);
@@ -1256,9 +1256,9 @@ static void test_recipe_both_directions(void **state)
     assert_int_equal(zpk_recv_array_ex(pull, &r, &ro), 0);
     assert_string_equal(topic, "cam");
     assert_memory_equal(r.data, f, sizeof f);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     /* F order cannot travel as the recipe */
-    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, shape, 'F', f);
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, shape, 'F', f);
     so.topic_len = 0;
     assert_int_equal(zpk_send_array(push, &a, &so), ZPK_EINVAL);
     s_send_good(push, NULL, 1);
@@ -1282,7 +1282,7 @@ static void test_eterm_and_bad_arguments(void **state)
     zmq_close(push);
     zmq_ctx_term(ctx);
     /* misuse */
-    zpk_array_t r;
+    zpk_ndarray_t r;
     assert_int_equal(zpk_recv_array(NULL, &r, 0), ZPK_EINVAL);
     assert_int_equal(zpk_recv_packed(NULL, &doc, 0), ZPK_EINVAL);
     assert_int_equal(zpk_recv_packed(pull, NULL, 0), ZPK_EINVAL);
@@ -1306,13 +1306,13 @@ static void test_czmq_sockets(void **state)
     s_expect_good(pull, 77);
     double v[4] = {1, 2, 3, 4};
     size_t n = 4;
-    zpk_array_t a;
-    zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', v);
+    zpk_ndarray_t a;
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', v);
     assert_int_equal(zpk_send_array(push, &a, NULL), 0);
-    zpk_array_t r;
+    zpk_ndarray_t r;
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_memory_equal(r.data, v, sizeof v);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     zsock_destroy(&push);
     zsock_destroy(&pull);
 #else
@@ -1415,7 +1415,7 @@ static void test_packed_single_frame_threshold(void **state)
                     assert_int_equal(zpk_recv_packed_bytes(pull, &b, &ro), 0);
                     assert_int_equal(b.size, lens[k]);
                     assert_memory_equal(b.data, copy, lens[k]);
-                    zpk_msgbuf_release(&b);
+                    zpk_msgbuf_free(&b);
                 }
                 assert_int_equal(ro.topic_len, topic ? 2 : 0);
                 assert_string_equal(tbuf, topic ? "tp" : "");
@@ -1445,7 +1445,7 @@ static void test_packed_single_frame_threshold(void **state)
         assert_int_equal(b.size, sizeof obj - 1);
         assert_memory_equal(b.data, obj, sizeof obj - 1);
         assert_int_equal(ro.topic_len, (size_t)topic);
-        zpk_msgbuf_release(&b);
+        zpk_msgbuf_free(&b);
         /* the same object in one frame, read with explicit limits */
         zpk_writer_t w;
         zpk_writer_init_growable(&w, 0);
@@ -1489,7 +1489,7 @@ static void test_packed_single_frame_threshold(void **state)
             } else {
                 zpk_msgbuf_t b;
                 assert_int_equal(zpk_recv_packed_bytes(pull, &b, NULL), bad[k].bytes_rc);
-                zpk_msgbuf_release(&b);
+                zpk_msgbuf_free(&b);
             }
             s_expect_good(pull, 40 + (int)k);
         }
@@ -1539,8 +1539,8 @@ static void test_array_header_caches(void **state)
     so.own = ZPK_OWN_BORROW;
     so.tracker = t;
     for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
-        zpk_array_t a;
-        assert_int_equal(zpk_array_init(&a, v[k].dt, v[k].ndim, v[k].shape, v[k].order, data), 0);
+        zpk_ndarray_t a;
+        assert_int_equal(zpk_ndarray_init(&a, v[k].dt, v[k].ndim, v[k].shape, v[k].order, data), 0);
         assert_int_equal(a.nbytes, N * 8);
         uint8_t h[2][512];
         size_t hl[2];
@@ -1552,7 +1552,7 @@ static void test_array_header_caches(void **state)
         assert_memory_equal(h[0], h[1], hl[0]);
         for (int rep = 0; rep < 3; rep++) { /* a miss, then hits */
             assert_int_equal(zpk_send_array(push, &a, &so), 0);
-            zpk_array_t r;
+            zpk_ndarray_t r;
             assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
             assert_ptr_equal(r.data, data); /* zero-copy, in place */
             assert_int_equal(r.dtype.kind, v[k].dt.kind);
@@ -1564,15 +1564,15 @@ static void test_array_header_caches(void **state)
             assert_int_equal(r.order, v[k].order);
             assert_int_equal(r.nbytes, N * 8);
             assert_false(zpk_tracker_done(t)); /* the receiver holds the data */
-            zpk_array_release(&r);
+            zpk_ndarray_free(&r);
             assert_int_equal(zpk_tracker_wait(t, S_TIMEOUT_MS), 0);
         }
     }
 
     /* with a topic; then explicit array options bypass the receive cache */
-    zpk_array_t a;
+    zpk_ndarray_t a;
     size_t n = N;
-    assert_int_equal(zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', data), 0);
+    assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', data), 0);
     so.topic = "cam";
     so.topic_len = 3;
     assert_int_equal(zpk_send_array(push, &a, &so), 0);
@@ -1581,17 +1581,17 @@ static void test_array_header_caches(void **state)
     zpk_recv_opts_init(&ro);
     ro.topic = tbuf;
     ro.topic_cap = sizeof tbuf;
-    zpk_array_t r;
+    zpk_ndarray_t r;
     assert_int_equal(zpk_recv_array_ex(pull, &r, &ro), 0);
     assert_string_equal(tbuf, "cam");
     assert_int_equal(ro.topic_len, 3);
     assert_ptr_equal(r.data, data);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     so.topic = NULL;
     so.topic_len = 0;
-    zpk_array_opts_t ao;
-    zpk_array_opts_default(&ao);
-    ao.max_array_bytes = 1000;
+    zpk_ndarray_opts_t ao;
+    zpk_ndarray_opts_default(&ao);
+    ao.max_ndarray_bytes = 1000;
     zpk_recv_opts_init(&ro);
     ro.array_opts = &ao;
     assert_int_equal(zpk_send_array(push, &a, &so), 0);
@@ -1600,7 +1600,7 @@ static void test_array_header_caches(void **state)
     assert_null(r.data);
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_ptr_equal(r.data, data);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
 
     /* a misaligned payload after a cached header: copied, aligned */
     uint8_t hdr[512];
@@ -1617,7 +1617,7 @@ static void test_array_header_caches(void **state)
     assert_true(r.data != odd + 1);
     assert_int_equal((uintptr_t)r.data % 8, 0);
     assert_memory_equal(r.data, data, N * 8);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     /* a header that matches but a payload frame of another size: ZPK_ESHAPE */
     assert_int_equal(zmq_send(push, hdr, hlen, ZMQ_SNDMORE), (int)hlen);
     assert_int_equal(zmq_send(push, data, 8, 0), 8);
@@ -1665,7 +1665,7 @@ static void test_array_header_caches(void **state)
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_true(r.data != data);
     assert_memory_equal(r.data, data, N * 8);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     so.own = ZPK_OWN_GIVE;
     so.free_fn = s_count_free;
     s_freed = 0;
@@ -1673,7 +1673,7 @@ static void test_array_header_caches(void **state)
     assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
     assert_ptr_equal(r.data, data);
     assert_int_equal(s_freed, 0);
-    zpk_array_release(&r);
+    zpk_ndarray_free(&r);
     for (int i = 0; i < 500 && s_freed == 0; i++)
         usleep(1000);
     assert_int_equal(s_freed, 1);

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "zmqpack/array.h"
+#include "zmqpack/ndarray.h"
 #include "zmqpack/common.h"
 #include "zmqpack/msgpack.h"
 
@@ -155,25 +155,25 @@ ZPK_API int zpk_codec_decompress(zpk_codec_id_t id, const void *src, size_t n,
 
 /* ---- arrays as header + chunks ---------------------------------------------- */
 
-/** Default zpk_array_opts_t::max_array_bytes: 2 GiB. */
-#define ZPK_DEFAULT_MAX_ARRAY_BYTES ((size_t)2 * 1024 * 1024 * 1024)
+/** Default zpk_ndarray_opts_t::max_ndarray_bytes: 2 GiB. */
+#define ZPK_DEFAULT_MAX_NDARRAY_BYTES ((size_t)2 * 1024 * 1024 * 1024)
 
-/** Decoding options. Fill with zpk_array_opts_default(). */
-typedef struct zpk_array_opts {
-    size_t max_array_bytes; /**< larger declared arrays fail with ZPK_ELIMIT */
+/** Decoding options. Fill with zpk_ndarray_opts_default(). */
+typedef struct zpk_ndarray_opts {
+    size_t max_ndarray_bytes; /**< larger declared arrays fail with ZPK_ELIMIT */
     int nthreads;           /**< blosc decompression threads (>= 1) */
     zpk_limits_t limits;    /**< MessagePack limits for reading the header */
     size_t max_chunks;      /**< longest chunk table (and raw list) accepted */
-} zpk_array_opts_t;
+} zpk_ndarray_opts_t;
 
-/** Default zpk_array_opts_t::max_chunks: 1 Mi entries (a 24 MiB table at most). */
+/** Default zpk_ndarray_opts_t::max_chunks: 1 Mi entries (a 24 MiB table at most). */
 #define ZPK_DEFAULT_MAX_CHUNKS ((size_t)1 << 20)
 
 /**
- * Sets the defaults: ZPK_DEFAULT_MAX_ARRAY_BYTES, 1 thread, default
+ * Sets the defaults: ZPK_DEFAULT_MAX_NDARRAY_BYTES, 1 thread, default
  * MessagePack limits, ZPK_DEFAULT_MAX_CHUNKS.
  */
-ZPK_API void zpk_array_opts_default(zpk_array_opts_t *o);
+ZPK_API void zpk_ndarray_opts_default(zpk_ndarray_opts_t *o);
 
 /** One chunk of the chunk table. */
 typedef struct zpk_chunk_info {
@@ -183,14 +183,14 @@ typedef struct zpk_chunk_info {
 } zpk_chunk_info_t;
 
 /**
- * A validated array header. Produced by zpk_array_encode() and
- * zpk_array_header_read()/_decode(); release with zpk_array_info_free().
+ * A validated array header. Produced by zpk_ndarray_encode() and
+ * zpk_ndarray_header_read()/_decode(); release with zpk_ndarray_info_free().
  * When read from the wire every field has been checked: the shape's byte
- * count equals nbytes, nbytes <= max_array_bytes, the chunk table covers
+ * count equals nbytes, nbytes <= max_ndarray_bytes, the chunk table covers
  * nbytes exactly, raw chunks have stored == raw, compressed ones are
  * non-empty and within zpk_codec_bound().
  */
-typedef struct zpk_array_info {
+typedef struct zpk_ndarray_info {
     zpk_dtype_t dtype;
     int ndim;
     size_t shape[ZPK_MAX_NDIM];
@@ -202,21 +202,21 @@ typedef struct zpk_array_info {
     zpk_chunk_info_t *chunks;   /**< nchunks entries (owned; NULL when 0) */
     size_t stored_bytes;        /**< sum of the stored sizes */
     int nthreads;               /**< from the options: blosc decode threads */
-} zpk_array_info_t;
+} zpk_ndarray_info_t;
 
 /** Frees what @p info owns and clears it. NULL is a no-op. */
-ZPK_API void zpk_array_info_free(zpk_array_info_t *info);
+ZPK_API void zpk_ndarray_info_free(zpk_ndarray_info_t *info);
 
 /** True when no chunk is compressed (the payload may be used in place). */
-ZPK_API bool zpk_array_info_is_raw(const zpk_array_info_t *info);
+ZPK_API bool zpk_ndarray_info_is_raw(const zpk_ndarray_info_t *info);
 
 /**
  * Fills @p out as a contiguous array described by @p info over @p data
  * (which must hold info->nbytes decoded bytes). Does not take ownership.
- * @return 0; zpk_array_init()'s errors.
+ * @return 0; zpk_ndarray_init()'s errors.
  */
-ZPK_API int zpk_array_info_to_array(const zpk_array_info_t *info, void *data,
-                                    zpk_array_t *out);
+ZPK_API int zpk_ndarray_info_to_ndarray(const zpk_ndarray_info_t *info, void *data,
+                                    zpk_ndarray_t *out);
 
 /**
  * One payload chunk to send. Borrowed when free_fn is NULL (it points into
@@ -238,14 +238,14 @@ typedef struct zpk_span {
     size_t size;
 } zpk_span_t;
 
-/** The result of zpk_array_encode(). Release with zpk_array_enc_free(). */
-typedef struct zpk_array_enc {
+/** The result of zpk_ndarray_encode(). Release with zpk_ndarray_enc_free(). */
+typedef struct zpk_ndarray_enc {
     void *header;          /**< MessagePack map (owned; zpk_free), or NULL */
     size_t header_size;
     zpk_chunk_t *chunks;   /**< info.nchunks chunks (the array is owned) */
     size_t nchunks;
-    zpk_array_info_t info; /**< what the header says */
-} zpk_array_enc_t;
+    zpk_ndarray_info_t info; /**< what the header says */
+} zpk_ndarray_enc_t;
 
 /**
  * Turns @p a into chunks with @p codec (NULL: none) and, unless
@@ -261,59 +261,59 @@ typedef struct zpk_array_enc {
  * Compressed chunks are written once, into buffers sized by
  * zpk_codec_bound() and then shrunk. Does not take ownership of @p a,
  * whose data must outlive the borrowed chunks.
- * On success caller owns @p enc and must zpk_array_enc_free() it; on error
+ * On success caller owns @p enc and must zpk_ndarray_enc_free() it; on error
  * @p enc is left empty.
  * @return 0; ZPK_EINVAL (NULL, bad codec settings, `auto` absent from a
  *         chunk setting); ZPK_EDTYPE; ZPK_ENOTSUP (blosc not built);
  *         ZPK_ELIMIT (chunk_size too large for blosc); ZPK_ENOMEM.
  */
-ZPK_API int zpk_array_encode(const zpk_array_t *a, const zpk_codec_t *codec,
-                             bool want_header, zpk_array_enc_t *enc,
+ZPK_API int zpk_ndarray_encode(const zpk_ndarray_t *a, const zpk_codec_t *codec,
+                             bool want_header, zpk_ndarray_enc_t *enc,
                              zpk_error_t *err);
 
 /**
  * Frees the header, the chunk list, and every owned chunk whose free_fn
  * is still set. NULL is a no-op; leaves @p enc empty.
  */
-ZPK_API void zpk_array_enc_free(zpk_array_enc_t *enc);
+ZPK_API void zpk_ndarray_enc_free(zpk_ndarray_enc_t *enc);
 
 /**
  * Writes @p info as the array header map (keys in src/wire.h, documented
  * in docs/arrays.md) with @p w, so that a message header can embed it.
  * Errors are the writer's sticky error.
  */
-ZPK_API void zpk_array_header_write(zpk_writer_t *w, const zpk_array_info_t *info);
+ZPK_API void zpk_ndarray_header_write(zpk_writer_t *w, const zpk_ndarray_info_t *info);
 
 /**
- * Most bytes zpk_array_header_write() can produce for @p info (for a fixed
+ * Most bytes zpk_ndarray_header_write() can produce for @p info (for a fixed
  * buffer given to zpk_writer_init_buffer()). Returns 0 on overflow.
  */
-ZPK_API size_t zpk_array_header_bound(const zpk_array_info_t *info);
+ZPK_API size_t zpk_ndarray_header_bound(const zpk_ndarray_info_t *info);
 
 /**
  * Reads an array header map from @p r (positioned at the map) into
- * @p info, validating everything listed at zpk_array_info_t before any
+ * @p info, validating everything listed at zpk_ndarray_info_t before any
  * allocation; the only allocation is the chunk table, whose length is
  * bounded by the bytes left in the reader. Unknown keys are skipped.
  * @p opts may be NULL (defaults). On success caller owns @p info and must
- * zpk_array_info_free() it; on error @p info is left empty.
+ * zpk_ndarray_info_free() it; on error @p info is left empty.
  * @return 0; the reader's errors (ZPK_EOUTOFDATA, ZPK_EFORMAT, ...);
  *         ZPK_EFORMAT (not a map, missing/duplicate key, wrong type,
  *         inconsistent chunk table); ZPK_EDTYPE; ZPK_ESHAPE (ndim > 32,
  *         byte count differs from the shape's); ZPK_EOVERFLOW; ZPK_ELIMIT
- *         (over max_array_bytes, or a chunk table or raw list longer than
+ *         (over max_ndarray_bytes, or a chunk table or raw list longer than
  *         max_chunks); ZPK_ECODEC; ZPK_ENOTSUP; ZPK_ENOMEM.
  */
-ZPK_API int zpk_array_header_read(zpk_reader_t *r, const zpk_array_opts_t *opts,
-                                  zpk_array_info_t *info, zpk_error_t *err);
+ZPK_API int zpk_ndarray_header_read(zpk_reader_t *r, const zpk_ndarray_opts_t *opts,
+                                  zpk_ndarray_info_t *info, zpk_error_t *err);
 
 /**
- * zpk_array_header_read() over @p size bytes at @p data, which must hold
+ * zpk_ndarray_header_read() over @p size bytes at @p data, which must hold
  * exactly one map (ZPK_EEXTRADATA otherwise).
  */
-ZPK_API int zpk_array_header_decode(const void *data, size_t size,
-                                    const zpk_array_opts_t *opts,
-                                    zpk_array_info_t *info, zpk_error_t *err);
+ZPK_API int zpk_ndarray_header_decode(const void *data, size_t size,
+                                    const zpk_ndarray_opts_t *opts,
+                                    zpk_ndarray_info_t *info, zpk_error_t *err);
 
 /**
  * Decodes the @p n chunks (exactly info->nchunks, each exactly its stored
@@ -324,27 +324,27 @@ ZPK_API int zpk_array_header_decode(const void *data, size_t size,
  *         differs from the table); ZPK_EBUFFULL (@p dst_size too small);
  *         ZPK_EDECOMPRESS; ZPK_ENOTSUP; ZPK_ENOMEM; ZPK_EINVAL.
  */
-ZPK_API int zpk_array_decode_into(const zpk_array_info_t *info,
+ZPK_API int zpk_ndarray_decode_into(const zpk_ndarray_info_t *info,
                                   const zpk_span_t *chunks, size_t n, void *dst,
                                   size_t dst_size, zpk_error_t *err);
 
 /**
- * As zpk_array_decode_into() with every chunk stored back to back in one
+ * As zpk_ndarray_decode_into() with every chunk stored back to back in one
  * buffer of exactly info->stored_bytes bytes (single-frame mode).
  */
-ZPK_API int zpk_array_decode_concat(const zpk_array_info_t *info, const void *data,
+ZPK_API int zpk_ndarray_decode_concat(const zpk_ndarray_info_t *info, const void *data,
                                     size_t size, void *dst, size_t dst_size,
                                     zpk_error_t *err);
 
 /**
- * As zpk_array_decode_into() into one new allocation of exactly
+ * As zpk_ndarray_decode_into() into one new allocation of exactly
  * info->nbytes bytes (made only after the chunk count and sizes have been
  * checked), described by @p out. Caller owns @p out and must
- * zpk_array_release() it; on error nothing is allocated and @p out is
+ * zpk_ndarray_free() it; on error nothing is allocated and @p out is
  * left empty.
  */
-ZPK_API int zpk_array_decode(const zpk_array_info_t *info, const zpk_span_t *chunks,
-                             size_t n, zpk_array_t *out, zpk_error_t *err);
+ZPK_API int zpk_ndarray_decode(const zpk_ndarray_info_t *info, const zpk_span_t *chunks,
+                             size_t n, zpk_ndarray_t *out, zpk_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "zmqpack/array.h"
+#include "zmqpack/ndarray.h"
 #include "zmqpack/common.h"
 #include "zmqpack/doc.h"
 #include "zmqpack/msgpack.h"
@@ -34,7 +34,7 @@ extern "C" {
  * of a mixed message: a fixext 4 whose payload is the array's index
  * (big-endian uint32) in the message's "arrays" list.
  */
-#define ZPK_EXT_ARRAY_REF 90
+#define ZPK_EXT_NDARRAY_REF 90
 
 /**
  * True when the @p size bytes at @p data start like a zmqpack header
@@ -46,18 +46,18 @@ ZPK_API bool zpk_is_header(const void *data, size_t size);
 
 /**
  * Writes a reference to array number @p index of a mixed message (an ext
- * ZPK_EXT_ARRAY_REF of 4 bytes) where an array belongs in the object.
+ * ZPK_EXT_NDARRAY_REF of 4 bytes) where an array belongs in the object.
  * Errors are the writer's sticky error.
  */
-ZPK_API void zpk_write_array_ref(zpk_writer_t *w, uint32_t index);
+ZPK_API void zpk_write_ndarray_ref(zpk_writer_t *w, uint32_t index);
 
 /**
  * Reads an array reference from @p n.
  * @return 0 and *@p index set; ZPK_ETYPE when @p n is not an ext of type
- *         ZPK_EXT_ARRAY_REF; ZPK_EFORMAT when its payload is not 4 bytes;
+ *         ZPK_EXT_NDARRAY_REF; ZPK_EFORMAT when its payload is not 4 bytes;
  *         ZPK_EINVAL for NULL arguments.
  */
-ZPK_API int zpk_node_get_array_ref(const zpk_node_t *n, uint32_t *index);
+ZPK_API int zpk_node_get_ndarray_ref(const zpk_node_t *n, uint32_t *index);
 
 #ifdef __cplusplus
 }

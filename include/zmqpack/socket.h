@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "zmqpack/array.h"
+#include "zmqpack/ndarray.h"
 #include "zmqpack/codec.h"
 #include "zmqpack/common.h"
 #include "zmqpack/doc.h"
@@ -155,7 +155,7 @@ ZPK_API int zpk_send_packed(void *socket, const char *topic, zpk_writer_t *w, in
  * zpk_send_packed() with options: topic, flags and codec (the payload is
  * compressed as a byte array of dtype |u1 when opts->codec says so; `auto`
  * leaves small payloads alone). @p opts may be NULL.
- * @return as zpk_send_packed(); zpk_array_encode()'s errors for the codec.
+ * @return as zpk_send_packed(); zpk_ndarray_encode()'s errors for the codec.
  */
 ZPK_API int zpk_send_packed_ex(void *socket, zpk_writer_t *w, const zpk_send_opts_t *opts);
 
@@ -180,19 +180,19 @@ ZPK_API int zpk_sendf(void *socket, int flags, const char *fmt, ...);
  * Does not take ownership of @p a itself (the descriptor).
  * @return 0; libzmq's -errno; ZPK_EINVAL (NULL, a borrow without tracker,
  *         a give without free_fn, a bad topic, recipe of an F-order array);
- *         zpk_array_encode()'s errors (ZPK_EDTYPE, ZPK_ENOTSUP, ZPK_ELIMIT);
+ *         zpk_ndarray_encode()'s errors (ZPK_EDTYPE, ZPK_ENOTSUP, ZPK_ELIMIT);
  *         ZPK_ENOMEM.
  */
-ZPK_API int zpk_send_array(void *socket, const zpk_array_t *a, const zpk_send_opts_t *opts);
+ZPK_API int zpk_send_array(void *socket, const zpk_ndarray_t *a, const zpk_send_opts_t *opts);
 
 /**
  * Sends a mixed message: the object written to @p w, in which each array
- * is replaced by zpk_write_array_ref(w, i), and the @p n arrays @p arrays,
+ * is replaced by zpk_write_ndarray_ref(w, i), and the @p n arrays @p arrays,
  * each as its own frames, zero-copy as opts->own says. The writer's bytes
  * go to libzmq as zpk_send_packed() does (on error the writer is unchanged).
  * @return as zpk_send_array() and zpk_send_packed().
  */
-ZPK_API int zpk_send_mixed(void *socket, zpk_writer_t *w, const zpk_array_t *arrays, size_t n,
+ZPK_API int zpk_send_mixed(void *socket, zpk_writer_t *w, const zpk_ndarray_t *arrays, size_t n,
                            const zpk_send_opts_t *opts);
 
 /* ---- receive ---------------------------------------------------------------- */
@@ -204,7 +204,7 @@ typedef struct zpk_recv_opts {
     size_t topic_cap;        /**< bytes at topic */
     size_t topic_len;        /**< out: the topic's full length (0: no topic frame) */
     const zpk_limits_t *limits;          /**< MessagePack limits (NULL: defaults) */
-    const zpk_array_opts_t *array_opts;  /**< array limits (NULL: defaults) */
+    const zpk_ndarray_opts_t *array_opts;  /**< array limits (NULL: defaults) */
     zpk_error_t *err;        /**< optional details: code, frame, offset, text */
 } zpk_recv_opts_t;
 
@@ -238,20 +238,20 @@ ZPK_API int zpk_recv_packed_ex(void *socket, zpk_doc_t **doc, zpk_recv_opts_t *o
  * the dtype (else it is copied once into an aligned allocation);
  * compressed payloads are decoded once into one allocation of exactly the
  * declared size. Either way out->data is writable and owned by @p out
- * (out->free_fn set): the caller must zpk_array_release(out).
- * The byte order is the sender's (see zpk_array_to_native()).
+ * (out->free_fn set): the caller must zpk_ndarray_free(out).
+ * The byte order is the sender's (see zpk_ndarray_to_native()).
  * Each thread keeps the last header (when up to 256 bytes) of an
  * uncompressed two-frame array received with default options (@p opts
  * without limits or array_opts), with what it decodes to; a message whose header repeats it byte for
  * byte is not decoded again (zpk_recv_array_into() too).
  * @return 0; the errors of zpk_recv_packed() (ZPK_ETYPE for a message
  *         that is not an array); ZPK_EDTYPE; ZPK_ESHAPE; ZPK_ELIMIT (over
- *         max_array_bytes). On error @p out is left empty.
+ *         max_ndarray_bytes). On error @p out is left empty.
  */
-ZPK_API int zpk_recv_array(void *socket, zpk_array_t *out, int flags);
+ZPK_API int zpk_recv_array(void *socket, zpk_ndarray_t *out, int flags);
 
 /** zpk_recv_array() with options. @p opts may be NULL. */
-ZPK_API int zpk_recv_array_ex(void *socket, zpk_array_t *out, zpk_recv_opts_t *opts);
+ZPK_API int zpk_recv_array_ex(void *socket, zpk_ndarray_t *out, zpk_recv_opts_t *opts);
 
 /**
  * Receives an array and decompresses or copies it into the caller's
@@ -261,21 +261,21 @@ ZPK_API int zpk_recv_array_ex(void *socket, zpk_array_t *out, zpk_recv_opts_t *o
  *         (the message is drained; out->nbytes is not set); the errors
  *         of zpk_recv_array().
  */
-ZPK_API int zpk_recv_array_into(void *socket, void *buf, size_t cap, zpk_array_t *out,
+ZPK_API int zpk_recv_array_into(void *socket, void *buf, size_t cap, zpk_ndarray_t *out,
                                 zpk_recv_opts_t *opts);
 
 /** A received mixed message: one document and its arrays. */
 typedef struct zpk_mixed {
-    zpk_doc_t *doc;        /**< the object; its array references index @c arrays */
-    size_t narrays;
-    zpk_array_t *arrays;   /**< each owns its data (release with zpk_mixed_release()) */
+    zpk_doc_t *doc;        /**< the object; its array references index @c ndarrays */
+    size_t n_ndarrays;
+    zpk_ndarray_t *ndarrays; /**< each owns its data (release with zpk_mixed_free()) */
 } zpk_mixed_t;
 
 /**
  * Receives a mixed message (a packed message is accepted too: it has no
  * arrays). Arrays stay in the received frames when aligned and raw, as
  * zpk_recv_array() does. On success caller owns @p out and must
- * zpk_mixed_release() it; on error @p out is left empty.
+ * zpk_mixed_free() it; on error @p out is left empty.
  * @return as zpk_recv_array().
  */
 ZPK_API int zpk_recv_mixed(void *socket, zpk_mixed_t *out, zpk_recv_opts_t *opts);
@@ -284,23 +284,23 @@ ZPK_API int zpk_recv_mixed(void *socket, zpk_mixed_t *out, zpk_recv_opts_t *opts
  * The array that node @p n (an array reference) stands for, or NULL when
  * @p n is not a reference or its index is out of range. @p m keeps ownership.
  */
-ZPK_API const zpk_array_t *zpk_mixed_array(const zpk_mixed_t *m, const zpk_node_t *n);
+ZPK_API const zpk_ndarray_t *zpk_mixed_ndarray(const zpk_mixed_t *m, const zpk_node_t *n);
 
 /** Releases the document and every array of @p m and clears it. NULL is a no-op. */
-ZPK_API void zpk_mixed_release(zpk_mixed_t *m);
+ZPK_API void zpk_mixed_free(zpk_mixed_t *m);
 
 /**
  * The packed payload of a received packed or mixed message, as bytes: for
  * callers with their own MessagePack decoder (the Python binding) that
  * have no use for a document tree. Fill it with zpk_recv_packed_bytes(),
- * give it back with zpk_msgbuf_release(). The fields ending in `_` are
+ * give it back with zpk_msgbuf_free(). The fields ending in `_` are
  * private.
  */
 typedef struct zpk_msgbuf {
     const uint8_t *data;   /**< the object's MessagePack bytes (decompressed when it was compressed) */
     size_t size;           /**< bytes at data (at least 1) */
-    size_t narrays;        /**< arrays of a mixed message (0 for a packed message) */
-    zpk_array_t *arrays;   /**< each owns its data; released with the buffer */
+    size_t n_ndarrays;  /**< arrays of a mixed message (0 for a packed message) */
+    zpk_ndarray_t *ndarrays; /**< each owns its data; released with the buffer */
     void (*release_)(void *); /**< private: lets go of what keeps @c data alive */
     void *owner_;          /**< private: argument of release_ */
 } zpk_msgbuf_t;
@@ -314,7 +314,7 @@ typedef struct zpk_msgbuf {
  * declared size (at most limits->max_buffer_size). The bytes are exactly
  * what the sender packed and are NOT validated: decode them with a
  * decoder that checks its input (zpk_doc_parse(), zpk_reader_*, an
- * unpacker). On success caller owns @p out and must zpk_msgbuf_release()
+ * unpacker). On success caller owns @p out and must zpk_msgbuf_free()
  * it; on error @p out is left empty. @p opts may be NULL (topic, limits,
  * flags, error details as in zpk_recv_packed_ex()).
  * @return 0; ZPK_EINVAL (NULL @p out); the errors of zpk_recv_packed()
@@ -325,7 +325,7 @@ typedef struct zpk_msgbuf {
 ZPK_API int zpk_recv_packed_bytes(void *socket, zpk_msgbuf_t *out, zpk_recv_opts_t *opts);
 
 /** Releases the bytes and the arrays of @p b and clears it. NULL, or an empty @p b, is a no-op. */
-ZPK_API void zpk_msgbuf_release(zpk_msgbuf_t *b);
+ZPK_API void zpk_msgbuf_free(zpk_msgbuf_t *b);
 
 #ifdef __cplusplus
 }

@@ -79,9 +79,9 @@ static int s_zpk_send(void *sock, s_run_t *r)
 {
     if (!r->tracker && !(r->tracker = zpk_tracker_new()))
         return ZPK_ENOMEM;
-    zpk_array_t a;
+    zpk_ndarray_t a;
     size_t shape[1] = {r->size};
-    int rc = zpk_array_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, shape, ZPK_ORDER_C, r->buf);
+    int rc = zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, shape, ZPK_ORDER_C, r->buf);
     if (rc)
         return rc;
     zpk_send_opts_t so;
@@ -94,12 +94,12 @@ static int s_zpk_send(void *sock, s_run_t *r)
 
 static int s_zpk_recv(void *sock, s_run_t *r)
 {
-    zpk_array_t a;
+    zpk_ndarray_t a;
     int rc = zpk_recv_array(sock, &a, 0);
     if (rc)
         return rc;
     rc = a.nbytes == r->size ? 0 : ZPK_ESHAPE;
-    zpk_array_release(&a);
+    zpk_ndarray_free(&a);
     return rc;
 }
 

@@ -589,13 +589,13 @@ static int s_send_frame(void *sock, const s_opts_t *o, const s_frame_t *f, uint6
     zpk_write_cstr(&w, "checksum");
     zpk_write_uint(&w, f->checksum);
     zpk_write_cstr(&w, "image");
-    zpk_write_array_ref(&w, 0);
+    zpk_write_ndarray_ref(&w, 0);
     zpk_write_cstr(&w, "t_send_ns");
     zpk_write_uint(&w, zt_now_ns());
 
-    zpk_array_t img;
+    zpk_ndarray_t img;
     size_t shape[2] = {o->height, o->width};
-    int rc = zpk_array_init(&img, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, shape, ZPK_ORDER_C,
+    int rc = zpk_ndarray_init(&img, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 2, shape, ZPK_ORDER_C,
                             f->img);
     if (rc == 0) {
         /* Borrow: the image goes to libzmq as it is (or through blosc, whose
@@ -678,7 +678,7 @@ static int s_recv_frame(void *sock, const s_opts_t *o, s_rx_t *rx)
     } else {
         rc = zpk_unpack_fmt(root, "{s:U s:U s:U s:O}", "seq", &rx->seq, "t_send_ns",
                             &rx->t_send_ns, "checksum", &rx->checksum, "image", &image);
-        const zpk_array_t *a = rc == 0 ? zpk_mixed_array(&m, image) : NULL;
+        const zpk_ndarray_t *a = rc == 0 ? zpk_mixed_ndarray(&m, image) : NULL;
         if (rc == 0 && !a)
             rc = ZPK_EFRAME;
         if (rc == 0) {
@@ -694,7 +694,7 @@ static int s_recv_frame(void *sock, const s_opts_t *o, s_rx_t *rx)
             rx->in_place = used <= (s_recv_compressed ? a->nbytes : 0) + 65536;
         }
     }
-    zpk_mixed_release(&m);
+    zpk_mixed_free(&m);
     return rc;
 }
 

@@ -19,7 +19,7 @@
 #include <zmqpack.h>
 
 #include "zpk.h"
-#include "zpk_array.h"
+#include "zpk_ndarray.h"
 #include "zpk_tap.h"
 
 /* ---- shared: sockets -------------------------------------------------------- */
@@ -163,7 +163,7 @@ static bool s_curve_opt(s_curve_t *c, int opt, const char *arg, int *rc, const c
  * mapping, released with munmap(*map, *map_len)). Returns 0 or an exit code
  * after printing the reason.
  */
-static int s_load_npy(const char *cmd, const char *path, zpk_array_t *a, void **map,
+static int s_load_npy(const char *cmd, const char *path, zpk_ndarray_t *a, void **map,
                       size_t *map_len)
 {
     int fd = open(path, O_RDONLY);
@@ -202,7 +202,7 @@ static int s_load_npy(const char *cmd, const char *path, zpk_array_t *a, void **
         }
         shape[i] = (size_t)npy.shape[i];
     }
-    e = zpk_array_init(a, dt, npy.ndim, shape, npy.fortran_order ? ZPK_ORDER_F : ZPK_ORDER_C,
+    e = zpk_ndarray_init(a, dt, npy.ndim, shape, npy.fortran_order ? ZPK_ORDER_F : ZPK_ORDER_C,
                        (void *)npy.data);
     if (e) {
         zt_fail(cmd, e, "'%s': shape", path);
@@ -282,15 +282,15 @@ static bool s_ref_index(const char *b64, uint32_t *index)
 /* What the header frame says about the arrays (for codec and stored size). */
 typedef struct s_hdr {
     char kind[16];
-    size_t narrays;
-    zpk_array_info_t info[64];
+    size_t n_ndarrays;
+    zpk_ndarray_info_t info[64];
 } s_hdr_t;
 
 static void s_hdr_free(s_hdr_t *h)
 {
-    for (size_t i = 0; i < h->narrays; i++)
-        zpk_array_info_free(&h->info[i]);
-    h->narrays = 0;
+    for (size_t i = 0; i < h->n_ndarrays; i++)
+        zpk_ndarray_info_free(&h->info[i]);
+    h->n_ndarrays = 0;
 }
 
 /* Reads the header map's kind and array headers (docs/PROTOCOL.md). Best effort. */
@@ -318,8 +318,8 @@ static void s_hdr_read(const void *data, size_t size, s_hdr_t *h)
                 h->kind[v.v.len] = '\0';
             }
         } else if (is && k.v.len == 5 && !memcmp(kp, "array", 5)) {
-            if (h->narrays == 0 && zpk_array_header_read(&r, NULL, &h->info[0], NULL) == 0)
-                h->narrays = 1;
+            if (h->n_ndarrays == 0 && zpk_ndarray_header_read(&r, NULL, &h->info[0], NULL) == 0)
+                h->n_ndarrays = 1;
             else
                 return;
         } else if (is && k.v.len == 6 && !memcmp(kp, "arrays", 6)) {
@@ -327,8 +327,8 @@ static void s_hdr_read(const void *data, size_t size, s_hdr_t *h)
             if (zpk_read_tag(&r, &a) != 0 || a.type != ZPK_TYPE_ARRAY)
                 return;
             for (uint32_t j = 0; j < a.v.len; j++) {
-                if (h->narrays < 64 && zpk_array_header_read(&r, NULL, &h->info[h->narrays], NULL) == 0)
-                    h->narrays++;
+                if (h->n_ndarrays < 64 && zpk_ndarray_header_read(&r, NULL, &h->info[h->n_ndarrays], NULL) == 0)
+                    h->n_ndarrays++;
                 else if (zpk_reader_skip(&r) != 0)
                     return;
             }
@@ -339,7 +339,7 @@ static void s_hdr_read(const void *data, size_t size, s_hdr_t *h)
 }
 
 /* {"dtype", "shape", "order", "codec", "compressed", "raw", "min", "max", "mean"} */
-static json_t *s_array_summary(const zpk_array_t *a, const zpk_array_info_t *info)
+static json_t *s_array_summary(const zpk_ndarray_t *a, const zpk_ndarray_info_t *info)
 {
     json_t *o = json_object();
     char dt[ZPK_DTYPE_STR_SIZE] = "?";
@@ -374,12 +374,12 @@ static json_t *s_replace_refs(json_t *j, const zpk_mixed_t *m, const s_hdr_t *h)
     if (json_is_object(j)) {
         json_t *e = json_object_get(j, "$ext");
         if (e && json_object_size(j) == 1 && json_array_size(e) == 2
-            && json_integer_value(json_array_get(e, 0)) == ZPK_EXT_ARRAY_REF
+            && json_integer_value(json_array_get(e, 0)) == ZPK_EXT_NDARRAY_REF
             && json_is_string(json_array_get(e, 1))) {
             uint32_t idx;
-            if (s_ref_index(json_string_value(json_array_get(e, 1)), &idx) && idx < m->narrays) {
+            if (s_ref_index(json_string_value(json_array_get(e, 1)), &idx) && idx < m->n_ndarrays) {
                 json_decref(j);
-                return s_array_summary(&m->arrays[idx], idx < h->narrays ? &h->info[idx] : NULL);
+                return s_array_summary(&m->ndarrays[idx], idx < h->n_ndarrays ? &h->info[idx] : NULL);
             }
         }
         const char *key;
@@ -449,16 +449,16 @@ static int s_cat_one(zt_tap_t *tap, unsigned json_flags)
     ro.err = &err;
     int rc;
     if (!strcmp(hdr.kind, "array") || rec0 || rec1) {
-        zpk_array_t a;
+        zpk_ndarray_t a;
         rc = zpk_recv_array_ex(tap->out, &a, &ro);
         if (rc == 0) {
             json_object_set_new(line, "kind", json_string("array"));
             if (rec0 || rec1)
                 json_object_set_new(line, "format", json_string("pyzmq-recipe"));
-            json_t *sum = s_array_summary(&a, hdr.narrays ? &hdr.info[0] : NULL);
+            json_t *sum = s_array_summary(&a, hdr.n_ndarrays ? &hdr.info[0] : NULL);
             json_object_update(line, sum);
             json_decref(sum);
-            zpk_array_release(&a);
+            zpk_ndarray_free(&a);
         }
     } else {
         zpk_mixed_t m;
@@ -467,10 +467,10 @@ static int s_cat_one(zt_tap_t *tap, unsigned json_flags)
             json_t *obj = NULL;
             rc = zpk_json_from_node(zpk_doc_root(m.doc), json_flags, &obj);
             if (rc == 0) {
-                json_object_set_new(line, "kind", json_string(m.narrays ? "mixed" : "packed"));
+                json_object_set_new(line, "kind", json_string(m.n_ndarrays ? "mixed" : "packed"));
                 json_object_set_new(line, "object", s_replace_refs(obj, &m, &hdr));
             }
-            zpk_mixed_release(&m);
+            zpk_mixed_free(&m);
         }
     }
     if (rc == -EAGAIN || rc == -EINTR || rc == -ETERM) {
@@ -749,7 +749,7 @@ int zt_cmd_pub(int argc, char **argv)
 
     /* Map every file first: a bad file fails before anything is sent. */
     int nfiles = npy ? argc - optind - 1 : 0;
-    zpk_array_t *arrays = calloc((size_t)nfiles + 1, sizeof *arrays);
+    zpk_ndarray_t *arrays = calloc((size_t)nfiles + 1, sizeof *arrays);
     void **maps = calloc((size_t)nfiles + 1, sizeof *maps);
     size_t *map_lens = calloc((size_t)nfiles + 1, sizeof *map_lens);
     int rc = 0, mapped = 0;

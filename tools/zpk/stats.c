@@ -7,7 +7,7 @@
 
 #include <zmqpack.h>
 
-#include "zpk_array.h"
+#include "zpk_ndarray.h"
 
 static double s_half(uint16_t h)
 {

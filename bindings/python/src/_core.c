@@ -199,13 +199,13 @@ typedef struct {
     int datetime;
     int keep_types;
     Py_ssize_t exports;
-    PyObject *arrays; /* mixed messages: ndarrays met so far, or NULL */
+    PyObject *ndarrays; /* mixed messages: ndarrays met so far, or NULL */
 } PackerObject;
 
 static PyObject *g_ndarray_type; /* numpy.ndarray once numpy is imported, else NULL */
 
 /* The MessagePack ext type of an array reference in a mixed message. */
-#define EXT_ARRAY_REF ZPK_EXT_ARRAY_REF
+#define EXT_ARRAY_REF ZPK_EXT_NDARRAY_REF
 
 static int pack_obj(PackerObject *pk, PyObject *o, int nest);
 
@@ -587,16 +587,16 @@ static int pack_obj(PackerObject *pk, PyObject *o, int nest)
         } else {
             int handled = 0;
             rc = 0;
-            if (pk->arrays && g_ndarray_type && PyObject_TypeCheck(o, (PyTypeObject *)g_ndarray_type)) {
+            if (pk->ndarrays && g_ndarray_type && PyObject_TypeCheck(o, (PyTypeObject *)g_ndarray_type)) {
                 /* mixed message: the array travels as its own frames */
-                Py_ssize_t idx = PyList_GET_SIZE(pk->arrays);
-                if (idx > 0xffffffffLL || PyList_Append(pk->arrays, o) < 0) {
+                Py_ssize_t idx = PyList_GET_SIZE(pk->ndarrays);
+                if (idx > 0xffffffffLL || PyList_Append(pk->ndarrays, o) < 0) {
                     if (!PyErr_Occurred())
                         PyErr_SetString(PyExc_ValueError, "too many arrays");
                     rc = -1;
                     break;
                 }
-                zpk_write_array_ref(&pk->b, (uint32_t)idx);
+                zpk_write_ndarray_ref(&pk->b, (uint32_t)idx);
                 rc = 0;
                 break;
             }
@@ -704,7 +704,7 @@ static PackerObject *packer_new_default(void);
 
 static void Packer_dealloc(PackerObject *self)
 {
-    Py_CLEAR(self->arrays);
+    Py_CLEAR(self->ndarrays);
     Py_CLEAR(self->default_fn);
     Py_CLEAR(self->unicode_errors_obj);
     if (self->w_ready)
@@ -1003,7 +1003,7 @@ typedef struct {
     int strict_map_key;
     int keep_types;
     Py_ssize_t max_str_len, max_bin_len, max_array_len, max_map_len, max_ext_len;
-    PyObject *arrays; /* borrowed: the ndarrays of a mixed message, or NULL */
+    PyObject *ndarrays; /* borrowed: the ndarrays of a mixed message, or NULL */
 } uopts_t;
 
 /*
@@ -1200,10 +1200,10 @@ static PyObject *make_ext(uctx_t *c, int8_t code, const uint8_t *p, uint32_t n, 
     }
     if (code == -1)
         return make_timestamp(c, p, n);
-    if (c->o->arrays && code == ZPK_EXT_ARRAY_REF && n == 4) {
+    if (c->o->ndarrays && code == ZPK_EXT_NDARRAY_REF && n == 4) {
         uint32_t i = rd32(p);
-        if ((Py_ssize_t)i < PyList_GET_SIZE(c->o->arrays)) {
-            PyObject *a = PyList_GET_ITEM(c->o->arrays, i);
+        if ((Py_ssize_t)i < PyList_GET_SIZE(c->o->ndarrays)) {
+            PyObject *a = PyList_GET_ITEM(c->o->ndarrays, i);
             Py_INCREF(a);
             return a;
         }
@@ -2139,13 +2139,13 @@ static PyTypeObject TrackerType = {
 
 typedef struct {
     PyObject_HEAD
-    zpk_array_t a;
+    zpk_ndarray_t a;
     Py_ssize_t exports;
 } ArrayBufObject;
 
 static void ArrayBuf_dealloc(ArrayBufObject *self)
 {
-    zpk_array_release(&self->a);
+    zpk_ndarray_free(&self->a);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -2212,11 +2212,11 @@ static PyTypeObject ArrayBufType = {
     .tp_as_buffer = &ArrayBuf_as_buffer,
 };
 
-static PyObject *s_wrap_array(zpk_array_t *a)
+static PyObject *s_wrap_array(zpk_ndarray_t *a)
 {
     ArrayBufObject *o = PyObject_New(ArrayBufObject, &ArrayBufType);
     if (!o) {
-        zpk_array_release(a);
+        zpk_ndarray_free(a);
         return NULL;
     }
     o->a = *a;
@@ -2270,7 +2270,7 @@ static PyArray_Descr *s_descr(zpk_dtype_t dt)
  * is @p ab, so the message stays alive as long as any view of it. */
 static PyObject *s_ndarray(PyObject *ab)
 {
-    zpk_array_t *a = &((ArrayBufObject *)ab)->a;
+    zpk_ndarray_t *a = &((ArrayBufObject *)ab)->a;
     if (!g_numpy_ready) {
         PyErr_SetString(PyExc_RuntimeError, "numpy is not set up");
         return NULL;
@@ -2370,7 +2370,7 @@ static int s_typestr_of(PyObject *arr, char *buf)
 
 /* Fills @p a over @p view (strided buffer of an ndarray) with @p typestr
  * (a str, or NULL: taken from the ndarray @p arr). */
-static int s_array_from_view(zpk_array_t *a, Py_buffer *view, PyObject *typestr, PyObject *arr)
+static int s_array_from_view(zpk_ndarray_t *a, Py_buffer *view, PyObject *typestr, PyObject *arr)
 {
     Py_ssize_t tl;
     char tsbuf[8];
@@ -2398,9 +2398,9 @@ static int s_array_from_view(zpk_array_t *a, Py_buffer *view, PyObject *typestr,
     if (rc == 0 && (size_t)view->itemsize != dt.itemsize)
         rc = ZPK_EDTYPE;
     if (rc == 0)
-        rc = zpk_array_init(a, dt, view->ndim, shape, ZPK_ORDER_C, view->buf);
+        rc = zpk_ndarray_init(a, dt, view->ndim, shape, ZPK_ORDER_C, view->buf);
     if (rc == 0 && view->strides && view->ndim > 0)
-        rc = zpk_array_set_strides(a, strides);
+        rc = zpk_ndarray_set_strides(a, strides);
     if (rc != 0) {
         s_raise(rc, &err);
         return -1;
@@ -2443,7 +2443,7 @@ static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *args)
     o.err = &err;
     Py_buffer tview = {0};
     int have_topic = 0;
-    zpk_array_t *za = NULL;
+    zpk_ndarray_t *za = NULL;
     hold_t *h = NULL;
     zpk_writer_t w;
     int have_w = 0;
@@ -2469,7 +2469,7 @@ static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *args)
     }
     if (narr > 0) {
         h = PyMem_RawCalloc(1, sizeof(hold_t) + (size_t)narr * sizeof(Py_buffer));
-        za = PyMem_RawCalloc((size_t)narr, sizeof(zpk_array_t));
+        za = PyMem_RawCalloc((size_t)narr, sizeof(zpk_ndarray_t));
         if (!h || !za) {
             PyErr_NoMemory();
             goto done;
@@ -2682,7 +2682,7 @@ static PyObject *core_recv_packed(PyObject *Py_UNUSED(mod), PyObject *args)
     zpk_msgbuf_t m;
     if (s_recv_bytes(addr, flags, topic, &topic_len, &m) != 0)
         return NULL;
-    PyObject *payload = NULL, *arrs = PyList_New((Py_ssize_t)m.narrays), *tp = NULL;
+    PyObject *payload = NULL, *arrs = PyList_New((Py_ssize_t)m.n_ndarrays), *tp = NULL;
     PyObject *r = NULL;
     int rc = ZPK_ENOMEM;
     if (arrs) {
@@ -2690,8 +2690,8 @@ static PyObject *core_recv_packed(PyObject *Py_UNUSED(mod), PyObject *args)
         if (payload)
             rc = 0;
     }
-    for (size_t i = 0; rc == 0 && i < m.narrays; i++) {
-        PyObject *ab = s_wrap_array(&m.arrays[i]); /* takes ownership, clears the slot */
+    for (size_t i = 0; rc == 0 && i < m.n_ndarrays; i++) {
+        PyObject *ab = s_wrap_array(&m.ndarrays[i]); /* takes ownership, clears the slot */
         PyObject *nd = ab ? s_ndarray(ab) : NULL;
         Py_XDECREF(ab);
         if (!nd) {
@@ -2706,7 +2706,7 @@ static PyObject *core_recv_packed(PyObject *Py_UNUSED(mod), PyObject *args)
         r = PyTuple_Pack(3, tp, payload, arrs);
     else if (!PyErr_Occurred())
         s_raise(rc, NULL);
-    zpk_msgbuf_release(&m);
+    zpk_msgbuf_free(&m);
     Py_XDECREF(tp);
     Py_XDECREF(payload);
     Py_XDECREF(arrs);
@@ -2733,7 +2733,7 @@ static PyObject *core_recv_array(PyObject *Py_UNUSED(mod), PyObject *args)
     o.topic = topic;
     o.topic_cap = sizeof topic;
     o.err = &err;
-    zpk_array_t a;
+    zpk_ndarray_t a;
     memset(&a, 0, sizeof a);
     int rc;
     if (outobj == Py_None) {
@@ -2745,7 +2745,7 @@ static PyObject *core_recv_array(PyObject *Py_UNUSED(mod), PyObject *args)
         PyObject *tp = s_topic(topic, o.topic_len);
         PyObject *ab = tp ? s_wrap_array(&a) : NULL;
         if (!ab) {
-            zpk_array_release(&a);
+            zpk_ndarray_free(&a);
             Py_XDECREF(tp);
             return NULL;
         }
@@ -2797,12 +2797,12 @@ static PyObject *core_pack_mixed(PyObject *Py_UNUSED(mod), PyObject *args, PyObj
     PackerObject *pk = packer_new_default();
     PyObject *r = NULL;
     if (pk) {
-        pk->arrays = PyList_New(0);
-        if (pk->arrays && Packer_init(pk, empty, kw) == 0) {
+        pk->ndarrays = PyList_New(0);
+        if (pk->ndarrays && Packer_init(pk, empty, kw) == 0) {
             pk->autoreset = 1;
             PyObject *b = Packer_pack(pk, obj);
             if (b)
-                r = Py_BuildValue("(NO)", b, pk->arrays);
+                r = Py_BuildValue("(NO)", b, pk->ndarrays);
         }
         Py_DECREF(pk);
     }
@@ -2832,7 +2832,7 @@ static PyObject *core_send_obj(PyObject *mod, PyObject *args)
             return NULL;
         own = 1;
     }
-    if (!pk->arrays && !(pk->arrays = PyList_New(0))) {
+    if (!pk->ndarrays && !(pk->ndarrays = PyList_New(0))) {
         if (own)
             Py_DECREF(pk);
         return NULL;
@@ -2845,7 +2845,7 @@ static PyObject *core_send_obj(PyObject *mod, PyObject *args)
     if (rc == 0)
         rc = s_writer_check(&pk->b);
     if (rc == 0) {
-        PyObject *arrays = pk->arrays;
+        PyObject *arrays = pk->ndarrays;
         Py_INCREF(arrays);
         PyObject *dts = Py_None;
         Py_INCREF(dts);
@@ -2862,8 +2862,8 @@ static PyObject *core_send_obj(PyObject *mod, PyObject *args)
         Py_DECREF(dts);
         Py_DECREF(arrays);
     }
-    if (PyList_SetSlice(pk->arrays, 0, PyList_GET_SIZE(pk->arrays), NULL) < 0)
-        Py_CLEAR(pk->arrays);
+    if (PyList_SetSlice(pk->ndarrays, 0, PyList_GET_SIZE(pk->ndarrays), NULL) < 0)
+        Py_CLEAR(pk->ndarrays);
     if (own) {
         Py_DECREF(pk);
     } else {
@@ -2891,10 +2891,10 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
     if (s_recv_bytes(addr, flags, topic, &topic_len, &m) != 0)
         return NULL;
     PyObject *arrs = NULL, *obj = NULL, *tp = NULL, *r = NULL;
-    if (m.narrays) {
-        arrs = PyList_New((Py_ssize_t)m.narrays);
-        for (size_t i = 0; arrs && i < m.narrays; i++) {
-            PyObject *ab = s_wrap_array(&m.arrays[i]);
+    if (m.n_ndarrays) {
+        arrs = PyList_New((Py_ssize_t)m.n_ndarrays);
+        for (size_t i = 0; arrs && i < m.n_ndarrays; i++) {
+            PyObject *ab = s_wrap_array(&m.ndarrays[i]);
             PyObject *nd = ab ? s_ndarray(ab) : NULL;
             Py_XDECREF(ab);
             if (!nd)
@@ -2908,7 +2908,7 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
     if (uopts_parse(&uo, Py_None, Py_None, 1, 0, 0, 1, Py_None, Py_None, Py_None, -1, -1, -1,
                     -1, -1, 0, (Py_ssize_t)m.size) < 0)
         goto out;
-    uo.arrays = arrs;
+    uo.ndarrays = arrs;
     uctx_t c;
     uctx_init(&c, m.data, m.size, &uo);
     obj = unpack_gc_paused(&c);
@@ -2926,7 +2926,7 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
     if (tp)
         r = PyTuple_Pack(2, tp, obj);
 out:
-    zpk_msgbuf_release(&m);
+    zpk_msgbuf_free(&m);
     Py_XDECREF(arrs);
     Py_XDECREF(obj);
     Py_XDECREF(tp);

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
         zpk_send_opts_init(&so);
         so.codec = have_codec ? &codec : NULL;
         if (array_mode) {
-            zpk_array_t a;
+            zpk_ndarray_t a;
             int rc = zpk_recv_array(s, &a, 0);
             if (rc != 0) {
                 status = fail("recv_array", rc);
@@ -66,7 +66,7 @@ int main(int argc, char **argv)
                 so.codec = NULL;
             }
             rc = zpk_send_array(s, &a, &so);
-            zpk_array_release(&a);
+            zpk_ndarray_free(&a);
             if (rc != 0)
                 status = fail("send_array", rc);
         } else {
@@ -79,10 +79,10 @@ int main(int argc, char **argv)
             zpk_writer_t w;
             zpk_writer_init_growable(&w, 0);
             zpk_node_write(&w, zpk_doc_root(m.doc));
-            rc = m.narrays ? zpk_send_mixed(s, &w, m.arrays, m.narrays, &so)
+            rc = m.n_ndarrays ? zpk_send_mixed(s, &w, m.ndarrays, m.n_ndarrays, &so)
                            : zpk_send_packed_ex(s, &w, &so);
             zpk_writer_free(&w);
-            zpk_mixed_release(&m);
+            zpk_mixed_free(&m);
             if (rc != 0)
                 status = fail("send", rc);
         }

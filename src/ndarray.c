@@ -2,7 +2,7 @@
  * The array descriptor: sizes (overflow-checked), layout, one-copy
  * conversion of strided views to contiguous memory, byte order.
  */
-#include "zmqpack/array.h"
+#include "zmqpack/ndarray.h"
 
 #include <string.h>
 
@@ -32,7 +32,7 @@ int zpk_shape_nbytes(zpk_dtype_t dt, int ndim, const size_t *shape, size_t *out)
     return 0;
 }
 
-int zpk_array_init(zpk_array_t *a, zpk_dtype_t dt, int ndim, const size_t *shape,
+int zpk_ndarray_init(zpk_ndarray_t *a, zpk_dtype_t dt, int ndim, const size_t *shape,
                    char order, void *data)
 {
     if (a == NULL)
@@ -57,7 +57,7 @@ int zpk_array_init(zpk_array_t *a, zpk_dtype_t dt, int ndim, const size_t *shape
 }
 
 /* The strides of a contiguous array of @p a's shape in @p order. */
-static void s_contig_strides(const zpk_array_t *a, char order, ptrdiff_t *st)
+static void s_contig_strides(const zpk_ndarray_t *a, char order, ptrdiff_t *st)
 {
     ptrdiff_t s = a->dtype.itemsize;
     if (order == ZPK_ORDER_C) {
@@ -74,7 +74,7 @@ static void s_contig_strides(const zpk_array_t *a, char order, ptrdiff_t *st)
 }
 
 /* True when @p st equals the @p order strides on every dimension longer than 1. */
-static bool s_strides_match(const zpk_array_t *a, const ptrdiff_t *st, char order)
+static bool s_strides_match(const zpk_ndarray_t *a, const ptrdiff_t *st, char order)
 {
     ptrdiff_t want[ZPK_MAX_NDIM];
     s_contig_strides(a, order, want);
@@ -84,7 +84,7 @@ static bool s_strides_match(const zpk_array_t *a, const ptrdiff_t *st, char orde
     return true;
 }
 
-int zpk_array_set_strides(zpk_array_t *a, const ptrdiff_t *strides)
+int zpk_ndarray_set_strides(zpk_ndarray_t *a, const ptrdiff_t *strides)
 {
     if (a == NULL || (a->ndim > 0 && strides == NULL))
         return ZPK_EINVAL;
@@ -118,7 +118,7 @@ int zpk_array_set_strides(zpk_array_t *a, const ptrdiff_t *strides)
     return 0;
 }
 
-bool zpk_array_is_contiguous(const zpk_array_t *a, char *order)
+bool zpk_ndarray_is_contiguous(const zpk_ndarray_t *a, char *order)
 {
     if (a == NULL)
         return false;
@@ -139,7 +139,7 @@ bool zpk_array_is_contiguous(const zpk_array_t *a, char *order)
     return ok;
 }
 
-int zpk_array_copy_contiguous(const zpk_array_t *a, void *dst, size_t dst_size)
+int zpk_ndarray_copy_into(const zpk_ndarray_t *a, void *dst, size_t dst_size)
 {
     if (a == NULL || (dst == NULL && a->nbytes != 0))
         return ZPK_EINVAL;
@@ -201,20 +201,20 @@ void zpk_free_fn(void *data, void *hint)
     zpk__free(data);
 }
 
-int zpk_array_contiguous_copy(const zpk_array_t *a, zpk_array_t *out)
+int zpk_ndarray_dup(const zpk_ndarray_t *a, zpk_ndarray_t *out)
 {
     if (a == NULL || out == NULL)
         return ZPK_EINVAL;
     void *buf = zpk__malloc(a->nbytes ? a->nbytes : 1);
     if (buf == NULL)
         return ZPK_ENOMEM;
-    int rc = zpk_array_copy_contiguous(a, buf, a->nbytes);
+    int rc = zpk_ndarray_copy_into(a, buf, a->nbytes);
     if (rc != 0) {
         zpk__free(buf);
         return rc;
     }
-    zpk_array_t tmp;
-    rc = zpk_array_init(&tmp, a->dtype, a->ndim, a->shape, ZPK_ORDER_C, buf);
+    zpk_ndarray_t tmp;
+    rc = zpk_ndarray_init(&tmp, a->dtype, a->ndim, a->shape, ZPK_ORDER_C, buf);
     if (rc != 0) {
         zpk__free(buf);
         return rc;
@@ -224,9 +224,9 @@ int zpk_array_contiguous_copy(const zpk_array_t *a, zpk_array_t *out)
     return 0;
 }
 
-int zpk_array_to_native(zpk_array_t *a)
+int zpk_ndarray_to_native(zpk_ndarray_t *a)
 {
-    if (a == NULL || !zpk_array_is_contiguous(a, NULL))
+    if (a == NULL || !zpk_ndarray_is_contiguous(a, NULL))
         return ZPK_EINVAL;
     if (zpk_dtype_is_native(a->dtype))
         return 0;
@@ -236,7 +236,7 @@ int zpk_array_to_native(zpk_array_t *a)
     return rc;
 }
 
-void zpk_array_release(zpk_array_t *a)
+void zpk_ndarray_free(zpk_ndarray_t *a)
 {
     if (a == NULL)
         return;

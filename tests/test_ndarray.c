@@ -62,45 +62,45 @@ static void test_init_and_contiguity(void **state)
     (void)state;
     double d[12];
     size_t shp[2] = {3, 4};
-    zpk_array_t a;
-    assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 2, shp, 'C', d), 0);
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 2, shp, 'C', d), 0);
     assert_int_equal(a.nbytes, 96);
     char o = 0;
-    assert_true(zpk_array_is_contiguous(&a, &o));
+    assert_true(zpk_ndarray_is_contiguous(&a, &o));
     assert_int_equal(o, 'C');
-    assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 2, shp, 'F', d), 0);
-    assert_true(zpk_array_is_contiguous(&a, &o));
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 2, shp, 'F', d), 0);
+    assert_true(zpk_ndarray_is_contiguous(&a, &o));
     assert_int_equal(o, 'F');
-    assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 2, shp, 'X', d), ZPK_EINVAL);
-    assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 2, shp, 'C', NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 2, shp, 'X', d), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 2, shp, 'C', NULL), ZPK_EINVAL);
     size_t z[1] = {0};
-    assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 1, z, 'C', NULL), 0);
-    assert_true(zpk_array_is_contiguous(&a, &o));
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 1, z, 'C', NULL), 0);
+    assert_true(zpk_ndarray_is_contiguous(&a, &o));
 
     /* strides that are C or F after all: marked contiguous */
-    assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 2, shp, 'C', d), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 2, shp, 'C', d), 0);
     ptrdiff_t fst[2] = {8, 24};
-    assert_int_equal(zpk_array_set_strides(&a, fst), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, fst), 0);
     assert_false(a.has_strides);
     assert_int_equal(a.order, 'F');
     /* a view A[:, ::2] */
     ptrdiff_t vst[2] = {32, 16};
     size_t vshp[2] = {3, 2};
-    assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 2, vshp, 'C', d), 0);
-    assert_int_equal(zpk_array_set_strides(&a, vst), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 2, vshp, 'C', d), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, vst), 0);
     assert_true(a.has_strides);
-    assert_false(zpk_array_is_contiguous(&a, &o));
+    assert_false(zpk_ndarray_is_contiguous(&a, &o));
     /* dimension of 1: its stride does not matter */
     size_t one[2] = {1, 4};
     ptrdiff_t ost[2] = {12345, 8};
-    assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 2, one, 'C', d), 0);
-    assert_int_equal(zpk_array_set_strides(&a, ost), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 2, one, 'C', d), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, ost), 0);
     assert_false(a.has_strides);
     /* strides spanning more than ptrdiff_t can */
     size_t two[1] = {3};
     ptrdiff_t huge[1] = {PTRDIFF_MAX / 2 + 1};
-    assert_int_equal(zpk_array_init(&a, s_dt("<f8"), 1, two, 'C', d), 0);
-    assert_int_equal(zpk_array_set_strides(&a, huge), ZPK_EOVERFLOW);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<f8"), 1, two, 'C', d), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, huge), ZPK_EOVERFLOW);
 }
 
 static void test_copy_contiguous_views(void **state)
@@ -110,15 +110,15 @@ static void test_copy_contiguous_views(void **state)
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 6; j++)
             base[i][j] = i * 10 + j;
-    zpk_array_t a;
+    zpk_ndarray_t a;
     int32_t out[24];
 
     /* A[:, ::2] -> 4x3 */
     size_t s1[2] = {4, 3};
     ptrdiff_t st1[2] = {24, 8};
-    assert_int_equal(zpk_array_init(&a, s_dt("<i4"), 2, s1, 'C', base), 0);
-    assert_int_equal(zpk_array_set_strides(&a, st1), 0);
-    assert_int_equal(zpk_array_copy_contiguous(&a, out, sizeof out), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<i4"), 2, s1, 'C', base), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, st1), 0);
+    assert_int_equal(zpk_ndarray_copy_into(&a, out, sizeof out), 0);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 3; j++)
             assert_int_equal(out[i * 3 + j], i * 10 + 2 * j);
@@ -127,10 +127,10 @@ static void test_copy_contiguous_views(void **state)
      * copying gives the C order of the transposed array. */
     size_t s2[2] = {6, 4};
     ptrdiff_t st2[2] = {4, 24};
-    assert_int_equal(zpk_array_init(&a, s_dt("<i4"), 2, s2, 'C', base), 0);
-    assert_int_equal(zpk_array_set_strides(&a, st2), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<i4"), 2, s2, 'C', base), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, st2), 0);
     assert_int_equal(a.order, 'F');
-    assert_int_equal(zpk_array_copy_contiguous(&a, out, sizeof out), 0);
+    assert_int_equal(zpk_ndarray_copy_into(&a, out, sizeof out), 0);
     for (int i = 0; i < 6; i++)
         for (int j = 0; j < 4; j++)
             assert_int_equal(out[i * 4 + j], j * 10 + i);
@@ -138,9 +138,9 @@ static void test_copy_contiguous_views(void **state)
     /* A[::-1, 1::2] with a negative stride: data points at element [0,0] */
     size_t s3[2] = {4, 3};
     ptrdiff_t st3[2] = {-24, 8};
-    assert_int_equal(zpk_array_init(&a, s_dt("<i4"), 2, s3, 'C', &base[3][1]), 0);
-    assert_int_equal(zpk_array_set_strides(&a, st3), 0);
-    assert_int_equal(zpk_array_copy_contiguous(&a, out, sizeof out), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<i4"), 2, s3, 'C', &base[3][1]), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, st3), 0);
+    assert_int_equal(zpk_ndarray_copy_into(&a, out, sizeof out), 0);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 3; j++)
             assert_int_equal(out[i * 3 + j], (3 - i) * 10 + 1 + 2 * j);
@@ -148,15 +148,15 @@ static void test_copy_contiguous_views(void **state)
     /* 3-d view with a broadcast (zero) stride */
     size_t s4[3] = {2, 2, 3};
     ptrdiff_t st4[3] = {0, 24, 4};
-    assert_int_equal(zpk_array_init(&a, s_dt("<i4"), 3, s4, 'C', base), 0);
-    assert_int_equal(zpk_array_set_strides(&a, st4), 0);
-    assert_int_equal(zpk_array_copy_contiguous(&a, out, sizeof out), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<i4"), 3, s4, 'C', base), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, st4), 0);
+    assert_int_equal(zpk_ndarray_copy_into(&a, out, sizeof out), 0);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < 2; i++)
             for (int j = 0; j < 3; j++)
                 assert_int_equal(out[k * 6 + i * 3 + j], i * 10 + j);
 
-    assert_int_equal(zpk_array_copy_contiguous(&a, out, 47), ZPK_EBUFFULL);
+    assert_int_equal(zpk_ndarray_copy_into(&a, out, 47), ZPK_EBUFFULL);
 }
 
 static void test_contiguous_copy_one_allocation(void **state)
@@ -167,13 +167,13 @@ static void test_contiguous_copy_one_allocation(void **state)
     for (int i = 0; i < 8; i++)
         for (int j = 0; j < 8; j++)
             base[i][j] = (uint16_t)(i * 8 + j);
-    zpk_array_t a, c;
+    zpk_ndarray_t a, c;
     size_t shp[2] = {4, 4};
     ptrdiff_t st[2] = {32, 4};
-    assert_int_equal(zpk_array_init(&a, s_dt("<u2"), 2, shp, 'C', base), 0);
-    assert_int_equal(zpk_array_set_strides(&a, st), 0);
+    assert_int_equal(zpk_ndarray_init(&a, s_dt("<u2"), 2, shp, 'C', base), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, st), 0);
     harness_alloc_reset_peaks();
-    assert_int_equal(zpk_array_contiguous_copy(&a, &c), 0);
+    assert_int_equal(zpk_ndarray_dup(&a, &c), 0);
     harness_alloc_stats_t s = harness_alloc_stats();
     assert_int_equal(s.calls, 1);
     assert_int_equal(s.largest, 32);
@@ -181,10 +181,10 @@ static void test_contiguous_copy_one_allocation(void **state)
     assert_int_equal(c.order, 'C');
     const uint16_t *p = c.data;
     assert_int_equal(p[5], 2 * 8 + 2); /* element [1][1] is base[2][2] */
-    zpk_array_release(&c);
-    zpk_array_release(&c); /* twice is harmless */
+    zpk_ndarray_free(&c);
+    zpk_ndarray_free(&c); /* twice is harmless */
     harness_alloc_fail_after(1);
-    assert_int_equal(zpk_array_contiguous_copy(&a, &c), ZPK_ENOMEM);
+    assert_int_equal(zpk_ndarray_dup(&a, &c), ZPK_ENOMEM);
     harness_alloc_uninstall();
 }
 
@@ -193,10 +193,10 @@ static void test_to_native(void **state)
     (void)state;
     uint8_t raw[8] = {0, 0, 0, 1, 0, 0, 0, 2};
     size_t shp[1] = {2};
-    zpk_array_t a;
+    zpk_ndarray_t a;
     zpk_dtype_t be = s_dt(">u4");
-    assert_int_equal(zpk_array_init(&a, be, 1, shp, 'C', raw), 0);
-    assert_int_equal(zpk_array_to_native(&a), 0);
+    assert_int_equal(zpk_ndarray_init(&a, be, 1, shp, 'C', raw), 0);
+    assert_int_equal(zpk_ndarray_to_native(&a), 0);
     assert_true(zpk_dtype_is_native(a.dtype));
     uint32_t v[2];
     memcpy(v, raw, 8);
@@ -205,15 +205,15 @@ static void test_to_native(void **state)
         assert_int_equal(v[1], 2);
     }
     /* already native: nothing changes */
-    assert_int_equal(zpk_array_to_native(&a), 0);
+    assert_int_equal(zpk_ndarray_to_native(&a), 0);
     memcpy(v, raw, 8);
     if (ZPK_BYTEORDER_NATIVE == '<')
         assert_int_equal(v[1], 2);
     ptrdiff_t st[1] = {8};
     size_t one[1] = {1};
-    assert_int_equal(zpk_array_init(&a, be, 1, one, 'C', raw), 0);
-    assert_int_equal(zpk_array_set_strides(&a, st), 0);
-    assert_int_equal(zpk_array_to_native(&a), 0); /* one element: contiguous */
+    assert_int_equal(zpk_ndarray_init(&a, be, 1, one, 'C', raw), 0);
+    assert_int_equal(zpk_ndarray_set_strides(&a, st), 0);
+    assert_int_equal(zpk_ndarray_to_native(&a), 0); /* one element: contiguous */
 }
 
 int main(void)

@@ -1,5 +1,5 @@
 /**
- * @file zmqpack/array.h
+ * @file zmqpack/ndarray.h
  * @defgroup array Arrays: dtype, array descriptor, layout and byte order
  *
  * numpy's model of an array: a dtype (kind, item size, byte order), a
@@ -9,8 +9,8 @@
  * header bytes and payload chunks.
  * @{
  */
-#ifndef ZMQPACK_ARRAY_H
-#define ZMQPACK_ARRAY_H
+#ifndef ZMQPACK_NDARRAY_H
+#define ZMQPACK_NDARRAY_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -104,7 +104,7 @@ ZPK_API zpk_dtype_t zpk_dtype_make(zpk_kind_t kind, size_t itemsize);
 /**
  * Reverses the byte order of every element of @p data (@p nbytes bytes,
  * a whole number of @p dt items) in place. Complex items swap each of
- * their two halves. Does not change any dtype: see zpk_array_to_native().
+ * their two halves. Does not change any dtype: see zpk_ndarray_to_native().
  * @return 0; ZPK_EDTYPE for an invalid @p dt; ZPK_ESHAPE when @p nbytes
  *         is not a multiple of the item size; ZPK_EINVAL for NULL data
  *         with a non-zero size.
@@ -123,14 +123,14 @@ ZPK_API int zpk_dtype_byteswap(zpk_dtype_t dt, void *data, size_t nbytes);
 /**
  * Describes an array; the struct itself is plain data the caller owns.
  * `data` is owned by the array only when `free_fn` is set: then
- * zpk_array_release() calls `free_fn(data, free_hint)` (the same signature
+ * zpk_ndarray_free() calls `free_fn(data, free_hint)` (the same signature
  * as zmq_msg_init_data()'s free function). When `has_strides` is false
  * the array is contiguous in `order`; otherwise `strides` gives the byte
  * step of each dimension (numpy's strides, may be negative or zero) and
  * `data` points at element [0, 0, ...].
- * Fill it with zpk_array_init() rather than by hand.
+ * Fill it with zpk_ndarray_init() rather than by hand.
  */
-typedef struct zpk_array {
+typedef struct zpk_ndarray {
     zpk_dtype_t dtype;
     int ndim;                            /**< 0 .. ZPK_MAX_NDIM; 0 is a scalar */
     size_t shape[ZPK_MAX_NDIM];
@@ -141,7 +141,7 @@ typedef struct zpk_array {
     size_t nbytes;                       /**< itemsize * product(shape) */
     void (*free_fn)(void *data, void *hint); /**< set when the array owns data */
     void *free_hint;
-} zpk_array_t;
+} zpk_ndarray_t;
 
 /**
  * Bytes in an array of @p dt and @p shape, overflow-checked: the product
@@ -160,7 +160,7 @@ ZPK_API int zpk_shape_nbytes(zpk_dtype_t dt, int ndim, const size_t *shape,
  * of @p data (set a->free_fn afterwards to hand it over).
  * @return 0; the errors of zpk_shape_nbytes(); ZPK_EINVAL for a bad order.
  */
-ZPK_API int zpk_array_init(zpk_array_t *a, zpk_dtype_t dt, int ndim,
+ZPK_API int zpk_ndarray_init(zpk_ndarray_t *a, zpk_dtype_t dt, int ndim,
                            const size_t *shape, char order, void *data);
 
 /**
@@ -172,14 +172,14 @@ ZPK_API int zpk_array_init(zpk_array_t *a, zpk_dtype_t dt, int ndim,
  * @return 0; ZPK_EINVAL for NULL; ZPK_EOVERFLOW when the extent spanned by
  *         the strides does not fit in a ptrdiff_t.
  */
-ZPK_API int zpk_array_set_strides(zpk_array_t *a, const ptrdiff_t *strides);
+ZPK_API int zpk_ndarray_set_strides(zpk_ndarray_t *a, const ptrdiff_t *strides);
 
 /**
  * True when @p a's bytes are contiguous as laid out; *@p order (optional)
  * gets 'C' or 'F'. 0-d, empty and single-element arrays are both; they
  * report 'C' unless the array says 'F'.
  */
-ZPK_API bool zpk_array_is_contiguous(const zpk_array_t *a, char *order);
+ZPK_API bool zpk_ndarray_is_contiguous(const zpk_ndarray_t *a, char *order);
 
 /**
  * Copies @p a's elements, in any layout, into @p dst (@p dst_size bytes,
@@ -187,32 +187,32 @@ ZPK_API bool zpk_array_is_contiguous(const zpk_array_t *a, char *order);
  * Does not take ownership of any argument.
  * @return 0; ZPK_EBUFFULL when @p dst_size is too small; ZPK_EINVAL.
  */
-ZPK_API int zpk_array_copy_contiguous(const zpk_array_t *a, void *dst,
+ZPK_API int zpk_ndarray_copy_into(const zpk_ndarray_t *a, void *dst,
                                       size_t dst_size);
 
 /**
  * Makes @p out a C-ordered contiguous copy of @p a in one new allocation
  * (through the allocator hooks). When @p a is already contiguous it is
- * still copied. Caller owns @p out and must zpk_array_release() it.
+ * still copied. Caller owns @p out and must zpk_ndarray_free() it.
  * @return 0; ZPK_ENOMEM; ZPK_EINVAL.
  */
-ZPK_API int zpk_array_contiguous_copy(const zpk_array_t *a, zpk_array_t *out);
+ZPK_API int zpk_ndarray_dup(const zpk_ndarray_t *a, zpk_ndarray_t *out);
 
 /**
  * Converts a contiguous array to native byte order in place (swapping its
  * bytes when needed) and updates a->dtype.
  * @return 0; ZPK_EINVAL when @p a is not contiguous; zpk_dtype_byteswap()'s.
  */
-ZPK_API int zpk_array_to_native(zpk_array_t *a);
+ZPK_API int zpk_ndarray_to_native(zpk_ndarray_t *a);
 
 /**
  * Frees the data when @p a owns it (calls free_fn once), then clears @p a
  * to an empty 0-d descriptor. NULL and repeated calls are no-ops.
  */
-ZPK_API void zpk_array_release(zpk_array_t *a);
+ZPK_API void zpk_ndarray_free(zpk_ndarray_t *a);
 
 /**
- * A free function for zpk_array_t::free_fn and zmq_msg_init_data() that
+ * A free function for zpk_ndarray_t::free_fn and zmq_msg_init_data() that
  * frees memory from zpk_malloc() (the hint is ignored).
  */
 ZPK_API void zpk_free_fn(void *data, void *hint);

@@ -10,18 +10,18 @@
 #include "internal.h"
 #include "wire.h"
 
-void zpk_array_opts_default(zpk_array_opts_t *o)
+void zpk_ndarray_opts_default(zpk_ndarray_opts_t *o)
 {
     if (o == NULL)
         return;
     memset(o, 0, sizeof *o);
-    o->max_array_bytes = ZPK_DEFAULT_MAX_ARRAY_BYTES;
+    o->max_ndarray_bytes = ZPK_DEFAULT_MAX_NDARRAY_BYTES;
     o->nthreads = 1;
     zpk_limits_default(&o->limits, 0);
     o->max_chunks = ZPK_DEFAULT_MAX_CHUNKS;
 }
 
-void zpk_array_info_free(zpk_array_info_t *info)
+void zpk_ndarray_info_free(zpk_ndarray_info_t *info)
 {
     if (info == NULL)
         return;
@@ -29,7 +29,7 @@ void zpk_array_info_free(zpk_array_info_t *info)
     memset(info, 0, sizeof *info);
 }
 
-bool zpk_array_info_is_raw(const zpk_array_info_t *info)
+bool zpk_ndarray_info_is_raw(const zpk_ndarray_info_t *info)
 {
     if (info == NULL)
         return false;
@@ -39,11 +39,11 @@ bool zpk_array_info_is_raw(const zpk_array_info_t *info)
     return true;
 }
 
-int zpk_array_info_to_array(const zpk_array_info_t *info, void *data, zpk_array_t *out)
+int zpk_ndarray_info_to_ndarray(const zpk_ndarray_info_t *info, void *data, zpk_ndarray_t *out)
 {
     if (info == NULL || out == NULL)
         return ZPK_EINVAL;
-    return zpk_array_init(out, info->dtype, info->ndim, info->shape,
+    return zpk_ndarray_init(out, info->dtype, info->ndim, info->shape,
                           info->order == ZPK_ORDER_F ? ZPK_ORDER_F : ZPK_ORDER_C, data);
 }
 
@@ -59,7 +59,7 @@ _Static_assert(sizeof ZPK__KEY_DTYPE == 6 && sizeof ZPK__KEY_SHAPE == 6 &&
                    sizeof ZPK__KEY_CHUNKS == 7 && sizeof ZPK__KEY_RAW == 4,
                "the pre-encoded keys below follow wire.h");
 
-void zpk_array_header_write(zpk_writer_t *w, const zpk_array_info_t *info)
+void zpk_ndarray_header_write(zpk_writer_t *w, const zpk_ndarray_info_t *info)
 {
     if (w == NULL)
         return;
@@ -113,7 +113,7 @@ void zpk_array_header_write(zpk_writer_t *w, const zpk_array_info_t *info)
     }
 }
 
-size_t zpk_array_header_bound(const zpk_array_info_t *info)
+size_t zpk_ndarray_header_bound(const zpk_ndarray_info_t *info)
 {
     if (info == NULL)
         return 0;
@@ -229,14 +229,14 @@ static inline bool s_fast_uint(const uint8_t **pp, const uint8_t *end, uint64_t 
 }
 
 /*
- * The header exactly as zpk_array_header_write() writes it for a raw array
+ * The header exactly as zpk_ndarray_header_write() writes it for a raw array
  * of one chunk (or none): the seven keys in order, short typestr, codec
  * "none". Fills @p info's dtype, shape and order and @p f, and moves the
  * reader past the map; anything else (other orders, unknown keys, a codec,
  * an error of any kind, tight reader limits) returns false with nothing
  * consumed, and the general walk decides.
  */
-static bool s_read_fast(zpk_reader_t *r, size_t max_chunks, zpk_array_info_t *info,
+static bool s_read_fast(zpk_reader_t *r, size_t max_chunks, zpk_ndarray_info_t *info,
                         s_fast_t *f)
 {
     if (r->error != 0 || r->limits.max_str_len < 31 || r->limits.max_array_len < 15 ||
@@ -285,17 +285,17 @@ static bool s_read_fast(zpk_reader_t *r, size_t max_chunks, zpk_array_info_t *in
         goto fail;                                                            \
     } while (0)
 
-int zpk_array_header_read(zpk_reader_t *r, const zpk_array_opts_t *opts,
-                          zpk_array_info_t *info, zpk_error_t *err)
+int zpk_ndarray_header_read(zpk_reader_t *r, const zpk_ndarray_opts_t *opts,
+                          zpk_ndarray_info_t *info, zpk_error_t *err)
 {
     if (r == NULL || info == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL reader or output");
     memset(info, 0, sizeof *info);
-    zpk_array_opts_t o;
+    zpk_ndarray_opts_t o;
     if (opts != NULL)
         o = *opts;
     else
-        zpk_array_opts_default(&o);
+        zpk_ndarray_opts_default(&o);
 
     int rc;
     unsigned seen = 0;
@@ -474,9 +474,9 @@ check:;
     if (nbytes != want)
         S_FAIL(ZPK_ESHAPE, "array header: nbytes %llu but the shape holds %zu bytes",
                (unsigned long long)nbytes, want);
-    if (want > o.max_array_bytes)
-        S_FAIL(ZPK_ELIMIT, "array header: %zu bytes over max_array_bytes %zu", want,
-               o.max_array_bytes);
+    if (want > o.max_ndarray_bytes)
+        S_FAIL(ZPK_ELIMIT, "array header: %zu bytes over max_ndarray_bytes %zu", want,
+               o.max_ndarray_bytes);
     info->nbytes = want;
     if (!(seen & S_CHUNK))
         chunk = info->nchunks <= 1 ? want : 0;
@@ -526,28 +526,28 @@ check:;
 
 fail:
     zpk__free(raw_idx);
-    zpk_array_info_free(info);
+    zpk_ndarray_info_free(info);
     return rc;
 }
 
-int zpk_array_header_decode(const void *data, size_t size, const zpk_array_opts_t *opts,
-                            zpk_array_info_t *info, zpk_error_t *err)
+int zpk_ndarray_header_decode(const void *data, size_t size, const zpk_ndarray_opts_t *opts,
+                            zpk_ndarray_info_t *info, zpk_error_t *err)
 {
     if (info == NULL || (size && data == NULL))
         return zpk__error(err, ZPK_EINVAL, 0, "NULL argument");
-    zpk_array_opts_t o;
+    zpk_ndarray_opts_t o;
     if (opts != NULL)
         o = *opts;
     else
-        zpk_array_opts_default(&o);
+        zpk_ndarray_opts_default(&o);
     zpk_reader_t r;
     zpk_reader_init(&r, data, size, &o.limits);
-    int rc = zpk_array_header_read(&r, &o, info, err);
+    int rc = zpk_ndarray_header_read(&r, &o, info, err);
     if (rc != 0)
         return rc;
     rc = zpk_reader_finish(&r);
     if (rc != 0) {
-        zpk_array_info_free(info);
+        zpk_ndarray_info_free(info);
         return zpk__error(err, rc, zpk_reader_offset(&r), "array header: %s",
                           zpk_strerror(rc));
     }
