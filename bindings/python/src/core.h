@@ -1,0 +1,193 @@
+/*
+ * zmqpack._core: the declarations its files share (private to the binding).
+ *
+ *   module.c   module setup: the globals below, _setup(), errors, PyInit
+ *   pack.c     Packer, packb(): Python objects -> MessagePack
+ *   unpack.c   unpackb() and the options every decoder shares
+ *   stream.c   Decoder, the engine of the streaming Unpacker
+ *   ndarray.c  numpy arrays <-> zpk_ndarray_t (received arrays, sent arrays)
+ *   sockets.c  send and receive on pyzmq sockets, zero-copy holds, Tracker
+ *
+ * Semantics follow msgpack-python 1.0 (its Cython packer and C unpacker):
+ * the same type tests in the same order, the same shortest encodings, the
+ * same exceptions. Where a file differs it says so. The binding uses only
+ * the library's public headers.
+ */
+#ifndef ZPY_CORE_H
+#define ZPY_CORE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "zmqpack.h"
+
+/* numpy's C API: ndarray.c owns the function table (ZPY_NUMPY_OWNER) and
+ * imports it lazily (zpy_import_numpy()), so that the msgpack half of the
+ * module never loads numpy. */
+#define PY_ARRAY_UNIQUE_SYMBOL zpy_ARRAY_API
+#ifndef ZPY_NUMPY_OWNER
+#define NO_IMPORT_ARRAY
+#endif
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include <numpy/arrayobject.h>
+#pragma GCC diagnostic pop
+
+#if defined(__GNUC__)
+#  define LIKELY(x) __builtin_expect(!!(x), 1)
+#  define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#  define LIKELY(x) (x)
+#  define UNLIKELY(x) (x)
+#endif
+
+#define ITEM_LIMIT ((Py_ssize_t)0xffffffffLL)
+#define PACK_RECURSE_LIMIT 511
+#define UNPACK_STACK_SIZE 1024
+
+/* Ext codes of the opt-in "keep types" mode (docs/python.md). */
+#define EXT_TUPLE 80
+#define EXT_SET 81
+#define EXT_FROZENSET 82
+#define EXT_COMPLEX 83
+
+/* The MessagePack ext type of an array reference in a mixed message. */
+#define EXT_ARRAY_REF ZPK_EXT_NDARRAY_REF
+
+/* ---- module globals (module.c), set once through _setup() ----------------- */
+extern PyObject *g_ExtType;      /* zmqpack.ExtType */
+extern PyObject *g_Timestamp;    /* zmqpack.Timestamp */
+extern PyObject *g_FormatError;
+extern PyObject *g_StackError;
+extern PyObject *g_ExtraData;
+extern PyObject *g_registry_hook; /* callable(obj) -> replacement or NotImplemented */
+extern PyObject *g_registry_ext_hook; /* ext_hook used when the registry is active */
+extern int g_registry_active;     /* set when something was registered */
+extern PyObject *g_epoch;         /* datetime(1970,1,1,tzinfo=utc) */
+extern PyObject *g_str_code, *g_str_data, *g_str_seconds, *g_str_nanoseconds;
+extern PyObject *g_zmq_error;     /* callable(errno) -> exception instance (sockets) */
+extern PyObject *g_WireError;     /* zmqpack.WireError(code, name, text) */
+
+/* Raises the Python exception for library code @p rc (-errno: pyzmq's
+ * exception; ZPK_E*: WireError with @p err's text when it has one).
+ * Returns NULL. */
+PyObject *zpy_raise(int rc, const zpk_error_t *err);
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint64_t rd64(const uint8_t *p)
+{
+    return ((uint64_t)rd32(p) << 32) | rd32(p + 4);
+}
+
+/* ---- pack.c ------------------------------------------------------------------ */
+typedef struct {
+    PyObject_HEAD
+    zpk_writer_t b;       /* the library's growable writer (valid when w_ready) */
+    int w_ready;
+    PyObject *default_fn; /* NULL when None */
+    PyObject *unicode_errors_obj;
+    const char *unicode_errors; /* NULL: strict UTF-8 */
+    int use_single_float;
+    int autoreset;
+    int use_bin_type;
+    int strict_types;
+    int datetime;
+    int keep_types;
+    Py_ssize_t exports;
+    PyObject *ndarrays; /* mixed messages: ndarrays met so far, or NULL */
+} PackerObject;
+
+extern PyTypeObject zpy_PackerType;
+extern PyObject *g_ndarray_type; /* numpy.ndarray once numpy is imported, else NULL */
+
+/* Packs @p o at the end of @p pk's writer (@p nest: levels left). 0, or -1
+ * with an exception set; the writer's own error is checked by
+ * zpy_writer_check(). */
+int zpy_pack_obj(PackerObject *pk, PyObject *o, int nest);
+/* 0, or -1 with an exception set when the writer failed (sticky error). */
+int zpy_writer_check(zpk_writer_t *w);
+/* A Packer with default options (its writer ready). New reference. */
+PackerObject *zpy_packer_new(void);
+int zpy_pack_init(PyObject *m);
+
+/* ---- unpack.c ---------------------------------------------------------------- */
+typedef struct {
+    PyObject *object_hook;       /* NULL when None */
+    PyObject *object_pairs_hook; /* NULL when None */
+    PyObject *list_hook;         /* NULL when None */
+    PyObject *ext_hook;          /* never NULL */
+    PyObject *unicode_errors_obj;
+    const char *unicode_errors;  /* NULL: strict */
+    int use_list;
+    int raw;
+    int timestamp;
+    int strict_map_key;
+    int keep_types;
+    Py_ssize_t max_str_len, max_bin_len, max_array_len, max_map_len, max_ext_len;
+    PyObject *ndarrays; /* borrowed: the ndarrays of a mixed message, or NULL */
+} uopts_t;
+
+/*
+ * Decoding pulls tags from the library's reader (zpk_reader_t) and builds
+ * Python objects directly. The reader's own limits are opened wide: the
+ * limits here are msgpack-python's, checked in msgpack-python's order
+ * (array/map counts at the header; str/bin/ext lengths once the payload
+ * is known to be complete, so truncated input reports "incomplete" first).
+ */
+typedef struct {
+    zpk_reader_t r;
+    const uopts_t *o;
+    int incomplete; /* the error was "the input ends inside the object" */
+} uctx_t;
+
+extern zpk_limits_t g_open_limits; /* every limit at its maximum */
+
+void zpy_uctx_init(uctx_t *c, const void *data, size_t n, const uopts_t *o);
+/* One object from @p c (the cyclic GC paused for large inputs). New
+ * reference, or NULL with an exception set. */
+PyObject *zpy_unpack(uctx_t *c);
+/* Raises the exception for reader error @p rc (sets c->incomplete for
+ * ZPK_EOUTOFDATA when @p c is not NULL). Returns NULL. */
+PyObject *zpy_read_error(uctx_t *c, int rc);
+/* Fills @p o from keyword arguments. @p base is the size the per-type limits
+ * default to (the input length for unpackb, max_buffer_size for Unpacker). */
+int zpy_uopts_parse(uopts_t *o, PyObject *object_hook, PyObject *list_hook, int use_list,
+                    int raw, int timestamp, int strict_map_key, PyObject *unicode_errors,
+                    PyObject *object_pairs_hook, PyObject *ext_hook, Py_ssize_t max_str_len,
+                    Py_ssize_t max_bin_len, Py_ssize_t max_array_len, Py_ssize_t max_map_len,
+                    Py_ssize_t max_ext_len, int keep_types, Py_ssize_t base);
+void zpy_uopts_clear(uopts_t *o);
+int zpy_unpack_init(PyObject *m);
+
+/* ---- stream.c ---------------------------------------------------------------- */
+int zpy_stream_init(PyObject *m);
+
+/* ---- ndarray.c --------------------------------------------------------------- */
+extern int g_numpy_ready;
+/* Imports numpy's C API once. 0, or -1 with an exception set. */
+int zpy_import_numpy(void);
+/* An ArrayBuf owning @p a's memory (@p a is cleared; freed on failure). */
+PyObject *zpy_wrap_array(zpk_ndarray_t *a);
+/* An ndarray over ArrayBuf @p ab's memory whose base is @p ab. */
+PyObject *zpy_ndarray(PyObject *ab);
+/* The (typestr, shape, order, nbytes) of ArrayBuf @p ab. */
+PyObject *zpy_array_desc(PyObject *ab);
+/* Fills @p a over @p view (the strided buffer of an ndarray) with @p typestr
+ * (a str, or NULL/None: taken from the ndarray @p arr). */
+int zpy_array_from_view(zpk_ndarray_t *a, Py_buffer *view, PyObject *typestr, PyObject *arr);
+int zpy_ndarray_init(PyObject *m);
+
+/* ---- sockets.c --------------------------------------------------------------- */
+int zpy_sockets_init(PyObject *m);
+
+#endif

@@ -1,0 +1,580 @@
+/*
+ * zmqpack._core, unpacking: unpackb() and the decoding every other route
+ * shares (the streaming Unpacker, the socket receives): MessagePack bytes
+ * -> Python objects, with msgpack-python 1.0's options, limits and errors.
+ */
+#include "core.h"
+
+#include <datetime.h>
+
+zpk_limits_t g_open_limits;
+
+void zpy_uctx_init(uctx_t *c, const void *data, size_t n, const uopts_t *o)
+{
+    zpk_reader_init(&c->r, data, n, &g_open_limits);
+    c->o = o;
+    c->incomplete = 0;
+}
+
+static PyObject *s_incomplete(void)
+{
+    PyErr_SetString(PyExc_ValueError, "Unpack failed: incomplete input");
+    return NULL;
+}
+
+/* Key cache: short ASCII map keys decoded once and reused (interned, as
+ * msgpack-python interns map keys). Direct-mapped, GIL-protected. */
+#define KC_BITS 10
+#define KC_MAXLEN 32
+typedef struct {
+    PyObject *s;
+    uint32_t len;
+    uint8_t bytes[KC_MAXLEN];
+} kc_entry_t;
+static kc_entry_t g_kc[1u << KC_BITS];
+
+static PyObject *key_from_ascii(const uint8_t *p, uint32_t n)
+{
+    uint32_t h = 2166136261u ^ n;
+    for (uint32_t i = 0; i < n; i++) {
+        if (p[i] & 0x80)
+            return NULL; /* not ASCII: caller decodes */
+        h = (h ^ p[i]) * 16777619u;
+    }
+    kc_entry_t *e = &g_kc[(h ^ (h >> 15)) & ((1u << KC_BITS) - 1)];
+    if (e->s && e->len == n && memcmp(e->bytes, p, n) == 0) {
+        Py_INCREF(e->s);
+        return e->s;
+    }
+    PyObject *s = PyUnicode_New(n, 127);
+    if (!s)
+        return NULL;
+    memcpy(PyUnicode_DATA(s), p, n);
+    PyUnicode_InternInPlace(&s);
+    if (!s)
+        return NULL;
+    Py_XSETREF(e->s, s);
+    Py_INCREF(s);
+    e->len = n;
+    memcpy(e->bytes, p, n);
+    return s;
+}
+
+static PyObject *unpack_obj(uctx_t *c, int depth, int is_key);
+
+static PyObject *make_str(uctx_t *c, const uint8_t *p, uint32_t n, int is_key)
+{
+    if (UNLIKELY((Py_ssize_t)n > c->o->max_str_len)) {
+        PyErr_Format(PyExc_ValueError, "%u exceeds max_str_len(%zd)", n, c->o->max_str_len);
+        return NULL;
+    }
+    if (c->o->raw)
+        return PyBytes_FromStringAndSize((const char *)p, n);
+    if (is_key && n <= KC_MAXLEN) {
+        PyObject *s = key_from_ascii(p, n);
+        if (s || PyErr_Occurred())
+            return s;
+    }
+    return PyUnicode_DecodeUTF8((const char *)p, n, c->o->unicode_errors);
+}
+
+static PyObject *make_timestamp(uctx_t *c, const uint8_t *p, uint32_t n)
+{
+    int64_t sec;
+    uint32_t nsec;
+    if (n == 4) {
+        sec = rd32(p);
+        nsec = 0;
+    } else if (n == 8) {
+        uint64_t v = rd64(p);
+        nsec = (uint32_t)(v >> 34);
+        sec = (int64_t)(v & 0x3ffffffffULL);
+    } else if (n == 12) {
+        nsec = rd32(p);
+        sec = (int64_t)rd64(p + 4);
+    } else {
+        PyErr_SetString(PyExc_ValueError, "Invalid timestamp length");
+        return NULL;
+    }
+    switch (c->o->timestamp) {
+    case 1:
+        return PyFloat_FromDouble((double)sec + nsec / 1e9);
+    case 2: {
+        PyObject *a = PyLong_FromLongLong(sec), *r = NULL;
+        PyObject *g = PyLong_FromLong(1000000000L);
+        PyObject *m = (a && g) ? PyNumber_Multiply(a, g) : NULL;
+        PyObject *ns = m ? PyLong_FromUnsignedLong(nsec) : NULL;
+        if (ns)
+            r = PyNumber_Add(m, ns);
+        Py_XDECREF(a);
+        Py_XDECREF(g);
+        Py_XDECREF(m);
+        Py_XDECREF(ns);
+        return r;
+    }
+    case 3: {
+        /* epoch + timedelta(seconds=sec, microseconds=nsec//1000) */
+        PyObject *delta = PyObject_CallFunction((PyObject *)PyDateTimeAPI->DeltaType, "iLk",
+                                                0, (long long)sec, (unsigned long)(nsec / 1000));
+        if (!delta)
+            return NULL;
+        PyObject *r = PyNumber_Add(g_epoch, delta);
+        Py_DECREF(delta);
+        return r;
+    }
+    default:
+        return PyObject_CallFunction(g_Timestamp, "Lk", (long long)sec, (unsigned long)nsec);
+    }
+}
+
+/* Decodes a complete payload of the keep-types mode. */
+static PyObject *make_kept(uctx_t *c, int code, const uint8_t *p, uint32_t n, int depth)
+{
+    if (code == EXT_COMPLEX) {
+        if (n != 16) {
+            PyErr_SetString(g_FormatError, "complex ext must hold 16 bytes");
+            return NULL;
+        }
+        double re, im;
+        uint64_t u = rd64(p);
+        memcpy(&re, &u, 8);
+        u = rd64(p + 8);
+        memcpy(&im, &u, 8);
+        return PyComplex_FromDoubles(re, im);
+    }
+    uopts_t o2 = *c->o;
+    o2.use_list = 1;
+    o2.list_hook = NULL;
+    uctx_t sub;
+    zpy_uctx_init(&sub, p, n, &o2);
+    if (n == 0 || !((p[0] & 0xf0) == 0x90 || p[0] == 0xdc || p[0] == 0xdd)) {
+        PyErr_SetString(g_FormatError, "tuple/set ext must hold an array");
+        return NULL;
+    }
+    PyObject *lst = unpack_obj(&sub, depth, 0);
+    if (!lst)
+        return NULL;
+    if (zpk_reader_remaining(&sub.r) != 0) {
+        Py_DECREF(lst);
+        PyErr_SetString(g_FormatError, "extra bytes inside a tuple/set ext");
+        return NULL;
+    }
+    PyObject *r;
+    if (code == EXT_TUPLE)
+        r = PyList_AsTuple(lst);
+    else if (code == EXT_SET)
+        r = PySet_New(lst);
+    else
+        r = PyFrozenSet_New(lst);
+    Py_DECREF(lst);
+    return r;
+}
+
+static PyObject *make_ext(uctx_t *c, int8_t code, const uint8_t *p, uint32_t n, int depth)
+{
+    if (UNLIKELY((Py_ssize_t)n > c->o->max_ext_len)) {
+        PyErr_Format(PyExc_ValueError, "%u exceeds max_ext_len(%zd)", n, c->o->max_ext_len);
+        return NULL;
+    }
+    if (code == -1)
+        return make_timestamp(c, p, n);
+    if (c->o->ndarrays && code == ZPK_EXT_NDARRAY_REF && n == 4) {
+        uint32_t i = rd32(p);
+        if ((Py_ssize_t)i < PyList_GET_SIZE(c->o->ndarrays)) {
+            PyObject *a = PyList_GET_ITEM(c->o->ndarrays, i);
+            Py_INCREF(a);
+            return a;
+        }
+    }
+    if (c->o->keep_types && code >= EXT_TUPLE && code <= EXT_COMPLEX)
+        return make_kept(c, code, p, n, depth);
+    return PyObject_CallFunction(c->o->ext_hook, "iy#", (int)code, (const char *)p,
+                                 (Py_ssize_t)n);
+}
+
+static PyObject *unpack_array(uctx_t *c, uint32_t n, int depth)
+{
+    if (depth >= UNPACK_STACK_SIZE) {
+        PyErr_SetString(g_StackError, "too deeply nested");
+        return NULL;
+    }
+    if ((Py_ssize_t)n > c->o->max_array_len) {
+        PyErr_Format(PyExc_ValueError, "%u exceeds max_array_len(%zd)", n, c->o->max_array_len);
+        return NULL;
+    }
+    /* Never trust n for an allocation larger than the input could fill. */
+    int presize = (size_t)n <= zpk_reader_remaining(&c->r);
+    PyObject *r;
+    if (c->o->use_list || !presize) {
+        r = PyList_New(presize ? n : 0);
+        if (!r)
+            return NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            PyObject *it = unpack_obj(c, depth + 1, 0);
+            if (!it) {
+                Py_DECREF(r);
+                return NULL;
+            }
+            if (presize) {
+                PyList_SET_ITEM(r, i, it);
+            } else {
+                int rc = PyList_Append(r, it);
+                Py_DECREF(it);
+                if (rc < 0) {
+                    Py_DECREF(r);
+                    return NULL;
+                }
+            }
+        }
+        if (!c->o->use_list) {
+            PyObject *t = PyList_AsTuple(r);
+            Py_DECREF(r);
+            r = t;
+            if (!r)
+                return NULL;
+        }
+    } else {
+        r = PyTuple_New(n);
+        if (!r)
+            return NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            PyObject *it = unpack_obj(c, depth + 1, 0);
+            if (!it) {
+                Py_DECREF(r);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(r, i, it);
+        }
+    }
+    if (c->o->list_hook) {
+        PyObject *h = PyObject_CallOneArg(c->o->list_hook, r);
+        Py_DECREF(r);
+        return h;
+    }
+    return r;
+}
+
+static int check_key(uctx_t *c, PyObject *k)
+{
+    if (c->o->strict_map_key && !PyUnicode_CheckExact(k) && !PyBytes_CheckExact(k)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%.100s is not allowed for map key when strict_map_key=True",
+                     Py_TYPE(k)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *unpack_map(uctx_t *c, uint32_t n, int depth)
+{
+    if (depth >= UNPACK_STACK_SIZE) {
+        PyErr_SetString(g_StackError, "too deeply nested");
+        return NULL;
+    }
+    if ((Py_ssize_t)n > c->o->max_map_len) {
+        PyErr_Format(PyExc_ValueError, "%u exceeds max_map_len(%zd)", n, c->o->max_map_len);
+        return NULL;
+    }
+    int presize = (size_t)n <= zpk_reader_remaining(&c->r) / 2;
+    if (c->o->object_pairs_hook) {
+        PyObject *lst = PyList_New(0);
+        if (!lst)
+            return NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            PyObject *k = unpack_obj(c, depth + 1, 1);
+            if (!k)
+                goto pfail;
+            PyObject *v = unpack_obj(c, depth + 1, 0);
+            if (!v) {
+                Py_DECREF(k);
+                goto pfail;
+            }
+            if (check_key(c, k) < 0) {
+                Py_DECREF(k);
+                Py_DECREF(v);
+                goto pfail;
+            }
+            if (PyUnicode_CheckExact(k))
+                PyUnicode_InternInPlace(&k);
+            PyObject *t = PyTuple_Pack(2, k, v);
+            Py_DECREF(k);
+            Py_DECREF(v);
+            if (!t || PyList_Append(lst, t) < 0) {
+                Py_XDECREF(t);
+                goto pfail;
+            }
+            Py_DECREF(t);
+        }
+        {
+            PyObject *r = PyObject_CallOneArg(c->o->object_pairs_hook, lst);
+            Py_DECREF(lst);
+            return r;
+        }
+    pfail:
+        Py_DECREF(lst);
+        return NULL;
+    }
+    PyObject *d = presize ? _PyDict_NewPresized(n) : PyDict_New();
+    if (!d)
+        return NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        PyObject *k = unpack_obj(c, depth + 1, 1);
+        if (!k)
+            goto fail;
+        PyObject *v = unpack_obj(c, depth + 1, 0);
+        if (!v) {
+            Py_DECREF(k);
+            goto fail;
+        }
+        if (UNLIKELY(!PyUnicode_CheckExact(k)) && check_key(c, k) < 0) {
+            Py_DECREF(k);
+            Py_DECREF(v);
+            goto fail;
+        }
+        int rc = PyDict_SetItem(d, k, v);
+        Py_DECREF(k);
+        Py_DECREF(v);
+        if (rc < 0)
+            goto fail;
+    }
+    if (c->o->object_hook) {
+        PyObject *r = PyObject_CallOneArg(c->o->object_hook, d);
+        Py_DECREF(d);
+        return r;
+    }
+    return d;
+fail:
+    Py_DECREF(d);
+    return NULL;
+}
+
+PyObject *zpy_read_error(uctx_t *c, int rc)
+{
+    if (rc == ZPK_EOUTOFDATA) {
+        if (c)
+            c->incomplete = 1;
+        return s_incomplete();
+    }
+    if (rc == ZPK_EFORMAT) {
+        PyErr_SetString(g_FormatError, "malformed MessagePack (reserved byte 0xc1)");
+        return NULL;
+    }
+    PyErr_Format(PyExc_ValueError, "Unpack failed: %s", zpk_strerror(rc));
+    return NULL;
+}
+
+static PyObject *unpack_obj(uctx_t *c, int depth, int is_key)
+{
+    zpk_tag_t t;
+    const void *p;
+    int rc = zpk_read_tag(&c->r, &t);
+    if (UNLIKELY(rc != 0))
+        return zpy_read_error(c, rc);
+    switch (t.type) {
+    case ZPK_TYPE_UINT:
+        if (t.v.u <= (uint64_t)LONG_MAX)
+            return PyLong_FromLong((long)t.v.u);
+        return PyLong_FromUnsignedLongLong(t.v.u);
+    case ZPK_TYPE_INT:
+        return PyLong_FromLongLong(t.v.i);
+    case ZPK_TYPE_STR:
+        rc = zpk_read_bytes_inplace(&c->r, t.v.len, &p);
+        if (UNLIKELY(rc != 0))
+            return zpy_read_error(c, rc);
+        return make_str(c, p, t.v.len, is_key);
+    case ZPK_TYPE_MAP:
+        return unpack_map(c, t.v.len, depth);
+    case ZPK_TYPE_ARRAY:
+        return unpack_array(c, t.v.len, depth);
+    case ZPK_TYPE_DOUBLE:
+        return PyFloat_FromDouble(t.v.d);
+    case ZPK_TYPE_FLOAT:
+        return PyFloat_FromDouble(t.v.f);
+    case ZPK_TYPE_NIL:
+        Py_RETURN_NONE;
+    case ZPK_TYPE_BOOL:
+        if (t.v.b)
+            Py_RETURN_TRUE;
+        Py_RETURN_FALSE;
+    case ZPK_TYPE_BIN:
+        rc = zpk_read_bytes_inplace(&c->r, t.v.len, &p);
+        if (UNLIKELY(rc != 0))
+            return zpy_read_error(c, rc);
+        if ((Py_ssize_t)t.v.len > c->o->max_bin_len) {
+            PyErr_Format(PyExc_ValueError, "%u exceeds max_bin_len(%zd)", t.v.len,
+                         c->o->max_bin_len);
+            return NULL;
+        }
+        return PyBytes_FromStringAndSize(p, t.v.len);
+    case ZPK_TYPE_EXT:
+        rc = zpk_read_bytes_inplace(&c->r, t.v.len, &p);
+        if (UNLIKELY(rc != 0))
+            return zpy_read_error(c, rc);
+        return make_ext(c, t.exttype, p, t.v.len, depth);
+    }
+    PyErr_SetString(g_FormatError, "unknown MessagePack type");
+    return NULL;
+}
+
+/*
+ * Unpacks one object with the cyclic GC paused for large inputs: building a
+ * tree of fresh containers otherwise triggers a collection every 700
+ * allocations, each traversing the young objects (and, as they survive,
+ * the whole heap). Nothing built here can be garbage before it is returned,
+ * so the collections are pure overhead. The previous state is restored.
+ */
+PyObject *zpy_unpack(uctx_t *c)
+{
+    /* small inputs gain nothing; user hooks run arbitrary code: leave the
+     * GC alone for them */
+    if (zpk_reader_remaining(&c->r) < 4096 || c->o->object_hook || c->o->object_pairs_hook ||
+        c->o->list_hook || (c->o->ext_hook != g_ExtType && c->o->ext_hook != g_registry_ext_hook))
+        return unpack_obj(c, 0, 0);
+    int was_enabled = PyGC_Disable();
+    PyObject *r = unpack_obj(c, 0, 0);
+    if (was_enabled)
+        PyGC_Enable();
+    return r;
+}
+
+static int set_hook(PyObject **slot, PyObject *v, const char *name)
+{
+    if (v == Py_None || v == NULL)
+        return 0;
+    if (!PyCallable_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a callable.", name);
+        return -1;
+    }
+    Py_INCREF(v);
+    *slot = v;
+    return 0;
+}
+
+void zpy_uopts_clear(uopts_t *o)
+{
+    Py_CLEAR(o->object_hook);
+    Py_CLEAR(o->object_pairs_hook);
+    Py_CLEAR(o->list_hook);
+    Py_CLEAR(o->ext_hook);
+    Py_CLEAR(o->unicode_errors_obj);
+}
+
+int zpy_uopts_parse(uopts_t *o, PyObject *object_hook, PyObject *list_hook, int use_list,
+                       int raw, int timestamp, int strict_map_key, PyObject *unicode_errors,
+                       PyObject *object_pairs_hook, PyObject *ext_hook, Py_ssize_t max_str_len,
+                       Py_ssize_t max_bin_len, Py_ssize_t max_array_len,
+                       Py_ssize_t max_map_len, Py_ssize_t max_ext_len, int keep_types,
+                       Py_ssize_t base)
+{
+    memset(o, 0, sizeof(*o));
+    if (object_hook != Py_None && object_pairs_hook != Py_None) {
+        PyErr_SetString(PyExc_TypeError,
+                        "object_pairs_hook and object_hook are mutually exclusive");
+        return -1;
+    }
+    if (set_hook(&o->object_hook, object_hook, "object_hook") < 0 ||
+        set_hook(&o->object_pairs_hook, object_pairs_hook, "object_pairs_hook") < 0 ||
+        set_hook(&o->list_hook, list_hook, "list_hook") < 0)
+        goto fail;
+    if (ext_hook == NULL || ext_hook == Py_None)
+        ext_hook = (g_registry_active && g_registry_ext_hook) ? g_registry_ext_hook : g_ExtType;
+    if (set_hook(&o->ext_hook, ext_hook, "ext_hook") < 0)
+        goto fail;
+    if (timestamp < 0 || timestamp > 3) {
+        PyErr_SetString(PyExc_ValueError, "timestamp must be 0..3");
+        goto fail;
+    }
+    if (unicode_errors != Py_None) {
+        if (!PyUnicode_Check(unicode_errors)) {
+            PyErr_SetString(PyExc_TypeError, "unicode_errors must be a str or None");
+            goto fail;
+        }
+        o->unicode_errors = PyUnicode_AsUTF8(unicode_errors);
+        if (!o->unicode_errors)
+            goto fail;
+        Py_INCREF(unicode_errors);
+        o->unicode_errors_obj = unicode_errors;
+    }
+    o->use_list = use_list;
+    o->raw = raw;
+    o->timestamp = timestamp;
+    o->strict_map_key = strict_map_key;
+    o->keep_types = keep_types;
+    o->max_str_len = max_str_len == -1 ? base : max_str_len;
+    o->max_bin_len = max_bin_len == -1 ? base : max_bin_len;
+    o->max_array_len = max_array_len == -1 ? base : max_array_len;
+    o->max_map_len = max_map_len == -1 ? base / 2 : max_map_len;
+    o->max_ext_len = max_ext_len == -1 ? base : max_ext_len;
+    return 0;
+fail:
+    zpy_uopts_clear(o);
+    return -1;
+}
+
+static PyObject *core_unpackb(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"packed", "object_hook", "list_hook", "use_list", "raw",
+                             "timestamp", "strict_map_key", "unicode_errors",
+                             "object_pairs_hook", "ext_hook", "max_str_len", "max_bin_len",
+                             "max_array_len", "max_map_len", "max_ext_len", "keep_types",
+                             NULL};
+    PyObject *packed, *object_hook = Py_None, *list_hook = Py_None, *unicode_errors = Py_None,
+                      *object_pairs_hook = Py_None, *ext_hook = Py_None;
+    int use_list = 1, raw = 0, timestamp = 0, strict_map_key = 1, keep_types = 0;
+    Py_ssize_t msl = -1, mbl = -1, mal = -1, mml = -1, mel = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOppipOOOnnnnnp", kwlist, &packed,
+                                     &object_hook, &list_hook, &use_list, &raw, &timestamp,
+                                     &strict_map_key, &unicode_errors, &object_pairs_hook,
+                                     &ext_hook, &msl, &mbl, &mal, &mml, &mel, &keep_types))
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(packed, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    uopts_t o;
+    PyObject *r = NULL;
+    if (zpy_uopts_parse(&o, object_hook, list_hook, use_list, raw, timestamp, strict_map_key,
+                    unicode_errors, object_pairs_hook, ext_hook, msl, mbl, mal, mml, mel,
+                    keep_types, view.len) == 0) {
+        uctx_t c;
+        zpy_uctx_init(&c, view.buf, (size_t)view.len, &o);
+        r = zpy_unpack(&c);
+        size_t used = zpk_reader_offset(&c.r);
+        if (r && used < (size_t)view.len) {
+            PyObject *extra = PyBytes_FromStringAndSize((const char *)view.buf + used,
+                                                        view.len - (Py_ssize_t)used);
+            if (extra) {
+                PyObject *exc = PyObject_CallFunctionObjArgs(g_ExtraData, r, extra, NULL);
+                if (exc) {
+                    PyErr_SetObject(g_ExtraData, exc);
+                    Py_DECREF(exc);
+                }
+                Py_DECREF(extra);
+            }
+            Py_CLEAR(r);
+        }
+        zpy_uopts_clear(&o);
+    }
+    PyBuffer_Release(&view);
+    return r;
+}
+
+static PyMethodDef unpack_methods[] = {
+    {"unpackb", (PyCFunction)(void (*)(void))core_unpackb, METH_VARARGS | METH_KEYWORDS,
+     "unpackb(packed, **kwargs): unpack one object; ExtraData when bytes remain."},
+    {NULL, NULL, 0, NULL},
+};
+
+int zpy_unpack_init(PyObject *m)
+{
+    PyDateTime_IMPORT;
+    if (!PyDateTimeAPI)
+        return -1;
+    g_open_limits.max_buffer_size = SIZE_MAX;
+    g_open_limits.max_str_len = SIZE_MAX;
+    g_open_limits.max_bin_len = SIZE_MAX;
+    g_open_limits.max_array_len = SIZE_MAX;
+    g_open_limits.max_map_len = SIZE_MAX;
+    g_open_limits.max_ext_len = SIZE_MAX;
+    g_open_limits.max_depth = SIZE_MAX;
+    return PyModule_AddFunctions(m, unpack_methods);
+}
