@@ -155,6 +155,7 @@ static int s_parse_family(const char *s, const char *end, zpk_codec_t *c, zpk_er
 
 int zpk_codec_parse(const char *s, size_t len, zpk_codec_t *c, zpk_error_t *err)
 {
+    zpk_error_clear(err);
     if (s == NULL || c == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL codec string or output");
     int shown = len > 40 ? 40 : (int)len;
@@ -380,6 +381,7 @@ static int s_sample_ratio(const zpk_codec_t *c, size_t item, const uint8_t *src,
 int zpk_ndarray_encode(const zpk_ndarray_t *a, const zpk_codec_t *codec, bool want_header,
                      zpk_ndarray_enc_t *enc, zpk_error_t *err)
 {
+    zpk_error_clear(err);
     if (enc == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL output");
     memset(enc, 0, sizeof *enc);
@@ -579,6 +581,7 @@ static int s_decode_one(const zpk_ndarray_info_t *info, size_t i, const void *sr
 int zpk_ndarray_decode_into(const zpk_ndarray_info_t *info, const zpk_span_t *chunks, size_t n,
                           void *dst, size_t dst_size, zpk_error_t *err)
 {
+    zpk_error_clear(err);
     int rc = s_check_info(info, dst_size, dst, err);
     if (rc != 0)
         return rc;
@@ -603,6 +606,7 @@ int zpk_ndarray_decode_into(const zpk_ndarray_info_t *info, const zpk_span_t *ch
 int zpk_ndarray_decode_concat(const zpk_ndarray_info_t *info, const void *data, size_t size,
                             void *dst, size_t dst_size, zpk_error_t *err)
 {
+    zpk_error_clear(err);
     int rc = s_check_info(info, dst_size, dst, err);
     if (rc != 0)
         return rc;
@@ -624,6 +628,7 @@ int zpk_ndarray_decode_concat(const zpk_ndarray_info_t *info, const void *data, 
 int zpk_ndarray_decode(const zpk_ndarray_info_t *info, const zpk_span_t *chunks, size_t n,
                      zpk_ndarray_t *out, zpk_error_t *err)
 {
+    zpk_error_clear(err);
     if (out == NULL || info == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL argument");
     memset(out, 0, sizeof *out);

@@ -1198,6 +1198,7 @@ int zpk__parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos, size_t end,
 int zpk_doc_parse(const void *data, size_t len, const zpk_limits_t *lim,
                   unsigned flags, zpk_doc_t **out, zpk_error_t *err)
 {
+    zpk_error_clear(err);
     if (out == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "out is NULL");
     *out = NULL;

@@ -115,6 +115,7 @@ static const char *s_unsupported(char kind)
 
 int zpk_dtype_parse(const char *s, size_t len, zpk_dtype_t *out, zpk_error_t *err)
 {
+    zpk_error_clear(err);
     if (s == NULL || out == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL dtype string or output");
     int shown = len > 32 ? 32 : (int)len;

@@ -522,6 +522,7 @@ int zpk_pack_fmt_v(zpk_writer_t *w, const char *fmt, va_list ap)
 
 int zpk_pack_fmt_v_ex(zpk_writer_t *w, zpk_error_t *err, const char *fmt, va_list ap)
 {
+    zpk_error_clear(err);
     if (w == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL writer");
     int rc = zpk_writer_error(w);
@@ -888,6 +889,7 @@ int zpk_unpack_fmt_ex(const zpk_node_t *node, zpk_error_t *err, const char *fmt,
 
 int zpk_unpack_fmt_v_ex(const zpk_node_t *node, zpk_error_t *err, const char *fmt, va_list ap)
 {
+    zpk_error_clear(err);
     int rc = s_check(S_UNPACK, fmt, true, err, NULL);
     if (rc != 0)
         return rc;

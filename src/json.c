@@ -1320,6 +1320,7 @@ static int s_to(s_to_t *t, const json_t *j, size_t depth)
 int zpk_json_to_msgpack_ex(const json_t *json, unsigned flags, zpk_writer_t *w,
                            zpk_error_t *err)
 {
+    zpk_error_clear(err);
     if (json == NULL || w == NULL || (flags & ~S_KNOWN_FLAGS) != 0)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL argument or unknown flag");
     s_to_t t = {.w = w, .flags = flags, .err = err};
@@ -1341,6 +1342,7 @@ int zpk_json_to_msgpack(const json_t *json, zpk_writer_t *w)
 
 int zpk_json_loads_to_writer(const char *text, size_t len, zpk_writer_t *w, zpk_error_t *err)
 {
+    zpk_error_clear(err);
     if ((text == NULL && len > 0) || w == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL argument");
     json_error_t jerr;

@@ -288,6 +288,7 @@ static bool s_read_fast(zpk_reader_t *r, size_t max_chunks, zpk_ndarray_info_t *
 int zpk_ndarray_header_read(zpk_reader_t *r, const zpk_ndarray_opts_t *opts,
                           zpk_ndarray_info_t *info, zpk_error_t *err)
 {
+    zpk_error_clear(err);
     if (r == NULL || info == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL reader or output");
     memset(info, 0, sizeof *info);
@@ -533,6 +534,7 @@ fail:
 int zpk_ndarray_header_decode(const void *data, size_t size, const zpk_ndarray_opts_t *opts,
                             zpk_ndarray_info_t *info, zpk_error_t *err)
 {
+    zpk_error_clear(err);
     if (info == NULL || (size && data == NULL))
         return zpk__error(err, ZPK_EINVAL, 0, "NULL argument");
     zpk_ndarray_opts_t o;

@@ -93,8 +93,9 @@ ZPK_API const char *zpk_err_name(int code);
 
 /**
  * Details of a failure, filled by the calls that take one (all optional).
- * Only the first error is kept: a later call with the same struct does not
- * overwrite a code that is already set. Clear it with zpk_error_clear().
+ * Every call that takes one resets it when it starts (as jansson does), so
+ * it never reports an earlier call's error; within one call the first
+ * error found is kept. zpk_error_clear() resets it by hand.
  */
 typedef struct zpk_error {
     int code;          /**< the ZPK_E* code, 0 when no error was recorded */
