@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "zmqpack.h"
+#include "zmqpack/json.h"
 
 static void s_put_u32(uint32_t v)
 {

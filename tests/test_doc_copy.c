@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "zmqpack.h"
+#include "zmqpack/json.h"
 
 /* Checks every str of @p c (copy mode) against the same node of @p b
  * (borrow mode); returns the number of strs seen. */

@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "zmqpack.h"
+#include "zmqpack/json.h"
 
 static size_t s_hex(const char *hex, uint8_t *out, size_t cap)
 {

@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <zmq.h>
 #include <zmqpack.h>
+#include <zmqpack/json.h>
 
 #include "zpk.h"
 #include "zpk_ndarray.h"
@@ -220,8 +221,6 @@ fail:
     munmap(m, len);
     return rc;
 }
-
-/* ZPK_NET_BELOW (cat and pub, on the socket layer) */
 
 /* ---- zpk cat ------------------------------------------------------------------ */
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <zmqpack.h>
+#include <zmqpack/json.h>
 
 #include "zpk.h"
 
