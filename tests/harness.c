@@ -116,14 +116,21 @@ void harness_alloc_fail_after(size_t n) { s_fail_countdown = n; }
 void harness_alloc_fail_above(size_t bytes) { s_fail_above = bytes; }
 harness_alloc_stats_t harness_alloc_stats(void) { return s_stats; }
 
-const char *harness_data_path(const char *name)
+/* The shared data folder: $ZPK_SHARED_DATA, else the one meson configured. */
+static const char *s_data_dir(void)
 {
-    static char buf[4096];
     const char *dir = getenv("ZPK_SHARED_DATA");
 #ifdef ZPK_SHARED_DATA_DIR
     if (dir == NULL)
         dir = ZPK_SHARED_DATA_DIR;
 #endif
+    return dir;
+}
+
+const char *harness_data_path(const char *name)
+{
+    static char buf[4096];
+    const char *dir = s_data_dir();
     if (dir == NULL)
         return NULL;
     snprintf(buf, sizeof buf, "%s/%s", dir, name);
@@ -132,6 +139,19 @@ const char *harness_data_path(const char *name)
         return NULL;
     fclose(f);
     return buf;
+}
+
+const char *harness_require_data(const char *name)
+{
+    const char *path = harness_data_path(name);
+    if (path == NULL) {
+        const char *dir = s_data_dir();
+        printf("SKIP: the shared test data is absent (%s/%s)\n", dir ? dir : "$ZPK_SHARED_DATA",
+               name);
+        fflush(stdout);
+        exit(77);
+    }
+    return path;
 }
 
 uint8_t *harness_read_file(const char *path, size_t *len)

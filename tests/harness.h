@@ -42,6 +42,14 @@ harness_alloc_stats_t harness_alloc_stats(void);
  */
 const char *harness_data_path(const char *name);
 
+/*
+ * For a test program that exists for the shared data: returns the path of
+ * @p name in it, or, when it is absent, prints one line saying so and exits
+ * with 77, meson's skip code (./dev test counts the skip; with CI=true it
+ * fails the run). Call it at the top of main(), before cmocka runs.
+ */
+const char *harness_require_data(const char *name);
+
 /* Reads a whole file into memory (malloc'd); NULL on failure. */
 uint8_t *harness_read_file(const char *path, size_t *len);
 

@@ -150,6 +150,7 @@ static void test_known_values(void **state)
 
 int main(void)
 {
+    harness_require_data("corpus/github.mpack");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_github),
         cmocka_unit_test(test_twitter),

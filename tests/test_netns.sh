@@ -7,10 +7,11 @@
 # compressed, PUB/SUB, and CURVE (a listed client gets everything, a
 # stranger nothing).
 #
-# Skipped (exit 77, meson's skip) when not root, without `ip` or the zpk
-# tool, or when namespaces or veth links cannot be created (containers
-# without CAP_SYS_ADMIN / CAP_NET_ADMIN). The namespaces are always removed
-# (trap), and every command runs under `timeout`.
+# Skipped (exit 77, meson's skip, with one line that says why) when not
+# root, without `ip` or the zpk tool, or when any step of making the two
+# hosts is refused (containers without CAP_SYS_ADMIN / CAP_NET_ADMIN,
+# chroots). The namespaces are always removed (trap), and every command
+# runs under `timeout`.
 #
 # Environment: ZPK_TOOL (path of the built zpk, set by tests/meson.build).
 set -u
@@ -48,21 +49,28 @@ command -v timeout >/dev/null 2>&1 || skip "'timeout' (coreutils) is missing"
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-timeout 10 ip netns add "$NS_A" 2>/dev/null || skip "cannot create network namespaces here (ip netns add failed)"
-timeout 10 ip netns add "$NS_B" || skip "cannot create a second network namespace"
-timeout 10 ip link add "$VETH_A" type veth peer name "$VETH_B" 2>/dev/null \
-    || skip "cannot create a veth pair here (no veth support or CAP_NET_ADMIN)"
-set -e
-timeout 10 ip link set "$VETH_A" netns "$NS_A"
-timeout 10 ip link set "$VETH_B" netns "$NS_B"
-timeout 10 ip -n "$NS_A" addr add "$ADDR_A/30" dev "$VETH_A"
-timeout 10 ip -n "$NS_B" addr add "$ADDR_B/30" dev "$VETH_B"
+# Every step of the set-up can be refused by a machine (a container without
+# CAP_SYS_ADMIN / CAP_NET_ADMIN, a chroot without /sys, a kernel without
+# veth): each refusal is a skip that quotes the command's own error. Once
+# the two hosts exist, any failure is a failure.
+setup() { # WHAT COMMAND...: runs COMMAND; on failure skips, saying WHAT and why
+    local what=$1 out
+    shift
+    out=$(timeout 10 "$@" 2>&1) || skip "cannot $what here: '$*' said: ${out//$'\n'/ }"
+}
+setup "create network namespaces" ip netns add "$NS_A"
+setup "create a second network namespace" ip netns add "$NS_B"
+setup "run a command inside a network namespace" ip netns exec "$NS_A" true
+setup "create a veth pair" ip link add "$VETH_A" type veth peer name "$VETH_B"
+setup "move a veth end into a namespace" ip link set "$VETH_A" netns "$NS_A"
+setup "move a veth end into a namespace" ip link set "$VETH_B" netns "$NS_B"
+setup "give a veth end an address" ip -n "$NS_A" addr add "$ADDR_A/30" dev "$VETH_A"
+setup "give a veth end an address" ip -n "$NS_B" addr add "$ADDR_B/30" dev "$VETH_B"
 for ns in "$NS_A" "$NS_B"; do
-    timeout 10 ip -n "$ns" link set lo up
+    setup "bring up loopback in a namespace" ip -n "$ns" link set lo up
 done
-timeout 10 ip -n "$NS_A" link set "$VETH_A" up
-timeout 10 ip -n "$NS_B" link set "$VETH_B" up
-set +e
+setup "bring up a veth end" ip -n "$NS_A" link set "$VETH_A" up
+setup "bring up a veth end" ip -n "$NS_B" link set "$VETH_B" up
 echo "hosts: $NS_A ($ADDR_A) <-> $NS_B ($ADDR_B) over $VETH_A/$VETH_B"
 
 # The link may need a moment to come up: wait (bounded) until A reaches B.
@@ -141,25 +149,33 @@ print(f"ok: {len(got)} arrays")
 EOF
 }
 
+# bound ERRFILE PID: the endpoint a zpk cat started with --bind tcp://ADDR:*
+# printed on stderr ("zpk cat: bound to tcp://ADDR:PORT"); waits for it
+# (bounded), and prints nothing if the process exited first.
+bound() {
+    local line
+    for _ in $(seq 1 100); do
+        line=$(grep -m1 '^zpk cat: bound to ' "$1" 2>/dev/null) && { echo "${line##* }"; return 0; }
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
 # run NAME CAT_TYPE PUB_TYPE ROUNDS [pub options...]: zpk cat binds in B,
 # zpk pub connects from A and sends every file ROUNDS times. CAT_EXTRA (an
 # array) adds options to zpk cat.
 run() {
     local name=$1 ctype=$2 ptype=$3 rounds=$4
     shift 4
-    local port=$((20000 + RANDOM % 20000))
-    local ep="tcp://$ADDR_B:$port"
     local n=$((NARR * rounds))
     timeout 60 ip netns exec "$NS_B" "$ZPK" cat -t "$ctype" --bind -n "$n" --timeout 20000 \
-        ${CAT_EXTRA[@]+"${CAT_EXTRA[@]}"} "$ep" \
+        ${CAT_EXTRA[@]+"${CAT_EXTRA[@]}"} "tcp://$ADDR_B:*" \
         > "$TMP/$name.out" 2> "$TMP/$name.err" &
     local cat_pid=$!
-    # The receiver must be listening before the sender starts (pub/push with
-    # --timeout wait for a peer, but give the bind a head start anyway).
-    for _ in $(seq 1 50); do
-        ip netns exec "$NS_B" ss -ltn 2>/dev/null | grep -q ":$port " && break
-        sleep 0.1
-    done
+    local ep
+    ep=$(bound "$TMP/$name.err" "$cat_pid") || {
+        echo "$name: zpk cat did not bind:"; cat "$TMP/$name.err"; return 1; }
     local all=()
     for _ in $(seq 1 "$rounds"); do all+=("${FILES[@]}"); done
     timeout 60 ip netns exec "$NS_A" "$ZPK" pub -t "$ptype" --timeout 10000 "$@" "$ep" --npy "${all[@]}" \
@@ -207,17 +223,13 @@ EOF2
         --curve-server-key "$TMP/server.key" --curve-secret "$TMP/client.key_secret" || rc=1
     CAT_EXTRA=()
     # The stranger: knows the server's public key, is not on the list.
-    port=$((20000 + RANDOM % 20000))
     timeout 30 ip netns exec "$NS_B" "$ZPK" cat -t pull --bind -n 1 --timeout 2000 \
-        "${CURVE_CAT[@]}" "tcp://$ADDR_B:$port" > "$TMP/stranger.out" 2>/dev/null &
+        "${CURVE_CAT[@]}" "tcp://$ADDR_B:*" > "$TMP/stranger.out" 2> "$TMP/stranger.err" &
     cat_pid=$!
-    for _ in $(seq 1 50); do
-        ip netns exec "$NS_B" ss -ltn 2>/dev/null | grep -q ":$port " && break
-        sleep 0.1
-    done
+    ep=$(bound "$TMP/stranger.err" "$cat_pid") || fail "zpk cat did not bind: $(cat "$TMP/stranger.err")"
     timeout 30 ip netns exec "$NS_A" "$ZPK" pub -t push --timeout 1000 \
         --curve-server-key "$TMP/server.key" --curve-secret "$TMP/stranger.key_secret" \
-        "tcp://$ADDR_B:$port" --npy "${FILES[0]}" 2>/dev/null
+        "$ep" --npy "${FILES[0]}" 2>/dev/null
     prc=$?
     wait "$cat_pid"
     crc=$?

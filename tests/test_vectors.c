@@ -370,6 +370,7 @@ static void test_msgpack_test_suite(void **state)
 
 int main(void)
 {
+    harness_require_data("msgpack-test-suite.json");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_msgpack_test_suite),
     };

@@ -304,16 +304,13 @@ static int s_sub(const s_opts_t *o)
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_SUBSCRIBE, S_TOPIC, strlen(S_TOPIC));
     int rc = ZT_EXIT_OK;
-    if (zmq_bind(s, o->endpoint) != 0) {
-        int e = -zmq_errno();
-        fprintf(stderr, "zpk demo: cannot bind '%s': %s\n", o->endpoint, zpk_strerror(e));
+    char ep[256];
+    rc = zt_attach("demo", s, o->endpoint, ZT_BIND, ep, sizeof ep);
+    if (rc) {
         zmq_close(s);
         zmq_ctx_term(ctx);
-        return e == -EINVAL || e == -EPROTONOSUPPORT ? ZT_EXIT_USAGE : ZT_EXIT_ERROR;
+        return rc;
     }
-    char ep[256];
-    size_t eplen = sizeof ep;
-    zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &eplen);
     s_report(fd, "endpoint", "%s", ep);
 
     uint64_t *lat = malloc(S_MAX_LAT * sizeof *lat);

@@ -38,25 +38,6 @@ static int s_socket_type(const s_type_t *table, const char *name)
     return -1;
 }
 
-static int s_zerr(void)
-{
-    return -zmq_errno();
-}
-
-/*
- * Binds or connects @p s to @p endpoint; on failure prints the error and
- * returns the exit code. Connecting to an endpoint nobody listens on is not
- * an error for libzmq: that shows later as a timeout.
- */
-static int s_attach(const char *cmd, void *s, const char *endpoint, bool bind)
-{
-    if ((bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint)) == 0)
-        return 0;
-    int e = s_zerr();
-    zt_fail(cmd, e, "cannot %s '%s'", bind ? "bind" : "connect", endpoint);
-    return e == -EINVAL || e == -EPROTONOSUPPORT ? ZT_EXIT_USAGE : ZT_EXIT_ERROR;
-}
-
 /* ---- shared: CURVE (zmqpack/curve.h) ------------------------------------------ */
 
 /* The --curve-* options of cat and pub. */
@@ -222,6 +203,7 @@ fail:
     return rc;
 }
 
+
 /* ---- zpk cat ------------------------------------------------------------------ */
 
 static void s_cat_help(FILE *f)
@@ -243,13 +225,18 @@ static void s_cat_help(FILE *f)
         "  --topic PREFIX      sub: receive topics starting with PREFIX (repeatable;\n"
         "                      default: every message)\n"
         "  -n, --count N       exit after N messages\n"
-        "  --timeout MS        give up when no message arrives for MS ms (default: wait)\n"
+        "  --timeout MS        stop when no message arrives for MS ms (default: wait)\n"
         "  --lossless          print objects in the lossless JSON form of 'zpk dump'\n"
         S_CURVE_HELP
         "  -h, --help          this text\n"
         "\n"
-        "exit codes: 0 done (--count reached); 1 failure; 2 bad arguments (including\n"
-        "an endpoint libzmq refuses); 3 no message within --timeout.\n");
+        "With --bind and a port of * (tcp://127.0.0.1:*), the endpoint bound is printed\n"
+        "on stderr: \"zpk cat: bound to tcp://127.0.0.1:PORT\".\n"
+        "\n"
+        "exit codes: 0 done (--count reached, or, without --count, silence for\n"
+        "--timeout after at least one message); 1 failure; 2 bad arguments, including\n"
+        "an endpoint libzmq refuses; 3 no message within --timeout (with --count N:\n"
+        "fewer than N).\n");
 }
 
 /* Decodes the 4-byte big-endian index of an array reference given in base64. */
@@ -570,6 +557,7 @@ int zt_cmd_cat(int argc, char **argv)
     if (ntopics && type != ZMQ_SUB)
         return zt_usage("cat", "--topic is for --type sub");
     const char *endpoint = argv[optind];
+    char where[512]; /* the endpoint in use: with --bind and a port of *, the port libzmq chose */
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, type);
     zt_tap_t *tap = calloc(1, sizeof *tap);
@@ -584,7 +572,7 @@ int zt_cmd_cat(int argc, char **argv)
     }
     int rc = s_curve_apply("cat", &curve, ctx, s);
     if (rc == 0)
-        rc = s_attach("cat", s, endpoint, bind);
+        rc = zt_attach("cat", s, endpoint, bind ? ZT_BIND | ZT_ANNOUNCE : 0, where, sizeof where);
     if (rc == 0) {
         int e = zt_tap_open(ctx, tap);
         if (e)
@@ -595,9 +583,16 @@ int zt_cmd_cat(int argc, char **argv)
         if (e == -EINTR)
             continue;
         if (e == -EAGAIN) {
-            fprintf(stderr, "zpk cat: no message within %ld ms on %s (after %ld messages)\n",
-                    timeout, endpoint, n);
-            rc = ZT_EXIT_TIMEOUT;
+            /* Silence after messages is the normal end of a run without --count;
+               a timeout is nothing at all, or fewer than the --count asked for. */
+            if (n == 0) {
+                fprintf(stderr, "zpk cat: no message within %ld ms on %s\n", timeout, where);
+                rc = ZT_EXIT_TIMEOUT;
+            } else if (count > 0) {
+                fprintf(stderr, "zpk cat: %ld of %ld messages, then none for %ld ms on %s\n", n,
+                        count, timeout, where);
+                rc = ZT_EXIT_TIMEOUT;
+            }
             break;
         }
         if (e) {
@@ -650,9 +645,12 @@ static void s_pub_help(FILE *f)
         "\n"
         "pub waits for the first subscription before sending, so a subscriber that\n"
         "connects late still gets every message (libzmq's 'slow joiner').\n"
+        "With --bind and a port of *, the endpoint bound is printed on stderr.\n"
+        "\n"
         "exit codes: 0 every message was sent; 1 failure (bad JSON: the line is\n"
-        "printed; unreadable .npy); 2 bad arguments (including an endpoint libzmq\n"
-        "refuses); 3 no subscriber or peer within --timeout.\n");
+        "printed; unreadable .npy); 2 bad arguments, including an endpoint libzmq\n"
+        "refuses and a host name that does not resolve; 3 no subscriber or peer\n"
+        "within --timeout.\n");
 }
 
 int zt_cmd_pub(int argc, char **argv)
@@ -745,6 +743,7 @@ int zt_cmd_pub(int argc, char **argv)
     if (topic && zpk_is_header(topic, strlen(topic)))
         return zt_usage("pub", "a topic may not start like a zmqpack header");
     const char *endpoint = argv[optind];
+    char where[512] = ""; /* the endpoint in use (the port libzmq chose for *) */
 
     /* Map every file first: a bad file fails before anything is sent. */
     int nfiles = npy ? argc - optind - 1 : 0;
@@ -773,14 +772,14 @@ int zt_cmd_pub(int argc, char **argv)
     if (rc == 0)
         rc = s_curve_apply("pub", &curve, ctx, s);
     if (rc == 0)
-        rc = s_attach("pub", s, endpoint, bind);
+        rc = zt_attach("pub", s, endpoint, bind ? ZT_BIND | ZT_ANNOUNCE : 0, where, sizeof where);
     if (rc == 0 && type == ZMQ_XPUB) {
         /* XPUB sees subscriptions: wait for the first one (the slow joiner). */
         char sub[256];
         if (zmq_recv(s, sub, sizeof sub, 0) < 0) {
             int e = -zmq_errno();
             if (e == -EAGAIN) {
-                fprintf(stderr, "zpk pub: no subscriber on %s within %ld ms\n", endpoint,
+                fprintf(stderr, "zpk pub: no subscriber on %s within %ld ms\n", where,
                         timeout);
                 rc = ZT_EXIT_TIMEOUT;
             } else {

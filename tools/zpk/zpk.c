@@ -15,12 +15,15 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <zmq.h>
 #include <zmqpack.h>
 
 #include "zpk.h"
@@ -60,8 +63,11 @@ static void s_main_help(FILE *f)
                "exit codes:\n"
                "  0  success\n"
                "  1  runtime failure (I/O, malformed data, library error)\n"
-               "  2  bad arguments\n"
-               "  3  timeout: nothing arrived, or no peer, within --timeout\n"
+               "  2  bad arguments, including an endpoint libzmq refuses (malformed, an\n"
+               "     address not on this host, a port in use, a missing ipc folder) and a\n"
+               "     host name that does not resolve\n"
+               "  3  timeout: nothing arrived (or, with --count N, fewer than N messages),\n"
+               "     or no peer took a message, within --timeout\n"
                "  4  a verification failed (checksums in demo and bench)\n");
 }
 
@@ -188,4 +194,65 @@ uint64_t zt_now_ns(void)
 bool zt_isatty(int fd)
 {
     return isatty(fd) == 1;
+}
+
+/*
+ * The host of a tcp:// endpoint ("tcp://[src;]host:port", host possibly in
+ * brackets) into @p host; false for other transports and wildcard hosts.
+ */
+static bool s_tcp_host(const char *endpoint, char *host, size_t cap)
+{
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return false;
+    const char *h = endpoint + 6, *semi = strchr(h, ';');
+    if (semi)
+        h = semi + 1;
+    const char *end;
+    if (*h == '[') {
+        end = strchr(++h, ']');
+    } else {
+        end = strrchr(h, ':');
+    }
+    if (!end || end == h || (size_t)(end - h) >= cap)
+        return false;
+    memcpy(host, h, (size_t)(end - h));
+    host[end - h] = '\0';
+    return strcmp(host, "*") != 0;
+}
+
+int zt_attach(const char *cmd, void *s, const char *endpoint, unsigned flags, char *bound,
+              size_t cap)
+{
+    bool bind = flags & ZT_BIND;
+    if ((bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint)) != 0) {
+        int e = zmq_errno();
+        fprintf(stderr, "zpk %s: cannot %s '%s': %s%s\n", cmd, bind ? "bind" : "connect",
+                endpoint, zmq_strerror(e),
+                !bind ? ""
+                : e == ENODEV ? " (a bind address is *, an address of this host or an interface name)"
+                : e == ENOENT ? " (an ipc path's folder must exist)" : "");
+        return e == ENOMEM || e == EMFILE || e == ENFILE || e == ETERM ? ZT_EXIT_ERROR
+                                                                        : ZT_EXIT_USAGE;
+    }
+    /* libzmq resolves a connect's host name later, and then retries for ever:
+       a name that does not resolve would only show as a timeout. */
+    char host[256];
+    if (!bind && s_tcp_host(endpoint, host, sizeof host)) {
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
+        int g = getaddrinfo(host, NULL, &hints, &ai);
+        if (g != 0) {
+            fprintf(stderr, "zpk %s: cannot connect '%s': host '%s': %s\n", cmd, endpoint,
+                    host, g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
+            return ZT_EXIT_USAGE;
+        }
+        freeaddrinfo(ai);
+    }
+    char last[512] = "";
+    size_t len = sizeof last;
+    if (bind && zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, last, &len) == 0 && (flags & ZT_ANNOUNCE)
+        && strcmp(last, endpoint) != 0)
+        fprintf(stderr, "zpk %s: bound to %s\n", cmd, last);
+    if (bound && cap)
+        snprintf(bound, cap, "%s", last[0] ? last : endpoint);
+    return 0;
 }

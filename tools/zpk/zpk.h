@@ -48,6 +48,22 @@ bool zt_parse_long(const char *s, long min, long max, long *out);
 bool zt_parse_size(const char *s, size_t *out);
 bool zt_parse_double(const char *s, double *out);
 
+/*
+ * Binds (flags & ZT_BIND) or connects socket @p s to @p endpoint. When
+ * libzmq refuses the endpoint (malformed, an address not on this host, a
+ * port in use, a missing ipc folder...), or a tcp host name does not
+ * resolve, prints "zpk CMD: cannot bind 'EP': <libzmq's text>" and returns
+ * ZT_EXIT_USAGE (ZT_EXIT_ERROR for a system failure: no memory, no file
+ * descriptors). With ZT_ANNOUNCE, a bind whose endpoint libzmq completed
+ * (a port of *) prints "zpk CMD: bound to tcp://127.0.0.1:PORT" on stderr,
+ * so a caller learns the port without racing for a "free" one. @p bound
+ * (may be NULL) receives the endpoint in use. Returns 0 on success.
+ */
+#define ZT_BIND 1u
+#define ZT_ANNOUNCE 2u
+int zt_attach(const char *cmd, void *s, const char *endpoint, unsigned flags, char *bound,
+              size_t cap);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t zt_now_ns(void);
 /* True when the file descriptor is a terminal (progress lines). */
