@@ -68,6 +68,17 @@ def objects(seed, count, mod):
     return [gen(r, mod) for _ in range(count)]
 
 
+def has_ext(o):
+    """True when ``o`` holds an ExtType or a Timestamp (of any module)."""
+    if type(o).__name__ in ("ExtType", "Timestamp"):
+        return True
+    if isinstance(o, (list, tuple)):
+        return any(has_ext(x) for x in o)
+    if isinstance(o, dict):
+        return any(has_ext(k) or has_ext(v) for k, v in o.items())
+    return False
+
+
 def norm(o):
     """A comparable form: NaN made equal, ext/timestamp classes unified."""
     if isinstance(o, float):

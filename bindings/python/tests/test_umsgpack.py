@@ -14,7 +14,7 @@ import pytest
 
 import zmqpack
 from zmqpack import umsgpack
-from gen import objects
+from gen import has_ext, norm, objects
 
 UTC = datetime.timezone.utc
 
@@ -177,32 +177,11 @@ def test_pack_then_unpack_with_msgpack_python():
     """10,000 seeded random objects (no ext): umsgpack's bytes read by
     msgpack-python, msgpack-python's bytes read by umsgpack."""
     for obj in objects(7, 10000, zmqpack):
-        if _has_ext(obj):
+        if has_ext(obj):
             continue
         b = umsgpack.dumps(obj)
         assert b == msgpack.packb(obj)
-        assert _lists(msgpack.unpackb(b, strict_map_key=False)) == _lists(umsgpack.loads(b))
-
-
-def _has_ext(obj):
-    if isinstance(obj, (zmqpack.ExtType, zmqpack.Timestamp)):
-        return True
-    if isinstance(obj, (list, tuple)):
-        return any(_has_ext(x) for x in obj)
-    if isinstance(obj, dict):
-        return any(_has_ext(k) or _has_ext(v) for k, v in obj.items())
-    return False
-
-
-def _lists(obj):
-    """NaN-safe comparable form."""
-    if isinstance(obj, float) and obj != obj:
-        return "nan"
-    if isinstance(obj, (list, tuple)):
-        return [_lists(x) for x in obj]
-    if isinstance(obj, dict):
-        return [(_lists(k), _lists(v)) for k, v in obj.items()]
-    return obj
+        assert norm(msgpack.unpackb(b, strict_map_key=False)) == norm(umsgpack.loads(b))
 
 
 def test_corpus_as_msgpack_python_reads_it(corpus):
@@ -684,7 +663,7 @@ OPTION_SETS = [
 @pytest.mark.parametrize("options", OPTION_SETS, ids=lambda o: ",".join(o) or "none")
 def test_loads_load_aload_agree(options):
     """The three readers share one decoder: same objects, same types."""
-    samples = [umsgpack.dumps(o) for o in objects(11, 300, zmqpack) if not _has_ext(o)]
+    samples = [umsgpack.dumps(o) for o in objects(11, 300, zmqpack) if not has_ext(o)]
     samples += [b"\x93\xa1\x80\xd4\x05x\xd6\xff\x00\x00\x00\x01", b"\x81\x92\x01\x02\xa1\xff"]
     for data in samples:
         try:
