@@ -87,7 +87,9 @@ def _class_key(cls: type) -> bytes:
 def _singleton_key(obj: Any) -> bytes:
     name = obj.__reduce__()
     if type(name) is not str:
-        raise TypeError("__reduce__() must return a str")
+        raise TypeError("__reduce__() must return a str: register() takes classes and "
+                        "singletons (objects whose __reduce__() returns their name), "
+                        "not %.200s instances" % _type_name(type(obj)))
     return _packb(name)
 
 
