@@ -506,8 +506,9 @@ TRUNCATED = [
 def test_insufficient_data(data):
     with pytest.raises(umsgpack.InsufficientDataException):
         umsgpack.loads(data)
-    with pytest.raises(umsgpack.InsufficientDataException):
-        umsgpack.load(io.BytesIO(data))
+    for stream in (io.BytesIO(data), Trickle(data)):
+        with pytest.raises(umsgpack.InsufficientDataException):
+            umsgpack.load(stream)
 
 
 @pytest.mark.parametrize("data,exc,message", [
@@ -529,7 +530,7 @@ def test_insufficient_data(data):
 ])
 def test_unpack_errors(data, exc, message):
     for decode in (umsgpack.loads, lambda b: umsgpack.load(io.BytesIO(b)),
-                   aload_bytes):
+                   lambda b: umsgpack.load(Trickle(b)), aload_bytes):
         with pytest.raises(exc) as info:
             decode(data)
         assert str(info.value) == message
@@ -572,9 +573,12 @@ class Trickle(io.RawIOBase):
 def test_load_reads_exactly_one_object():
     objs = [{"a": [1, 2]}, "x" * 300, b"y" * 70000, None, [umsgpack.Ext(3, b"abc")]]
     data = b"".join(umsgpack.dumps(o) for o in objs)
-    f = io.BytesIO(data)
-    assert [umsgpack.load(f) for _ in objs] == objs
-    assert f.tell() == len(data)
+    f = io.BytesIO(data)                 # seekable: read ahead, then seek back
+    end = 0
+    for o in objs:
+        assert umsgpack.load(f) == o
+        end += len(umsgpack.dumps(o))
+        assert f.tell() == end
     with pytest.raises(umsgpack.InsufficientDataException):
         umsgpack.load(f)
     t = Trickle(data)
@@ -669,10 +673,12 @@ def test_loads_load_aload_agree(options):
         try:
             want = _typed(umsgpack.loads(data, **options))
         except umsgpack.InvalidStringException:
-            with pytest.raises(umsgpack.InvalidStringException):
-                umsgpack.load(io.BytesIO(data), **options)
+            for stream in (io.BytesIO(data), Trickle(data)):
+                with pytest.raises(umsgpack.InvalidStringException):
+                    umsgpack.load(stream, **options)
             continue
         assert _typed(umsgpack.load(io.BytesIO(data), **options)) == want
+        assert _typed(umsgpack.load(Trickle(data), **options)) == want
         assert _typed(aload_bytes(data, **options)) == want
 
 

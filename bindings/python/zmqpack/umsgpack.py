@@ -24,8 +24,8 @@ options and results stay those of msgpack-python.
 Where zmqpack decides (umsgpack does not say): unknown keyword arguments
 raise ``TypeError`` (umsgpack ignores them) and a bad
 ``force_float_precision`` raises ``ValueError`` before anything is packed;
-``load`` and ``aload`` read exactly the bytes of one object, so they can be
-called again on the same stream; a stream that ends inside an object raises
+``load`` and ``aload`` consume exactly the bytes of one object, so they can
+be called again on the same stream; a stream that ends inside an object raises
 ``InsufficientDataException``, from ``aload`` too. The timestamp ext is
 decoded by zmqpack's C unpacker, so an ``ext_handlers[-1]`` or an
 ``ext_serializable(-1)`` class receives the shortest encoding of the
@@ -58,6 +58,7 @@ __all__ = [
 compatibility = False
 
 _EXT_TIMESTAMP = -1
+_READ_AHEAD = 65536   # bytes load() reads at a time from a seekable file
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 
@@ -503,11 +504,22 @@ class _ObservedReader:
 def load(fp: Any, *, ext_handlers: Optional[_UnpackHandlers] = None,
          use_ordered_dict: bool = False, use_tuple: bool = False,
          allow_invalid_utf8: bool = False) -> Any:
-    """Unpack one object from ``fp`` (a ``.read()`` object), reading exactly
-    its bytes: the next call reads the next object. Options as :func:`loads`."""
+    """Unpack one object from ``fp`` (a ``.read()`` object), consuming
+    exactly its bytes: the next call reads the next object. Options as
+    :func:`loads`."""
     dec = _Decoder(ext_handlers, use_ordered_dict, use_tuple, allow_invalid_utf8)
-    # zmqpack.aload drives its Unpacker with the reader's readexactly; this
-    # reader never suspends, so the coroutine runs to its end in one step.
+    seekable = getattr(fp, "seekable", None)
+    if seekable is not None and seekable():
+        # Read ahead in chunks, then seek back to the end of the object.
+        start = fp.tell()
+        unpacker = _Unpacker(fp, read_size=_READ_AHEAD, **dec.options)
+        with dec:
+            obj = unpacker.unpack()
+        fp.seek(start + unpacker.tell())
+        return dec.result(obj)
+    # A pipe or a socket cannot give bytes back: zmqpack.aload asks the
+    # reader for exactly the bytes the object still needs. This reader never
+    # suspends, so the coroutine runs to its end in one step.
     reader: Any = _StreamReader(fp)   # a StreamReader as far as aload needs one
     step = _aload_one(reader, **dec.options)
     with dec:
