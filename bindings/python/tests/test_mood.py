@@ -5,8 +5,6 @@ and every message is also read by Debian's python3-msgpack as the
 MessagePack it is."""
 import collections
 import datetime
-import pathlib
-import re
 import struct
 import sys
 
@@ -526,15 +524,3 @@ def _same(a, b):
         return type(b) is dict and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
 
-
-def test_docs_section_runs():
-    """The examples of docs/python.md's section on these APIs run as shown."""
-    doc = (pathlib.Path(__file__).resolve().parents[3] / "docs" / "python.md").read_text()
-    section = doc[doc.index("## Other Python APIs: `zmqpack.umsgpack` and `zmqpack.mood`"):]
-    end = section.find("\n## ", 1)
-    if end != -1:
-        section = section[:end]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert len(blocks) == 2
-    for code in blocks:
-        exec(compile(code, "docs/python.md", "exec"), {"__name__": "__main__"})
