@@ -1,17 +1,25 @@
 /*
  * MessagePack writer: growable, fixed and sink targets, shortest encodings,
- * sticky error.
+ * sticky error, and the count behind zpk_writer_check_one_object().
  *
- * The hot path is one comparison: every write reserves its bytes with
- * s_reserve(), which succeeds inline when the window [pos, end) is large
- * enough. Recording an error sets end = pos, so after a failure every
- * write falls to the slow path, which sees the error and does nothing: no
- * extra branch is needed on the fast path (mpack's trick).
+ * The inline fast paths in msgpack.h write into the window [pos, end) with
+ * one comparison. The window is closed (end = pos) whenever the next write
+ * must not take the fast path, so that no extra branch is needed there
+ * (mpack's trick): after an error, so that the slow path sees it and does
+ * nothing; and while a str/bin/ext header's payload is owed, so that only
+ * zpk_write_raw() may continue (any other value there would become payload
+ * bytes, and the count would no longer describe the bytes). The functions
+ * here measure room against cap_end, the buffer's true end, and every
+ * exported write ends by setting the window again (s_end).
+ *
+ * Every value written is counted once (zpk__writer_count_* in msgpack.h,
+ * shared with the inline paths).
  */
 #include <string.h>
 
 /* This file defines the functions that the header's inline fast paths call. */
 #define ZPK_NO_INLINE_WRITER
+#include "byteorder.h"
 #include "internal.h"
 #include "zmqpack/msgpack.h"
 
@@ -22,35 +30,24 @@ enum { S_GROWABLE = 1, S_FIXED = 2, S_SINK = 3 };
 /* Smallest sink chunk: every header and timestamp must fit in one. */
 #define S_MIN_SINK_CHUNK ((size_t)64)
 
-/* ---- big-endian stores ------------------------------------------------------ */
-
-static inline void s_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void s_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static inline void s_be64(uint8_t *p, uint64_t v)
-{
-    s_be32(p, (uint32_t)(v >> 32));
-    s_be32(p + 4, (uint32_t)v);
-}
-
 /* ---- errors and space -------------------------------------------------------- */
+
+/* Opens the inline window, or closes it after an error or while payload is owed. */
+static void s_end(zpk_writer_t *w)
+{
+    w->end = w->error || w->payload ? w->pos : w->cap_end;
+}
 
 static void s_fail(zpk_writer_t *w, int code)
 {
     if (w->error == 0)
         w->error = code;
-    w->end = w->pos; /* every later reserve takes the slow path */
+    w->end = w->pos;
+}
+
+static size_t s_room(const zpk_writer_t *w)
+{
+    return (size_t)(w->cap_end - w->pos);
 }
 
 /* Hands the pending bytes of a sink writer to the sink. */
@@ -97,7 +94,7 @@ static bool s_make_room(zpk_writer_t *w, size_t n)
         }
         w->buf = nb;
         w->pos = nb + used;
-        w->cap_end = w->end = nb + ncap;
+        w->cap_end = nb + ncap;
         return true;
     }
     case S_SINK:
@@ -108,13 +105,13 @@ static bool s_make_room(zpk_writer_t *w, size_t n)
                 return false;
             }
             w->buf = w->pos = nb;
-            w->cap_end = w->end = nb + w->hint;
+            w->cap_end = nb + w->hint;
         } else {
             s_flush(w);
             if (w->error)
                 return false;
         }
-        return n <= (size_t)(w->end - w->pos);
+        return n <= s_room(w);
     case S_FIXED:
         s_fail(w, ZPK_EBUFFULL);
         return false;
@@ -124,38 +121,29 @@ static bool s_make_room(zpk_writer_t *w, size_t n)
     }
 }
 
-/* Slow half of s_reserve(); @p n is at most ZPK_MAX_TIMESTAMP_SIZE. */
-static uint8_t *s_reserve_slow(zpk_writer_t *w, size_t n)
+/* Room for the @p n bytes of a header (at most ZPK_MAX_HEADER_SIZE), or
+ * NULL after an error. */
+static uint8_t *s_reserve(zpk_writer_t *w, size_t n)
 {
-    if (!s_make_room(w, n))
+    if (w->error || (s_room(w) < n && !s_make_room(w, n)))
         return NULL;
     uint8_t *p = w->pos;
     w->pos += n;
     return p;
 }
 
-/* Room for @p n bytes (small: headers and scalars), or NULL after an error. */
-static inline uint8_t *s_reserve(zpk_writer_t *w, size_t n)
+static void s_write_bytes(zpk_writer_t *w, const void *data, size_t n)
 {
-    if (ZPK_LIKELY((size_t)(w->end - w->pos) >= n)) {
-        uint8_t *p = w->pos;
-        w->pos += n;
-        return p;
-    }
-    return s_reserve_slow(w, n);
-}
-
-static void s_write_bytes_slow(zpk_writer_t *w, const uint8_t *p, size_t n)
-{
-    if (w->error)
+    const uint8_t *p = data;
+    if (w->error || n == 0)
         return;
     if (w->kind == S_SINK) {
         while (n > 0) {
-            size_t room = (size_t)(w->end - w->pos);
+            size_t room = s_room(w);
             if (room == 0) {
                 if (!s_make_room(w, 1))
                     return;
-                room = (size_t)(w->end - w->pos);
+                room = s_room(w);
                 /* A large block goes to the sink directly, without copying. */
                 if (w->pos == w->buf && n >= room) {
                     int rc = w->sink(w->sink_ud, p, n);
@@ -175,40 +163,42 @@ static void s_write_bytes_slow(zpk_writer_t *w, const uint8_t *p, size_t n)
         }
         return;
     }
-    if (!s_make_room(w, n))
+    if (s_room(w) < n && !s_make_room(w, n))
         return;
     memcpy(w->pos, p, n);
     w->pos += n;
 }
 
-static inline void s_write_bytes(zpk_writer_t *w, const void *p, size_t n)
-{
-    if (n == 0)
-        return;
-    if (ZPK_LIKELY((size_t)(w->end - w->pos) >= n)) {
-        memcpy(w->pos, p, n);
-        w->pos += n;
-        return;
-    }
-    s_write_bytes_slow(w, p, n);
-}
-
 /* ---- lifecycle --------------------------------------------------------------- */
+
+/* Forgets the one-object count: the writer holds nothing. */
+static void s_count_reset(zpk_writer_t *w)
+{
+    w->need = 1;
+    w->payload = 0;
+    w->shape = 0;
+    w->nsplit = 0;
+}
 
 static void s_init(zpk_writer_t *w, int kind)
 {
     memset(w, 0, sizeof *w);
     w->kind = kind;
+    s_count_reset(w);
 }
 
 void zpk_writer_init_growable(zpk_writer_t *w, size_t initial_capacity)
 {
+    if (w == NULL)
+        return;
     s_init(w, S_GROWABLE);
     w->hint = initial_capacity;
 }
 
 void zpk_writer_init_buffer(zpk_writer_t *w, void *buf, size_t size)
 {
+    if (w == NULL)
+        return;
     s_init(w, S_FIXED);
     if (buf == NULL) {
         if (size != 0)
@@ -221,6 +211,8 @@ void zpk_writer_init_buffer(zpk_writer_t *w, void *buf, size_t size)
 
 void zpk_writer_init_sink(zpk_writer_t *w, zpk_sink_fn sink, void *ud, size_t chunk_size)
 {
+    if (w == NULL)
+        return;
     s_init(w, S_SINK);
     w->sink = sink;
     w->sink_ud = ud;
@@ -233,11 +225,14 @@ void zpk_writer_init_sink(zpk_writer_t *w, zpk_sink_fn sink, void *ud, size_t ch
 
 void zpk_writer_set_flags(zpk_writer_t *w, unsigned flags)
 {
-    w->flags = flags;
+    if (w != NULL)
+        w->flags = flags;
 }
 
 int zpk_writer_finish(zpk_writer_t *w)
 {
+    if (w == NULL)
+        return ZPK_EINVAL;
     if (w->kind == S_SINK && w->error == 0 && w->buf != NULL)
         s_flush(w);
     return w->error;
@@ -249,11 +244,13 @@ int zpk_writer_detach(zpk_writer_t *w, void **data, size_t *size)
         *data = NULL;
     if (size)
         *size = 0;
-    if (data == NULL || size == NULL || w->kind != S_GROWABLE)
+    if (w == NULL || data == NULL || size == NULL || w->kind != S_GROWABLE)
         return ZPK_EINVAL;
     if (w->error)
         return w->error;
     size_t used = (size_t)(w->pos - w->buf);
+    s_count_reset(w);
+    s_end(w);
     if (used == 0)
         return 0; /* keep the (empty) buffer for the next message */
     *data = w->buf;
@@ -276,119 +273,161 @@ void zpk_writer_free(zpk_writer_t *w)
 
 void zpk_writer_reset(zpk_writer_t *w)
 {
+    if (w == NULL)
+        return;
     w->error = 0;
     w->flushed = 0;
     w->pos = w->buf;
-    w->end = w->cap_end;
+    s_count_reset(w);
     if (w->kind == 0)
-        w->error = ZPK_EINVAL, w->end = w->pos;
+        w->error = ZPK_EINVAL;
+    s_end(w);
 }
 
 int zpk_writer_error(const zpk_writer_t *w)
 {
-    return w->error;
+    return w != NULL ? w->error : ZPK_EINVAL;
 }
 
 void zpk_writer_set_error(zpk_writer_t *w, int code)
 {
-    if (code < 0)
+    if (w != NULL && code < 0)
         s_fail(w, code);
 }
 
 const uint8_t *zpk_writer_data(const zpk_writer_t *w)
 {
-    return w->buf;
+    return w != NULL ? w->buf : NULL;
 }
 
 size_t zpk_writer_size(const zpk_writer_t *w)
 {
-    return w->flushed + (size_t)(w->pos - w->buf);
+    return w != NULL ? w->flushed + (size_t)(w->pos - w->buf) : 0;
 }
 
-/* ---- scalars ----------------------------------------------------------------- */
+/* ---- the one-object count of zpk_write_raw() bytes ----------------------------- */
 
-static inline void s_write_nil(zpk_writer_t *w)
-{
-    uint8_t *p = s_reserve(w, 1);
-    if (p)
-        p[0] = 0xc0;
-}
+/* Counting reads headers only and refuses no length: nothing is allocated. */
+static const zpk_limits_t s_count_limits = {
+    SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX,
+};
 
-static inline void s_write_bool(zpk_writer_t *w, bool value)
-{
-    uint8_t *p = s_reserve(w, 1);
-    if (p)
-        p[0] = value ? 0xc3 : 0xc2;
-}
+/* Longest value without payload: uint 64, int 64, float 64 (1 + 8 bytes). */
+#define S_MAX_TAG 9
+_Static_assert(sizeof ((zpk_writer_t *)0)->split == S_MAX_TAG - 1,
+               "a cut header keeps at most S_MAX_TAG - 1 bytes");
 
-static inline void s_write_uint(zpk_writer_t *w, uint64_t v)
+/* Counts the value whose header is tag @p t. */
+static void s_count_tag(zpk_writer_t *w, const zpk_tag_t *t)
 {
-    uint8_t *p;
-    if (v < 0x80) {
-        if ((p = s_reserve(w, 1)))
-            p[0] = (uint8_t)v;
-    } else if (v <= UINT8_MAX) {
-        if ((p = s_reserve(w, 2)))
-            p[0] = 0xcc, p[1] = (uint8_t)v;
-    } else if (v <= UINT16_MAX) {
-        if ((p = s_reserve(w, 3)))
-            p[0] = 0xcd, s_be16(p + 1, (uint16_t)v);
-    } else if (v <= UINT32_MAX) {
-        if ((p = s_reserve(w, 5)))
-            p[0] = 0xce, s_be32(p + 1, (uint32_t)v);
-    } else {
-        if ((p = s_reserve(w, 9)))
-            p[0] = 0xcf, s_be64(p + 1, v);
+    switch (t->type) {
+    case ZPK_TYPE_ARRAY:
+        zpk__writer_count_container(w, t->v.len);
+        break;
+    case ZPK_TYPE_MAP:
+        zpk__writer_count_container(w, 2 * (uint64_t)t->v.len);
+        break;
+    case ZPK_TYPE_STR:
+    case ZPK_TYPE_BIN:
+    case ZPK_TYPE_EXT:
+        zpk__writer_count_value(w);
+        w->payload += t->v.len;
+        break;
+    default:
+        zpk__writer_count_value(w);
+        break;
     }
 }
 
-static inline void s_write_int(zpk_writer_t *w, int64_t v)
+/*
+ * Reads the header at the start of @p p[0..n), after the w->nsplit bytes
+ * an earlier zpk_write_raw() left cut, and counts it. Returns how many of
+ * @p p's bytes it took (all of them when the header is still cut), or
+ * SIZE_MAX when the bytes are not MessagePack.
+ */
+static size_t s_count_one(zpk_writer_t *w, const uint8_t *p, size_t n)
 {
-    uint8_t *p;
-    if (v >= 0) {
-        s_write_uint(w, (uint64_t)v);
-    } else if (v >= -32) {
-        if ((p = s_reserve(w, 1)))
-            p[0] = (uint8_t)(int8_t)v;
-    } else if (v >= INT8_MIN) {
-        if ((p = s_reserve(w, 2)))
-            p[0] = 0xd0, p[1] = (uint8_t)(int8_t)v;
-    } else if (v >= INT16_MIN) {
-        if ((p = s_reserve(w, 3)))
-            p[0] = 0xd1, s_be16(p + 1, (uint16_t)(int16_t)v);
-    } else if (v >= INT32_MIN) {
-        if ((p = s_reserve(w, 5)))
-            p[0] = 0xd2, s_be32(p + 1, (uint32_t)(int32_t)v);
-    } else {
-        if ((p = s_reserve(w, 9)))
-            p[0] = 0xd3, s_be64(p + 1, (uint64_t)v);
+    uint8_t buf[2 * S_MAX_TAG];
+    size_t old = w->nsplit, k = n < S_MAX_TAG ? n : S_MAX_TAG;
+    memcpy(buf, w->split, old);
+    memcpy(buf + old, p, k);
+    zpk_reader_t r;
+    zpk_reader_init(&r, buf, old + k, &s_count_limits);
+    zpk_tag_t t;
+    int rc = zpk_read_tag(&r, &t);
+    if (rc == ZPK_EOUTOFDATA) { /* k == n: S_MAX_TAG bytes always hold a header */
+        memcpy(w->split + old, p, k);
+        w->nsplit = (uint8_t)(old + k);
+        return n;
+    }
+    if (rc != 0)
+        return SIZE_MAX;
+    w->nsplit = 0;
+    s_count_tag(w, &t);
+    return zpk_reader_offset(&r) - old;
+}
+
+/* Counts @p n bytes given to zpk_write_raw(): payload owed first, then values. */
+static void s_count_raw(zpk_writer_t *w, const uint8_t *p, size_t n)
+{
+    while (n > 0 && !(w->shape & ZPK__WRITER_NOT_MSGPACK)) {
+        if (w->payload > 0) {
+            size_t k = n < w->payload ? n : (size_t)w->payload;
+            w->payload -= k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        size_t used;
+        if (w->nsplit > 0 || n < S_MAX_TAG) {
+            used = s_count_one(w, p, n);
+        } else { /* the usual case: whole headers, read in place */
+            zpk_reader_t r;
+            zpk_reader_init(&r, p, n, &s_count_limits);
+            zpk_tag_t t;
+            used = zpk_read_tag(&r, &t) == 0 ? zpk_reader_offset(&r) : SIZE_MAX;
+            if (used != SIZE_MAX)
+                s_count_tag(w, &t);
+        }
+        if (used == SIZE_MAX) {
+            w->shape |= ZPK__WRITER_NOT_MSGPACK;
+            return;
+        }
+        p += used;
+        n -= used;
     }
 }
 
-static inline void s_write_float(zpk_writer_t *w, float value)
+int zpk_writer_check_one_object(const zpk_writer_t *w, zpk_error_t *err)
 {
-    uint32_t bits;
-    memcpy(&bits, &value, 4);
-    uint8_t *p = s_reserve(w, 5);
-    if (p)
-        p[0] = 0xca, s_be32(p + 1, bits);
-}
-
-static inline void s_write_double(zpk_writer_t *w, double value)
-{
-    uint64_t bits;
-    memcpy(&bits, &value, 8);
-    uint8_t *p = s_reserve(w, 9);
-    if (p)
-        p[0] = 0xcb, s_be64(p + 1, bits);
-}
-
-static inline void s_write_real(zpk_writer_t *w, double value)
-{
-    if (w->flags & ZPK_WRITER_SINGLE_FLOAT)
-        s_write_float(w, (float)value);
-    else
-        s_write_double(w, value);
+    zpk_error_clear(err);
+    if (w == NULL)
+        return zpk__error(err, ZPK_EINVAL, 0, "NULL writer");
+    size_t size = zpk_writer_size(w);
+    if (w->error != 0)
+        return zpk__error(err, w->error, size, "the writer failed earlier: %s",
+                          zpk_strerror(w->error));
+    if (w->shape & ZPK__WRITER_NOT_MSGPACK)
+        return zpk__error(err, ZPK_EINVAL, size,
+                          "bytes given to zpk_write_raw() are not MessagePack (0xc1)");
+    if ((w->shape & ZPK__WRITER_EXTRA) || w->need > (uint64_t)INT64_MAX)
+        return zpk__error(err, ZPK_EINVAL, size,
+                          "more than one object written: a message holds one (wrap them "
+                          "in an array)");
+    if (size == 0)
+        return zpk__error(err, ZPK_EINVAL, 0, "nothing written: a message holds one object");
+    if (w->nsplit > 0)
+        return zpk__error(err, ZPK_EINVAL, size,
+                          "unfinished object: a header given to zpk_write_raw() is cut short");
+    if (w->need > 0)
+        return zpk__error(err, ZPK_EINVAL, size,
+                          "unfinished object: %llu more values expected by the array and "
+                          "map headers written", (unsigned long long)w->need);
+    if (w->payload > 0)
+        return zpk__error(err, ZPK_EINVAL, size,
+                          "unfinished object: %llu more payload bytes expected by a str, bin "
+                          "or ext header", (unsigned long long)w->payload);
+    return 0;
 }
 
 /* ---- headers ----------------------------------------------------------------- */
@@ -396,10 +435,11 @@ static inline void s_write_real(zpk_writer_t *w, double value)
 /*
  * One header of the str/bin/array/map families: @p fix is the fix-form
  * base (0 if none) valid below @p fixlim, then the 8/16/32-bit markers
- * (m8 0 when the family has no 8-bit form).
+ * (m8 0 when the family has no 8-bit form). A length over UINT32_MAX
+ * cannot be encoded: ZPK_EINVAL.
  */
-static inline void s_header(zpk_writer_t *w, size_t len, uint8_t fix, size_t fixlim,
-                            uint8_t m8, uint8_t m16, uint8_t m32)
+static void s_header(zpk_writer_t *w, size_t len, uint8_t fix, size_t fixlim, uint8_t m8,
+                     uint8_t m16, uint8_t m32)
 {
     uint8_t *p;
     if (len < fixlim) {
@@ -410,36 +450,26 @@ static inline void s_header(zpk_writer_t *w, size_t len, uint8_t fix, size_t fix
             p[0] = m8, p[1] = (uint8_t)len;
     } else if (len <= UINT16_MAX) {
         if ((p = s_reserve(w, 3)))
-            p[0] = m16, s_be16(p + 1, (uint16_t)len);
+            p[0] = m16, zpk__put_be16(p + 1, (uint16_t)len);
     } else if (len <= UINT32_MAX) {
         if ((p = s_reserve(w, 5)))
-            p[0] = m32, s_be32(p + 1, (uint32_t)len);
+            p[0] = m32, zpk__put_be32(p + 1, (uint32_t)len);
     } else {
         s_fail(w, ZPK_EINVAL);
     }
 }
 
-static inline void s_write_str_header(zpk_writer_t *w, size_t len)
+static void s_str_header(zpk_writer_t *w, size_t len)
 {
     s_header(w, len, 0xa0, 32, 0xd9, 0xda, 0xdb);
 }
 
-static inline void s_write_bin_header(zpk_writer_t *w, size_t len)
+static void s_bin_header(zpk_writer_t *w, size_t len)
 {
     s_header(w, len, 0, 0, 0xc4, 0xc5, 0xc6);
 }
 
-static inline void s_write_array(zpk_writer_t *w, size_t count)
-{
-    s_header(w, count, 0x90, 16, 0, 0xdc, 0xdd);
-}
-
-static inline void s_write_map(zpk_writer_t *w, size_t count)
-{
-    s_header(w, count, 0x80, 16, 0, 0xde, 0xdf);
-}
-
-static inline void s_write_ext_header(zpk_writer_t *w, int8_t type, size_t len)
+static void s_ext_header(zpk_writer_t *w, int8_t type, size_t len)
 {
     uint8_t *p;
     uint8_t fix = 0;
@@ -459,181 +489,235 @@ static inline void s_write_ext_header(zpk_writer_t *w, int8_t type, size_t len)
             p[0] = 0xc7, p[1] = (uint8_t)len, p[2] = (uint8_t)type;
     } else if (len <= UINT16_MAX) {
         if ((p = s_reserve(w, 4)))
-            p[0] = 0xc8, s_be16(p + 1, (uint16_t)len), p[3] = (uint8_t)type;
+            p[0] = 0xc8, zpk__put_be16(p + 1, (uint16_t)len), p[3] = (uint8_t)type;
     } else if (len <= UINT32_MAX) {
         if ((p = s_reserve(w, 6)))
-            p[0] = 0xc9, s_be32(p + 1, (uint32_t)len), p[5] = (uint8_t)type;
+            p[0] = 0xc9, zpk__put_be32(p + 1, (uint32_t)len), p[5] = (uint8_t)type;
     } else {
         s_fail(w, ZPK_EINVAL);
     }
 }
 
-/* ---- whole values ------------------------------------------------------------ */
+/* ---- exported entry points (the header's inline fast paths fall back here) ----
+ *
+ * Each checks its arguments, writes its bytes, counts the value once and
+ * sets the window again. A NULL writer has nowhere to keep an error: those
+ * calls do nothing (zpk_writer_error(NULL) and zpk_writer_finish(NULL) say
+ * ZPK_EINVAL). NULL bytes with a non-zero length, and a value where a
+ * header's payload is owed, are a sticky ZPK_EINVAL.
+ */
 
-static inline void s_write_str(zpk_writer_t *w, const char *s, size_t len)
+/* Whether a value may be written now (@p w not NULL, no payload owed). */
+static bool s_begin(zpk_writer_t *w)
 {
-    /* Fast path: a short string that fits, written in one go. */
-    if (len < 32 && (size_t)(w->end - w->pos) > len) {
-        uint8_t *p = w->pos;
-        p[0] = (uint8_t)(0xa0 | len);
-        if (len)
-            memcpy(p + 1, s, len);
-        w->pos = p + 1 + len;
-        return;
-    }
-    s_write_str_header(w, len);
-    s_write_bytes(w, s, len);
+    if (w == NULL)
+        return false;
+    if (w->payload > 0)
+        s_fail(w, ZPK_EINVAL); /* a value where payload bytes were promised */
+    return true;
 }
 
-static inline void s_write_cstr(zpk_writer_t *w, const char *s)
+/* s_begin(), and @p data may be NULL only when @p len is 0. */
+static bool s_begin_bytes(zpk_writer_t *w, const void *data, size_t len)
 {
-    if (s == NULL) {
+    if (!s_begin(w))
+        return false;
+    if (data == NULL && len != 0)
         s_fail(w, ZPK_EINVAL);
+    return true;
+}
+
+/* A whole scalar encoded in @p b. */
+static void s_scalar(zpk_writer_t *w, const uint8_t *b, size_t n)
+{
+    if (!s_begin(w))
         return;
-    }
-    s_write_str(w, s, strlen(s));
+    s_write_bytes(w, b, n);
+    zpk__writer_count_value(w);
+    s_end(w);
 }
-
-static inline void s_write_bin(zpk_writer_t *w, const void *data, size_t len)
-{
-    s_write_bin_header(w, len);
-    s_write_bytes(w, data, len);
-}
-
-static inline void s_write_ext(zpk_writer_t *w, int8_t type, const void *data, size_t len)
-{
-    s_write_ext_header(w, type, len);
-    s_write_bytes(w, data, len);
-}
-
-static inline void s_write_raw(zpk_writer_t *w, const void *data, size_t len)
-{
-    s_write_bytes(w, data, len);
-}
-
-static inline void s_write_tag(zpk_writer_t *w, const zpk_tag_t *tag)
-{
-    switch (tag->type) {
-    case ZPK_TYPE_NIL: s_write_nil(w); return;
-    case ZPK_TYPE_BOOL: s_write_bool(w, tag->v.b); return;
-    case ZPK_TYPE_INT: s_write_int(w, tag->v.i); return;
-    case ZPK_TYPE_UINT: s_write_uint(w, tag->v.u); return;
-    case ZPK_TYPE_FLOAT: s_write_float(w, tag->v.f); return;
-    case ZPK_TYPE_DOUBLE: s_write_double(w, tag->v.d); return;
-    case ZPK_TYPE_STR: s_write_str_header(w, tag->v.len); return;
-    case ZPK_TYPE_BIN: s_write_bin_header(w, tag->v.len); return;
-    case ZPK_TYPE_ARRAY: s_write_array(w, tag->v.len); return;
-    case ZPK_TYPE_MAP: s_write_map(w, tag->v.len); return;
-    case ZPK_TYPE_EXT: s_write_ext_header(w, tag->exttype, tag->v.len); return;
-    }
-    s_fail(w, ZPK_EINVAL);
-}
-
-static inline void s_write_timestamp(zpk_writer_t *w, int64_t sec, uint32_t nsec)
-{
-    uint8_t payload[12];
-    size_t len;
-    if (zpk_timestamp_encode(sec, nsec, payload, &len) != 0) {
-        s_fail(w, ZPK_EINVAL);
-        return;
-    }
-    s_write_ext_header(w, ZPK_EXT_TIMESTAMP, len);
-    s_write_bytes(w, payload, len);
-}
-
-/* ---- exported entry points (the header's inline fast paths fall back here) ---- */
 
 void zpk_write_nil(zpk_writer_t *w)
 {
-    s_write_nil(w);
+    s_scalar(w, (const uint8_t[]){0xc0}, 1);
 }
 
 void zpk_write_bool(zpk_writer_t *w, bool value)
 {
-    s_write_bool(w, value);
+    s_scalar(w, (const uint8_t[]){value ? 0xc3 : 0xc2}, 1);
 }
 
 void zpk_write_uint(zpk_writer_t *w, uint64_t v)
 {
-    s_write_uint(w, v);
+    uint8_t b[9];
+    s_scalar(w, b, zpk__encode_uint(b, v));
 }
 
 void zpk_write_int(zpk_writer_t *w, int64_t v)
 {
-    s_write_int(w, v);
+    uint8_t b[9];
+    s_scalar(w, b, zpk__encode_int(b, v));
 }
 
 void zpk_write_float(zpk_writer_t *w, float value)
 {
-    s_write_float(w, value);
+    uint8_t b[5] = {0xca};
+    uint32_t bits;
+    memcpy(&bits, &value, 4);
+    zpk__put_be32(b + 1, bits);
+    s_scalar(w, b, sizeof b);
 }
 
 void zpk_write_double(zpk_writer_t *w, double value)
 {
-    s_write_double(w, value);
+    uint8_t b[9] = {0xcb};
+    uint64_t bits;
+    memcpy(&bits, &value, 8);
+    zpk__put_be64(b + 1, bits);
+    s_scalar(w, b, sizeof b);
 }
 
 void zpk_write_real(zpk_writer_t *w, double value)
 {
-    s_write_real(w, value);
+    if (w != NULL && (w->flags & ZPK_WRITER_SINGLE_FLOAT))
+        zpk_write_float(w, (float)value);
+    else
+        zpk_write_double(w, value);
+}
+
+/* A str/bin/ext header: @p len payload bytes are owed to zpk_write_raw(). */
+static void s_payload_owed(zpk_writer_t *w, size_t len)
+{
+    zpk__writer_count_value(w);
+    w->payload = len;
+    s_end(w);
 }
 
 void zpk_write_str_header(zpk_writer_t *w, size_t len)
 {
-    s_write_str_header(w, len);
+    if (!s_begin(w))
+        return;
+    s_str_header(w, len);
+    s_payload_owed(w, len);
 }
 
 void zpk_write_bin_header(zpk_writer_t *w, size_t len)
 {
-    s_write_bin_header(w, len);
-}
-
-void zpk_write_array(zpk_writer_t *w, size_t count)
-{
-    s_write_array(w, count);
-}
-
-void zpk_write_map(zpk_writer_t *w, size_t count)
-{
-    s_write_map(w, count);
+    if (!s_begin(w))
+        return;
+    s_bin_header(w, len);
+    s_payload_owed(w, len);
 }
 
 void zpk_write_ext_header(zpk_writer_t *w, int8_t type, size_t len)
 {
-    s_write_ext_header(w, type, len);
+    if (!s_begin(w))
+        return;
+    s_ext_header(w, type, len);
+    s_payload_owed(w, len);
+}
+
+void zpk_write_array(zpk_writer_t *w, size_t count)
+{
+    if (!s_begin(w))
+        return;
+    s_header(w, count, 0x90, 16, 0, 0xdc, 0xdd);
+    zpk__writer_count_container(w, count);
+    s_end(w);
+}
+
+void zpk_write_map(zpk_writer_t *w, size_t count)
+{
+    if (!s_begin(w))
+        return;
+    s_header(w, count, 0x80, 16, 0, 0xde, 0xdf);
+    zpk__writer_count_container(w, 2 * (uint64_t)count);
+    s_end(w);
 }
 
 void zpk_write_str(zpk_writer_t *w, const char *s, size_t len)
 {
-    s_write_str(w, s, len);
+    if (!s_begin_bytes(w, s, len))
+        return;
+    s_str_header(w, len);
+    s_write_bytes(w, s, len);
+    zpk__writer_count_value(w);
+    s_end(w);
 }
 
 void zpk_write_cstr(zpk_writer_t *w, const char *s)
 {
-    s_write_cstr(w, s);
+    if (w != NULL && s == NULL)
+        s_fail(w, ZPK_EINVAL);
+    else if (w != NULL)
+        zpk_write_str(w, s, strlen(s));
 }
 
 void zpk_write_bin(zpk_writer_t *w, const void *data, size_t len)
 {
-    s_write_bin(w, data, len);
+    if (!s_begin_bytes(w, data, len))
+        return;
+    s_bin_header(w, len);
+    s_write_bytes(w, data, len);
+    zpk__writer_count_value(w);
+    s_end(w);
 }
 
 void zpk_write_ext(zpk_writer_t *w, int8_t type, const void *data, size_t len)
 {
-    s_write_ext(w, type, data, len);
+    if (!s_begin_bytes(w, data, len))
+        return;
+    s_ext_header(w, type, len);
+    s_write_bytes(w, data, len);
+    zpk__writer_count_value(w);
+    s_end(w);
 }
 
 void zpk_write_raw(zpk_writer_t *w, const void *data, size_t len)
 {
-    s_write_raw(w, data, len);
+    if (w == NULL)
+        return;
+    if (data == NULL && len != 0) {
+        s_fail(w, ZPK_EINVAL);
+        return;
+    }
+    s_count_raw(w, data, len);
+    s_write_bytes(w, data, len);
+    s_end(w);
 }
 
 void zpk_write_tag(zpk_writer_t *w, const zpk_tag_t *tag)
 {
-    s_write_tag(w, tag);
+    if (w == NULL)
+        return;
+    if (tag == NULL) {
+        s_fail(w, ZPK_EINVAL);
+        return;
+    }
+    switch (tag->type) {
+    case ZPK_TYPE_NIL: zpk_write_nil(w); return;
+    case ZPK_TYPE_BOOL: zpk_write_bool(w, tag->v.b); return;
+    case ZPK_TYPE_INT: zpk_write_int(w, tag->v.i); return;
+    case ZPK_TYPE_UINT: zpk_write_uint(w, tag->v.u); return;
+    case ZPK_TYPE_FLOAT: zpk_write_float(w, tag->v.f); return;
+    case ZPK_TYPE_DOUBLE: zpk_write_double(w, tag->v.d); return;
+    case ZPK_TYPE_STR: zpk_write_str_header(w, tag->v.len); return;
+    case ZPK_TYPE_BIN: zpk_write_bin_header(w, tag->v.len); return;
+    case ZPK_TYPE_ARRAY: zpk_write_array(w, tag->v.len); return;
+    case ZPK_TYPE_MAP: zpk_write_map(w, tag->v.len); return;
+    case ZPK_TYPE_EXT: zpk_write_ext_header(w, tag->exttype, tag->v.len); return;
+    }
+    s_fail(w, ZPK_EINVAL);
 }
 
 void zpk_write_timestamp(zpk_writer_t *w, int64_t sec, uint32_t nsec)
 {
-    s_write_timestamp(w, sec, nsec);
+    uint8_t payload[12];
+    size_t len;
+    if (w == NULL)
+        return;
+    if (zpk_timestamp_encode(sec, nsec, payload, &len) != 0)
+        s_fail(w, ZPK_EINVAL);
+    else
+        zpk_write_ext(w, ZPK_EXT_TIMESTAMP, payload, len);
 }

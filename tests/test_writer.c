@@ -597,6 +597,355 @@ static void test_reuse_for_small_headers(void **state)
     harness_alloc_uninstall();
 }
 
+
+/* ---- exactly one object (zpk_writer_check_one_object) -------------------------- */
+
+/* The answer, and that the error text holds @p text (NULL: success). */
+static void s_one(const zpk_writer_t *w, const char *text)
+{
+    zpk_error_t err;
+    zpk_error_clear(&err);
+    err.code = ZPK_EIO; /* a stale error: the call must reset it */
+    int rc = zpk_writer_check_one_object(w, &err);
+    if (text == NULL) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(err.code, 0);
+        assert_string_equal(err.text, "");
+    } else {
+        assert_int_equal(rc, ZPK_EINVAL);
+        assert_int_equal(err.code, ZPK_EINVAL);
+        if (strstr(err.text, text) == NULL)
+            fail_msg("\"%s\" does not say \"%s\"", err.text, text);
+    }
+}
+
+static void test_one_object(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    s_one(&w, "nothing written");
+    zpk_write_uint(&w, 7);
+    s_one(&w, NULL);
+    zpk_write_uint(&w, 8);
+    s_one(&w, "more than one object");
+
+    /* The unfinished map: two pairs announced, one key written. */
+    zpk_writer_reset(&w);
+    zpk_write_map(&w, 2);
+    zpk_write_cstr(&w, "a");
+    s_one(&w, "3 more values");
+    zpk_write_int(&w, -1);
+    zpk_write_cstr(&w, "b");
+    zpk_write_array(&w, 0);
+    s_one(&w, NULL);
+    /* A second object that leaves the count at 0: the header sees it. */
+    zpk_write_array(&w, 2);
+    zpk_write_nil(&w);
+    s_one(&w, "more than one object");
+    zpk_write_nil(&w);
+    s_one(&w, "more than one object");
+
+    /* Every kind of value, nested, through inline and exported calls alike. */
+    zpk_writer_reset(&w);
+    zpk_write_array(&w, 12);
+    zpk_write_nil(&w);
+    (zpk_write_bool)(&w, true);
+    zpk_write_double(&w, 1.5);
+    (zpk_write_float)(&w, 1.5f);
+    zpk_write_real(&w, 2.0);
+    zpk_write_bin(&w, "ab", 2);
+    zpk_write_ext(&w, 3, "abc", 3);
+    zpk_write_timestamp(&w, 1, 2);
+    (zpk_write_map)(&w, 20);
+    for (int i = 0; i < 20; i++) {
+        (zpk_write_uint)(&w, (uint64_t)i);
+        (zpk_write_int)(&w, -1000 * i);
+    }
+    (zpk_write_array)(&w, 1);
+    (zpk_write_str)(&w, "x", 1);
+    zpk_write_tag(&w, &(zpk_tag_t){.type = ZPK_TYPE_ARRAY, .v.len = 1});
+    zpk_write_tag(&w, &(zpk_tag_t){.type = ZPK_TYPE_UINT, .v.u = 1});
+    s_one(&w, "1 more values");
+    zpk_write_str(&w, "a string longer than thirty-one bytes", 37);
+    s_one(&w, NULL);
+    zpk_writer_free(&w);
+}
+
+static void test_one_object_payload_and_raw(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    /* A header's payload, written in pieces. */
+    zpk_write_str_header(&w, 5);
+    s_one(&w, "5 more payload bytes");
+    zpk_write_raw(&w, "abc", 3);
+    s_one(&w, "2 more payload bytes");
+    (zpk_write_raw)(&w, "de", 2);
+    s_one(&w, NULL);
+    zpk_write_raw(&w, "\x01", 1); /* no payload owed: a value */
+    s_one(&w, "more than one object");
+
+    zpk_writer_reset(&w);
+    zpk_write_tag(&w, &(zpk_tag_t){.type = ZPK_TYPE_EXT, .exttype = 1, .v.len = 2});
+    zpk_write_raw(&w, "xy", 2);
+    s_one(&w, NULL);
+    /* Any other write where payload is owed would become payload: refused,
+     * through the inline paths and the functions alike. */
+    for (int k = 0; k < 6; k++) {
+        zpk_writer_reset(&w);
+        zpk_write_bin_header(&w, 2);
+        zpk_write_raw(&w, "z", 1);
+        switch (k) {
+        case 0: zpk_write_nil(&w); break;
+        case 1: zpk_write_uint(&w, 1); break;
+        case 2: zpk_write_str(&w, "ab", 2); break;
+        case 3: zpk_write_map(&w, 1); break;
+        case 4: (zpk_write_array)(&w, 1); break;
+        default: zpk_write_ext_header(&w, 4, 1); break;
+        }
+        assert_int_equal(zpk_writer_error(&w), ZPK_EINVAL);
+        assert_int_equal(zpk_writer_size(&w), 3);
+        assert_int_equal(zpk_writer_check_one_object(&w, NULL), ZPK_EINVAL);
+    }
+
+    /* Encoded values given raw are read to be counted. */
+    zpk_writer_reset(&w);
+    zpk_write_raw(&w, "\x82\xa1" "a\x01\xa1" "b", 6); /* {"a": 1, "b": ...} */
+    s_one(&w, "1 more values");
+    zpk_write_raw(&w, "\xda\x00\x03", 3); /* a str 16 header, its payload next */
+    s_one(&w, "3 more payload bytes");
+    zpk_write_raw(&w, "xyz", 3);
+    s_one(&w, NULL);
+
+    /* Headers and scalars cut between two raw writes, at every byte. */
+    static const uint8_t obj[] = {0x93, 0xcd, 0x01, 0x02, 0xcb, 1, 2, 3, 4, 5, 6, 7, 8,
+                                  0xc6, 0, 0, 0, 2, 'h', 'i'};
+    for (size_t cut = 0; cut <= sizeof obj; cut++) {
+        zpk_writer_reset(&w);
+        zpk_write_raw(&w, obj, cut);
+        if (cut == 0)
+            s_one(&w, "nothing written");
+        else if (cut < sizeof obj)
+            s_one(&w, "unfinished object");
+        zpk_write_raw(&w, obj + cut, sizeof obj - cut);
+        s_one(&w, NULL);
+    }
+    /* One byte at a time. */
+    zpk_writer_reset(&w);
+    for (size_t i = 0; i < sizeof obj; i++)
+        zpk_write_raw(&w, obj + i, 1);
+    s_one(&w, NULL);
+
+    /* Bytes that are not MessagePack, and a raw block of two objects. */
+    zpk_writer_reset(&w);
+    zpk_write_raw(&w, "\x91\xc1", 2);
+    s_one(&w, "not MessagePack");
+    zpk_writer_reset(&w);
+    zpk_write_raw(&w, "\x01\x02", 2);
+    s_one(&w, "more than one object");
+    zpk_writer_free(&w);
+}
+
+static void test_one_object_targets_and_errors(void **state)
+{
+    (void)state;
+    /* A sink counts what it has already flushed. */
+    s_sink_t s = {0};
+    zpk_writer_t w;
+    zpk_writer_init_sink(&w, s_sink, &s, 64);
+    zpk_write_array(&w, 100);
+    for (int i = 0; i < 99; i++)
+        zpk_write_uint(&w, 1000);
+    s_one(&w, "1 more values");
+    zpk_write_nil(&w);
+    s_one(&w, NULL);
+    assert_int_equal(zpk_writer_finish(&w), 0);
+    s_one(&w, NULL);
+    zpk_writer_free(&w);
+    free(s.data);
+
+    /* The sticky error comes first, with its own code. */
+    uint8_t buf[2];
+    zpk_writer_init_buffer(&w, buf, sizeof buf);
+    zpk_write_uint(&w, 1000);
+    zpk_error_t err;
+    assert_int_equal(zpk_writer_check_one_object(&w, &err), ZPK_EBUFFULL);
+    assert_int_equal(err.code, ZPK_EBUFFULL);
+    assert_non_null(strstr(err.text, "buffer full"));
+    zpk_writer_reset(&w);
+    zpk_write_uint(&w, 1);
+    s_one(&w, NULL);
+
+    /* Detach and reset leave the writer empty. */
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_array(&w, 1);
+    zpk_write_nil(&w);
+    void *data;
+    size_t size;
+    assert_int_equal(zpk_writer_detach(&w, &data, &size), 0);
+    zpk_free(data);
+    s_one(&w, "nothing written");
+    zpk_write_nil(&w);
+    s_one(&w, NULL);
+    zpk_writer_free(&w);
+
+    assert_int_equal(zpk_writer_check_one_object(NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_writer_check_one_object(NULL, &err), ZPK_EINVAL);
+    assert_string_equal(err.text, "NULL writer");
+}
+
+/* A tiny deterministic generator (xorshift). */
+static uint64_t s_rand_state = 88172645463325252ull;
+static uint64_t s_rand(void)
+{
+    s_rand_state ^= s_rand_state << 13;
+    s_rand_state ^= s_rand_state >> 7;
+    s_rand_state ^= s_rand_state << 17;
+    return s_rand_state;
+}
+
+/* The truth, read back: one value, then nothing. */
+static bool s_reads_as_one(const zpk_writer_t *w)
+{
+    if (zpk_writer_size(w) == 0)
+        return false;
+    zpk_reader_t r;
+    zpk_reader_init(&r, zpk_writer_data(w), zpk_writer_size(w), NULL);
+    return zpk_reader_skip(&r) == 0 && zpk_reader_finish(&r) == 0;
+}
+
+static void test_one_object_agrees_with_a_reader(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    int ones = 0;
+    for (int round = 0; round < 4000; round++) {
+        zpk_writer_reset(&w);
+        int steps = 1 + (int)(s_rand() % 12);
+        for (int i = 0; i < steps; i++) {
+            switch (s_rand() % 9) {
+            case 0: zpk_write_nil(&w); break;
+            case 1: zpk_write_uint(&w, s_rand() >> (s_rand() % 64)); break;
+            case 2: zpk_write_array(&w, s_rand() % 3); break;
+            case 3: zpk_write_map(&w, s_rand() % 2); break;
+            case 4: zpk_write_str(&w, "abc", s_rand() % 4); break;
+            case 5: /* a header and its payload in two raw pieces */
+                zpk_write_str_header(&w, 2);
+                zpk_write_raw(&w, "q", 1);
+                if (s_rand() % 4)
+                    zpk_write_raw(&w, "r", 1);
+                break;
+            case 6: zpk_write_raw(&w, "\x92\x01", 2); break; /* encoded, unfinished */
+            case 7: zpk_write_raw(&w, "\x01", 1); break;
+            default: (zpk_write_array)(&w, 16 + s_rand() % 2); break;
+            }
+        }
+        bool truth = s_reads_as_one(&w);
+        ones += truth;
+        assert_int_equal(zpk_writer_check_one_object(&w, NULL) == 0, truth);
+    }
+    assert_true(ones > 100); /* the generator reaches both answers */
+    zpk_writer_free(&w);
+}
+
+/* ---- caller mistakes: errors, never crashes -------------------------------------- */
+
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    /* A NULL writer: nowhere to keep an error, so nothing happens. */
+    zpk_writer_init_growable(NULL, 0);
+    zpk_writer_init_buffer(NULL, NULL, 0);
+    zpk_writer_init_sink(NULL, s_sink, NULL, 0);
+    zpk_writer_set_flags(NULL, 0);
+    zpk_writer_reset(NULL);
+    zpk_writer_free(NULL);
+    zpk_writer_set_error(NULL, ZPK_EIO);
+    assert_int_equal(zpk_writer_finish(NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_writer_error(NULL), ZPK_EINVAL);
+    assert_int_equal((zpk_writer_error)(NULL), ZPK_EINVAL);
+    assert_null(zpk_writer_data(NULL));
+    assert_int_equal(zpk_writer_size(NULL), 0);
+    void *data = (void *)1;
+    size_t size = 1;
+    assert_int_equal(zpk_writer_detach(NULL, &data, &size), ZPK_EINVAL);
+    assert_null(data);
+    assert_int_equal(size, 0);
+    zpk_write_nil(NULL);
+    zpk_write_bool(NULL, true);
+    zpk_write_int(NULL, -100000);
+    zpk_write_uint(NULL, 100000);
+    zpk_write_float(NULL, 1.0f);
+    zpk_write_double(NULL, 1.0);
+    zpk_write_real(NULL, 1.0);
+    zpk_write_str(NULL, "abc", 3);
+    zpk_write_cstr(NULL, "abc");
+    zpk_write_bin(NULL, "abc", 3);
+    zpk_write_ext(NULL, 1, "abc", 3);
+    zpk_write_str_header(NULL, 3);
+    zpk_write_bin_header(NULL, 3);
+    zpk_write_ext_header(NULL, 1, 3);
+    zpk_write_array(NULL, 3);
+    zpk_write_map(NULL, 3);
+    zpk_write_raw(NULL, "abc", 3);
+    zpk_write_tag(NULL, &(zpk_tag_t){.type = ZPK_TYPE_NIL});
+    zpk_write_timestamp(NULL, 1, 1);
+    (zpk_write_nil)(NULL);
+    (zpk_write_str)(NULL, "abc", 3);
+    (zpk_write_raw)(NULL, "abc", 3);
+
+    /* NULL bytes with a length: a sticky ZPK_EINVAL, nothing written
+     * (docs/msgpack.md), through the inline path and the function alike. */
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+#define S_REFUSED(call)                                                      \
+    do {                                                                     \
+        zpk_writer_reset(&w);                                                \
+        call;                                                                \
+        assert_int_equal(zpk_writer_error(&w), ZPK_EINVAL);                  \
+        assert_int_equal(zpk_writer_size(&w), 0);                            \
+        zpk_write_nil(&w); /* sticky */                                      \
+        assert_int_equal(zpk_writer_size(&w), 0);                            \
+    } while (0)
+    S_REFUSED(zpk_write_str(&w, NULL, 3));
+    S_REFUSED((zpk_write_str)(&w, NULL, 3));
+    S_REFUSED(zpk_write_str(&w, NULL, 300));
+    S_REFUSED(zpk_write_cstr(&w, NULL));
+    S_REFUSED((zpk_write_cstr)(&w, NULL));
+    S_REFUSED(zpk_write_bin(&w, NULL, 3));
+    S_REFUSED(zpk_write_ext(&w, 1, NULL, 3));
+    S_REFUSED(zpk_write_raw(&w, NULL, 3));
+    S_REFUSED((zpk_write_raw)(&w, NULL, 3));
+    S_REFUSED(zpk_write_tag(&w, NULL));
+    S_REFUSED(zpk_write_tag(&w, &(zpk_tag_t){.type = (zpk_type_t)99}));
+    S_REFUSED(zpk_write_timestamp(&w, 0, 1000000000u));
+    /* Impossible sizes: more than MessagePack's 32-bit lengths. */
+    S_REFUSED(zpk_write_array(&w, (size_t)UINT32_MAX + 1));
+    S_REFUSED(zpk_write_map(&w, (size_t)UINT32_MAX + 1));
+    S_REFUSED(zpk_write_str_header(&w, (size_t)UINT32_MAX + 1));
+    S_REFUSED(zpk_write_bin_header(&w, (size_t)UINT32_MAX + 1));
+    S_REFUSED(zpk_write_ext_header(&w, 1, (size_t)UINT32_MAX + 1));
+#undef S_REFUSED
+    /* NULL with length 0 is the empty value. */
+    zpk_writer_reset(&w);
+    zpk_write_str(&w, NULL, 0);
+    zpk_write_bin(&w, NULL, 0);
+    zpk_write_ext(&w, 1, NULL, 0);
+    zpk_write_raw(&w, NULL, 0);
+    s_expect(&w, "a0 c400 c70001");
+    /* detach's outputs, and a buffer writer without its buffer. */
+    assert_int_equal(zpk_writer_detach(&w, NULL, &size), ZPK_EINVAL);
+    assert_int_equal(zpk_writer_detach(&w, &data, NULL), ZPK_EINVAL);
+    zpk_writer_free(&w);
+    zpk_writer_init_buffer(&w, NULL, 4);
+    assert_int_equal(zpk_writer_error(&w), ZPK_EINVAL);
+    zpk_writer_init_sink(&w, NULL, NULL, 0);
+    assert_int_equal(zpk_writer_error(&w), ZPK_EINVAL);
+}
+
 /* ---- ext registry ------------------------------------------------------------- */
 
 typedef struct {
@@ -728,6 +1077,11 @@ int main(void)
         cmocka_unit_test(test_detach),
         cmocka_unit_test(test_allocation_failure),
         cmocka_unit_test(test_reuse_for_small_headers),
+        cmocka_unit_test(test_one_object),
+        cmocka_unit_test(test_one_object_payload_and_raw),
+        cmocka_unit_test(test_one_object_targets_and_errors),
+        cmocka_unit_test(test_one_object_agrees_with_a_reader),
+        cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_ext_registry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -163,6 +163,13 @@ typedef struct zpk_writer {
     size_t flushed;    /**< private: bytes already handed to the sink */
     zpk_sink_fn sink;  /**< private: the sink callback */
     void *sink_ud;     /**< private: the sink's user data */
+    /* private: what zpk_writer_check_one_object() reports, kept as values are written */
+    uint64_t need;     /**< private: values still to come to complete the first object
+                        *   (1 when empty; below 0, as int64_t, past a second one) */
+    uint64_t payload;  /**< private: str/bin/ext payload bytes owed to zpk_write_raw() */
+    uint8_t shape;     /**< private: ZPK__WRITER_EXTRA, ZPK__WRITER_NOT_MSGPACK bits */
+    uint8_t nsplit;    /**< private: bytes of a header cut by the end of a zpk_write_raw() */
+    uint8_t split[8];  /**< private: those bytes (a header or a scalar is at most 9 bytes) */
 } zpk_writer_t;
 
 /**
@@ -253,6 +260,22 @@ ZPK_API const uint8_t *zpk_writer_data(const zpk_writer_t *w);
 /** Total bytes written so far (for a sink: including the flushed ones). */
 ZPK_API size_t zpk_writer_size(const zpk_writer_t *w);
 
+/**
+ * Whether the writer holds exactly one complete MessagePack object, as a
+ * message must: the writer counts, as values are written, the elements that
+ * every array and map header announces and the payload bytes that every
+ * str/bin/ext header announces, so this costs a few comparisons. Bytes
+ * given to zpk_write_raw() count as the payload still owed to a header, or
+ * else as encoded values, which are read (headers only) to be counted.
+ * Does not change the writer. @p err (optional) is reset, then says what is
+ * missing or extra.
+ * @return 0; ZPK_EINVAL when @p w is NULL, holds nothing, holds an
+ *         unfinished object (elements or payload bytes still to come), more
+ *         than one object, or raw bytes that are not MessagePack; or the
+ *         writer's sticky error.
+ */
+ZPK_API int zpk_writer_check_one_object(const zpk_writer_t *w, zpk_error_t *err);
+
 /** Writes nil (0xc0). */
 ZPK_API void zpk_write_nil(zpk_writer_t *w);
 /** Writes true (0xc3) or false (0xc2). */
@@ -294,9 +317,12 @@ ZPK_API void zpk_write_ext(zpk_writer_t *w, int8_t type, const void *data, size_
 
 /**
  * Header-only writes. After a str/bin/ext header, write exactly @p len
- * payload bytes with zpk_write_raw() (in any number of pieces); after an
- * array header, @p count values; after a map header, 2 * @p count values
- * (key, value, key, value...). The writer does not check these counts.
+ * payload bytes with zpk_write_raw() (in any number of pieces): any other
+ * write before the payload is complete records ZPK_EINVAL. After an array
+ * header, write @p count values; after a map header, 2 * @p count values
+ * (key, value, key, value...). Those counts are not errors while writing
+ * (the object may still be growing); zpk_writer_check_one_object() tells
+ * whether they were met. A length over UINT32_MAX records ZPK_EINVAL.
  */
 ZPK_API void zpk_write_str_header(zpk_writer_t *w, size_t len);
 /** See zpk_write_str_header(). */
@@ -309,8 +335,11 @@ ZPK_API void zpk_write_array(zpk_writer_t *w, size_t count);
 ZPK_API void zpk_write_map(zpk_writer_t *w, size_t count);
 
 /**
- * Writes @p len bytes as they are: payload after a header, or values
- * already encoded as MessagePack. @p data may be NULL when @p len is 0.
+ * Writes @p len bytes as they are: the payload owed to a str/bin/ext
+ * header, then (or instead) values already encoded as MessagePack, whose
+ * headers are read to count them for zpk_writer_check_one_object() (a
+ * header or scalar may be cut between two calls). @p data may be NULL when
+ * @p len is 0; NULL with a length records ZPK_EINVAL.
  */
 ZPK_API void zpk_write_raw(zpk_writer_t *w, const void *data, size_t len);
 
@@ -329,19 +358,16 @@ ZPK_API void zpk_write_tag(zpk_writer_t *w, const zpk_tag_t *tag);
 ZPK_API void zpk_write_timestamp(zpk_writer_t *w, int64_t sec, uint32_t nsec);
 
 /*
- * Inline fast paths. The calls below are macros over static inline
- * functions that encode directly into the writer's window when it has room,
- * and otherwise call the exported function of the same name (so the
- * functions remain real symbols: their address can be taken, and bindings
- * can call them). Define ZPK_NO_INLINE_WRITER before including this header
- * to call the functions directly. Semantics are identical either way.
+ * Private helpers (zpk__ names: not API) shared by the inline fast paths
+ * below and src/writer.c, so that each encoding is written once: the
+ * big-endian stores, the integer encoders, and the count behind
+ * zpk_writer_check_one_object(). They are defined whatever
+ * ZPK_NO_INLINE_WRITER says, because writer.c builds on them.
  */
-#if !defined(ZPK_NO_INLINE_WRITER)
-#if defined(__GNUC__) || defined(__clang__)
-#  define ZPK__ROOM(w, n) __builtin_expect((size_t)((w)->end - (w)->pos) >= (n), 1)
-#else
-#  define ZPK__ROOM(w, n) ((size_t)((w)->end - (w)->pos) >= (n))
-#endif
+
+/* zpk_writer_t.shape bits. */
+#define ZPK__WRITER_EXTRA 0x1u       /* a value was written after the first object was complete */
+#define ZPK__WRITER_NOT_MSGPACK 0x2u /* zpk_write_raw() bytes held the reserved byte 0xc1 */
 
 static inline void zpk__put_be16(uint8_t *p, uint16_t v)
 {
@@ -361,54 +387,133 @@ static inline void zpk__put_be64(uint8_t *p, uint64_t v)
     zpk__put_be32(p + 4, (uint32_t)v);
 }
 
+/* Encodes @p v in its shortest form at @p p (room for 9 bytes); returns its size. */
+static inline size_t zpk__encode_uint(uint8_t *p, uint64_t v)
+{
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
+    if (v <= 0xff) {
+        p[0] = 0xcc;
+        p[1] = (uint8_t)v;
+        return 2;
+    }
+    if (v <= 0xffff) {
+        p[0] = 0xcd;
+        zpk__put_be16(p + 1, (uint16_t)v);
+        return 3;
+    }
+    if (v <= 0xffffffffu) {
+        p[0] = 0xce;
+        zpk__put_be32(p + 1, (uint32_t)v);
+        return 5;
+    }
+    p[0] = 0xcf;
+    zpk__put_be64(p + 1, v);
+    return 9;
+}
+
+/* Encodes @p v in its shortest form (non-negative ones as uint); returns its size. */
+static inline size_t zpk__encode_int(uint8_t *p, int64_t v)
+{
+    if (v >= 0)
+        return zpk__encode_uint(p, (uint64_t)v);
+    if (v >= -32) {
+        p[0] = (uint8_t)(int8_t)v;
+        return 1;
+    }
+    if (v >= INT8_MIN) {
+        p[0] = 0xd0;
+        p[1] = (uint8_t)(int8_t)v;
+        return 2;
+    }
+    if (v >= INT16_MIN) {
+        p[0] = 0xd1;
+        zpk__put_be16(p + 1, (uint16_t)(int16_t)v);
+        return 3;
+    }
+    if (v >= INT32_MIN) {
+        p[0] = 0xd2;
+        zpk__put_be32(p + 1, (uint32_t)(int32_t)v);
+        return 5;
+    }
+    p[0] = 0xd3;
+    zpk__put_be64(p + 1, (uint64_t)v);
+    return 9;
+}
+
+/*
+ * The one-object count. need starts at 1 (the object to come); every value
+ * takes one, and an array or map header adds its elements. need reaches 0
+ * exactly when the first object is complete, and only a value with nothing
+ * inside it (a scalar, an empty container) can bring it there. So a second
+ * object shows as need below 0, unless a container header lifts it up
+ * again: that header finds need at 0 or below and sets ZPK__WRITER_EXTRA,
+ * without a branch. Unsigned, so wrapping below 0 is defined.
+ */
+static inline void zpk__writer_count_value(zpk_writer_t *w)
+{
+    w->need--;
+}
+static inline void zpk__writer_count_container(zpk_writer_t *w, uint64_t elements)
+{
+    uint64_t need = w->need - 1;
+    w->shape |= (uint8_t)(need >> 63); /* ZPK__WRITER_EXTRA: no slot was open */
+    w->need = need + elements;
+}
+
+/*
+ * Inline fast paths. The calls below are macros over static inline
+ * functions that encode directly into the writer's window when it has room,
+ * and otherwise call the exported function of the same name (so the
+ * functions remain real symbols: their address can be taken, and bindings
+ * can call them). Define ZPK_NO_INLINE_WRITER before including this header
+ * to call the functions directly. Semantics are identical either way: a
+ * NULL writer or NULL bytes with a length take the function, which refuses
+ * them.
+ */
+#if !defined(ZPK_NO_INLINE_WRITER)
+#if defined(__GNUC__) || defined(__clang__)
+#  define ZPK__ROOM(w, n) __builtin_expect((w) != NULL && (size_t)((w)->end - (w)->pos) >= (n), 1)
+#else
+#  define ZPK__ROOM(w, n) ((w) != NULL && (size_t)((w)->end - (w)->pos) >= (n))
+#endif
+
 static inline void zpk__inline_write_nil(zpk_writer_t *w)
 {
-    if (ZPK__ROOM(w, 1))
+    if (ZPK__ROOM(w, 1)) {
         *w->pos++ = 0xc0;
-    else
+        zpk__writer_count_value(w);
+    } else {
         (zpk_write_nil)(w);
+    }
 }
 static inline void zpk__inline_write_bool(zpk_writer_t *w, bool value)
 {
-    if (ZPK__ROOM(w, 1))
+    if (ZPK__ROOM(w, 1)) {
         *w->pos++ = value ? 0xc3 : 0xc2;
-    else
+        zpk__writer_count_value(w);
+    } else {
         (zpk_write_bool)(w, value);
+    }
 }
 static inline void zpk__inline_write_uint(zpk_writer_t *w, uint64_t v)
 {
     if (ZPK__ROOM(w, 9)) {
-        uint8_t *p = w->pos;
-        if (v < 0x80) {
-            p[0] = (uint8_t)v;
-            w->pos = p + 1;
-        } else if (v <= 0xff) {
-            p[0] = 0xcc;
-            p[1] = (uint8_t)v;
-            w->pos = p + 2;
-        } else if (v <= 0xffff) {
-            p[0] = 0xcd;
-            zpk__put_be16(p + 1, (uint16_t)v);
-            w->pos = p + 3;
-        } else if (v <= 0xffffffffu) {
-            p[0] = 0xce;
-            zpk__put_be32(p + 1, (uint32_t)v);
-            w->pos = p + 5;
-        } else {
-            p[0] = 0xcf;
-            zpk__put_be64(p + 1, v);
-            w->pos = p + 9;
-        }
+        uint8_t *p = w->pos; /* a local: byte stores may alias w->pos */
+        w->pos = p + zpk__encode_uint(p, v);
+        zpk__writer_count_value(w);
     } else {
         (zpk_write_uint)(w, v);
     }
 }
 static inline void zpk__inline_write_int(zpk_writer_t *w, int64_t v)
 {
-    if (v >= 0) {
-        zpk__inline_write_uint(w, (uint64_t)v);
-    } else if (v >= -32 && ZPK__ROOM(w, 1)) {
-        *w->pos++ = (uint8_t)(int8_t)v;
+    if (ZPK__ROOM(w, 9)) {
+        uint8_t *p = w->pos;
+        w->pos = p + zpk__encode_int(p, v);
+        zpk__writer_count_value(w);
     } else {
         (zpk_write_int)(w, v);
     }
@@ -416,12 +521,13 @@ static inline void zpk__inline_write_int(zpk_writer_t *w, int64_t v)
 static inline void zpk__inline_write_double(zpk_writer_t *w, double value)
 {
     if (ZPK__ROOM(w, 9)) {
-        uint8_t *p = w->pos; /* a local: byte stores may alias w->pos */
+        uint8_t *p = w->pos;
         uint64_t bits;
         memcpy(&bits, &value, 8);
         p[0] = 0xcb;
         zpk__put_be64(p + 1, bits);
         w->pos = p + 9;
+        zpk__writer_count_value(w);
     } else {
         (zpk_write_double)(w, value);
     }
@@ -435,6 +541,7 @@ static inline void zpk__inline_write_float(zpk_writer_t *w, float value)
         p[0] = 0xca;
         zpk__put_be32(p + 1, bits);
         w->pos = p + 5;
+        zpk__writer_count_value(w);
     } else {
         (zpk_write_float)(w, value);
     }
@@ -465,7 +572,7 @@ static inline void zpk__copy_small(uint8_t *dst, const void *src, size_t n)
 static inline void zpk__inline_write_str(zpk_writer_t *w, const char *s, size_t len)
 {
     if (len < 32) {
-        if (ZPK__ROOM(w, 1 + len)) {
+        if (s != NULL && ZPK__ROOM(w, 1 + len)) {
             uint8_t *p = w->pos;
             p[0] = (uint8_t)(0xa0 | len);
             if (len <= 16)
@@ -473,15 +580,17 @@ static inline void zpk__inline_write_str(zpk_writer_t *w, const char *s, size_t 
             else
                 memcpy(p + 1, s, len);
             w->pos = p + 1 + len;
+            zpk__writer_count_value(w);
         } else {
             (zpk_write_str)(w, s, len);
         }
-    } else if (len <= 0xff && ZPK__ROOM(w, 2 + len)) {
+    } else if (len <= 0xff && s != NULL && ZPK__ROOM(w, 2 + len)) {
         uint8_t *p = w->pos;
         p[0] = 0xd9;
         p[1] = (uint8_t)len;
         memcpy(p + 2, s, len);
         w->pos = p + 2 + len;
+        zpk__writer_count_value(w);
     } else {
         (zpk_write_str)(w, s, len);
     }
@@ -495,32 +604,25 @@ static inline void zpk__inline_write_cstr(zpk_writer_t *w, const char *s)
 }
 static inline void zpk__inline_write_array(zpk_writer_t *w, size_t count)
 {
-    if (count < 16 && ZPK__ROOM(w, 1))
+    if (count < 16 && ZPK__ROOM(w, 1)) {
         *w->pos++ = (uint8_t)(0x90 | count);
-    else
+        zpk__writer_count_container(w, count);
+    } else {
         (zpk_write_array)(w, count);
+    }
 }
 static inline void zpk__inline_write_map(zpk_writer_t *w, size_t count)
 {
-    if (count < 16 && ZPK__ROOM(w, 1))
+    if (count < 16 && ZPK__ROOM(w, 1)) {
         *w->pos++ = (uint8_t)(0x80 | count);
-    else
-        (zpk_write_map)(w, count);
-}
-static inline void zpk__inline_write_raw(zpk_writer_t *w, const void *data, size_t len)
-{
-    if (len && ZPK__ROOM(w, len)) {
-        uint8_t *p = w->pos;
-        memcpy(p, data, len);
-        w->pos = p + len;
+        zpk__writer_count_container(w, 2 * (uint64_t)count);
     } else {
-        (zpk_write_raw)(w, data, len);
+        (zpk_write_map)(w, count);
     }
 }
-
 static inline int zpk__inline_writer_error(const zpk_writer_t *w)
 {
-    return w->error;
+    return w != NULL ? w->error : ZPK_EINVAL;
 }
 
 #define zpk_writer_error(w) zpk__inline_writer_error(w)
@@ -534,7 +636,6 @@ static inline int zpk__inline_writer_error(const zpk_writer_t *w)
 #define zpk_write_cstr(w, s) zpk__inline_write_cstr((w), (s))
 #define zpk_write_array(w, count) zpk__inline_write_array((w), (count))
 #define zpk_write_map(w, count) zpk__inline_write_map((w), (count))
-#define zpk_write_raw(w, data, len) zpk__inline_write_raw((w), (data), (len))
 #endif /* !ZPK_NO_INLINE_WRITER */
 /** @} */
 
