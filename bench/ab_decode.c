@@ -7,13 +7,16 @@
  * this is what tells a 3% change from noise: the same build against itself
  * gives 1.000 +- 0.005 here.
  *
- *   usage: ab_decode LIB_A LIB_B copy|borrow|stream|stream1 DOC [PAIRS]
+ *   usage: ab_decode LIB_A LIB_B copy|borrow|stream|stream1|encode DOC [PAIRS]
  *
  * stream: the document fed in 4 KiB pieces to a long-lived unpacker
  * (zpk_unpacker_feed, zpk_unpacker_next after each piece), as
  * bench_msgpack's "stream 4KiB" row does. stream1: fed one byte at a time,
  * through the exported functions (not the header's inline fast paths, which
- * this program cannot have for two libraries at once).
+ * this program cannot have for two libraries at once). encode: the tree of
+ * the document written back with zpk_node_write into a growable writer
+ * reset before each pass, as bench_msgpack's "encode" row does (the writer's
+ * inline fast paths run inside each library's zpk_node_write).
  *
  * LIB_A and LIB_B are shared objects holding zmqpack, loaded with
  * RTLD_LOCAL. They need different sonames (or none), or the dynamic loader
@@ -40,12 +43,24 @@ typedef void *(*unew_fn)(const void *, unsigned);
 typedef int (*ufeed_fn)(void *, const void *, size_t);
 typedef int (*unext_fn)(void *, void **);
 
+typedef void (*winit_fn)(void *, size_t);
+typedef void (*wreset_fn)(void *);
+typedef size_t (*wsize_fn)(const void *);
+typedef const void *(*root_fn)(const void *);
+typedef int (*nwrite_fn)(void *, const void *);
+
 typedef struct lib {
     parse_fn parse;
     destroy_fn destroy;
     ufeed_fn feed;
     unext_fn next;
     void *u; /* stream mode: the long-lived unpacker */
+    /* encode mode: the document's tree and a writer, both of this library */
+    wreset_fn wreset;
+    wsize_fn wsize;
+    nwrite_fn nwrite;
+    const void *root;
+    _Alignas(16) unsigned char writer[512]; /* a zpk_writer_t of either build */
 } lib_t;
 
 static const uint8_t *s_data;
@@ -84,22 +99,52 @@ static void s_stream(void *ud)
         abort();
 }
 
-static lib_t s_load(const char *path)
+static void s_encode(void *ud)
+{
+    lib_t *l = ud;
+    l->wreset(l->writer);
+    if (l->nwrite(l->writer, l->root) != 0 || l->wsize(l->writer) != s_len)
+        abort();
+}
+
+static void s_load_encoder(lib_t *l, void *h)
+{
+    winit_fn winit;
+    root_fn root;
+    *(void **)&winit = dlsym(h, "zpk_writer_init_growable");
+    *(void **)&l->wreset = dlsym(h, "zpk_writer_reset");
+    *(void **)&l->wsize = dlsym(h, "zpk_writer_size");
+    *(void **)&l->nwrite = dlsym(h, "zpk_node_write");
+    *(void **)&root = dlsym(h, "zpk_doc_root");
+    void *doc = NULL;
+    if (winit == NULL || l->wreset == NULL || l->wsize == NULL || l->nwrite == NULL ||
+        root == NULL || l->parse(s_data, s_len, NULL, 0, &doc, NULL) != 0) {
+        fprintf(stderr, "ab_decode: no encoder in this library\n");
+        exit(2);
+    }
+    l->root = root(doc); /* the document lives as long as the process */
+    winit(l->writer, 0);
+}
+
+static lib_t *s_load(const char *path)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         fprintf(stderr, "ab_decode: %s\n", dlerror());
         exit(2);
     }
-    lib_t l;
-    *(void **)&l.parse = dlsym(h, "zpk_doc_parse");
-    *(void **)&l.destroy = dlsym(h, "zpk_doc_destroy");
-    *(void **)&l.feed = dlsym(h, "zpk_unpacker_feed");
-    *(void **)&l.next = dlsym(h, "zpk_unpacker_next");
+    lib_t *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        abort();
+    *(void **)&l->parse = dlsym(h, "zpk_doc_parse");
+    *(void **)&l->destroy = dlsym(h, "zpk_doc_destroy");
+    *(void **)&l->feed = dlsym(h, "zpk_unpacker_feed");
+    *(void **)&l->next = dlsym(h, "zpk_unpacker_next");
     unew_fn unew;
     *(void **)&unew = dlsym(h, "zpk_unpacker_new");
-    l.u = unew != NULL ? unew(NULL, 0) : NULL;
-    if (l.parse == NULL || l.destroy == NULL || l.feed == NULL || l.next == NULL || l.u == NULL) {
+    l->u = unew != NULL ? unew(NULL, 0) : NULL;
+    if (l->parse == NULL || l->destroy == NULL || l->feed == NULL || l->next == NULL ||
+        l->u == NULL) {
         fprintf(stderr, "ab_decode: %s holds no zpk_doc_parse\n", path);
         exit(2);
     }
@@ -109,12 +154,13 @@ static lib_t s_load(const char *path)
 int main(int argc, char **argv)
 {
     if (argc < 5 || (strcmp(argv[3], "copy") != 0 && strcmp(argv[3], "borrow") != 0 &&
-                     strcmp(argv[3], "stream") != 0 && strcmp(argv[3], "stream1") != 0)) {
-        fprintf(stderr, "usage: %s LIB_A LIB_B copy|borrow|stream|stream1 DOC [PAIRS]\n",
+                     strcmp(argv[3], "stream") != 0 && strcmp(argv[3], "stream1") != 0 &&
+                     strcmp(argv[3], "encode") != 0)) {
+        fprintf(stderr,
+                "usage: %s LIB_A LIB_B copy|borrow|stream|stream1|encode DOC [PAIRS]\n",
                 argv[0]);
         return 2;
     }
-    lib_t a = s_load(argv[1]), b = s_load(argv[2]);
     s_flags = strcmp(argv[3], "borrow") == 0 ? 0x1u /* ZPK_DOC_BORROW */ : 0;
     int pairs = argc > 5 ? atoi(argv[5]) : 21;
     if (pairs < 1 || pairs > 200)
@@ -139,21 +185,27 @@ int main(int argc, char **argv)
     s_data = data;
     s_len = (size_t)n;
 
+    lib_t *a = s_load(argv[1]), *b = s_load(argv[2]);
     bool streaming = strncmp(argv[3], "stream", 6) == 0;
+    bool encoding = strcmp(argv[3], "encode") == 0;
     if (strcmp(argv[3], "stream1") == 0)
         s_chunk = 1;
-    void (*fn)(void *) = streaming ? s_stream : s_one;
+    if (encoding) {
+        s_load_encoder(a, dlopen(argv[1], RTLD_NOW | RTLD_LOCAL));
+        s_load_encoder(b, dlopen(argv[2], RTLD_NOW | RTLD_LOCAL));
+    }
+    void (*fn)(void *) = encoding ? s_encode : streaming ? s_stream : s_one;
     double r[200];
-    fn(&a);
-    fn(&b);
+    fn(a);
+    fn(b);
     for (int i = 0; i < pairs; i++) {
         double x, y;
         if (i % 2 == 0) {
-            x = bu_slice_mbps(fn, &a, (double)s_len, 0.02);
-            y = bu_slice_mbps(fn, &b, (double)s_len, 0.02);
+            x = bu_slice_mbps(fn, a, (double)s_len, 0.02);
+            y = bu_slice_mbps(fn, b, (double)s_len, 0.02);
         } else {
-            y = bu_slice_mbps(fn, &b, (double)s_len, 0.02);
-            x = bu_slice_mbps(fn, &a, (double)s_len, 0.02);
+            y = bu_slice_mbps(fn, b, (double)s_len, 0.02);
+            x = bu_slice_mbps(fn, a, (double)s_len, 0.02);
         }
         r[i] = x / y;
     }
