@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "wire.h"
 
 /* ---- settings ---------------------------------------------------------------- */
 
@@ -86,7 +87,7 @@ static int s_parse_family(const char *s, const char *end, zpk_codec_t *c, zpk_er
     const char *p = s, *f = s;
     size_t n = 0;
     s_field(&p, end, &f, &n);
-    if (s_eq(f, n, "none")) {
+    if (s_eq(f, n, ZPK__CODEC_STR_NONE)) {
         c->id = ZPK_CODEC_NONE;
         if (p != NULL)
             return zpk__error(err, ZPK_ECODEC, 0, "codec '%.*s': none takes no options",
@@ -214,7 +215,7 @@ int zpk_codec_format(const zpk_codec_t *c, char *buf, size_t size)
     zpk_codec_id_t fam = c->id == ZPK_CODEC_AUTO ? c->auto_codec : c->id;
     int n;
     if (fam == ZPK_CODEC_NONE)
-        n = snprintf(tmp, sizeof tmp, "none");
+        n = snprintf(tmp, sizeof tmp, "%s", ZPK__CODEC_STR_NONE);
     else if (fam == ZPK_CODEC_ZLIB)
         n = snprintf(tmp, sizeof tmp, "%szlib:%d", prefix, c->level);
     else

@@ -1460,25 +1460,30 @@ int zpk_node_write(zpk_writer_t *w, const zpk_node_t *n)
     s_wframe_t *st = istack;
     size_t cap = 32, depth = 0;
     const zpk_node_t *cur = n;
+    const uint64_t count = zpk__writer_count_save(w);
     int rc = 0;
     for (;;) {
         size_t items = 0;
+        /* The tree is one value: the writes are not counted one by one
+         * (counted = false), the value is counted once at the end. */
         switch (cur->type) {
-        case ZPK_TYPE_NIL: zpk_write_nil(w); break;
-        case ZPK_TYPE_BOOL: zpk_write_bool(w, cur->v.b); break;
-        case ZPK_TYPE_INT: zpk_write_int(w, cur->v.i); break;
-        case ZPK_TYPE_UINT: zpk_write_uint(w, cur->v.u); break;
-        case ZPK_TYPE_FLOAT: zpk_write_float(w, cur->v.f); break;
-        case ZPK_TYPE_DOUBLE: zpk_write_double(w, cur->v.d); break;
-        case ZPK_TYPE_STR: zpk_write_str(w, (const char *)cur->v.p, cur->len); break;
+        case ZPK_TYPE_NIL: zpk__inline_write_nil(w, false); break;
+        case ZPK_TYPE_BOOL: zpk__inline_write_bool(w, cur->v.b, false); break;
+        case ZPK_TYPE_INT: zpk__inline_write_int(w, cur->v.i, false); break;
+        case ZPK_TYPE_UINT: zpk__inline_write_uint(w, cur->v.u, false); break;
+        case ZPK_TYPE_FLOAT: zpk__inline_write_float(w, cur->v.f, false); break;
+        case ZPK_TYPE_DOUBLE: zpk__inline_write_double(w, cur->v.d, false); break;
+        case ZPK_TYPE_STR:
+            zpk__inline_write_str(w, (const char *)cur->v.p, cur->len, false);
+            break;
         case ZPK_TYPE_BIN: zpk_write_bin(w, cur->v.p, cur->len); break;
         case ZPK_TYPE_EXT: zpk_write_ext(w, cur->exttype, cur->v.p, cur->len); break;
         case ZPK_TYPE_ARRAY:
-            zpk_write_array(w, cur->len);
+            zpk__inline_write_array(w, cur->len, false);
             items = cur->len;
             break;
         case ZPK_TYPE_MAP:
-            zpk_write_map(w, cur->len);
+            zpk__inline_write_map(w, cur->len, false);
             items = (size_t)cur->len * 2;
             break;
         default:
@@ -1486,6 +1491,10 @@ int zpk_node_write(zpk_writer_t *w, const zpk_node_t *n)
             goto out;
         }
         if (items > 0) {
+            /* A failed write is a no-op, so the error is looked at here only:
+             * the rest of a container is a cheap walk, not a new failure. */
+            if (zpk_writer_error(w) != 0)
+                break;
             if (depth == cap) {
                 s_wframe_t *ns = s_grow(st, istack, &cap, sizeof *st);
                 if (ns == NULL) {
@@ -1500,7 +1509,7 @@ int zpk_node_write(zpk_writer_t *w, const zpk_node_t *n)
         }
         while (depth > 0 && st[depth - 1].left == 0)
             depth--;
-        if (depth == 0 || zpk_writer_error(w) != 0)
+        if (depth == 0)
             break;
         st[depth - 1].left--;
         cur = st[depth - 1].next++;
@@ -1508,6 +1517,7 @@ int zpk_node_write(zpk_writer_t *w, const zpk_node_t *n)
 out:
     if (st != istack)
         zpk__free(st);
+    zpk__writer_count_whole(w, count);
     if (rc == 0)
         rc = zpk_writer_error(w);
     return rc;

@@ -7,7 +7,9 @@
 
 #include "zmqpack/codec.h"
 
+#include "byteorder.h"
 #include "internal.h"
+#include "msgpack_internal.h"
 #include "wire.h"
 
 void zpk_ndarray_opts_default(zpk_ndarray_opts_t *o)
@@ -49,16 +51,6 @@ int zpk_ndarray_info_to_ndarray(const zpk_ndarray_info_t *info, void *data, zpk_
 
 /* ---- write ----------------------------------------------------------------------- */
 
-/* Writes a string literal already encoded as MessagePack (fixstr header
- * byte included), e.g. S_WRAW(w, "\xa5" "dtype"): one fixed-size copy. */
-#define S_WRAW(w, enc) zpk_write_raw((w), (enc), sizeof(enc) - 1)
-
-_Static_assert(sizeof ZPK__KEY_DTYPE == 6 && sizeof ZPK__KEY_SHAPE == 6 &&
-                   sizeof ZPK__KEY_ORDER == 6 && sizeof ZPK__KEY_NBYTES == 7 &&
-                   sizeof ZPK__KEY_CODEC == 6 && sizeof ZPK__KEY_CHUNK == 6 &&
-                   sizeof ZPK__KEY_CHUNKS == 7 && sizeof ZPK__KEY_RAW == 4,
-               "the pre-encoded keys below follow wire.h");
-
 void zpk_ndarray_header_write(zpk_writer_t *w, const zpk_ndarray_info_t *info)
 {
     if (w == NULL)
@@ -80,32 +72,29 @@ void zpk_ndarray_header_write(zpk_writer_t *w, const zpk_ndarray_info_t *info)
     bool list_raw = info->codec.id != ZPK_CODEC_NONE && nraw > 0;
 
     zpk_write_map(w, 7 + (list_raw ? 1 : 0));
-    S_WRAW(w, "\xa5" ZPK__KEY_DTYPE);
+    ZPK__WRITE_LIT(w, ZPK__KEY_DTYPE);
     zpk_write_str(w, dt, (size_t)dtn);
-    S_WRAW(w, "\xa5" ZPK__KEY_SHAPE);
+    ZPK__WRITE_LIT(w, ZPK__KEY_SHAPE);
     zpk_write_array(w, (size_t)info->ndim);
     for (int i = 0; i < info->ndim; i++)
         zpk_write_uint(w, info->shape[i]);
-    if (info->order == ZPK_ORDER_F)
-        S_WRAW(w, "\xa5" ZPK__KEY_ORDER "\xa1" "F");
-    else
-        S_WRAW(w, "\xa5" ZPK__KEY_ORDER "\xa1" "C");
-    S_WRAW(w, "\xa6" ZPK__KEY_NBYTES);
+    ZPK__WRITE_LIT(w, ZPK__KEY_ORDER);
+    zpk_write_str(w, (const char[]){info->order == ZPK_ORDER_F ? ZPK_ORDER_F : ZPK_ORDER_C}, 1);
+    ZPK__WRITE_LIT(w, ZPK__KEY_NBYTES);
     zpk_write_uint(w, info->nbytes);
+    ZPK__WRITE_LIT(w, ZPK__KEY_CODEC);
     if (info->codec.id == ZPK_CODEC_NONE)
-        S_WRAW(w, "\xa5" ZPK__KEY_CODEC "\xa4" "none");
-    else {
-        S_WRAW(w, "\xa5" ZPK__KEY_CODEC);
+        ZPK__WRITE_LIT(w, ZPK__CODEC_STR_NONE);
+    else
         zpk_write_str(w, codec, (size_t)cn);
-    }
-    S_WRAW(w, "\xa5" ZPK__KEY_CHUNK);
+    ZPK__WRITE_LIT(w, ZPK__KEY_CHUNK);
     zpk_write_uint(w, info->chunk_size);
-    S_WRAW(w, "\xa6" ZPK__KEY_CHUNKS);
+    ZPK__WRITE_LIT(w, ZPK__KEY_CHUNKS);
     zpk_write_array(w, info->nchunks);
     for (size_t i = 0; i < info->nchunks; i++)
         zpk_write_uint(w, info->chunks[i].stored);
     if (list_raw) {
-        S_WRAW(w, "\xa3" ZPK__KEY_RAW);
+        ZPK__WRITE_LIT(w, ZPK__KEY_RAW);
         zpk_write_array(w, nraw);
         for (size_t i = 0; i < info->nchunks; i++)
             if (!info->chunks[i].compressed)
@@ -139,9 +128,6 @@ enum {
     S_CHUNKS = 1 << 6,
     S_RAW = 1 << 7,
 };
-
-/* @p lit must be a string literal: its length is known at compile time. */
-#define s_key(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
 
 /* Reads a str value; ZPK_EFORMAT for another type. */
 static int s_read_str(zpk_reader_t *r, const char **s, uint32_t *n)
@@ -192,11 +178,6 @@ typedef struct s_fast {
     uint64_t stored;
 } s_fast_t;
 
-/* Matches the literal @p lit (MessagePack bytes) at *@p p. */
-#define S_LIT(p, end, lit)                                                    \
-    ((size_t)((end) - (p)) >= sizeof(lit) - 1 &&                              \
-     memcmp((p), (lit), sizeof(lit) - 1) == 0 && ((p) += sizeof(lit) - 1, true))
-
 /* The wide encodings of s_fast_uint(). */
 static bool s_fast_uint_wide(const uint8_t **pp, const uint8_t *end, uint64_t *v)
 {
@@ -204,9 +185,10 @@ static bool s_fast_uint_wide(const uint8_t **pp, const uint8_t *end, uint64_t *v
     size_t n = p[0] == 0xcc ? 1 : p[0] == 0xcd ? 2 : p[0] == 0xce ? 4 : p[0] == 0xcf ? 8 : 0;
     if (n == 0 || (size_t)(end - p) < 1 + n)
         return false;
-    uint64_t x = 0;
-    for (size_t i = 1; i <= n; i++)
-        x = x << 8 | p[i];
+    uint64_t x = n == 1   ? p[1]
+                 : n == 2 ? zpk__get_be16(p + 1)
+                 : n == 4 ? zpk__get_be32(p + 1)
+                          : zpk__get_be64(p + 1);
     if (x > SIZE_MAX)
         return false;
     *v = x;
@@ -239,15 +221,17 @@ static inline bool s_fast_uint(const uint8_t **pp, const uint8_t *end, uint64_t 
 static bool s_read_fast(zpk_reader_t *r, size_t max_chunks, zpk_ndarray_info_t *info,
                         s_fast_t *f)
 {
-    if (r->error != 0 || r->limits.max_str_len < 31 || r->limits.max_array_len < 15 ||
-        r->limits.max_map_len < 7 || r->limits.max_depth < 1)
+    const zpk_limits_t *lim = zpk__reader_limits(r);
+    if (lim->max_str_len < 31 || lim->max_array_len < 15 || lim->max_map_len < 7 ||
+        lim->max_depth < 1)
         return false;
-    const uint8_t *p = r->pos, *end = r->end;
-    if (!S_LIT(p, end, "\x87\xa5" "dtype\xa3") || end - p < 3 ||
-        zpk_dtype_parse((const char *)p, 3, &info->dtype, NULL) != 0)
+    size_t avail; /* 0 after an error */
+    const uint8_t *start = zpk__reader_window(r, &avail), *end = start + avail, *p = start;
+    if (p == end || *p++ != 0x87 || !ZPK__MATCH_LIT(&p, end, ZPK__KEY_DTYPE) || end - p < 4 ||
+        p[0] != 0xa3 || zpk_dtype_parse((const char *)p + 1, 3, &info->dtype, NULL) != 0)
         return false;
-    p += 3;
-    if (!S_LIT(p, end, "\xa5" "shape") || p == end || (p[0] & 0xf0) != 0x90)
+    p += 4;
+    if (!ZPK__MATCH_LIT(&p, end, ZPK__KEY_SHAPE) || p == end || (p[0] & 0xf0) != 0x90)
         return false;
     int ndim = p[0] & 0x0f;
     p++;
@@ -257,14 +241,15 @@ static bool s_read_fast(zpk_reader_t *r, size_t max_chunks, zpk_ndarray_info_t *
             return false;
         info->shape[i] = (size_t)v;
     }
-    if (!S_LIT(p, end, "\xa5" "order\xa1") || p == end || (p[0] != 'C' && p[0] != 'F'))
+    if (!ZPK__MATCH_LIT(&p, end, ZPK__KEY_ORDER) || end - p < 2 || p[0] != 0xa1 ||
+        (p[1] != ZPK_ORDER_C && p[1] != ZPK_ORDER_F))
         return false;
-    char order = (char)p[0];
-    p++;
-    if (!S_LIT(p, end, "\xa6" "nbytes") || !s_fast_uint(&p, end, &f->nbytes) ||
-        !S_LIT(p, end, "\xa5" "codec\xa4" "none\xa5" "chunk") ||
-        !s_fast_uint(&p, end, &f->chunk) || !S_LIT(p, end, "\xa6" "chunks") || p == end ||
-        (p[0] != 0x90 && p[0] != 0x91))
+    char order = (char)p[1];
+    p += 2;
+    if (!ZPK__MATCH_LIT(&p, end, ZPK__KEY_NBYTES) || !s_fast_uint(&p, end, &f->nbytes) ||
+        !ZPK__MATCH_LIT(&p, end, ZPK__KEY_CODEC) || !ZPK__MATCH_LIT(&p, end, ZPK__CODEC_STR_NONE) ||
+        !ZPK__MATCH_LIT(&p, end, ZPK__KEY_CHUNK) || !s_fast_uint(&p, end, &f->chunk) ||
+        !ZPK__MATCH_LIT(&p, end, ZPK__KEY_CHUNKS) || p == end || (p[0] != 0x90 && p[0] != 0x91))
         return false;
     f->nchunks = p[0] & 0x0f;
     if (f->nchunks > max_chunks)
@@ -275,7 +260,7 @@ static bool s_read_fast(zpk_reader_t *r, size_t max_chunks, zpk_ndarray_info_t *
         return false;
     info->ndim = ndim;
     info->order = order;
-    r->pos = p;
+    zpk__reader_advance(r, (size_t)(p - start));
     return true;
 }
 
@@ -334,15 +319,15 @@ int zpk_ndarray_header_read(zpk_reader_t *r, const zpk_ndarray_opts_t *opts,
         rc = s_read_str(r, &key, &klen);
         if (rc != 0)
             S_FAIL(rc, "array header: key %u is not a str", k);
-        unsigned bit = s_key(key, klen, ZPK__KEY_DTYPE)    ? S_DTYPE
-                       : s_key(key, klen, ZPK__KEY_SHAPE)  ? S_SHAPE
-                       : s_key(key, klen, ZPK__KEY_ORDER)  ? S_ORDER
-                       : s_key(key, klen, ZPK__KEY_NBYTES) ? S_NBYTES
-                       : s_key(key, klen, ZPK__KEY_CODEC)  ? S_CODEC
-                       : s_key(key, klen, ZPK__KEY_CHUNK)  ? S_CHUNK
-                       : s_key(key, klen, ZPK__KEY_CHUNKS) ? S_CHUNKS
-                       : s_key(key, klen, ZPK__KEY_RAW)    ? S_RAW
-                                                           : 0;
+        unsigned bit = ZPK__STR_IS(key, klen, ZPK__KEY_DTYPE)    ? S_DTYPE
+                       : ZPK__STR_IS(key, klen, ZPK__KEY_SHAPE)  ? S_SHAPE
+                       : ZPK__STR_IS(key, klen, ZPK__KEY_ORDER)  ? S_ORDER
+                       : ZPK__STR_IS(key, klen, ZPK__KEY_NBYTES) ? S_NBYTES
+                       : ZPK__STR_IS(key, klen, ZPK__KEY_CODEC)  ? S_CODEC
+                       : ZPK__STR_IS(key, klen, ZPK__KEY_CHUNK)  ? S_CHUNK
+                       : ZPK__STR_IS(key, klen, ZPK__KEY_CHUNKS) ? S_CHUNKS
+                       : ZPK__STR_IS(key, klen, ZPK__KEY_RAW)    ? S_RAW
+                                                                 : 0;
         if (bit == 0) { /* unknown keys are skipped (forward compatible) */
             rc = zpk_reader_skip(r);
             if (rc != 0)
@@ -383,7 +368,7 @@ int zpk_ndarray_header_read(zpk_reader_t *r, const zpk_ndarray_opts_t *opts,
             break;
         case S_ORDER:
             rc = s_read_str(r, &s, &n);
-            if (rc != 0 || n != 1 || (s[0] != 'C' && s[0] != 'F'))
+            if (rc != 0 || n != 1 || (s[0] != ZPK_ORDER_C && s[0] != ZPK_ORDER_F))
                 S_FAIL(ZPK_EFORMAT, "array header: order must be \"C\" or \"F\"");
             info->order = s[0];
             break;
@@ -396,7 +381,7 @@ int zpk_ndarray_header_read(zpk_reader_t *r, const zpk_ndarray_opts_t *opts,
             rc = s_read_str(r, &s, &n);
             if (rc != 0)
                 S_FAIL(rc, "array header: codec is not a str");
-            if (n == 4 && memcmp(s, "none", 4) == 0) { /* the commonest: no parse */
+            if (ZPK__STR_IS(s, n, ZPK__CODEC_STR_NONE)) { /* the commonest: no parse */
                 zpk_codec_default(&info->codec, ZPK_CODEC_NONE);
             } else {
                 rc = zpk_codec_parse(s, n, &info->codec, err);

@@ -8,23 +8,10 @@
 #include <string.h>
 
 #define ZPK_NO_INLINE_WRITER /* this file defines the functions behind the inline accessors */
+#include "byteorder.h"
 #include "internal.h"
+#include "msgpack_internal.h"
 #include "zmqpack/msgpack.h"
-
-static inline uint16_t s_get16(const uint8_t *p)
-{
-    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t s_get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t s_get64(const uint8_t *p)
-{
-    return (uint64_t)s_get32(p) << 32 | s_get32(p + 4);
-}
 
 /* Records @p code at @p at (unless an error is already kept); returns the kept code. */
 static int s_fail_at(zpk_reader_t *r, int code, const uint8_t *at)
@@ -39,6 +26,8 @@ static int s_fail_at(zpk_reader_t *r, int code, const uint8_t *at)
 
 void zpk_reader_init(zpk_reader_t *r, const void *data, size_t size, const zpk_limits_t *limits)
 {
+    if (r == NULL)
+        return;
     memset(r, 0, sizeof *r);
     r->data = r->pos = data;
     r->size = size;
@@ -151,7 +140,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         return 0;
     case 0xc5:
         S_NEED(3);
-        len = s_get16(p + 1);
+        len = zpk__get_be16(p + 1);
         S_LIMIT(len, max_bin_len);
         tag->type = ZPK_TYPE_BIN;
         tag->v.len = len;
@@ -159,7 +148,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         return 0;
     case 0xc6:
         S_NEED(5);
-        len = s_get32(p + 1);
+        len = zpk__get_be32(p + 1);
         S_LIMIT(len, max_bin_len);
         tag->type = ZPK_TYPE_BIN;
         tag->v.len = len;
@@ -170,13 +159,13 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         return s_ext(r, tag, p, 3, p[1]);
     case 0xc8:
         S_NEED(4);
-        return s_ext(r, tag, p, 4, s_get16(p + 1));
+        return s_ext(r, tag, p, 4, zpk__get_be16(p + 1));
     case 0xc9:
         S_NEED(6);
-        return s_ext(r, tag, p, 6, s_get32(p + 1));
+        return s_ext(r, tag, p, 6, zpk__get_be32(p + 1));
     case 0xca: {
         S_NEED(5);
-        uint32_t bits = s_get32(p + 1);
+        uint32_t bits = zpk__get_be32(p + 1);
         tag->type = ZPK_TYPE_FLOAT;
         memcpy(&tag->v.f, &bits, 4);
         r->pos = p + 5;
@@ -184,7 +173,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
     }
     case 0xcb: {
         S_NEED(9);
-        uint64_t bits = s_get64(p + 1);
+        uint64_t bits = zpk__get_be64(p + 1);
         tag->type = ZPK_TYPE_DOUBLE;
         memcpy(&tag->v.d, &bits, 8);
         r->pos = p + 9;
@@ -199,19 +188,19 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
     case 0xcd:
         S_NEED(3);
         tag->type = ZPK_TYPE_UINT;
-        tag->v.u = s_get16(p + 1);
+        tag->v.u = zpk__get_be16(p + 1);
         r->pos = p + 3;
         return 0;
     case 0xce:
         S_NEED(5);
         tag->type = ZPK_TYPE_UINT;
-        tag->v.u = s_get32(p + 1);
+        tag->v.u = zpk__get_be32(p + 1);
         r->pos = p + 5;
         return 0;
     case 0xcf:
         S_NEED(9);
         tag->type = ZPK_TYPE_UINT;
-        tag->v.u = s_get64(p + 1);
+        tag->v.u = zpk__get_be64(p + 1);
         r->pos = p + 9;
         return 0;
     case 0xd0: {
@@ -224,7 +213,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
     }
     case 0xd1: {
         S_NEED(3);
-        int64_t v = (int16_t)s_get16(p + 1);
+        int64_t v = (int16_t)zpk__get_be16(p + 1);
         tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
         tag->v.i = v;
         r->pos = p + 3;
@@ -232,7 +221,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
     }
     case 0xd2: {
         S_NEED(5);
-        int64_t v = (int32_t)s_get32(p + 1);
+        int64_t v = (int32_t)zpk__get_be32(p + 1);
         tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
         tag->v.i = v;
         r->pos = p + 5;
@@ -240,7 +229,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
     }
     case 0xd3: {
         S_NEED(9);
-        uint64_t u = s_get64(p + 1);
+        uint64_t u = zpk__get_be64(p + 1);
         int64_t v;
         memcpy(&v, &u, sizeof v);
         tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
@@ -273,7 +262,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         return 0;
     case 0xda:
         S_NEED(3);
-        len = s_get16(p + 1);
+        len = zpk__get_be16(p + 1);
         S_LIMIT(len, max_str_len);
         tag->type = ZPK_TYPE_STR;
         tag->v.len = len;
@@ -281,7 +270,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         return 0;
     case 0xdb:
         S_NEED(5);
-        len = s_get32(p + 1);
+        len = zpk__get_be32(p + 1);
         S_LIMIT(len, max_str_len);
         tag->type = ZPK_TYPE_STR;
         tag->v.len = len;
@@ -289,7 +278,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         return 0;
     case 0xdc:
         S_NEED(3);
-        len = s_get16(p + 1);
+        len = zpk__get_be16(p + 1);
         S_LIMIT(len, max_array_len);
         tag->type = ZPK_TYPE_ARRAY;
         tag->v.len = len;
@@ -297,7 +286,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         return 0;
     case 0xdd:
         S_NEED(5);
-        len = s_get32(p + 1);
+        len = zpk__get_be32(p + 1);
         S_LIMIT(len, max_array_len);
         tag->type = ZPK_TYPE_ARRAY;
         tag->v.len = len;
@@ -305,7 +294,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         return 0;
     case 0xde:
         S_NEED(3);
-        len = s_get16(p + 1);
+        len = zpk__get_be16(p + 1);
         S_LIMIT(len, max_map_len);
         tag->type = ZPK_TYPE_MAP;
         tag->v.len = len;
@@ -313,7 +302,7 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         return 0;
     case 0xdf:
         S_NEED(5);
-        len = s_get32(p + 1);
+        len = zpk__get_be32(p + 1);
         S_LIMIT(len, max_map_len);
         tag->type = ZPK_TYPE_MAP;
         tag->v.len = len;
@@ -357,6 +346,10 @@ static inline int s_read_item(zpk_reader_t *r, zpk_tag_t *tag, const void **data
 
 int zpk_read_bytes(zpk_reader_t *r, void *out, size_t len)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
+    if (out == NULL && len != 0)
+        return s_fail_at(r, ZPK_EINVAL, r->pos);
     const void *p;
     int rc = s_read_bytes_inplace(r, len, &p);
     if (rc == 0 && len)
@@ -374,6 +367,8 @@ static inline int s_skip_bytes(zpk_reader_t *r, size_t len)
 
 int zpk_reader_skip(zpk_reader_t *r)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     uint64_t local[S_SKIP_LOCAL];
     uint64_t *stack = local; /* items left in each enclosing container */
     size_t cap = S_SKIP_LOCAL, depth = 0;
@@ -429,6 +424,8 @@ int zpk_reader_skip(zpk_reader_t *r)
 
 int zpk_read_timestamp(zpk_reader_t *r, zpk_timestamp_t *ts)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     const uint8_t *at = r->pos;
     zpk_tag_t t;
     const void *payload;
@@ -437,7 +434,8 @@ int zpk_read_timestamp(zpk_reader_t *r, zpk_timestamp_t *ts)
         return rc;
     if (t.type != ZPK_TYPE_EXT || t.exttype != ZPK_EXT_TIMESTAMP)
         return s_fail_at(r, ZPK_ETYPE, at);
-    rc = zpk_timestamp_decode(payload, t.v.len, ts);
+    zpk_timestamp_t discard;
+    rc = zpk_timestamp_decode(payload, t.v.len, ts != NULL ? ts : &discard);
     if (rc)
         return s_fail_at(r, rc, at);
     return 0;
@@ -459,12 +457,16 @@ static int s_expect(zpk_reader_t *r, zpk_tag_t *t, const void **p, zpk_type_t wa
 
 int zpk_read_nil(zpk_reader_t *r)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     zpk_tag_t t;
     return s_expect(r, &t, NULL, ZPK_TYPE_NIL);
 }
 
 int zpk_read_bool(zpk_reader_t *r, bool *value)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     zpk_tag_t t;
     int rc = s_expect(r, &t, NULL, ZPK_TYPE_BOOL);
     if (rc == 0 && value)
@@ -474,6 +476,8 @@ int zpk_read_bool(zpk_reader_t *r, bool *value)
 
 int zpk_read_int(zpk_reader_t *r, int64_t *value)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     const uint8_t *at = r->pos;
     zpk_tag_t t;
     int rc = s_read_item(r, &t, NULL);
@@ -489,6 +493,8 @@ int zpk_read_int(zpk_reader_t *r, int64_t *value)
 
 int zpk_read_uint(zpk_reader_t *r, uint64_t *value)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     zpk_tag_t t;
     int rc = s_expect(r, &t, NULL, ZPK_TYPE_UINT);
     if (rc == 0 && value)
@@ -498,6 +504,8 @@ int zpk_read_uint(zpk_reader_t *r, uint64_t *value)
 
 int zpk_read_double(zpk_reader_t *r, double *value)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     const uint8_t *at = r->pos;
     zpk_tag_t t;
     int rc = s_read_item(r, &t, NULL);
@@ -518,6 +526,8 @@ int zpk_read_double(zpk_reader_t *r, double *value)
 
 int zpk_read_str(zpk_reader_t *r, const char **s, size_t *len)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     zpk_tag_t t;
     const void *p;
     int rc = s_expect(r, &t, &p, ZPK_TYPE_STR);
@@ -532,6 +542,8 @@ int zpk_read_str(zpk_reader_t *r, const char **s, size_t *len)
 
 int zpk_read_bin(zpk_reader_t *r, const void **data, size_t *len)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     zpk_tag_t t;
     const void *p;
     int rc = s_expect(r, &t, &p, ZPK_TYPE_BIN);
@@ -546,6 +558,8 @@ int zpk_read_bin(zpk_reader_t *r, const void **data, size_t *len)
 
 int zpk_read_array(zpk_reader_t *r, size_t *count)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     zpk_tag_t t;
     int rc = s_expect(r, &t, NULL, ZPK_TYPE_ARRAY);
     if (rc == 0 && count)
@@ -555,6 +569,8 @@ int zpk_read_array(zpk_reader_t *r, size_t *count)
 
 int zpk_read_map(zpk_reader_t *r, size_t *count)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     zpk_tag_t t;
     int rc = s_expect(r, &t, NULL, ZPK_TYPE_MAP);
     if (rc == 0 && count)
@@ -564,6 +580,8 @@ int zpk_read_map(zpk_reader_t *r, size_t *count)
 
 int zpk_read_ext(zpk_reader_t *r, int8_t *type, const void **data, size_t *len)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     zpk_tag_t t;
     const void *p;
     int rc = s_expect(r, &t, &p, ZPK_TYPE_EXT);
@@ -580,32 +598,44 @@ int zpk_read_ext(zpk_reader_t *r, int8_t *type, const void **data, size_t *len)
 
 int zpk_reader_error(const zpk_reader_t *r)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     return r->error;
 }
 
 size_t zpk_reader_error_offset(const zpk_reader_t *r)
 {
+    if (r == NULL)
+        return 0;
     return r->error_offset;
 }
 
 void zpk_reader_set_error(zpk_reader_t *r, int code)
 {
+    if (r == NULL)
+        return;
     if (code < 0)
         s_fail_at(r, code, r->pos);
 }
 
 size_t zpk_reader_offset(const zpk_reader_t *r)
 {
+    if (r == NULL)
+        return 0;
     return (size_t)(r->pos - r->data);
 }
 
 size_t zpk_reader_remaining(const zpk_reader_t *r)
 {
+    if (r == NULL)
+        return 0;
     return (size_t)(r->end - r->pos);
 }
 
 int zpk_reader_finish(zpk_reader_t *r)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     if (r->error)
         return r->error;
     return r->pos < r->end ? ZPK_EEXTRADATA : 0;
@@ -615,20 +645,50 @@ int zpk_reader_finish(zpk_reader_t *r)
 
 int zpk_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
+    if (tag == NULL)
+        return s_fail_at(r, ZPK_EINVAL, r->pos);
     return s_read_tag(r, tag);
 }
 
 int zpk_read_bytes_inplace(zpk_reader_t *r, size_t len, const void **ptr)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     return s_read_bytes_inplace(r, len, ptr);
 }
 
 int zpk_read_item(zpk_reader_t *r, zpk_tag_t *tag, const void **data)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
+    if (tag == NULL)
+        return s_fail_at(r, ZPK_EINVAL, r->pos);
     return s_read_item(r, tag, data);
 }
 
 int zpk_skip_bytes(zpk_reader_t *r, size_t len)
 {
+    if (r == NULL)
+        return ZPK_EINVAL;
     return s_skip_bytes(r, len);
+}
+
+/* ---- the private interface for fast paths (msgpack_internal.h) ---------------- */
+
+const uint8_t *zpk__reader_window(const zpk_reader_t *r, size_t *avail)
+{
+    *avail = (size_t)(r->end - r->pos);
+    return r->pos;
+}
+
+void zpk__reader_advance(zpk_reader_t *r, size_t n)
+{
+    r->pos += n;
+}
+
+const zpk_limits_t *zpk__reader_limits(const zpk_reader_t *r)
+{
+    return &r->limits;
 }

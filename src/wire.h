@@ -1,7 +1,13 @@
 /*
- * The wire keys: the one place where the MessagePack map keys that travel
- * between peers are spelled. docs/arrays.md and docs/PROTOCOL.md describe
- * them; change them only with the protocol version. Never installed.
+ * The wire keys: the one place where the MessagePack map keys and the fixed
+ * strings that travel between peers are spelled. docs/arrays.md and
+ * docs/PROTOCOL.md describe them; change them only with the protocol
+ * version. Never installed.
+ *
+ * Each is a string literal of fewer than 32 bytes, so it travels as a
+ * fixstr: write it with ZPK__WRITE_LIT() and match it in place with
+ * ZPK__MATCH_LIT() (msgpack_internal.h); nobody spells its MessagePack
+ * bytes by hand.
  */
 #ifndef ZPK_WIRE_H
 #define ZPK_WIRE_H
@@ -15,6 +21,7 @@
 #define ZPK__KEY_CHUNK "chunk"       /* uint: raw bytes per chunk (absent: nbytes) */
 #define ZPK__KEY_CHUNKS "chunks"     /* array of uint: stored bytes of each chunk */
 #define ZPK__KEY_RAW "raw"           /* array of uint: indices of chunks stored raw */
+#define ZPK__CODEC_STR_NONE "none"   /* the codec value of an uncompressed array (codec.c) */
 
 /* ---- message header (src/message.c; docs/PROTOCOL.md) ---------------------- */
 #define ZPK__KEY_ZPK "zpk"          /* uint: protocol version; always the first key */

@@ -410,7 +410,7 @@ int zpk_writer_check_one_object(const zpk_writer_t *w, zpk_error_t *err)
     if (w->shape & ZPK__WRITER_NOT_MSGPACK)
         return zpk__error(err, ZPK_EINVAL, size,
                           "bytes given to zpk_write_raw() are not MessagePack (0xc1)");
-    if ((w->shape & ZPK__WRITER_EXTRA) || w->need > (uint64_t)INT64_MAX)
+    if (w->need > (uint64_t)INT64_MAX)
         return zpk__error(err, ZPK_EINVAL, size,
                           "more than one object written: a message holds one (wrap them "
                           "in an array)");

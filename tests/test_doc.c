@@ -510,6 +510,44 @@ static void test_write_roundtrip(void **state)
     zpk_doc_destroy(&d);
 }
 
+/* A tree is written as one value: zpk_writer_check_one_object() counts it
+ * once, whichever writes fell back to the writer's functions on the way. */
+static void test_write_counts_one_value(void **state)
+{
+    (void)state;
+    /* a map of 20 pairs and a str of 40 bytes take the functions */
+    uint8_t in[256];
+    size_t n = 0;
+    in[n++] = 0x92;
+    in[n++] = 0xde, in[n++] = 0, in[n++] = 20;
+    for (int i = 0; i < 20; i++)
+        in[n++] = (uint8_t)i, in[n++] = 0xc0;
+    in[n++] = 0xd9, in[n++] = 40;
+    memset(in + n, 'x', 40);
+    n += 40;
+    zpk_doc_t *d = s_ok(in, n);
+    zpk_writer_t w;
+    for (size_t cap = 1; cap <= n + 1; cap += 7) { /* fallbacks at every point */
+        zpk_writer_init_growable(&w, cap);
+        assert_int_equal(zpk_node_write(&w, zpk_doc_root(d)), 0);
+        assert_int_equal(zpk_writer_check_one_object(&w, NULL), 0);
+        assert_int_equal(zpk_node_write(&w, zpk_doc_root(d)), 0);
+        assert_int_equal(zpk_writer_check_one_object(&w, NULL), ZPK_EINVAL); /* two */
+        zpk_writer_free(&w);
+    }
+    /* inside an array the caller opened: one element */
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_array(&w, 2);
+    assert_int_equal(zpk_node_write(&w, zpk_node_array_at(zpk_doc_root(d), 0)), 0);
+    zpk_error_t err;
+    assert_int_equal(zpk_writer_check_one_object(&w, &err), ZPK_EINVAL);
+    assert_non_null(strstr(err.text, "1 more values"));
+    assert_int_equal(zpk_node_write(&w, zpk_node_array_at(zpk_doc_root(d), 1)), 0);
+    assert_int_equal(zpk_writer_check_one_object(&w, NULL), 0);
+    zpk_writer_free(&w);
+    zpk_doc_destroy(&d);
+}
+
 /* Nesting 100,000 deep: parses with a raised limit, destroys and re-encodes
  * without recursion; fails cleanly at the default limit. */
 static void test_deep_nesting(void **state)
@@ -660,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_limits_one_shot),
         cmocka_unit_test(test_utf8_flag),
         cmocka_unit_test(test_write_roundtrip),
+        cmocka_unit_test(test_write_counts_one_value),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_no_amplification),
         cmocka_unit_test(test_alloc_failures),

@@ -613,6 +613,66 @@ static void test_typed_reads(void **state)
     zpk_writer_free(&w);
 }
 
+/* Caller mistakes: every entry point refuses NULL with ZPK_EINVAL, never crashes. */
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    zpk_tag_t t;
+    const void *p;
+    zpk_reader_init(NULL, "x", 1, NULL);
+    assert_int_equal(zpk_read_tag(NULL, &t), ZPK_EINVAL);
+    assert_int_equal((zpk_read_tag)(NULL, &t), ZPK_EINVAL);
+    assert_int_equal(zpk_read_item(NULL, &t, &p), ZPK_EINVAL);
+    assert_int_equal((zpk_read_item)(NULL, &t, &p), ZPK_EINVAL);
+    assert_int_equal(zpk_read_bytes_inplace(NULL, 1, &p), ZPK_EINVAL);
+    assert_int_equal(zpk_read_bytes(NULL, &t, 1), ZPK_EINVAL);
+    assert_int_equal(zpk_skip_bytes(NULL, 1), ZPK_EINVAL);
+    assert_int_equal(zpk_reader_skip(NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_timestamp(NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_nil(NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_bool(NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_int(NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_uint(NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_double(NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_str(NULL, NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_bin(NULL, NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_array(NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_map(NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_read_ext(NULL, NULL, NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_reader_error(NULL), ZPK_EINVAL);
+    assert_int_equal((zpk_reader_error)(NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_reader_error_offset(NULL), 0);
+    zpk_reader_set_error(NULL, ZPK_EIO);
+    assert_int_equal(zpk_reader_offset(NULL), 0);
+    assert_int_equal(zpk_reader_remaining(NULL), 0);
+    assert_int_equal((zpk_reader_remaining)(NULL), 0);
+    assert_int_equal(zpk_reader_finish(NULL), ZPK_EINVAL);
+    zpk_limits_default(NULL, 0);
+
+    /* NULL outputs that would be written to: a sticky ZPK_EINVAL on the reader */
+    zpk_reader_t r;
+    zpk_reader_init(&r, "\x01\x02", 2, NULL);
+    assert_int_equal(zpk_read_tag(&r, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_reader_error(&r), ZPK_EINVAL);
+    assert_int_equal(zpk_reader_remaining(&r), 0);
+    zpk_reader_init(&r, "\x01\x02", 2, NULL);
+    assert_int_equal((zpk_read_item)(&r, NULL, &p), ZPK_EINVAL);
+    zpk_reader_init(&r, "\x01\x02", 2, NULL);
+    assert_int_equal(zpk_read_bytes(&r, NULL, 2), ZPK_EINVAL);
+    assert_int_equal(zpk_reader_offset(&r), 0);
+    /* NULL data with a size */
+    zpk_reader_init(&r, NULL, 2, NULL);
+    assert_int_equal(zpk_reader_error(&r), ZPK_EINVAL);
+    /* optional outputs may be NULL: the value is checked and dropped */
+    zpk_reader_init(&r, "\xd6\xff\x00\x00\x00\x01\x05", 7, NULL);
+    assert_int_equal(zpk_read_timestamp(&r, NULL), 0);
+    assert_int_equal(zpk_read_uint(&r, NULL), 0);
+    assert_int_equal(zpk_reader_finish(&r), 0);
+    zpk_reader_init(&r, "\x01", 1, NULL);
+    assert_int_equal(zpk_read_bytes_inplace(&r, 1, NULL), 0);
+    assert_int_equal(zpk_reader_finish(&r), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_typed_reads),
         cmocka_unit_test(test_corpus_walk_and_reencode),
         cmocka_unit_test(test_random_input_never_crashes),
+        cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,9 +165,9 @@ typedef struct zpk_writer {
     void *sink_ud;     /**< private: the sink's user data */
     /* private: what zpk_writer_check_one_object() reports, kept as values are written */
     uint64_t need;     /**< private: values still to come to complete the first object
-                        *   (1 when empty; below 0, as int64_t, past a second one) */
+                        *   (1 when empty; below 0, as int64_t, once a second one starts) */
     uint64_t payload;  /**< private: str/bin/ext payload bytes owed to zpk_write_raw() */
-    uint8_t shape;     /**< private: ZPK__WRITER_EXTRA, ZPK__WRITER_NOT_MSGPACK bits */
+    uint8_t shape;     /**< private: ZPK__WRITER_NOT_MSGPACK */
     uint8_t nsplit;    /**< private: bytes of a header cut by the end of a zpk_write_raw() */
     uint8_t split[8];  /**< private: those bytes (a header or a scalar is at most 9 bytes) */
 } zpk_writer_t;
@@ -365,9 +365,8 @@ ZPK_API void zpk_write_timestamp(zpk_writer_t *w, int64_t sec, uint32_t nsec);
  * ZPK_NO_INLINE_WRITER says, because writer.c builds on them.
  */
 
-/* zpk_writer_t.shape bits. */
-#define ZPK__WRITER_EXTRA 0x1u       /* a value was written after the first object was complete */
-#define ZPK__WRITER_NOT_MSGPACK 0x2u /* zpk_write_raw() bytes held the reserved byte 0xc1 */
+/* zpk_writer_t.shape bit: zpk_write_raw() bytes held the reserved byte 0xc1. */
+#define ZPK__WRITER_NOT_MSGPACK 0x1u
 
 static inline void zpk__put_be16(uint8_t *p, uint16_t v)
 {
@@ -447,10 +446,12 @@ static inline size_t zpk__encode_int(uint8_t *p, int64_t v)
  * The one-object count. need starts at 1 (the object to come); every value
  * takes one, and an array or map header adds its elements. need reaches 0
  * exactly when the first object is complete, and only a value with nothing
- * inside it (a scalar, an empty container) can bring it there. So a second
- * object shows as need below 0, unless a container header lifts it up
- * again: that header finds need at 0 or below and sets ZPK__WRITER_EXTRA,
- * without a branch. Unsigned, so wrapping below 0 is defined.
+ * inside it (a scalar, an empty container) can bring it there, so a second
+ * object takes need below 0 (as int64_t; unsigned here, so that wrapping is
+ * defined). A container header could lift it back up: one that finds no
+ * slot open sets the top two bits of the new count, without a branch, which
+ * puts it 2^62 below 0: no writer can count its way back from there, so
+ * need stays below 0 until the writer is reset.
  */
 static inline void zpk__writer_count_value(zpk_writer_t *w)
 {
@@ -459,8 +460,23 @@ static inline void zpk__writer_count_value(zpk_writer_t *w)
 static inline void zpk__writer_count_container(zpk_writer_t *w, uint64_t elements)
 {
     uint64_t need = w->need - 1;
-    w->shape |= (uint8_t)(need >> 63); /* ZPK__WRITER_EXTRA: no slot was open */
-    w->need = need + elements;
+    w->need = (need + elements) | (need >> 63) * ((uint64_t)3 << 62);
+}
+/*
+ * For an encoder that writes one whole value by many calls (zpk_node_write:
+ * a tree is one value by construction): it writes with the inline paths'
+ * counted = false, takes the count before with zpk__writer_count_save() and
+ * counts the value once at the end, whatever the calls that fell back to the
+ * functions counted on the way.
+ */
+static inline uint64_t zpk__writer_count_save(const zpk_writer_t *w)
+{
+    return w->need;
+}
+static inline void zpk__writer_count_whole(zpk_writer_t *w, uint64_t saved)
+{
+    w->need = saved;
+    zpk__writer_count_value(w);
 }
 
 /*
@@ -471,7 +487,8 @@ static inline void zpk__writer_count_container(zpk_writer_t *w, uint64_t element
  * can call them). Define ZPK_NO_INLINE_WRITER before including this header
  * to call the functions directly. Semantics are identical either way: a
  * NULL writer or NULL bytes with a length take the function, which refuses
- * them.
+ * them. The last argument of the bodies, counted, is true for every caller
+ * but a whole-value encoder (see zpk__writer_count_whole()).
  */
 #if !defined(ZPK_NO_INLINE_WRITER)
 #if defined(__GNUC__) || defined(__clang__)
@@ -480,45 +497,49 @@ static inline void zpk__writer_count_container(zpk_writer_t *w, uint64_t element
 #  define ZPK__ROOM(w, n) ((w) != NULL && (size_t)((w)->end - (w)->pos) >= (n))
 #endif
 
-static inline void zpk__inline_write_nil(zpk_writer_t *w)
+static inline void zpk__inline_write_nil(zpk_writer_t *w, bool counted)
 {
     if (ZPK__ROOM(w, 1)) {
         *w->pos++ = 0xc0;
-        zpk__writer_count_value(w);
+        if (counted)
+            zpk__writer_count_value(w);
     } else {
         (zpk_write_nil)(w);
     }
 }
-static inline void zpk__inline_write_bool(zpk_writer_t *w, bool value)
+static inline void zpk__inline_write_bool(zpk_writer_t *w, bool value, bool counted)
 {
     if (ZPK__ROOM(w, 1)) {
         *w->pos++ = value ? 0xc3 : 0xc2;
-        zpk__writer_count_value(w);
+        if (counted)
+            zpk__writer_count_value(w);
     } else {
         (zpk_write_bool)(w, value);
     }
 }
-static inline void zpk__inline_write_uint(zpk_writer_t *w, uint64_t v)
+static inline void zpk__inline_write_uint(zpk_writer_t *w, uint64_t v, bool counted)
 {
     if (ZPK__ROOM(w, 9)) {
         uint8_t *p = w->pos; /* a local: byte stores may alias w->pos */
         w->pos = p + zpk__encode_uint(p, v);
-        zpk__writer_count_value(w);
+        if (counted)
+            zpk__writer_count_value(w);
     } else {
         (zpk_write_uint)(w, v);
     }
 }
-static inline void zpk__inline_write_int(zpk_writer_t *w, int64_t v)
+static inline void zpk__inline_write_int(zpk_writer_t *w, int64_t v, bool counted)
 {
     if (ZPK__ROOM(w, 9)) {
         uint8_t *p = w->pos;
         w->pos = p + zpk__encode_int(p, v);
-        zpk__writer_count_value(w);
+        if (counted)
+            zpk__writer_count_value(w);
     } else {
         (zpk_write_int)(w, v);
     }
 }
-static inline void zpk__inline_write_double(zpk_writer_t *w, double value)
+static inline void zpk__inline_write_double(zpk_writer_t *w, double value, bool counted)
 {
     if (ZPK__ROOM(w, 9)) {
         uint8_t *p = w->pos;
@@ -527,12 +548,13 @@ static inline void zpk__inline_write_double(zpk_writer_t *w, double value)
         p[0] = 0xcb;
         zpk__put_be64(p + 1, bits);
         w->pos = p + 9;
-        zpk__writer_count_value(w);
+        if (counted)
+            zpk__writer_count_value(w);
     } else {
         (zpk_write_double)(w, value);
     }
 }
-static inline void zpk__inline_write_float(zpk_writer_t *w, float value)
+static inline void zpk__inline_write_float(zpk_writer_t *w, float value, bool counted)
 {
     if (ZPK__ROOM(w, 5)) {
         uint8_t *p = w->pos;
@@ -541,7 +563,8 @@ static inline void zpk__inline_write_float(zpk_writer_t *w, float value)
         p[0] = 0xca;
         zpk__put_be32(p + 1, bits);
         w->pos = p + 5;
-        zpk__writer_count_value(w);
+        if (counted)
+            zpk__writer_count_value(w);
     } else {
         (zpk_write_float)(w, value);
     }
@@ -569,7 +592,8 @@ static inline void zpk__copy_small(uint8_t *dst, const void *src, size_t n)
         dst[n - 1] = s[n - 1];
     }
 }
-static inline void zpk__inline_write_str(zpk_writer_t *w, const char *s, size_t len)
+static inline void zpk__inline_write_str(zpk_writer_t *w, const char *s, size_t len,
+                                         bool counted)
 {
     if (len < 32) {
         if (s != NULL && ZPK__ROOM(w, 1 + len)) {
@@ -580,7 +604,8 @@ static inline void zpk__inline_write_str(zpk_writer_t *w, const char *s, size_t 
             else
                 memcpy(p + 1, s, len);
             w->pos = p + 1 + len;
-            zpk__writer_count_value(w);
+            if (counted)
+                zpk__writer_count_value(w);
         } else {
             (zpk_write_str)(w, s, len);
         }
@@ -590,7 +615,8 @@ static inline void zpk__inline_write_str(zpk_writer_t *w, const char *s, size_t 
         p[1] = (uint8_t)len;
         memcpy(p + 2, s, len);
         w->pos = p + 2 + len;
-        zpk__writer_count_value(w);
+        if (counted)
+            zpk__writer_count_value(w);
     } else {
         (zpk_write_str)(w, s, len);
     }
@@ -598,24 +624,26 @@ static inline void zpk__inline_write_str(zpk_writer_t *w, const char *s, size_t 
 static inline void zpk__inline_write_cstr(zpk_writer_t *w, const char *s)
 {
     if (s != NULL)
-        zpk__inline_write_str(w, s, strlen(s));
+        zpk__inline_write_str(w, s, strlen(s), true);
     else
         (zpk_write_cstr)(w, s);
 }
-static inline void zpk__inline_write_array(zpk_writer_t *w, size_t count)
+static inline void zpk__inline_write_array(zpk_writer_t *w, size_t count, bool counted)
 {
     if (count < 16 && ZPK__ROOM(w, 1)) {
         *w->pos++ = (uint8_t)(0x90 | count);
-        zpk__writer_count_container(w, count);
+        if (counted)
+            zpk__writer_count_container(w, count);
     } else {
         (zpk_write_array)(w, count);
     }
 }
-static inline void zpk__inline_write_map(zpk_writer_t *w, size_t count)
+static inline void zpk__inline_write_map(zpk_writer_t *w, size_t count, bool counted)
 {
     if (count < 16 && ZPK__ROOM(w, 1)) {
         *w->pos++ = (uint8_t)(0x80 | count);
-        zpk__writer_count_container(w, 2 * (uint64_t)count);
+        if (counted)
+            zpk__writer_count_container(w, 2 * (uint64_t)count);
     } else {
         (zpk_write_map)(w, count);
     }
@@ -626,16 +654,16 @@ static inline int zpk__inline_writer_error(const zpk_writer_t *w)
 }
 
 #define zpk_writer_error(w) zpk__inline_writer_error(w)
-#define zpk_write_nil(w) zpk__inline_write_nil(w)
-#define zpk_write_bool(w, value) zpk__inline_write_bool((w), (value))
-#define zpk_write_uint(w, value) zpk__inline_write_uint((w), (value))
-#define zpk_write_int(w, value) zpk__inline_write_int((w), (value))
-#define zpk_write_double(w, value) zpk__inline_write_double((w), (value))
-#define zpk_write_float(w, value) zpk__inline_write_float((w), (value))
-#define zpk_write_str(w, s, len) zpk__inline_write_str((w), (s), (len))
+#define zpk_write_nil(w) zpk__inline_write_nil((w), true)
+#define zpk_write_bool(w, value) zpk__inline_write_bool((w), (value), true)
+#define zpk_write_uint(w, value) zpk__inline_write_uint((w), (value), true)
+#define zpk_write_int(w, value) zpk__inline_write_int((w), (value), true)
+#define zpk_write_double(w, value) zpk__inline_write_double((w), (value), true)
+#define zpk_write_float(w, value) zpk__inline_write_float((w), (value), true)
+#define zpk_write_str(w, s, len) zpk__inline_write_str((w), (s), (len), true)
 #define zpk_write_cstr(w, s) zpk__inline_write_cstr((w), (s))
-#define zpk_write_array(w, count) zpk__inline_write_array((w), (count))
-#define zpk_write_map(w, count) zpk__inline_write_map((w), (count))
+#define zpk_write_array(w, count) zpk__inline_write_array((w), (count), true)
+#define zpk_write_map(w, count) zpk__inline_write_map((w), (count), true)
 #endif /* !ZPK_NO_INLINE_WRITER */
 /** @} */
 
@@ -790,21 +818,22 @@ ZPK_API size_t zpk_reader_remaining(const zpk_reader_t *r);
  */
 ZPK_API int zpk_reader_finish(zpk_reader_t *r);
 
-/* Inline accessors (the functions exist too; see ZPK_NO_INLINE_WRITER). */
+/* Inline accessors (the functions exist too; see ZPK_NO_INLINE_WRITER). A
+ * NULL reader or tag takes the function, which refuses it. */
 #if !defined(ZPK_NO_INLINE_WRITER)
 static inline size_t zpk__inline_reader_remaining(const zpk_reader_t *r)
 {
-    return (size_t)(r->end - r->pos);
+    return r != NULL ? (size_t)(r->end - r->pos) : 0;
 }
 static inline int zpk__inline_reader_error(const zpk_reader_t *r)
 {
-    return r->error;
+    return r != NULL ? r->error : ZPK_EINVAL;
 }
 /* Fast paths for the most frequent one-byte tags; the rest go to the functions. */
 static inline int zpk__inline_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
 {
-    const uint8_t *p = r->pos;
-    if (p < r->end) {
+    if (r != NULL && tag != NULL && r->pos < r->end) {
+        const uint8_t *p = r->pos;
         uint8_t b = *p;
         if (b < 0x80) {
             tag->type = ZPK_TYPE_UINT;
@@ -823,8 +852,8 @@ static inline int zpk__inline_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
 }
 static inline int zpk__inline_read_item(zpk_reader_t *r, zpk_tag_t *tag, const void **data)
 {
-    const uint8_t *p = r->pos;
-    if (p < r->end) {
+    if (r != NULL && tag != NULL && r->pos < r->end) {
+        const uint8_t *p = r->pos;
         uint8_t b = *p;
         if (b < 0x80) {
             tag->type = ZPK_TYPE_UINT;

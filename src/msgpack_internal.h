@@ -1,0 +1,61 @@
+/*
+ * The reader's and writer's private interface for the layers built on them
+ * (the ndarray header, the message header): what their fast paths need, so
+ * that no file but reader.c and writer.c touches the fields msgpack.h calls
+ * private. Never installed.
+ *
+ * A fast path reads a header written by this library's own writer in one
+ * pass over the bytes; when anything differs it consumes nothing and the
+ * general walk (zpk_read_*) decides, so both give the same result. It must
+ * therefore refuse whatever the general walk would refuse: it looks at the
+ * limits and stays within the window.
+ */
+#ifndef ZPK_MSGPACK_INTERNAL_H
+#define ZPK_MSGPACK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "zmqpack/msgpack.h"
+
+/*
+ * The bytes not read yet: returns where they start and sets *@p avail to
+ * their count (0 after an error: the window is empty and the sticky code
+ * stays).
+ */
+const uint8_t *zpk__reader_window(const zpk_reader_t *r, size_t *avail);
+
+/* Consumes @p n bytes of the window (@p n <= *avail), matched by the caller. */
+void zpk__reader_advance(zpk_reader_t *r, size_t n);
+
+/* The limits in force. */
+const zpk_limits_t *zpk__reader_limits(const zpk_reader_t *r);
+
+/*
+ * Writes the str @p lit, a string literal of fewer than 32 bytes: how the
+ * keys and strings of wire.h are written (one inline fixstr write).
+ */
+#define ZPK__WRITE_LIT(w, lit) zpk_write_str((w), (lit), sizeof(lit) - 1)
+
+/*
+ * Whether the bytes at *@p pp (up to @p end) are the str @p s of @p n < 32
+ * bytes, in its fixstr form; if so moves *@p pp past it. ZPK__MATCH_LIT
+ * takes a string literal (the keys of wire.h).
+ */
+static inline bool zpk__match_str(const uint8_t **pp, const uint8_t *end, const char *s,
+                                  size_t n)
+{
+    const uint8_t *p = *pp;
+    if ((size_t)(end - p) <= n || p[0] != (0xa0 | n) || memcmp(p + 1, s, n) != 0)
+        return false;
+    *pp = p + 1 + n;
+    return true;
+}
+#define ZPK__MATCH_LIT(pp, end, lit) zpk__match_str((pp), (end), (lit), sizeof(lit) - 1)
+
+/* Whether the @p n bytes at @p s (a str read from the input) are @p lit. */
+#define ZPK__STR_IS(s, n, lit) ((n) == sizeof(lit) - 1 && memcmp((s), (lit), sizeof(lit) - 1) == 0)
+
+#endif
