@@ -63,6 +63,8 @@
 /* ---- module globals (module.c), set once through _setup() ----------------- */
 extern PyObject *g_ExtType;      /* zmqpack.ExtType */
 extern PyObject *g_Timestamp;    /* zmqpack.Timestamp */
+extern PyObject *g_msgpack_ExtType;   /* msgpack.ExtType, NULL without msgpack */
+extern PyObject *g_msgpack_Timestamp; /* msgpack.Timestamp, NULL without msgpack */
 extern PyObject *g_FormatError;
 extern PyObject *g_StackError;
 extern PyObject *g_ExtraData;
@@ -70,7 +72,7 @@ extern PyObject *g_registry_hook; /* callable(obj) -> replacement or NotImplemen
 extern PyObject *g_registry_ext_hook; /* ext_hook used when the registry is active */
 extern int g_registry_active;     /* set when something was registered */
 extern PyObject *g_epoch;         /* datetime(1970,1,1,tzinfo=utc) */
-extern PyObject *g_str_code, *g_str_data, *g_str_seconds, *g_str_nanoseconds;
+extern PyObject *g_str_code, *g_str_data, *g_str_seconds, *g_str_nanoseconds, *g_str_numpy;
 extern PyObject *g_zmq_error;     /* callable(errno) -> exception instance (sockets) */
 extern PyObject *g_WireError;     /* zmqpack.WireError(code, name, text) */
 
@@ -103,9 +105,16 @@ typedef struct {
     int strict_types;
     int datetime;
     int keep_types;
+    int ndarray_mode;     /* ZPY_NDARRAY_*: how ndarrays and numpy scalars are packed */
     Py_ssize_t exports;
     PyObject *ndarrays; /* mixed messages: ndarrays met so far, or NULL */
 } PackerObject;
+
+/* The `ndarray=` option of packing and unpacking. */
+#define ZPY_NDARRAY_DEFAULT 0       /* refused (or a mixed message's frames) */
+#define ZPY_NDARRAY_MSGPACK_NUMPY 1 /* msgpack-numpy's maps */
+/* Parses an `ndarray=` argument into *mode. 0, or -1 with ValueError. */
+int zpy_ndarray_mode(PyObject *arg, int *mode);
 
 extern PyTypeObject zpy_PackerType;
 extern PyObject *g_ndarray_type; /* numpy.ndarray once numpy is imported, else NULL */
@@ -133,6 +142,7 @@ typedef struct {
     int timestamp;
     int strict_map_key;
     int keep_types;
+    int ndarray_mode;            /* ZPY_NDARRAY_* */
     Py_ssize_t max_str_len, max_bin_len, max_array_len, max_map_len, max_ext_len;
     PyObject *ndarrays; /* borrowed: the ndarrays of a mixed message, or NULL */
 } uopts_t;
@@ -148,6 +158,8 @@ typedef struct {
     zpk_reader_t r;
     const uopts_t *o;
     int incomplete; /* the error was "the input ends inside the object" */
+    PyObject *src;  /* borrowed: the object whose buffer holds the input, which
+                       decoded ndarrays may alias; NULL (the default): copy */
 } uctx_t;
 
 extern zpk_limits_t g_open_limits; /* every limit at its maximum */
@@ -165,7 +177,7 @@ int zpy_uopts_parse(uopts_t *o, PyObject *object_hook, PyObject *list_hook, int 
                     int raw, int timestamp, int strict_map_key, PyObject *unicode_errors,
                     PyObject *object_pairs_hook, PyObject *ext_hook, Py_ssize_t max_str_len,
                     Py_ssize_t max_bin_len, Py_ssize_t max_array_len, Py_ssize_t max_map_len,
-                    Py_ssize_t max_ext_len, int keep_types, Py_ssize_t base);
+                    Py_ssize_t max_ext_len, int keep_types, PyObject *ndarray, Py_ssize_t base);
 void zpy_uopts_clear(uopts_t *o);
 int zpy_unpack_init(PyObject *m);
 

@@ -13,6 +13,8 @@
 /* ---- module globals, set once by zmqpack/__init__.py through _setup() ---- */
 PyObject *g_ExtType;
 PyObject *g_Timestamp;
+PyObject *g_msgpack_ExtType;
+PyObject *g_msgpack_Timestamp;
 PyObject *g_FormatError;
 PyObject *g_StackError;
 PyObject *g_ExtraData;
@@ -20,7 +22,7 @@ PyObject *g_registry_hook;
 PyObject *g_registry_ext_hook;
 int g_registry_active;
 PyObject *g_epoch;
-PyObject *g_str_code, *g_str_data, *g_str_seconds, *g_str_nanoseconds;
+PyObject *g_str_code, *g_str_data, *g_str_seconds, *g_str_nanoseconds, *g_str_numpy;
 PyObject *g_zmq_error;
 PyObject *g_WireError;
 
@@ -49,11 +51,16 @@ PyObject *zpy_raise(int rc, const zpk_error_t *err)
     return NULL;
 }
 
+/* _setup(ExtType, Timestamp, FormatError, StackError, ExtraData, registry
+ * pack hook, registry ext hook, msgpack.ExtType or None, msgpack.Timestamp or None) */
 static PyObject *core_setup(PyObject *Py_UNUSED(mod), PyObject *args)
 {
-    PyObject *ext, *ts, *fe, *se, *ed, *hook, *ehook;
-    if (!PyArg_ParseTuple(args, "OOOOOOO:_setup", &ext, &ts, &fe, &se, &ed, &hook, &ehook))
+    PyObject *ext, *ts, *fe, *se, *ed, *hook, *ehook, *mext, *mts;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOO:_setup", &ext, &ts, &fe, &se, &ed, &hook, &ehook,
+                          &mext, &mts))
         return NULL;
+    Py_XSETREF(g_msgpack_ExtType, mext == Py_None ? NULL : Py_NewRef(mext));
+    Py_XSETREF(g_msgpack_Timestamp, mts == Py_None ? NULL : Py_NewRef(mts));
     Py_XSETREF(g_ExtType, Py_NewRef(ext));
     Py_XSETREF(g_Timestamp, Py_NewRef(ts));
     Py_XSETREF(g_FormatError, Py_NewRef(fe));
@@ -112,10 +119,12 @@ PyMODINIT_FUNC PyInit__core(void)
     g_str_data = PyUnicode_InternFromString("data");
     g_str_seconds = PyUnicode_InternFromString("seconds");
     g_str_nanoseconds = PyUnicode_InternFromString("nanoseconds");
+    g_str_numpy = PyUnicode_InternFromString("numpy");
     g_epoch = PyDateTimeAPI->DateTime_FromDateAndTime(1970, 1, 1, 0, 0, 0, 0,
                                                       PyDateTime_TimeZone_UTC,
                                                       PyDateTimeAPI->DateTimeType);
-    if (!g_epoch || !g_str_code || !g_str_data || !g_str_seconds || !g_str_nanoseconds)
+    if (!g_epoch || !g_str_code || !g_str_data || !g_str_seconds || !g_str_nanoseconds ||
+        !g_str_numpy)
         return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m)

@@ -177,6 +177,8 @@ int zpy_import_numpy(void)
         if (_import_array() < 0)
             return -1;
         g_numpy_ready = 1;
+        if (!g_ndarray_type)
+            g_ndarray_type = Py_NewRef((PyObject *)&PyArray_Type);
     }
     return 0;
 }

@@ -402,6 +402,241 @@ static int pack_keep_types(PackerObject *pk, PyObject *o, int nest, int *handled
     return 0;
 }
 
+int zpy_ndarray_mode(PyObject *arg, int *mode)
+{
+    if (arg == NULL || arg == Py_None) {
+        *mode = ZPY_NDARRAY_DEFAULT;
+        return 0;
+    }
+    if (PyUnicode_Check(arg) && PyUnicode_CompareWithASCIIString(arg, "msgpack-numpy") == 0) {
+        *mode = ZPY_NDARRAY_MSGPACK_NUMPY;
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "ndarray must be None or 'msgpack-numpy', not %.60R", arg);
+    return -1;
+}
+
+/* An ExtType: zmqpack's, or msgpack-python's when it is loaded. */
+static int s_is_ext_type(PyObject *o)
+{
+    int r = PyObject_IsInstance(o, g_ExtType);
+    if (r == 0 && g_msgpack_ExtType)
+        r = PyObject_IsInstance(o, g_msgpack_ExtType);
+    if (r < 0)
+        PyErr_Clear(); /* as msgpack-python: the object then goes on to the next test */
+    return r > 0;
+}
+
+/* numpy is never imported from here: its objects exist only once it is loaded. */
+static int s_numpy_loaded(void)
+{
+    if (g_numpy_ready)
+        return 1;
+    PyObject *np = PyImport_GetModule(g_str_numpy);
+    if (!np)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_DECREF(np);
+    return zpy_import_numpy() < 0 ? -1 : 1;
+}
+
+static void s_cannot_serialize(PackerObject *pk, PyObject *o)
+{
+    const char *name = Py_TYPE(o)->tp_name;
+    if (pk->datetime && PyDateTime_CheckExact(o)) {
+        PyErr_Format(PyExc_ValueError, "can not serialize %R because it has no tzinfo", o);
+    } else if (g_numpy_ready && PyArray_Check(o)) {
+        PyErr_Format(PyExc_TypeError,
+                     "can not serialize '%.100s' object: send ndarrays with send_packed() or "
+                     "serialize() (as their own frames), or pack them with "
+                     "ndarray='msgpack-numpy'", name);
+    } else {
+        /* msgpack-python's text; the type's name only, whatever the object */
+        PyErr_Format(PyExc_TypeError, "can not serialize '%.100s' object", name);
+    }
+}
+
+/* numpy's C API calls through a table of object pointers cast to function
+ * pointers, which ISO C does not bless: -Wpedantic is silenced for the
+ * functions that call it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+
+/* A numpy scalar as the MessagePack value it holds: np.bool_ a bool, every
+ * integer width an int, float32 a float 32, float16 and float64 a float 64
+ * (float 32 with use_single_float, as a Python float). Other numpy scalars
+ * (complex, datetime, longdouble...) are not handled. */
+static int pack_numpy_scalar(PackerObject *pk, PyObject *o, int *handled)
+{
+    *handled = 0;
+    int np = s_numpy_loaded();
+    if (np <= 0 || !PyArray_IsScalar(o, Generic))
+        return np;
+    PyArray_Descr *d = PyArray_DescrFromScalar(o);
+    if (!d)
+        return -1;
+    char kind = d->kind;
+    int size = d->elsize;
+    Py_DECREF(d);
+    union {
+        npy_bool b;
+        int8_t i8; int16_t i16; int32_t i32; int64_t i64;
+        uint8_t u8; uint16_t u16; uint32_t u32; uint64_t u64;
+        float f;
+        char bytes[32];
+    } v;
+    if ((kind == 'b' || kind == 'i' || kind == 'u') && size <= 8) {
+        PyArray_ScalarAsCtype(o, &v);
+        *handled = 1;
+        if (kind == 'b')
+            return put_bool(&pk->b, v.b);
+        if (kind == 'i')
+            return put_int(&pk->b, size == 1 ? v.i8 : size == 2 ? v.i16 : size == 4 ? v.i32
+                                                                                   : v.i64);
+        return put_uint(&pk->b, size == 1 ? v.u8 : size == 2 ? v.u16 : size == 4 ? v.u32
+                                                                                 : v.u64);
+    }
+    if (kind == 'f' && size == 4) {
+        PyArray_ScalarAsCtype(o, &v);
+        *handled = 1;
+        zpk_write_float(&pk->b, v.f);
+        return 0;
+    }
+    if (kind == 'f' && (size == 2 || size == 8)) {
+        double x = PyFloat_AsDouble(o);
+        if (x == -1.0 && PyErr_Occurred())
+            return -1;
+        *handled = 1;
+        return put_double(&pk->b, x, pk->use_single_float);
+    }
+    return 0;
+}
+
+static void put_bin_key(PackerObject *pk, const char *key, size_t n)
+{
+    put_bin_hdr(&pk->b, n, pk->use_bin_type);
+    put_body(&pk->b, key, n);
+}
+
+/* The dtype's typestr ("<f8") or, for structured dtypes, its descr list. */
+static PyObject *s_dtype_attr(PyArray_Descr *d, const char *name)
+{
+    return PyObject_GetAttrString((PyObject *)d, name);
+}
+
+/*
+ * The msgpack-numpy rules (lebedov/msgpack-numpy, msgpack_numpy.encode), as
+ * msgpack.packb(obj, use_bin_type=True, default=msgpack_numpy.encode) writes
+ * them, byte for byte:
+ *   ndarray        {b"nd": True, b"type": dtype.str, b"kind": b"", b"shape": [...],
+ *                   b"data": its C-ordered bytes}; structured dtypes (kind V):
+ *                   b"type" is dtype.descr and b"kind" b"V"
+ *   numpy scalar   {b"nd": False, b"type": dtype.str, b"data": its bytes}
+ *                   (np.bool_ and np.number; np.float64 is a float and never
+ *                   gets here, as with msgpack-python)
+ *   complex        {b"complex": True, b"data": repr(c)} (not with keep_types)
+ * Object arrays are refused: msgpack-numpy sends them as a pickle.
+ */
+static int pack_msgpack_numpy(PackerObject *pk, PyObject *o, int nest, int *handled)
+{
+    *handled = 0;
+    int np = s_numpy_loaded();
+    if (np < 0)
+        return -1;
+    if (np && PyArray_Check(o)) {
+        PyArrayObject *a = (PyArrayObject *)o;
+        PyArray_Descr *d = PyArray_DESCR(a);
+        *handled = 1;
+        if (d->kind == 'O') {
+            PyErr_SetString(PyExc_TypeError,
+                            "can not serialize an object array (dtype object) with "
+                            "ndarray='msgpack-numpy': msgpack-numpy sends those as a pickle, "
+                            "which zmqpack neither writes nor reads");
+            return -1;
+        }
+        int structured = d->kind == 'V';
+        PyObject *type = s_dtype_attr(d, structured ? "descr" : "str");
+        if (!type)
+            return -1;
+        PyArrayObject *c = a;
+        Py_INCREF(c);
+        if (!PyArray_IS_C_CONTIGUOUS(a)) {
+            Py_SETREF(c, (PyArrayObject *)PyArray_NewCopy(a, NPY_CORDER));
+            if (!c) {
+                Py_DECREF(type);
+                return -1;
+            }
+        }
+        int rc = -1;
+        npy_intp nbytes = PyArray_NBYTES(c);
+        if (nbytes > ITEM_LIMIT) {
+            PyErr_SetString(PyExc_ValueError, "ndarray is too large");
+            goto nd_done;
+        }
+        put_map_hdr(&pk->b, 5);
+        put_bin_key(pk, "nd", 2);
+        put_bool(&pk->b, 1);
+        put_bin_key(pk, "type", 4);
+        if (zpy_pack_obj(pk, type, nest - 1) < 0)
+            goto nd_done;
+        put_bin_key(pk, "kind", 4);
+        put_bin_key(pk, "V", structured ? 1 : 0);
+        put_bin_key(pk, "shape", 5);
+        put_array_hdr(&pk->b, (size_t)PyArray_NDIM(c));
+        for (int i = 0; i < PyArray_NDIM(c); i++)
+            put_uint(&pk->b, (uint64_t)PyArray_DIM(c, i));
+        put_bin_key(pk, "data", 4);
+        put_bin_hdr(&pk->b, (size_t)nbytes, pk->use_bin_type);
+        put_body(&pk->b, PyArray_DATA(c), (size_t)nbytes);
+        rc = 0;
+    nd_done:
+        Py_DECREF(type);
+        Py_DECREF(c);
+        return rc;
+    }
+    if (np && (PyArray_IsScalar(o, Bool) || PyArray_IsScalar(o, Number))) {
+        PyArray_Descr *d = PyArray_DescrFromScalar(o);
+        if (!d)
+            return -1;
+        *handled = 1;
+        char bytes[64];
+        PyObject *type = (size_t)d->elsize <= sizeof bytes ? s_dtype_attr(d, "str") : NULL;
+        int rc = -1;
+        if (type) {
+            PyArray_ScalarAsCtype(o, bytes);
+            put_map_hdr(&pk->b, 3);
+            put_bin_key(pk, "nd", 2);
+            put_bool(&pk->b, 0);
+            put_bin_key(pk, "type", 4);
+            rc = pack_str(pk, type);
+            if (rc == 0) {
+                put_bin_key(pk, "data", 4);
+                put_bin_hdr(&pk->b, (size_t)d->elsize, pk->use_bin_type);
+                put_body(&pk->b, bytes, (size_t)d->elsize);
+            }
+            Py_DECREF(type);
+        } else if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "can not serialize '%.100s' object", Py_TYPE(o)->tp_name);
+        }
+        Py_DECREF(d);
+        return rc;
+    }
+    if (!pk->keep_types && PyComplex_Check(o)) {
+        PyObject *r = PyObject_Repr(o);
+        if (!r)
+            return -1;
+        *handled = 1;
+        put_map_hdr(&pk->b, 2);
+        put_bin_key(pk, "complex", 7);
+        put_bool(&pk->b, 1);
+        put_bin_key(pk, "data", 4);
+        int rc = pack_str(pk, r);
+        Py_DECREF(r);
+        return rc;
+    }
+    return 0;
+}
+#pragma GCC diagnostic pop
+
 int zpy_pack_obj(PackerObject *pk, PyObject *o, int nest)
 {
     if (UNLIKELY(nest < 0)) {
@@ -471,10 +706,10 @@ int zpy_pack_obj(PackerObject *pk, PyObject *o, int nest)
             rc = pack_str(pk, o);
         } else if (PyDict_CheckExact(o) || (!strict && PyDict_Check(o))) {
             rc = pack_dict(pk, o, nest);
-        } else if (strict ? (PyObject *)t == g_ExtType
-                          : PyObject_IsInstance(o, g_ExtType) == 1) {
+        } else if (strict ? ((PyObject *)t == g_ExtType || (PyObject *)t == g_msgpack_ExtType)
+                          : s_is_ext_type(o)) {
             rc = pack_ext_obj(pk, o);
-        } else if ((PyObject *)t == g_Timestamp) {
+        } else if ((PyObject *)t == g_Timestamp || (PyObject *)t == g_msgpack_Timestamp) {
             rc = pack_timestamp_obj(pk, o);
         } else if (pk->keep_types && PyTuple_Check(o)) {
             int handled;
@@ -503,9 +738,18 @@ int zpy_pack_obj(PackerObject *pk, PyObject *o, int nest)
                    && ((PyDateTime_DateTime *)o)->tzinfo != Py_None) {
             rc = pack_datetime(pk, o);
         } else {
+            /* What msgpack-python does not know, in this order: the
+             * msgpack-numpy rules (as its `default` would), the ndarrays of
+             * a mixed message, keep_types, the registry, `default`, numpy
+             * scalars; anything else is a TypeError. */
             int handled = 0;
             rc = 0;
-            if (pk->ndarrays && g_ndarray_type && PyObject_TypeCheck(o, (PyTypeObject *)g_ndarray_type)) {
+            if (pk->ndarray_mode == ZPY_NDARRAY_MSGPACK_NUMPY) {
+                rc = pack_msgpack_numpy(pk, o, nest, &handled);
+                if (handled || rc < 0)
+                    break;
+            } else if (pk->ndarrays && g_ndarray_type &&
+                       PyObject_TypeCheck(o, (PyTypeObject *)g_ndarray_type)) {
                 /* mixed message: the array travels as its own frames */
                 Py_ssize_t idx = PyList_GET_SIZE(pk->ndarrays);
                 if (idx > 0xffffffffLL || PyList_Append(pk->ndarrays, o) < 0) {
@@ -546,12 +790,10 @@ int zpy_pack_obj(PackerObject *pk, PyObject *o, int nest)
                 default_used = 1;
                 continue;
             }
-            if (pk->datetime && PyDateTime_CheckExact(o)) {
-                PyErr_Format(PyExc_ValueError,
-                             "can not serialize %R because it has no tzinfo", o);
-            } else {
-                PyErr_Format(PyExc_TypeError, "can not serialize %R object", o);
-            }
+            rc = pack_numpy_scalar(pk, o, &handled);
+            if (handled || rc < 0)
+                break;
+            s_cannot_serialize(pk, o);
             rc = -1;
         }
         break;
@@ -564,13 +806,16 @@ static int packer_parse(PackerObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"default", "use_single_float", "autoreset", "use_bin_type",
                              "strict_types", "datetime", "unicode_errors", "keep_types",
-                             NULL};
-    PyObject *default_fn = Py_None, *unicode_errors = Py_None;
+                             "ndarray", NULL};
+    PyObject *default_fn = Py_None, *unicode_errors = Py_None, *ndarray = Py_None;
     int use_single_float = 0, autoreset = 1, use_bin_type = 1, strict_types = 0,
-        datetime = 0, keep_types = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$pppppOp", kwlist, &default_fn,
+        datetime = 0, keep_types = 0, ndarray_mode;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$pppppOpO", kwlist, &default_fn,
                                      &use_single_float, &autoreset, &use_bin_type,
-                                     &strict_types, &datetime, &unicode_errors, &keep_types))
+                                     &strict_types, &datetime, &unicode_errors, &keep_types,
+                                     &ndarray))
+        return -1;
+    if (zpy_ndarray_mode(ndarray, &ndarray_mode) < 0)
         return -1;
     if (default_fn != Py_None && !PyCallable_Check(default_fn)) {
         PyErr_SetString(PyExc_TypeError, "default must be a callable.");
@@ -600,6 +845,7 @@ static int packer_parse(PackerObject *self, PyObject *args, PyObject *kwds)
     self->strict_types = strict_types;
     self->datetime = datetime;
     self->keep_types = keep_types;
+    self->ndarray_mode = ndarray_mode;
     return 0;
 }
 
@@ -840,9 +1086,30 @@ PackerObject *zpy_packer_new(void)
     return pk;
 }
 
-/* One reusable packer for the module-level packb() with default options. */
+/* The packer of the module-level packb(): its buffer is reused from call to
+ * call (growing a fresh one to a large object costs more than the packing). */
 static PackerObject *g_default_packer;
 static int g_default_packer_busy;
+
+/* Sets @p pk's options from packb()'s keyword arguments (none: the defaults). */
+static int s_packer_options(PackerObject *pk, PyObject *const *kwargs, PyObject *kwnames)
+{
+    PyObject *kw = NULL;
+    if (kwnames) {
+        kw = PyDict_New();
+        for (Py_ssize_t i = 0; kw && i < PyTuple_GET_SIZE(kwnames); i++)
+            if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), kwargs[i]) < 0)
+                Py_CLEAR(kw);
+        if (!kw)
+            return -1;
+    }
+    PyObject *empty = PyTuple_New(0);
+    int rc = empty ? packer_parse(pk, empty, kw) : -1;
+    Py_XDECREF(empty);
+    Py_XDECREF(kw);
+    pk->autoreset = 1; /* packb() returns the bytes whatever autoreset says */
+    return rc;
+}
 
 static PyObject *core_packb(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs,
                             PyObject *kwnames)
@@ -851,55 +1118,38 @@ static PyObject *core_packb(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_
         PyErr_SetString(PyExc_TypeError, "packb() takes exactly one positional argument");
         return NULL;
     }
-    if (kwnames == NULL && !g_default_packer_busy) {
-        /* The common case: default options, reuse one buffer. */
-        PackerObject *pk = g_default_packer;
-        g_default_packer_busy = 1; /* a default= callback may call packb() again */
+    /* A default= callback that calls packb() again gets a packer of its own. */
+    int shared = !g_default_packer_busy;
+    PackerObject *pk = shared ? g_default_packer : zpy_packer_new();
+    if (!pk)
+        return NULL;
+    PyObject *r = NULL;
+    if (kwnames == NULL || s_packer_options(pk, args + nargs, kwnames) == 0) {
+        g_default_packer_busy = 1;
         zpk_writer_reset(&pk->b);
         int rc = zpy_pack_obj(pk, args[0], PACK_RECURSE_LIMIT);
         if (rc == 0)
             rc = zpy_writer_check(&pk->b);
-        PyObject *r = NULL;
         if (rc == 0) {
             const uint8_t *d = zpk_writer_data(&pk->b);
             r = PyBytes_FromStringAndSize(d ? (const char *)d : "",
                                           (Py_ssize_t)zpk_writer_size(&pk->b));
         }
-        if (zpk_writer_size(&pk->b) > (1 << 20)) { /* do not keep a huge buffer around */
-            zpk_writer_free(&pk->b);
-            zpk_writer_init_growable(&pk->b, 1024);
-        }
-        zpk_writer_reset(&pk->b);
-        g_default_packer_busy = 0;
+        g_default_packer_busy = !shared;
+    }
+    if (!shared) {
+        Py_DECREF(pk);
         return r;
     }
-    PyObject *kw = NULL;
-    if (kwnames) {
-        kw = PyDict_New();
-        if (!kw)
-            return NULL;
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
-            if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
-                Py_DECREF(kw);
-                return NULL;
-            }
-        }
+    if (zpk_writer_size(&pk->b) > (1 << 20)) { /* do not keep a huge buffer around */
+        zpk_writer_free(&pk->b);
+        zpk_writer_init_growable(&pk->b, 1024);
     }
-    PyObject *empty = PyTuple_New(0);
-    PackerObject *pk = empty ? zpy_packer_new() : NULL;
-    PyObject *r = NULL;
-    if (pk) {
-        if (Packer_init(pk, empty, kw) == 0) {
-            pk->autoreset = 1;
-            r = Packer_pack(pk, args[0]);
-        }
-        Py_DECREF(pk);
-    }
-    Py_XDECREF(empty);
-    Py_XDECREF(kw);
+    zpk_writer_reset(&pk->b);
+    if (kwnames && s_packer_options(pk, NULL, NULL) < 0) /* back to the defaults */
+        PyErr_WriteUnraisable((PyObject *)pk);
     return r;
 }
-
 
 /* pack_mixed(obj, **packer options) -> (bytes, [ndarrays]) */
 static PyObject *core_pack_mixed(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kw)

@@ -611,7 +611,7 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
     }
     uopts_t uo;
     if (zpy_uopts_parse(&uo, Py_None, Py_None, 1, 0, 0, 1, Py_None, Py_None, Py_None, -1, -1, -1,
-                    -1, -1, 0, (Py_ssize_t)m.size) < 0)
+                        -1, -1, 0, Py_None, (Py_ssize_t)m.size) < 0)
         goto out;
     uo.ndarrays = arrs;
     uctx_t c;

@@ -36,20 +36,21 @@ static int Decoder_init(DecoderObject *self, PyObject *args, PyObject *kwds)
                              "timestamp", "strict_map_key", "unicode_errors",
                              "object_pairs_hook", "ext_hook", "max_str_len", "max_bin_len",
                              "max_array_len", "max_map_len", "max_ext_len", "keep_types",
-                             NULL};
+                             "ndarray", NULL};
     PyObject *object_hook = Py_None, *list_hook = Py_None, *unicode_errors = Py_None,
-             *object_pairs_hook = Py_None, *ext_hook = Py_None;
+             *object_pairs_hook = Py_None, *ext_hook = Py_None, *ndarray = Py_None;
     int use_list = 1, raw = 0, timestamp = 0, strict_map_key = 1, keep_types = 0;
     Py_ssize_t mbs, msl = -1, mbl = -1, mal = -1, mml = -1, mel = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n|$OOppipOOOnnnnnp", kwlist, &mbs,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n|$OOppipOOOnnnnnpO", kwlist, &mbs,
                                      &object_hook, &list_hook, &use_list, &raw, &timestamp,
                                      &strict_map_key, &unicode_errors, &object_pairs_hook,
-                                     &ext_hook, &msl, &mbl, &mal, &mml, &mel, &keep_types))
+                                     &ext_hook, &msl, &mbl, &mal, &mml, &mel, &keep_types,
+                                     &ndarray))
         return -1;
     zpy_uopts_clear(&self->o);
     if (zpy_uopts_parse(&self->o, object_hook, list_hook, use_list, raw, timestamp,
-                    strict_map_key, unicode_errors, object_pairs_hook, ext_hook, msl, mbl,
-                    mal, mml, mel, keep_types, mbs) < 0)
+                        strict_map_key, unicode_errors, object_pairs_hook, ext_hook, msl, mbl,
+                        mal, mml, mel, keep_types, ndarray, mbs) < 0)
         return -1;
     self->max_buffer_size = mbs;
     self->pos = 0;
@@ -119,7 +120,9 @@ static Py_ssize_t scan(DecoderObject *s, const uint8_t *base, Py_ssize_t start, 
             break;
         }
         if (what && (Py_ssize_t)t.v.len > limit) {
-            PyErr_Format(PyExc_ValueError, "%u exceeds %s(%zd)", t.v.len, what, limit);
+            /* msgpack-python counts an ext's type byte in the length it prints */
+            PyErr_Format(PyExc_ValueError, "%u exceeds %s(%zd)",
+                         t.v.len + (t.type == ZPK_TYPE_EXT), what, limit);
             goto error;
         }
         if ((uint64_t)(avail - pos) < hdr + body) {

@@ -14,6 +14,7 @@ void zpy_uctx_init(uctx_t *c, const void *data, size_t n, const uopts_t *o)
     zpk_reader_init(&c->r, data, n, &g_open_limits);
     c->o = o;
     c->incomplete = 0;
+    c->src = NULL;
 }
 
 static PyObject *s_incomplete(void)
@@ -61,6 +62,22 @@ static PyObject *key_from_ascii(const uint8_t *p, uint32_t n)
 }
 
 static PyObject *unpack_obj(uctx_t *c, int depth, int is_key);
+
+/* The body of a bin of @p len bytes, in place, once it is known to be
+ * complete (then max_bin_len, in msgpack-python's order). 0 or -1. */
+static int read_bin_body(uctx_t *c, uint32_t len, const void **p)
+{
+    int rc = zpk_read_bytes_inplace(&c->r, len, p);
+    if (UNLIKELY(rc != 0)) {
+        zpy_read_error(c, rc);
+        return -1;
+    }
+    if ((Py_ssize_t)len > c->o->max_bin_len) {
+        PyErr_Format(PyExc_ValueError, "%u exceeds max_bin_len(%zd)", len, c->o->max_bin_len);
+        return -1;
+    }
+    return 0;
+}
 
 static PyObject *make_str(uctx_t *c, const uint8_t *p, uint32_t n, int is_key)
 {
@@ -147,6 +164,7 @@ static PyObject *make_kept(uctx_t *c, int code, const uint8_t *p, uint32_t n, in
     o2.list_hook = NULL;
     uctx_t sub;
     zpy_uctx_init(&sub, p, n, &o2);
+    sub.src = c->src;
     if (n == 0 || !((p[0] & 0xf0) == 0x90 || p[0] == 0xdc || p[0] == 0xdd)) {
         PyErr_SetString(g_FormatError, "tuple/set ext must hold an array");
         return NULL;
@@ -173,7 +191,8 @@ static PyObject *make_kept(uctx_t *c, int code, const uint8_t *p, uint32_t n, in
 static PyObject *make_ext(uctx_t *c, int8_t code, const uint8_t *p, uint32_t n, int depth)
 {
     if (UNLIKELY((Py_ssize_t)n > c->o->max_ext_len)) {
-        PyErr_Format(PyExc_ValueError, "%u exceeds max_ext_len(%zd)", n, c->o->max_ext_len);
+        /* msgpack-python counts the type byte in the length it prints */
+        PyErr_Format(PyExc_ValueError, "%u exceeds max_ext_len(%zd)", n + 1, c->o->max_ext_len);
         return NULL;
     }
     if (code == -1)
@@ -265,6 +284,226 @@ static int check_key(uctx_t *c, PyObject *k)
     return 0;
 }
 
+/* ---- msgpack-numpy maps (ndarray="msgpack-numpy") ---------------------------- */
+/*
+ * msgpack_numpy.decode's rules (lebedov/msgpack-numpy), applied to every map
+ * as its object_hook would be: a map with the key b"nd" is an ndarray (nd
+ * True: b"type", b"shape", b"data", b"kind" b"V" for structured dtypes) or a
+ * numpy scalar (nd False: b"type", b"data"); a map with b"complex" is a
+ * complex. A map that lacks a key the rule needs stays a dict, as there.
+ * Differences, all refusals of what a trusting reader would accept: kind O
+ * (a pickle) and object dtypes are refused, and b"data" must hold exactly
+ * the bytes the shape and dtype need.
+ *
+ * Arrays are read-only views of the input's bytes (no copy) when the caller
+ * gave the object holding them (uctx_t.src); otherwise of one copy.
+ */
+typedef struct {
+    const void *p; /* the bytes of the last b"data" bin of the map being built */
+    uint32_t len;
+} mnp_data_t;
+
+static int s_is_key(PyObject *k, const char *name, Py_ssize_t n)
+{
+    return PyBytes_CheckExact(k) && PyBytes_GET_SIZE(k) == n &&
+           memcmp(PyBytes_AS_STRING(k), name, (size_t)n) == 0;
+}
+
+/* The value of a b"data" key: a bin stays in place (None in the dict until
+ * the map is complete); anything else is decoded as usual. */
+static PyObject *mnp_data_value(uctx_t *c, int depth, mnp_data_t *data)
+{
+    zpk_reader_t peek = c->r;
+    zpk_tag_t t;
+    if (zpk_read_tag(&peek, &t) == 0 && t.type == ZPK_TYPE_BIN) {
+        c->r = peek;
+        if (read_bin_body(c, t.v.len, &data->p) < 0)
+            return NULL;
+        data->len = t.v.len;
+        Py_RETURN_NONE;
+    }
+    data->p = NULL;
+    return unpack_obj(c, depth + 1, 0);
+}
+
+static PyObject *s_dict_get(PyObject *d, const char *key)
+{
+    PyObject *k = PyBytes_FromString(key);
+    if (!k)
+        return NULL;
+    PyObject *v = PyDict_GetItemWithError(d, k); /* borrowed */
+    Py_DECREF(k);
+    return v;
+}
+
+static PyObject *s_mnp_error(const char *what)
+{
+    PyErr_Format(PyExc_ValueError, "malformed msgpack-numpy map: %s", what);
+    return NULL;
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic" /* numpy's C API: see ndarray.c */
+
+/* The dtype of b"type": a typestr, or (kind V) a structured descr list. */
+static PyArray_Descr *mnp_dtype(PyObject *type, int structured)
+{
+    PyArray_Descr *d = NULL;
+    if (structured) {
+        PyObject *mod = PyImport_ImportModule("zmqpack._msgpack_numpy");
+        PyObject *r = mod ? PyObject_CallMethod(mod, "dtype_from_descr", "O", type) : NULL;
+        Py_XDECREF(mod);
+        if (!r)
+            return NULL;
+        if (!PyArray_DescrConverter(r, &d))
+            d = NULL;
+        Py_DECREF(r);
+    } else if (PyUnicode_Check(type) || PyBytes_Check(type)) {
+        if (!PyArray_DescrConverter(type, &d)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "malformed msgpack-numpy map: b\"type\" %.40R is "
+                         "not a numpy dtype", type);
+            return NULL;
+        }
+    } else {
+        return (PyArray_Descr *)s_mnp_error("b\"type\" is neither a typestr nor a descr list");
+    }
+    if (d && PyDataType_REFCHK(d)) {
+        Py_DECREF(d);
+        PyErr_SetString(PyExc_ValueError,
+                        "refusing a msgpack-numpy array of Python objects (dtype object): "
+                        "it would be a pickle");
+        return NULL;
+    }
+    return d;
+}
+
+/* An ndarray over @p n bytes at @p p (read-only), aliasing the input when
+ * the context knows the object holding it. */
+static PyObject *mnp_array(uctx_t *c, PyArray_Descr *d, int ndim, npy_intp *dims,
+                           const void *p, size_t n)
+{
+    PyObject *base;
+    if (c->src && PyBytes_CheckExact(c->src)) {
+        base = Py_NewRef(c->src); /* immutable: its reference keeps the bytes */
+    } else if (c->src) {
+        base = PyMemoryView_FromObject(c->src); /* holds an export: the bytes cannot move */
+    } else {
+        base = PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
+        if (base)
+            p = PyBytes_AS_STRING(base);
+    }
+    if (!base) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    PyObject *a = PyArray_NewFromDescr(&PyArray_Type, d, ndim, dims, NULL, (void *)(uintptr_t)p,
+                                       0, NULL); /* steals d; flags 0: read-only */
+    if (!a) {
+        Py_DECREF(base);
+        return NULL;
+    }
+    if (PyArray_SetBaseObject((PyArrayObject *)a, base) < 0) { /* steals base */
+        Py_DECREF(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* Turns @p d into what it stands for (*out, a new reference), or leaves
+ * *out NULL when it is a plain map (its b"data" bin then becomes bytes).
+ * 0, or -1 with an exception set. */
+static int from_msgpack_numpy(uctx_t *c, PyObject *d, const mnp_data_t *data, PyObject **out)
+{
+    *out = NULL;
+    PyObject *nd = s_dict_get(d, "nd");
+    PyObject *type = nd ? s_dict_get(d, "type") : NULL;
+    PyObject *shape = nd == Py_True ? s_dict_get(d, "shape") : NULL;
+    if (PyErr_Occurred())
+        return -1;
+    if (nd && type && (nd != Py_True || shape) && data->p) {
+        PyObject *kind = nd == Py_True ? s_dict_get(d, "kind") : NULL;
+        if (PyErr_Occurred())
+            return -1;
+        int structured = kind && s_is_key(kind, "V", 1);
+        if (kind && s_is_key(kind, "O", 1)) {
+            PyErr_SetString(PyExc_ValueError,
+                            "refusing a msgpack-numpy array of kind O: its data is a pickle");
+            return -1;
+        }
+        PyArray_Descr *dt = mnp_dtype(type, structured);
+        if (!dt)
+            return -1;
+        size_t item = (size_t)dt->elsize;
+        if (nd != Py_True) { /* a numpy scalar (a copy of its bytes) */
+            if (data->len != item) {
+                Py_DECREF(dt);
+                PyErr_Format(PyExc_ValueError, "malformed msgpack-numpy scalar: a %.40S "
+                             "needs %zu bytes, b\"data\" has %u", (PyObject *)dt, item,
+                             data->len);
+                return -1;
+            }
+            *out = PyArray_Scalar((void *)(uintptr_t)data->p, dt, NULL);
+            Py_DECREF(dt);
+            return *out ? 0 : -1;
+        }
+        npy_intp dims[NPY_MAXDIMS];
+        Py_ssize_t ndim = PySequence_Check(shape) ? PySequence_Size(shape) : -1;
+        size_t need = item;
+        int ok = ndim >= 0 && ndim <= NPY_MAXDIMS;
+        for (Py_ssize_t i = 0; ok && i < ndim; i++) {
+            PyObject *v = PySequence_GetItem(shape, i);
+            long long x = v && PyLong_Check(v) ? PyLong_AsLongLong(v) : -1;
+            Py_XDECREF(v);
+            ok = x >= 0 && !__builtin_mul_overflow(need, (size_t)x, &need);
+            dims[i] = (npy_intp)x;
+        }
+        PyErr_Clear();
+        if (!ok) {
+            Py_DECREF(dt);
+            PyErr_Format(PyExc_ValueError, "malformed msgpack-numpy map: b\"shape\" %.60R is "
+                         "not a list of at most %d sizes whose product fits in memory",
+                         shape, NPY_MAXDIMS);
+            return -1;
+        }
+        if (need != data->len) {
+            PyErr_Format(PyExc_ValueError, "malformed msgpack-numpy array: shape %.60R of "
+                         "%.40S needs %zu bytes, b\"data\" has %u", shape, (PyObject *)dt,
+                         need, data->len);
+            Py_DECREF(dt);
+            return -1;
+        }
+        *out = mnp_array(c, dt, (int)ndim, dims, data->p, need);
+        return *out ? 0 : -1;
+    }
+    if (!nd) {
+        PyObject *cx = s_dict_get(d, "complex");
+        PyObject *text = cx ? s_dict_get(d, "data") : NULL;
+        if (PyErr_Occurred())
+            return -1;
+        if (text && (PyUnicode_Check(text) || PyBytes_Check(text) ||
+                     (data->p && text == Py_None))) {
+            PyObject *s = PyUnicode_Check(text) ? Py_NewRef(text)
+                          : PyBytes_Check(text)
+                              ? PyUnicode_FromEncodedObject(text, "utf-8", NULL)
+                              : PyUnicode_DecodeUTF8(data->p, (Py_ssize_t)data->len, NULL);
+            *out = s ? PyObject_CallOneArg((PyObject *)&PyComplex_Type, s) : NULL;
+            Py_XDECREF(s);
+            return *out ? 0 : -1;
+        }
+    }
+    if (data->p) { /* a plain map after all: its b"data" bin as bytes */
+        PyObject *k = PyBytes_FromString("data");
+        PyObject *v = k ? PyBytes_FromStringAndSize(data->p, data->len) : NULL;
+        int rc = v ? PyDict_SetItem(d, k, v) : -1;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        return rc;
+    }
+    return 0;
+}
+#pragma GCC diagnostic pop
+
 static PyObject *unpack_map(uctx_t *c, uint32_t n, int depth)
 {
     if (depth >= UNPACK_STACK_SIZE) {
@@ -317,11 +556,15 @@ static PyObject *unpack_map(uctx_t *c, uint32_t n, int depth)
     PyObject *d = presize ? _PyDict_NewPresized(n) : PyDict_New();
     if (!d)
         return NULL;
+    const int mnp = c->o->ndarray_mode == ZPY_NDARRAY_MSGPACK_NUMPY;
+    mnp_data_t data = {NULL, 0};
     for (uint32_t i = 0; i < n; i++) {
         PyObject *k = unpack_obj(c, depth + 1, 1);
         if (!k)
             goto fail;
-        PyObject *v = unpack_obj(c, depth + 1, 0);
+        PyObject *v = UNLIKELY(mnp) && s_is_key(k, "data", 4)
+                          ? mnp_data_value(c, depth, &data)
+                          : unpack_obj(c, depth + 1, 0);
         if (!v) {
             Py_DECREF(k);
             goto fail;
@@ -336,6 +579,15 @@ static PyObject *unpack_map(uctx_t *c, uint32_t n, int depth)
         Py_DECREF(v);
         if (rc < 0)
             goto fail;
+    }
+    if (UNLIKELY(mnp)) {
+        PyObject *r = NULL;
+        if (from_msgpack_numpy(c, d, &data, &r) < 0)
+            goto fail;
+        if (r) {
+            Py_DECREF(d);
+            return r;
+        }
     }
     if (c->o->object_hook) {
         PyObject *r = PyObject_CallOneArg(c->o->object_hook, d);
@@ -397,14 +649,8 @@ static PyObject *unpack_obj(uctx_t *c, int depth, int is_key)
             Py_RETURN_TRUE;
         Py_RETURN_FALSE;
     case ZPK_TYPE_BIN:
-        rc = zpk_read_bytes_inplace(&c->r, t.v.len, &p);
-        if (UNLIKELY(rc != 0))
-            return zpy_read_error(c, rc);
-        if ((Py_ssize_t)t.v.len > c->o->max_bin_len) {
-            PyErr_Format(PyExc_ValueError, "%u exceeds max_bin_len(%zd)", t.v.len,
-                         c->o->max_bin_len);
+        if (read_bin_body(c, t.v.len, &p) < 0)
             return NULL;
-        }
         return PyBytes_FromStringAndSize(p, t.v.len);
     case ZPK_TYPE_EXT:
         rc = zpk_read_bytes_inplace(&c->r, t.v.len, &p);
@@ -460,16 +706,26 @@ void zpy_uopts_clear(uopts_t *o)
 }
 
 int zpy_uopts_parse(uopts_t *o, PyObject *object_hook, PyObject *list_hook, int use_list,
-                       int raw, int timestamp, int strict_map_key, PyObject *unicode_errors,
-                       PyObject *object_pairs_hook, PyObject *ext_hook, Py_ssize_t max_str_len,
-                       Py_ssize_t max_bin_len, Py_ssize_t max_array_len,
-                       Py_ssize_t max_map_len, Py_ssize_t max_ext_len, int keep_types,
-                       Py_ssize_t base)
+                    int raw, int timestamp, int strict_map_key, PyObject *unicode_errors,
+                    PyObject *object_pairs_hook, PyObject *ext_hook, Py_ssize_t max_str_len,
+                    Py_ssize_t max_bin_len, Py_ssize_t max_array_len, Py_ssize_t max_map_len,
+                    Py_ssize_t max_ext_len, int keep_types, PyObject *ndarray, Py_ssize_t base)
 {
     memset(o, 0, sizeof(*o));
+    if (zpy_ndarray_mode(ndarray, &o->ndarray_mode) < 0)
+        return -1;
+    if (o->ndarray_mode == ZPY_NDARRAY_MSGPACK_NUMPY) {
+        if (object_pairs_hook != Py_None) {
+            PyErr_SetString(PyExc_TypeError, "ndarray='msgpack-numpy' decodes maps as "
+                            "msgpack-numpy's object_hook does: it cannot take object_pairs_hook");
+            return -1;
+        }
+        if (zpy_import_numpy() < 0)
+            return -1;
+    }
     if (object_hook != Py_None && object_pairs_hook != Py_None) {
         PyErr_SetString(PyExc_TypeError,
-                        "object_pairs_hook and object_hook are mutually exclusive");
+                        "object_pairs_hook and object_hook are mutually exclusive.");
         return -1;
     }
     if (set_hook(&o->object_hook, object_hook, "object_hook") < 0 ||
@@ -517,15 +773,16 @@ static PyObject *core_unpackb(PyObject *Py_UNUSED(mod), PyObject *args, PyObject
                              "timestamp", "strict_map_key", "unicode_errors",
                              "object_pairs_hook", "ext_hook", "max_str_len", "max_bin_len",
                              "max_array_len", "max_map_len", "max_ext_len", "keep_types",
-                             NULL};
+                             "ndarray", NULL};
     PyObject *packed, *object_hook = Py_None, *list_hook = Py_None, *unicode_errors = Py_None,
-                      *object_pairs_hook = Py_None, *ext_hook = Py_None;
+                      *object_pairs_hook = Py_None, *ext_hook = Py_None, *ndarray = Py_None;
     int use_list = 1, raw = 0, timestamp = 0, strict_map_key = 1, keep_types = 0;
     Py_ssize_t msl = -1, mbl = -1, mal = -1, mml = -1, mel = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOppipOOOnnnnnp", kwlist, &packed,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOppipOOOnnnnnpO", kwlist, &packed,
                                      &object_hook, &list_hook, &use_list, &raw, &timestamp,
                                      &strict_map_key, &unicode_errors, &object_pairs_hook,
-                                     &ext_hook, &msl, &mbl, &mal, &mml, &mel, &keep_types))
+                                     &ext_hook, &msl, &mbl, &mal, &mml, &mel, &keep_types,
+                                     &ndarray))
         return NULL;
     Py_buffer view;
     if (PyObject_GetBuffer(packed, &view, PyBUF_SIMPLE) < 0)
@@ -533,10 +790,11 @@ static PyObject *core_unpackb(PyObject *Py_UNUSED(mod), PyObject *args, PyObject
     uopts_t o;
     PyObject *r = NULL;
     if (zpy_uopts_parse(&o, object_hook, list_hook, use_list, raw, timestamp, strict_map_key,
-                    unicode_errors, object_pairs_hook, ext_hook, msl, mbl, mal, mml, mel,
-                    keep_types, view.len) == 0) {
+                        unicode_errors, object_pairs_hook, ext_hook, msl, mbl, mal, mml, mel,
+                        keep_types, ndarray, view.len) == 0) {
         uctx_t c;
         zpy_uctx_init(&c, view.buf, (size_t)view.len, &o);
+        c.src = packed; /* msgpack-numpy arrays alias the input */
         r = zpy_unpack(&c);
         size_t used = zpk_reader_offset(&c.r);
         if (r && used < (size_t)view.len) {

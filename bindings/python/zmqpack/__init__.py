@@ -14,8 +14,12 @@ from .ext import ExtType, Timestamp
 from . import _registry
 from ._registry import ext_serializable, register, registered, unregister
 
+try:  # msgpack-python's ExtType and Timestamp pack as they do in msgpack
+    from msgpack import ExtType as _MsgpackExtType, Timestamp as _MsgpackTimestamp
+except ImportError:  # pragma: no cover
+    _MsgpackExtType = _MsgpackTimestamp = None
 _core._setup(ExtType, Timestamp, FormatError, StackError, ExtraData,
-             _registry._pack_hook, _registry._ext_hook)
+             _registry._pack_hook, _registry._ext_hook, _MsgpackExtType, _MsgpackTimestamp)
 
 __version__ = "0.1.0"
 version = (0, 1, 0)
@@ -93,9 +97,9 @@ class Unpacker(_core.Decoder):
                  object_pairs_hook=None, list_hook=None, unicode_errors=None,
                  max_buffer_size=_DEFAULT_MAX_BUFFER_SIZE, ext_hook=None,
                  max_str_len=-1, max_bin_len=-1, max_array_len=-1, max_map_len=-1,
-                 max_ext_len=-1, keep_types=False):
+                 max_ext_len=-1, keep_types=False, ndarray=None):
         if file_like is not None:
-            read = getattr(file_like, "read", None)
+            read = file_like.read  # AttributeError without one, as msgpack-python
             if not callable(read):
                 raise TypeError("`file_like.read` must be a callable.")
         if not max_buffer_size:
@@ -111,7 +115,7 @@ class Unpacker(_core.Decoder):
             object_pairs_hook=object_pairs_hook, ext_hook=ext_hook,
             max_str_len=max_str_len, max_bin_len=max_bin_len,
             max_array_len=max_array_len, max_map_len=max_map_len,
-            max_ext_len=max_ext_len, keep_types=keep_types)
+            max_ext_len=max_ext_len, keep_types=keep_types, ndarray=ndarray)
         self._file = file_like
         self._read_size = read_size
         self._max_buffer_size = max_buffer_size

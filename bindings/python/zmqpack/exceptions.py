@@ -2,28 +2,43 @@
 
 ``except msgpack.FormatError`` style code keeps working after
 ``import zmqpack as msgpack``: the names, the base classes and the
-attributes (``ExtraData.unpacked`` / ``.extra``) are the same.
+attributes (``ExtraData.unpacked`` / ``.extra``) are the same. When
+msgpack-python is importable, each class is also a subclass of msgpack's
+class of the same name, so ``except msgpack.ExtraData`` catches zmqpack's.
 """
+try:
+    from msgpack import exceptions as _msgpack
+except ImportError:  # pragma: no cover - python3-msgpack is installed with the tests
+    _msgpack = None
 
 
-class UnpackException(Exception):
+def _also(name, *bases):
+    """``bases`` with msgpack-python's class ``name`` in front, when it exists
+    (msgpack's classes derive from the same builtins, so the MRO holds)."""
+    theirs = getattr(_msgpack, name, None)
+    if theirs is None:
+        return bases
+    return (theirs,) + tuple(b for b in bases if not issubclass(theirs, b))
+
+
+class UnpackException(*_also("UnpackException", Exception)):
     """Base of the errors raised while unpacking (not all of them: hooks and
     limits raise ``ValueError``/``TypeError`` like msgpack-python does)."""
 
 
-class BufferFull(UnpackException):
+class BufferFull(*_also("BufferFull", UnpackException)):
     """Unpacker.feed() would take the buffer past ``max_buffer_size``."""
 
 
-class OutOfData(UnpackException):
+class OutOfData(*_also("OutOfData", UnpackException)):
     """The streaming Unpacker needs more bytes to finish the next object."""
 
 
-class FormatError(ValueError, UnpackException):
+class FormatError(*_also("FormatError", ValueError, UnpackException)):
     """The bytes are not MessagePack (for example the reserved byte 0xc1)."""
 
 
-class StackError(ValueError, UnpackException):
+class StackError(*_also("StackError", ValueError, UnpackException)):
     """Arrays and maps nested deeper than the unpacker's stack (1024)."""
 
 
@@ -31,7 +46,7 @@ class StackError(ValueError, UnpackException):
 UnpackValueError = ValueError
 
 
-class ExtraData(UnpackValueError):
+class ExtraData(*_also("ExtraData", UnpackValueError)):
     """One-shot unpack found bytes after the object.
 
     ``unpacked`` is the decoded object and ``extra`` the bytes that follow it.

@@ -3,9 +3,10 @@ venv, a wheel from `python3 -m build`, and `meson install`; each then used
 from outside the source tree.
 
 One meson build serves pip and build (meson-python's builddir), so the
-library is compiled once. Run by meson as the test `python-install`
-(suite python); it needs the source and build roots in ZPK_SOURCE_ROOT and
-ZPK_BUILD_ROOT.
+library is compiled once. Run by meson as the test `python-install` (suite
+python), with the source and build roots in ZPK_SOURCE_ROOT and
+ZPK_BUILD_ROOT; the `python` test does not collect it (its name matches no
+pytest pattern).
 """
 import json
 import os
