@@ -96,6 +96,19 @@ static PyObject *Tracker_get_done(TrackerObject *self, void *Py_UNUSED(c))
     return PyBool_FromLong(!self->h || atomic_load(&self->h->done));
 }
 
+/* Raises zmq.NotDone, as pyzmq's MessageTracker.wait() does on a timeout. */
+static PyObject *s_not_done(void)
+{
+    PyObject *zmq = PyImport_ImportModule("zmq");
+    PyObject *cls = zmq ? PyObject_GetAttrString(zmq, "NotDone") : NULL;
+    Py_XDECREF(zmq);
+    if (cls) {
+        PyErr_SetNone(cls);
+        Py_DECREF(cls);
+    }
+    return NULL;
+}
+
 static PyObject *Tracker_wait(TrackerObject *self, PyObject *args)
 {
     double timeout = -1;
@@ -105,7 +118,7 @@ static PyObject *Tracker_wait(TrackerObject *self, PyObject *args)
     while (self->h && !atomic_load(&self->h->done)) {
         if (timeout >= 0 && waited >= timeout) {
             s_drain();
-            Py_RETURN_FALSE;
+            return s_not_done();
         }
         Py_BEGIN_ALLOW_THREADS
         struct timespec ts = {0, 1000000}; /* 1 ms */
@@ -116,7 +129,7 @@ static PyObject *Tracker_wait(TrackerObject *self, PyObject *args)
             return NULL;
     }
     s_drain();
-    Py_RETURN_TRUE;
+    Py_RETURN_NONE;
 }
 
 static PyGetSetDef Tracker_getset[] = {
@@ -127,7 +140,8 @@ static PyGetSetDef Tracker_getset[] = {
 
 static PyMethodDef Tracker_methods[] = {
     {"wait", (PyCFunction)Tracker_wait, METH_VARARGS,
-     "wait(timeout=-1) -> bool: wait (seconds; negative forever) until done."},
+     "wait(timeout=-1): wait (seconds; negative: forever) until done; zmq.NotDone when\n"
+     "the timeout comes first (pyzmq's MessageTracker.wait())."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -67,7 +67,8 @@ def test_keypair_and_public_key():
 
 
 @pytest.mark.parametrize("bad", [b"", b"x" * 39, b"x" * 41, b"x" * 39 + b"\"", "é" * 40,
-                                 b"x" * 39 + b"\0", None, 42])
+                                 b"x" * 39 + b"\0", None, 42, "#" * 40,
+                                 b"0" * 35 + b"%nSc1"])
 def test_malformed_keys_raise_clear_errors(bad, ctx):
     assert not curve.key_valid(bad)
     with pytest.raises(curve.CurveKeyError, match="malformed secret key"):
@@ -79,6 +80,41 @@ def test_malformed_keys_raise_clear_errors(bad, ctx):
         curve.client(s, bad)
     assert s.mechanism == zmq.NULL  # nothing was set
     s.close(0)
+
+
+def test_keys_valid_exactly_when_libzmq_decodes_them():
+    """Z85 groups of 5 must decode below 2**32: "%nSc0" is 0xffffffff, "%nSc1"
+    one more. key_valid() agrees with libzmq's own decoder (zmq_curve_public()
+    refuses a key zmq_z85_decode() cannot decode) on keys near that edge."""
+    import random
+    r = random.Random(3)
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+    keys = ["0" * 35 + "%nSc0", "0" * 35 + "%nSc1", "#" * 40, "%nSc0" * 8]
+    for _ in range(300):
+        keys.append("".join(r.choice(alphabet[-12:] if r.random() < 0.5 else alphabet)
+                            for _ in range(40)))
+    valid = 0
+    for k in keys:
+        try:
+            zmq.curve_public(k.encode())
+            libzmq_ok = True
+        except zmq.ZMQError:
+            libzmq_ok = False
+        assert curve.key_valid(k) == libzmq_ok, k
+        valid += libzmq_ok
+    assert 0 < valid < len(keys)
+
+
+def test_key_file_with_an_undecodable_key_is_refused(tmp_path):
+    p = tmp_path / "bad_secret"
+    p.write_text('metadata\ncurve\n    public-key = "%s"\n' % ("#" * 40))
+    with pytest.raises(curve.CurveKeyError, match="malformed public-key"):
+        curve.load(p)
+    pub, _ = curve.keypair()
+    with pytest.raises(curve.CurveKeyError):
+        curve.save(tmp_path / "x", "#" * 40)
+    curve.save(tmp_path / "ok", pub)
+    assert curve.load(tmp_path / "ok") == (pub, None)
 
 
 def test_client_key_pair_rules(ctx):

@@ -30,8 +30,9 @@ KEY_LEN = 40
 _Key = Union[str, bytes]
 
 # Z85 alphabet (ZMQ RFC 32).
-_Z85 = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_Z85_ALPHABET = (b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                  b".-:+=^!/*?&<>()[]{}@%$#")
+_Z85_VALUE = {c: i for i, c in enumerate(_Z85_ALPHABET)}
 _LINE_MAX = 255   # bytes per line, the newline excluded (as curve.c)
 _FILE_MAX = 65536  # bytes per file
 
@@ -66,20 +67,43 @@ def _as_bytes(key: Any) -> Optional[bytes]:
     return None
 
 
+def _key_problem(b: Optional[bytes]) -> Optional[str]:
+    """Why ``b`` is not a Z85 key, by the rules of zpk_curve_key_valid(): 40
+    characters of the alphabet, each group of 5 decoding to less than 2**32
+    (as libzmq's zmq_z85_decode() requires); None when it is one."""
+    if b is None or len(b) != KEY_LEN:
+        return "40 characters expected"
+    for i in range(0, KEY_LEN, 5):
+        value = 0
+        for c in b[i:i + 5]:
+            digit = _Z85_VALUE.get(c)
+            if digit is None:
+                return "characters outside Z85"
+            value = value * 85 + digit
+        if value >= 1 << 32:
+            return "characters %d-%d do not decode (over 2**32)" % (i + 1, i + 5)
+    return None
+
+
 def key_valid(key: Any) -> bool:
-    """True when ``key`` is exactly 40 characters of the Z85 alphabet (str or bytes)."""
-    b = _as_bytes(key)
-    return b is not None and len(b) == KEY_LEN and all(c in _Z85 for c in b)
+    """True when ``key`` (str or bytes) is a Z85 CURVE key: exactly 40
+    characters of the Z85 alphabet whose groups of 5 decode (as C's
+    zpk_curve_key_valid())."""
+    return _key_problem(_as_bytes(key)) is None
 
 
 def _key(key: Any, what: str) -> bytes:
     b = _as_bytes(key)
-    if b is None or len(b) != KEY_LEN or not all(c in _Z85 for c in b):
+    problem = _key_problem(b)
+    if problem is not None:
         if b is None:
             shown = type(key).__name__
+        elif len(b) != KEY_LEN:
+            shown = f"{len(b)} bytes"
         else:
-            shown = f"{len(b)} bytes" if len(b) != KEY_LEN else "characters outside Z85"
+            shown = problem
         raise CurveKeyError(f"malformed {what}: expected 40 Z85 characters ({shown})")
+    assert b is not None
     return b
 
 
