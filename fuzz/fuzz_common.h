@@ -187,4 +187,30 @@ static inline uint8_t *fuzz_dup(const uint8_t *p, size_t n)
     return c;
 }
 
+/*
+ * Splits the rest of @p in into frames [u16 LE length][bytes]... (a length
+ * past the end takes what is left), at most @p max of them, each an
+ * exact-size heap copy (fuzz_dup). Returns how many; free them with
+ * fuzz_frames_free().
+ */
+static inline size_t fuzz_frames(fuzz_in_t *in, zpk_span_t *frames, size_t max)
+{
+    size_t n = 0;
+    while (in->n > 0 && n < max) {
+        size_t len = fuzz_u16(in);
+        const uint8_t *p;
+        len = fuzz_take(in, len, &p);
+        frames[n].data = fuzz_dup(p, len);
+        frames[n].size = len;
+        n++;
+    }
+    return n;
+}
+
+static inline void fuzz_frames_free(zpk_span_t *frames, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((void *)frames[i].data);
+}
+
 #endif

@@ -97,16 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_begin(size, 64, S_MAX_ARRAY + 64 * 1024);
     zpk_span_t frames[S_MAX_FRAMES];
-    size_t n = 0;
     fuzz_in_t in = {data, size};
-    while (in.n > 0 && n < S_MAX_FRAMES) {
-        size_t len = fuzz_u16(&in);
-        const uint8_t *p;
-        len = fuzz_take(&in, len, &p);
-        frames[n].data = fuzz_dup(p, len);
-        frames[n].size = len;
-        n++;
-    }
+    size_t n = fuzz_frames(&in, frames, S_MAX_FRAMES);
 
     zpk_ndarray_opts_t aopts;
     zpk_ndarray_opts_default(&aopts);
@@ -127,8 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_decode_all(&m);
         zpk__msg_free(&m);
     }
-    for (size_t i = 0; i < n; i++)
-        free((void *)frames[i].data);
+    fuzz_frames_free(frames, n);
     fuzz_end();
     return 0;
 }

@@ -278,6 +278,33 @@ def message_seeds():
     return out
 
 
+def interop_seeds():
+    """Karabo bridge trains (2.2 and 1.0, from tests/peers) and msgpack-numpy
+    maps, as [u16 length][frame] lists, with a few hostile variants."""
+    sys.path.insert(0, os.path.join(ROOT, "..", "tests"))
+    import numpy as np
+    from peers import karabo, msgpack_numpy
+    data = {"A": {"img": np.arange(6, dtype="<u2").reshape(2, 3), "n": 5, "s": "x",
+                  "f": np.array([1.5, -2.0], dtype=">f8")},
+            "B": {"x": [1, 2], "z": np.zeros((0, 3), dtype="|b1"), "c": np.array(3 + 1j)}}
+    meta = {"A": {"timestamp.tid": 10000000001, "timestamp": 1.5}, "B": {}}
+    out = []
+    for proto in karabo.PROTOCOLS:
+        frames = [bytes(f) for f in karabo.serialize(data, meta, proto)]
+        out.append(_frames(frames))
+        if len(frames) > 1:
+            out.append(_frames(frames[:-1]))                          # odd count
+            out.append(_frames(frames[:3] + [frames[3][:-2]] + frames[4:]))  # short array
+            out.append(_frames(frames[2:4] + frames[:2]))             # array first
+    out.append(_frames([msgpack_numpy.packb({"a": np.arange(4, dtype="<i4"),
+                                             "b": [np.float32(2), np.uint8(3)]})]))
+    lying = msgpack_numpy.encode(np.arange(4, dtype="<i2"))
+    lying[b"shape"] = (5,)
+    out.append(_frames([msgpack.packb({"S": {"a": lying}}, use_bin_type=True)]))
+    out.append(_frames([msgpack_numpy.packb(np.array([1, "x"], dtype=object))]))
+    return out
+
+
 def structured_seeds():
     """Structured mode of fuzz_codec.h: compress the payload, then patch and lie."""
     rnd = random.Random(3)
@@ -313,6 +340,7 @@ TARGETS = {
     "blosc": lambda: blosc_seeds() + structured_seeds(),
     "array": array_seeds,
     "message": message_seeds,
+    "interop": interop_seeds,
     "format": lambda: msgpack_seeds() + format_seeds(),
 }
 

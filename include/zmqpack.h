@@ -15,6 +15,7 @@
  * | zmqpack/message.h    | the wire protocol, without sockets                        |
  * | zmqpack/socket.h     | send and receive on libzmq (and CZMQ) sockets             |
  * | zmqpack/curve.h      | CURVE keys and authentication                             |
+ * | zmqpack/interop.h    | other streams' formats: msgpack-numpy, Karabo bridge      |
  *
  * None of them includes <zmq.h>: sockets are `void *`, as libzmq returns them.
  *
@@ -35,5 +36,6 @@
 #include "zmqpack/message.h"
 #include "zmqpack/socket.h"
 #include "zmqpack/curve.h"
+#include "zmqpack/interop.h"
 
 #endif

@@ -99,6 +99,13 @@ int zpk_dtype_format(zpk_dtype_t dt, char *buf, size_t size)
     return n;
 }
 
+const char *zpk__dtype_numpy_str(zpk_dtype_t dt, char buf[ZPK_DTYPE_STR_SIZE])
+{
+    if (zpk_dtype_is_native(dt))
+        return zpk_dtype_name(dt);
+    return zpk_dtype_format(dt, buf, ZPK_DTYPE_STR_SIZE) < 0 ? NULL : buf;
+}
+
 /* Describes what kind of thing an unsupported numpy kind letter is. */
 static const char *s_unsupported(char kind)
 {

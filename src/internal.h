@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "zmqpack/common.h"
+#include "zmqpack/ndarray.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #  define ZPK_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -46,6 +47,13 @@ static inline bool zpk__mul_size(size_t a, size_t b, size_t *out)
 {
     return !__builtin_mul_overflow(a, b, out);
 }
+
+/*
+ * What numpy's str(A.dtype) prints for @p dt (dtype.c): its name in native
+ * order ("uint16"), else its typestr (">u2", written into @p buf). NULL for
+ * an invalid dtype.
+ */
+const char *zpk__dtype_numpy_str(zpk_dtype_t dt, char buf[ZPK_DTYPE_STR_SIZE]);
 
 /* Codec backends (codec_zlib.c, codec_blosc.c), dispatched by codec.c. */
 size_t zpk__zlib_bound(size_t n);
