@@ -472,9 +472,10 @@ static int s_from(const zpk_node_t *n, unsigned flags, size_t depth, json_t **ou
         break;
     }
     case ZPK_TYPE_FLOAT: {
+        /* the float itself: through a double, a signalling NaN is quieted */
+        float f = 0;
+        zpk_node_get_float(n, &f);
         double d = 0;
-        zpk_node_get_double(n, &d);
-        float f = (float)d;
         char buf[40];
         if (isfinite(f))
             d = s_short32(f, buf, sizeof buf);
@@ -955,9 +956,8 @@ static int s_emit(s_out_t *o, const zpk_node_t *n, size_t depth)
         break;
     }
     case ZPK_TYPE_FLOAT: {
-        double d = 0;
-        zpk_node_get_double(n, &d);
-        float f = (float)d;
+        float f = 0; /* the float itself: through a double, a signalling NaN is quieted */
+        zpk_node_get_float(n, &f);
         if (!lossless) {
             if (isfinite(f))
                 s_put_real32(o, f);

@@ -154,6 +154,23 @@ const char *harness_require_data(const char *name)
     return path;
 }
 
+size_t harness_hex(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = hex; *p;) {
+        if (*p == ' ' || *p == '-') {
+            p++;
+            continue;
+        }
+        unsigned v;
+        assert_int_equal(sscanf(p, "%2x", &v), 1);
+        assert_true(n < cap);
+        out[n++] = (uint8_t)v;
+        p += 2;
+    }
+    return n;
+}
+
 uint8_t *harness_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -50,6 +50,13 @@ const char *harness_data_path(const char *name);
  */
 const char *harness_require_data(const char *name);
 
+/*
+ * Parses hex text ("cc80", "cc 80", "cc-80": spaces and dashes are ignored)
+ * into @p out; returns the byte count. Fails the test (cmocka) on a bad
+ * digit or more than @p cap bytes.
+ */
+size_t harness_hex(const char *hex, uint8_t *out, size_t cap);
+
 /* Reads a whole file into memory (malloc'd); NULL on failure. */
 uint8_t *harness_read_file(const char *path, size_t *len);
 

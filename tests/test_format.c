@@ -13,29 +13,11 @@
 #include "harness.h"
 #include "zmqpack.h"
 
-/* Parses "cc 80" into bytes; returns the count. */
-static size_t s_hex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = hex; *p;) {
-        if (*p == ' ') {
-            p++;
-            continue;
-        }
-        unsigned v;
-        assert_int_equal(sscanf(p, "%2x", &v), 1);
-        assert_true(n < cap);
-        out[n++] = (uint8_t)v;
-        p += 2;
-    }
-    return n;
-}
-
 /* Checks that @p w holds exactly @p hex, then resets it. */
 static void s_expect(zpk_writer_t *w, const char *hex)
 {
     uint8_t want[128];
-    size_t n = s_hex(hex, want, sizeof want);
+    size_t n = harness_hex(hex, want, sizeof want);
     assert_int_equal(zpk_writer_finish(w), 0);
     if (zpk_writer_size(w) != n || memcmp(zpk_writer_data(w), want, n) != 0) {
         fprintf(stderr, "want %s\ngot  ", hex);
@@ -115,7 +97,7 @@ static void test_pack_node(void **state)
     (void)state;
     /* O copies a whole tree in: every type, and a tree deeper than the inline stack. */
     uint8_t in[512];
-    size_t n = s_hex("85 a1 61 93 c0 c3 cb 7ff8000000000000 01 ca 3fc00000"
+    size_t n = harness_hex("85 a1 61 93 c0 c3 cb 7ff8000000000000 01 ca 3fc00000"
                      " c4 02 0102 d6 ff 00000001 d5 05 6162"
                      " 81 a0 92 ff d0 80 a3 78797a 80",
                      in, sizeof in);
@@ -258,7 +240,7 @@ static void test_pack_argument_errors(void **state)
 static zpk_doc_t *s_doc(const char *hex)
 {
     uint8_t in[512];
-    size_t n = s_hex(hex, in, sizeof in);
+    size_t n = harness_hex(hex, in, sizeof in);
     zpk_doc_t *doc = NULL;
     assert_int_equal(zpk_doc_parse(in, n, NULL, 0, &doc, NULL), 0);
     return doc;

@@ -15,23 +15,6 @@
 #include "zmqpack.h"
 #include "zmqpack/json.h"
 
-static size_t s_hex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = hex; *p;) {
-        if (*p == ' ') {
-            p++;
-            continue;
-        }
-        unsigned v;
-        assert_int_equal(sscanf(p, "%2x", &v), 1);
-        assert_true(n < cap);
-        out[n++] = (uint8_t)v;
-        p += 2;
-    }
-    return n;
-}
-
 /* One row of the mapping table: MessagePack bytes, plain JSON, lossless JSON. */
 typedef struct s_row {
     const char *mpack;
@@ -111,7 +94,7 @@ static const s_row_t s_rows[] = {
 
 static zpk_doc_t *s_doc(const char *hex, uint8_t *buf, size_t cap, size_t *n)
 {
-    *n = s_hex(hex, buf, cap);
+    *n = harness_hex(hex, buf, cap);
     zpk_doc_t *doc = NULL;
     assert_int_equal(zpk_doc_parse(buf, *n, NULL, 0, &doc, NULL), 0);
     return doc;
@@ -159,7 +142,7 @@ static void test_mapping_table(void **state)
 static void s_to_bytes(const char *json, unsigned flags, unsigned wflags, const char *hex)
 {
     uint8_t want[64];
-    size_t n = s_hex(hex, want, sizeof want);
+    size_t n = harness_hex(hex, want, sizeof want);
     json_error_t jerr;
     json_t *j = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     assert_non_null(j);
@@ -404,7 +387,7 @@ static void test_allocation_failures(void **state)
 {
     (void)state;
     uint8_t in[128];
-    size_t n = s_hex("86 a1 61 c4 02 0102 01 ca 7fc00000 a1 62 81 01 02 a1 63 d6 ff 00000001"
+    size_t n = harness_hex("86 a1 61 c4 02 0102 01 ca 7fc00000 a1 62 81 01 02 a1 63 d6 ff 00000001"
                      " c0 cf ffffffffffffffff a1 64 92 a2 ff61 d5 05 6162",
                      in, sizeof in);
     json_malloc_t old_malloc;
@@ -526,6 +509,65 @@ static void test_text_and_tree_agree(void **state)
     }
 }
 
+/*
+ * NaN payloads (issue 19, the fuzz_mp2json finding ca ff b2 ff ff): the
+ * lossless form keeps every bit of a NaN, sign and payload, signalling NaNs
+ * included, for float 32 and float 64 alike; through the text and through
+ * json_t. The plain form writes null.
+ */
+static void test_nan_payloads_kept(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *mpack, *lossless;
+    } cases[] = {
+        {"ca 7fc00000", "{\"$float32\":\"nan\"}"},
+        {"ca ffc00000", "{\"$float32\":\"-nan\"}"},
+        {"ca ffb2ffff", "{\"$float32\":\"0xffb2ffff\"}"}, /* the finding: signalling */
+        {"ca 7f800001", "{\"$float32\":\"0x7f800001\"}"}, /* smallest signalling payload */
+        {"ca 7fbfffff", "{\"$float32\":\"0x7fbfffff\"}"}, /* largest signalling payload */
+        {"ca 7fc00001", "{\"$float32\":\"0x7fc00001\"}"},
+        {"ca ffffffff", "{\"$float32\":\"0xffffffff\"}"},
+        {"cb 7ff8000000000000", "{\"$float\":\"nan\"}"},
+        {"cb fff8000000000000", "{\"$float\":\"-nan\"}"},
+        {"cb 7ff0000000000001", "{\"$float\":\"0x7ff0000000000001\"}"},
+        {"cb 7ff4000000000000", "{\"$float\":\"0x7ff4000000000000\"}"},
+        {"cb fff7ffffffffffff", "{\"$float\":\"0xfff7ffffffffffff\"}"},
+        {"cb 7ff8000000000001", "{\"$float\":\"0x7ff8000000000001\"}"},
+        {"cb ffffffffffffffff", "{\"$float\":\"0xffffffffffffffff\"}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t in[16];
+        size_t n = harness_hex(cases[i].mpack, in, sizeof in);
+        zpk_doc_t *doc = NULL;
+        assert_int_equal(zpk_doc_parse(in, n, NULL, 0, &doc, NULL), 0);
+        char *text = NULL;
+        assert_int_equal(zpk_json_dumps(zpk_doc_root(doc), ZPK_JSON_LOSSLESS, &text, NULL), 0);
+        assert_string_equal(text, cases[i].lossless);
+        /* text -> MessagePack: the same bytes */
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        assert_int_equal(zpk_json_loads_to_writer(text, strlen(text), &w, NULL), 0);
+        assert_int_equal(zpk_writer_size(&w), n);
+        assert_memory_equal(zpk_writer_data(&w), in, n);
+        zpk_free(text);
+        /* json_t both ways: the same bytes */
+        json_t *j = NULL;
+        assert_int_equal(zpk_json_from_node(zpk_doc_root(doc), ZPK_JSON_LOSSLESS, &j), 0);
+        zpk_writer_reset(&w);
+        assert_int_equal(zpk_json_to_msgpack(j, &w), 0);
+        assert_int_equal(zpk_writer_size(&w), n);
+        assert_memory_equal(zpk_writer_data(&w), in, n);
+        json_decref(j);
+        zpk_writer_free(&w);
+        /* plain: null */
+        assert_int_equal(zpk_json_dumps(zpk_doc_root(doc), 0, &text, NULL), 0);
+        assert_string_equal(text, "null");
+        zpk_free(text);
+        zpk_doc_destroy(&doc);
+    }
+}
+
 /* Keys nested in keys: the plain form writes a non-str key as its JSON text,
  * escaped again at every level (finding F2). The text of one key is capped. */
 static void test_plain_nested_keys_capped(void **state)
@@ -582,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_mpack_corpus_lossless),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_plain_nested_keys_capped),
+        cmocka_unit_test(test_nan_payloads_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,24 +20,6 @@
 #include "harness.h"
 #include "zmqpack.h"
 
-/* "cc-00-ff" -> bytes; returns the count. */
-static size_t s_hex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = hex; *p;) {
-        if (*p == '-') {
-            p++;
-            continue;
-        }
-        unsigned v;
-        assert_int_equal(sscanf(p, "%2x", &v), 1);
-        assert_true(n < cap);
-        out[n++] = (uint8_t)v;
-        p += 2;
-    }
-    return n;
-}
-
 /* The kinds of value a case can hold (the case's key). */
 typedef enum { K_NIL, K_BOOL, K_BINARY, K_NUMBER, K_BIGNUM, K_STRING, K_ARRAY, K_MAP,
                K_TIMESTAMP, K_EXT } s_kind_t;
@@ -144,7 +126,7 @@ static void s_check_read(zpk_reader_t *r, s_kind_t k, const json_t *v, const jso
         break;
     case K_BINARY: {
         uint8_t want[256];
-        size_t n = s_hex(json_string_value(v), want, sizeof want);
+        size_t n = harness_hex(json_string_value(v), want, sizeof want);
         assert_int_equal(t.type, ZPK_TYPE_BIN);
         assert_int_equal(t.v.len, n);
         if (n)
@@ -153,7 +135,7 @@ static void s_check_read(zpk_reader_t *r, s_kind_t k, const json_t *v, const jso
     }
     case K_EXT: {
         uint8_t want[256];
-        size_t n = s_hex(json_string_value(json_array_get(v, 1)), want, sizeof want);
+        size_t n = harness_hex(json_string_value(json_array_get(v, 1)), want, sizeof want);
         assert_int_equal(t.type, ZPK_TYPE_EXT);
         assert_int_equal(t.exttype, json_integer_value(json_array_get(v, 0)));
         assert_int_equal(t.v.len, n);
@@ -208,12 +190,12 @@ static void s_write(zpk_writer_t *w, s_kind_t k, const json_t *v, const json_t *
     }
     case K_STRING: zpk_write_str(w, json_string_value(v), json_string_length(v)); break;
     case K_BINARY: {
-        size_t n = s_hex(json_string_value(v), buf, sizeof buf);
+        size_t n = harness_hex(json_string_value(v), buf, sizeof buf);
         zpk_write_bin(w, buf, n);
         break;
     }
     case K_EXT: {
-        size_t n = s_hex(json_string_value(json_array_get(v, 1)), buf, sizeof buf);
+        size_t n = harness_hex(json_string_value(json_array_get(v, 1)), buf, sizeof buf);
         zpk_write_ext(w, (int8_t)json_integer_value(json_array_get(v, 0)), buf, n);
         break;
     }
@@ -287,7 +269,7 @@ static void test_msgpack_test_suite(void **state)
             json_array_foreach(encs, ei, e) {
                 uint8_t bytes[256];
                 const char *hex = json_string_value(e);
-                size_t n = s_hex(hex, bytes, sizeof bytes);
+                size_t n = harness_hex(hex, bytes, sizeof bytes);
                 zpk_reader_t r;
                 zpk_reader_init(&r, bytes, n, NULL);
                 s_check_read(&r, k, v, c);
@@ -315,12 +297,12 @@ static void test_msgpack_test_suite(void **state)
                 s_write(&w, k, v, c);
                 assert_int_equal(zpk_writer_finish(&w), 0);
                 uint8_t first[256];
-                size_t fn = s_hex(json_string_value(json_array_get(encs, 0)), first,
+                size_t fn = harness_hex(json_string_value(json_array_get(encs, 0)), first,
                                   sizeof first);
                 bool matched = false;
                 json_array_foreach(encs, ei, e) {
                     uint8_t bytes[256];
-                    size_t n = s_hex(json_string_value(e), bytes, sizeof bytes);
+                    size_t n = harness_hex(json_string_value(e), bytes, sizeof bytes);
                     if (n == fn && n == zpk_writer_size(&w) &&
                         memcmp(bytes, zpk_writer_data(&w), n) == 0)
                         matched = true;
@@ -343,13 +325,13 @@ static void test_msgpack_test_suite(void **state)
                 s_num_t nn = s_number(k == K_NUMBER ? v : json_object_get(c, "number"),
                                       k == K_BIGNUM ? json_object_get(c, "bignum") : NULL);
                 uint8_t want[16];
-                size_t wn = s_hex(double_enc, want, sizeof want);
+                size_t wn = harness_hex(double_enc, want, sizeof want);
                 zpk_writer_reset(&w);
                 zpk_write_double(&w, nn.d);
                 assert_int_equal(zpk_writer_size(&w), wn);
                 assert_memory_equal(zpk_writer_data(&w), want, wn);
                 if (float_enc) {
-                    wn = s_hex(float_enc, want, sizeof want);
+                    wn = harness_hex(float_enc, want, sizeof want);
                     zpk_writer_reset(&w);
                     zpk_writer_set_flags(&w, ZPK_WRITER_SINGLE_FLOAT);
                     zpk_write_real(&w, nn.d);

@@ -13,29 +13,11 @@
 #include "internal.h"
 #include "zmqpack.h"
 
-/* Parses "cc80" / "cc 80" into bytes; returns the count. */
-static size_t s_hex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = hex; *p;) {
-        if (*p == ' ' || *p == '-') {
-            p++;
-            continue;
-        }
-        unsigned v;
-        assert_int_equal(sscanf(p, "%2x", &v), 1);
-        assert_true(n < cap);
-        out[n++] = (uint8_t)v;
-        p += 2;
-    }
-    return n;
-}
-
 /* Checks that the growable writer @p w holds exactly @p hex, then resets it. */
 static void s_expect(zpk_writer_t *w, const char *hex)
 {
     uint8_t want[64];
-    size_t n = s_hex(hex, want, sizeof want);
+    size_t n = harness_hex(hex, want, sizeof want);
     assert_int_equal(zpk_writer_finish(w), 0);
     assert_int_equal(zpk_writer_size(w), n);
     assert_memory_equal(zpk_writer_data(w), want, n);
@@ -108,7 +90,7 @@ static void test_nil_bool_float(void **state)
 static void s_check_blob(bool str, size_t len, const char *hdr_hex)
 {
     uint8_t hdr[8];
-    size_t hn = s_hex(hdr_hex, hdr, sizeof hdr);
+    size_t hn = harness_hex(hdr_hex, hdr, sizeof hdr);
     uint8_t *body = malloc(len ? len : 1);
     for (size_t i = 0; i < len; i++)
         body[i] = (uint8_t)('a' + i % 26);
@@ -203,7 +185,7 @@ static void test_ext_forms(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint8_t hdr[8];
-        size_t hn = s_hex(cases[i].hdr, hdr, sizeof hdr);
+        size_t hn = harness_hex(cases[i].hdr, hdr, sizeof hdr);
         zpk_writer_t w;
         zpk_writer_init_growable(&w, 0);
         zpk_write_ext(&w, 7, body, cases[i].len);

@@ -23,6 +23,7 @@
  * | float 64, finite           | real, fewest digits that read back exactly (`0.1`, `1.0`, `1e+100`) | real              |
  * | float 64 NaN / +-inf       | `null`                             | `{"$float": "nan"}` (also `"-nan"`, `"inf"`, `"-inf"`, or the bits `"0x7ff0000000000001"` for any other NaN) |
  * | float 32                   | real, fewest digits that name the float (`0.1`; `null` if not finite) | `{"$float32": 0.1}` (non-finite: as `$float`, bits `"0x7fc00001"`) |
+ * | NaN, float 32 or 64         | `null`                             | every bit kept (sign, payload, signalling NaNs too): the bytes come back identical |
  * | str (valid UTF-8)          | string (`\u0000` for NUL)          | string                                  |
  * | str (not UTF-8)            | `{"$str": "<base64>"}`             | `{"$str": "<base64>"}`                  |
  * | bin                        | string, base64                     | `{"$bin": "<base64>"}`                  |
