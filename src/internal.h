@@ -55,6 +55,10 @@ static inline bool zpk__mul_size(size_t a, size_t b, size_t *out)
  */
 const char *zpk__dtype_numpy_str(zpk_dtype_t dt, char buf[ZPK_DTYPE_STR_SIZE]);
 
+/* Whether @p c's fields are in range (codec.c). */
+struct zpk_codec;
+bool zpk__codec_settings_ok(const struct zpk_codec *c);
+
 /* Codec backends (codec_zlib.c, codec_blosc.c), dispatched by codec.c. */
 size_t zpk__zlib_bound(size_t n);
 int zpk__zlib_compress(int level, const void *src, size_t n, void *dst, size_t cap,

@@ -851,6 +851,111 @@ static void test_hostile_header_bytes(void **state)
     zpk_ndarray_info_free(&info);
 }
 
+/*
+ * A key twice in an otherwise valid header is refused as a duplicate, never
+ * read as the later one (issue 19: with the duplicate check removed, every
+ * other test still passed, because their duplicates also lacked a key).
+ */
+static void test_header_duplicate_key(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"dtype", "shape", "order", "nbytes", "codec",
+                                       "chunk", "chunks"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        uint8_t buf[256];
+        zpk_writer_t w;
+        zpk_writer_init_buffer(&w, buf, sizeof buf);
+        /* a complete header for 2 x <f4 (8 bytes, raw, one chunk) ... */
+        zpk_write_map(&w, 8);
+        zpk_write_cstr(&w, "dtype");
+        zpk_write_cstr(&w, "<f4");
+        zpk_write_cstr(&w, "shape");
+        zpk_write_array(&w, 1);
+        zpk_write_uint(&w, 2);
+        zpk_write_cstr(&w, "order");
+        zpk_write_cstr(&w, "C");
+        zpk_write_cstr(&w, "nbytes");
+        zpk_write_uint(&w, 8);
+        zpk_write_cstr(&w, "codec");
+        zpk_write_cstr(&w, "none");
+        zpk_write_cstr(&w, "chunk");
+        zpk_write_uint(&w, 8);
+        zpk_write_cstr(&w, "chunks");
+        zpk_write_array(&w, 1);
+        zpk_write_uint(&w, 8);
+        /* ... and key k again, with a value that would also be valid alone */
+        zpk_write_cstr(&w, keys[k]);
+        switch (k) {
+        case 0: zpk_write_cstr(&w, "<i4"); break;
+        case 1: zpk_write_array(&w, 2); zpk_write_uint(&w, 1); zpk_write_uint(&w, 2); break;
+        case 2: zpk_write_cstr(&w, "F"); break;
+        case 3: zpk_write_uint(&w, 8); break;
+        case 4: zpk_write_cstr(&w, "none"); break;
+        case 5: zpk_write_uint(&w, 8); break;
+        default: zpk_write_array(&w, 1); zpk_write_uint(&w, 8); break;
+        }
+        assert_int_equal(zpk_writer_check_one_object(&w, NULL), 0);
+        size_t n = zpk_writer_size(&w);
+        zpk_ndarray_info_t info;
+        zpk_error_t err;
+        assert_int_equal(zpk_ndarray_header_decode(buf, n, NULL, &info, &err), ZPK_EFORMAT);
+        char want[64];
+        snprintf(want, sizeof want, "duplicate key '%s'", keys[k]);
+        if (strstr(err.text, want) == NULL)
+            fail_msg("key %s: \"%s\"", keys[k], err.text);
+        /* without the second one, the same header is good */
+        buf[0] = 0x87;
+        zpk_reader_t r;
+        zpk_reader_init(&r, buf, n, NULL);
+        assert_int_equal(zpk_ndarray_header_read(&r, NULL, &info, NULL), 0);
+        assert_int_equal(info.dtype.kind, 'f');
+        assert_int_equal(info.order, 'C');
+        zpk_ndarray_info_free(&info);
+    }
+}
+
+/* zpk_ndarray_decode_concat takes exactly the bytes the header declares:
+ * one byte more or less is ZPK_ESHAPE, for raw and compressed arrays. */
+static void test_decode_concat_exact_size(void **state)
+{
+    (void)state;
+    size_t n = 3000;
+    uint8_t *data = malloc(n), *cat = malloc(n + 64), *dst = malloc(n);
+    s_fill(data, n, 5);
+    size_t shp[1] = {n / 4};
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 4), 1, shp, ZPK_ORDER_C, data), 0);
+    zpk_codec_id_t ids[] = {ZPK_CODEC_NONE, ZPK_CODEC_ZLIB};
+    for (size_t k = 0; k < 2; k++) {
+        zpk_codec_t c;
+        zpk_codec_default(&c, ids[k]);
+        c.chunk_size = 1024; /* several chunks */
+        zpk_ndarray_enc_t enc;
+        assert_int_equal(zpk_ndarray_encode(&a, &c, false, &enc, NULL), 0);
+        size_t total = 0;
+        for (size_t i = 0; i < enc.nchunks; i++) {
+            memcpy(cat + total, enc.chunks[i].data, enc.chunks[i].size);
+            total += enc.chunks[i].size;
+        }
+        assert_int_equal(total, enc.info.stored_bytes);
+        memset(cat + total, 0, 64);
+        assert_int_equal(zpk_ndarray_decode_concat(&enc.info, cat, total, dst, n, NULL), 0);
+        assert_memory_equal(dst, data, n);
+        zpk_error_t err;
+        assert_int_equal(zpk_ndarray_decode_concat(&enc.info, cat, total + 1, dst, n, &err),
+                         ZPK_ESHAPE);
+        assert_non_null(strstr(err.text, "header declares"));
+        assert_int_equal(zpk_ndarray_decode_concat(&enc.info, cat, total - 1, dst, n, NULL),
+                         ZPK_ESHAPE);
+        assert_int_equal(zpk_ndarray_decode_concat(&enc.info, NULL, total, dst, n, NULL),
+                         ZPK_EINVAL);
+        zpk_ndarray_enc_free(&enc);
+    }
+    free(data);
+    free(cat);
+    free(dst);
+}
+
 static void test_hostile_chunks(void **state)
 {
     (void)state;
@@ -938,6 +1043,8 @@ int main(void)
         cmocka_unit_test(test_hostile_headers),
         cmocka_unit_test(test_hostile_header_bytes),
         cmocka_unit_test(test_hostile_chunks),
+        cmocka_unit_test(test_header_duplicate_key),
+        cmocka_unit_test(test_decode_concat_exact_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
