@@ -18,6 +18,7 @@
  */
 #include "doc_internal.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -212,10 +213,13 @@ int zpk__parser_take(zpk__parser_t *ps, size_t consumed, zpk_doc_t **out)
         return ZPK_ENOMEM;
     }
     d->root = ps->root;
+    d->root.flags |= ZPK__NODE_DOC_ROOT;
     d->blocks = ps->arena.head;
     d->release = NULL;
     d->ud = NULL;
     d->consumed = consumed;
+    d->copies = NULL;
+    d->ncopies = d->capcopies = 0;
     /* The next object's first block is sized like what this one used. */
     size_t used = ps->arena.total - (size_t)(ps->arena.hi - ps->arena.lo);
     size_t hint = used < S_REUSE_HINT ? used : S_REUSE_HINT;
@@ -1193,6 +1197,74 @@ int zpk__parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos, size_t end,
     return s_parse_skip(ps, base, pos, end, base_off, err);
 }
 
+/* ---- copies of borrowed strs (format.c's `s`) --------------------------- */
+
+_Static_assert(offsetof(struct zpk_doc, root) == 0, "a document's root is its first member");
+
+/* One lock for every document: copying is the rare path of a rare case. */
+static pthread_mutex_t s_copies_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t s_copy_slot(const zpk__str_copy_t *tab, size_t cap, const zpk_node_t *n)
+{
+    size_t h = (size_t)(((uintptr_t)n >> 4) * UINT64_C(0x9e3779b97f4a7c15)) & (cap - 1);
+    while (tab[h].node != NULL && tab[h].node != n)
+        h = (h + 1) & (cap - 1);
+    return h;
+}
+
+/* Makes room for one more entry (the table stays at most half full). */
+static bool s_copies_room(struct zpk_doc *d)
+{
+    if (2 * (d->ncopies + 1) <= d->capcopies)
+        return true;
+    size_t cap = d->capcopies ? 2 * d->capcopies : 16;
+    zpk__str_copy_t *tab = zpk__calloc(cap, sizeof *tab);
+    if (tab == NULL)
+        return false;
+    for (size_t i = 0; i < d->capcopies; i++)
+        if (d->copies[i].node != NULL)
+            tab[s_copy_slot(tab, cap, d->copies[i].node)] = d->copies[i];
+    zpk__free(d->copies);
+    d->copies = tab;
+    d->capcopies = cap;
+    return true;
+}
+
+int zpk__doc_str_text(const zpk_node_t *root, const zpk_node_t *n, const char **out)
+{
+    if (!(root->flags & ZPK__NODE_DOC_ROOT))
+        return ZPK_ENOTFOUND;
+    struct zpk_doc *d = (struct zpk_doc *)(uintptr_t)root;
+    int rc = 0;
+    pthread_mutex_lock(&s_copies_lock);
+    size_t h = d->capcopies ? s_copy_slot(d->copies, d->capcopies, n) : 0;
+    if (d->capcopies && d->copies[h].node == n) {
+        *out = d->copies[h].text;
+    } else if (!s_copies_room(d)) {
+        rc = ZPK_ENOMEM;
+    } else {
+        /* a block of its own, in the document's chain: freed with it */
+        zpk__block_t *b = zpk__malloc(S_BLOCK_HDR + (size_t)n->len + 1);
+        if (b == NULL) {
+            rc = ZPK_ENOMEM;
+        } else {
+            b->size = (size_t)n->len + 1;
+            b->next = d->blocks;
+            d->blocks = b;
+            char *text = (char *)b + S_BLOCK_HDR;
+            if (n->len)
+                memcpy(text, n->v.p, n->len);
+            text[n->len] = '\0';
+            h = s_copy_slot(d->copies, d->capcopies, n);
+            d->copies[h] = (zpk__str_copy_t){n, text};
+            d->ncopies++;
+            *out = text;
+        }
+    }
+    pthread_mutex_unlock(&s_copies_lock);
+    return rc;
+}
+
 /* ---- documents --------------------------------------------------------- */
 
 int zpk_doc_parse(const void *data, size_t len, const zpk_limits_t *lim,
@@ -1236,6 +1308,7 @@ void zpk_doc_destroy(zpk_doc_t **doc)
     *doc = NULL;
     void (*release)(void *) = d->release;
     void *ud = d->ud;
+    zpk__free(d->copies);
     s_blocks_free(d->blocks); /* d itself lives in one of the blocks */
     if (release != NULL)
         release(ud);

@@ -9,8 +9,12 @@
 #include "zmqpack/doc.h"
 
 /* Node flag: a str that points into the input (ZPK_DOC_BORROW), so it is
- * not NUL-terminated; format.c's `s` refuses it. */
+ * not NUL-terminated; format.c's `s` has the document copy it
+ * (zpk__doc_str_text). */
 #define ZPK__NODE_BORROWED 0x1u
+/* Node flag: the root of a document, which is the document's first member,
+ * so the document can be reached from it (format.c's `s`). */
+#define ZPK__NODE_DOC_ROOT 0x2u
 
 /* 16 bytes. Arrays: v.c -> len nodes; maps: v.c -> 2*len nodes, k,v,k,v. */
 struct zpk_node {
@@ -46,12 +50,20 @@ typedef struct zpk__arena {
     size_t total;         /* bytes of blocks allocated */
 } zpk__arena_t;
 
+/* A borrowed str that format's `s` needed, copied with its NUL. */
+typedef struct zpk__str_copy {
+    const zpk_node_t *node;
+    const char *text;
+} zpk__str_copy_t;
+
 struct zpk_doc {
-    zpk_node_t root;
+    zpk_node_t root; /* first: ZPK__NODE_DOC_ROOT */
     zpk__block_t *blocks;
     void (*release)(void *ud);
     void *ud;
     size_t consumed;
+    zpk__str_copy_t *copies; /* open addressing by node address; NULL until needed */
+    size_t ncopies, capcopies;
 };
 
 /*
@@ -121,6 +133,16 @@ void zpk__parser_drop_nodes(zpk__parser_t *ps);
  */
 int zpk__parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos, size_t end,
                bool build, bool oneshot, uint64_t base_off, zpk_error_t *err);
+
+/*
+ * The NUL-terminated text of the borrowed str @p n, found under @p root: when
+ * @p root is a document's root, the document copies the str once, on first
+ * need, into memory it owns, and hands out the same copy afterwards (under
+ * a lock: several threads may unpack one document). Returns 0,
+ * ZPK_ENOTFOUND when @p root is not a document's root (the document cannot
+ * be reached), or ZPK_ENOMEM.
+ */
+int zpk__doc_str_text(const zpk_node_t *root, const zpk_node_t *n, const char **out);
 
 /*
  * Moves the completed object (ps->root and the arena) into a new document.

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "doc_internal.h"
@@ -562,18 +563,28 @@ typedef struct s_unpack {
     size_t pos;
     zpk_error_t *err;
     va_list ap;
+    const zpk_node_t *root; /* the node given: a document's root copies borrowed strs */
+    char where[48];         /* the value being unpacked: " (key \"id\")", " (element 2)" */
 } s_unpack_t;
 
-static int s_type_error(zpk_error_t *err, size_t col, char c, const zpk_node_t *n,
-                        const char *want)
+/* Names the value about to be unpacked, for the error texts. */
+static void s_where_key(s_unpack_t *u, const char *key, size_t len)
 {
-    return zpk__error(err, ZPK_ETYPE, col, "column %zu: '%c' expects %s, found %s", col, c,
-                      want, zpk_type_name(zpk_node_type(n)));
+    snprintf(u->where, sizeof u->where, len > 24 ? " (key \"%.*s...\")" : " (key \"%.*s\")",
+             (int)(len > 24 ? 24 : len), key != NULL ? key : "");
 }
 
-static int s_range_error(zpk_error_t *err, size_t col, char c)
+static int s_type_error(s_unpack_t *u, size_t col, char c, const zpk_node_t *n,
+                        const char *want)
 {
-    return zpk__error(err, ZPK_ETYPE, col, "column %zu: value out of range for '%c'", col, c);
+    return zpk__error(u->err, ZPK_ETYPE, col, "column %zu%s: '%c' expects %s, found %s", col,
+                      u->where, c, want, zpk_type_name(zpk_node_type(n)));
+}
+
+static int s_range_error(s_unpack_t *u, size_t col, char c)
+{
+    return zpk__error(u->err, ZPK_ETYPE, col, "column %zu%s: value out of range for '%c'", col,
+                      u->where, c);
 }
 
 /* Fetches the next output pointer; NULL is an argument error (unless dry). */
@@ -587,7 +598,7 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry);
 static int s_unpack_array(s_unpack_t *u, const zpk_node_t *n, s_tok_t open, bool dry)
 {
     if (!dry && zpk_node_type(n) != ZPK_TYPE_ARRAY)
-        return s_type_error(u->err, open.col, '[', n, "an array");
+        return s_type_error(u, open.col, '[', n, "an array");
     size_t len = dry ? 0 : zpk_node_len(n);
     size_t i = 0;
     for (;;) {
@@ -608,6 +619,7 @@ static int s_unpack_array(s_unpack_t *u, const zpk_node_t *n, s_tok_t open, bool
             return zpk__error(u->err, ZPK_ENOTFOUND, t.col,
                               "column %zu: array has %zu elements, no element %zu", t.col, len,
                               i);
+        snprintf(u->where, sizeof u->where, " (element %zu)", i);
         int rc = s_unpack_value(u, dry ? NULL : zpk_node_array_at(n, i), dry);
         if (rc != 0)
             return rc;
@@ -632,7 +644,7 @@ static ptrdiff_t s_map_find(const zpk_node_t *n, const char *key, size_t len)
 static int s_unpack_map(s_unpack_t *u, const zpk_node_t *n, s_tok_t open, bool dry)
 {
     if (!dry && zpk_node_type(n) != ZPK_TYPE_MAP)
-        return s_type_error(u->err, open.col, '{', n, "a map");
+        return s_type_error(u, open.col, '{', n, "a map");
     size_t found = 0; /* keys of the format present in the map */
     for (;;) {
         s_tok_t t;
@@ -671,6 +683,7 @@ static int s_unpack_map(s_unpack_t *u, const zpk_node_t *n, s_tok_t open, bool d
                                   (int)(klen > 40 ? 40 : klen), key != NULL ? key : "");
             }
         }
+        s_where_key(u, key, klen);
         int rc = s_unpack_value(u, v, dry || v == NULL);
         if (rc != 0)
             return rc;
@@ -691,7 +704,7 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
         return 0;
     case 'n':
         if (!dry && ty != ZPK_TYPE_NIL)
-            return s_type_error(u->err, t.col, t.c, n, "nil");
+            return s_type_error(u, t.col, t.c, n, "nil");
         return 0;
     case 'b': {
         S_OUT(u, int *, out, t, dry);
@@ -699,7 +712,7 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
             return 0;
         bool b;
         if (zpk_node_get_bool(n, &b) != 0)
-            return s_type_error(u->err, t.col, t.c, n, "a bool");
+            return s_type_error(u, t.col, t.c, n, "a bool");
         *out = b ? 1 : 0;
         return 0;
     }
@@ -717,13 +730,13 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
         if (dry)
             return 0;
         if (ty != ZPK_TYPE_INT && ty != ZPK_TYPE_UINT)
-            return s_type_error(u->err, t.col, t.c, n, "an integer");
+            return s_type_error(u, t.col, t.c, n, "an integer");
         int64_t v;
         if (zpk_node_get_int(n, &v) != 0)
-            return s_range_error(u->err, t.col, t.c);
+            return s_range_error(u, t.col, t.c);
         if (oi != NULL) {
             if (v < INT_MIN || v > INT_MAX)
-                return s_range_error(u->err, t.col, t.c);
+                return s_range_error(u, t.col, t.c);
             *oi = (int)v;
         } else {
             *oI = v;
@@ -744,13 +757,13 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
         if (dry)
             return 0;
         if (ty != ZPK_TYPE_INT && ty != ZPK_TYPE_UINT)
-            return s_type_error(u->err, t.col, t.c, n, "an integer");
+            return s_type_error(u, t.col, t.c, n, "an integer");
         uint64_t v;
         if (zpk_node_get_uint(n, &v) != 0)
-            return s_range_error(u->err, t.col, t.c);
+            return s_range_error(u, t.col, t.c);
         if (ou != NULL) {
             if (v > UINT_MAX)
-                return s_range_error(u->err, t.col, t.c);
+                return s_range_error(u, t.col, t.c);
             *ou = (unsigned)v;
         } else {
             *oU = v;
@@ -763,9 +776,9 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
             return 0;
         double d;
         if ((ty != ZPK_TYPE_FLOAT && ty != ZPK_TYPE_DOUBLE) || zpk_node_get_double(n, &d) != 0)
-            return s_type_error(u->err, t.col, t.c, n, "a float");
+            return s_type_error(u, t.col, t.c, n, "a float");
         if (isfinite(d) && fabs(d) >= S_FLOAT_OVERFLOW)
-            return s_range_error(u->err, t.col, t.c);
+            return s_range_error(u, t.col, t.c);
         *out = (float)d;
         return 0;
     }
@@ -776,9 +789,9 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
             return 0;
         double d;
         if (t.c == 'd' && ty != ZPK_TYPE_FLOAT && ty != ZPK_TYPE_DOUBLE)
-            return s_type_error(u->err, t.col, t.c, n, "a float");
+            return s_type_error(u, t.col, t.c, n, "a float");
         if (zpk_node_get_double(n, &d) != 0)
-            return s_type_error(u->err, t.col, t.c, n, "a number");
+            return s_type_error(u, t.col, t.c, n, "a number");
         *out = d;
         return 0;
     }
@@ -794,16 +807,23 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
         const char *s;
         size_t len;
         if (zpk_node_get_str(n, &s, &len) != 0)
-            return s_type_error(u->err, t.col, t.c, n, "a str");
+            return s_type_error(u, t.col, t.c, n, "a str");
         if (s == NULL)
             s = "";
-        if (!t.hash && (n->flags & ZPK__NODE_BORROWED))
-            return zpk__error(u->err, ZPK_ETYPE, t.col,
-                              "column %zu: str borrowed from the input is not "
-                              "NUL-terminated; use 's#'", t.col);
         if (!t.hash && len > 0 && memchr(s, 0, len) != NULL)
             return zpk__error(u->err, ZPK_ETYPE, t.col,
-                              "column %zu: str holds a NUL byte; use 's#'", t.col);
+                              "column %zu%s: str holds a NUL byte; use 's#'", t.col, u->where);
+        if (!t.hash && (n->flags & ZPK__NODE_BORROWED)) {
+            /* not NUL-terminated in the input: the document copies it */
+            int rc = zpk__doc_str_text(u->root, n, &s);
+            if (rc == ZPK_ENOMEM)
+                return zpk__error(u->err, rc, t.col, "column %zu%s: no memory to copy the str",
+                                  t.col, u->where);
+            if (rc != 0)
+                return zpk__error(u->err, ZPK_ETYPE, t.col,
+                                  "column %zu%s: a str borrowed from the input needs 's#', or "
+                                  "unpack from the document's root", t.col, u->where);
+        }
         *out = s;
         if (olen != NULL)
             *olen = len;
@@ -817,7 +837,7 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
         const uint8_t *b;
         size_t len;
         if (zpk_node_get_bin(n, &b, &len) != 0)
-            return s_type_error(u->err, t.col, t.c, n, "a bin");
+            return s_type_error(u, t.col, t.c, n, "a bin");
         *out = b;
         *olen = len;
         return 0;
@@ -832,7 +852,7 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
         size_t len;
         int8_t type;
         if (zpk_node_get_ext(n, &type, &b, &len) != 0)
-            return s_type_error(u->err, t.col, t.c, n, "an ext");
+            return s_type_error(u, t.col, t.c, n, "an ext");
         *otype = type;
         *out = b;
         *olen = len;
@@ -848,7 +868,7 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
             return zpk__error(u->err, ZPK_ETYPE, t.col,
                               "column %zu: 't' found a malformed timestamp", t.col);
         if (rc != 0)
-            return s_type_error(u->err, t.col, t.c, n, "a timestamp");
+            return s_type_error(u, t.col, t.c, n, "a timestamp");
         *out = ts;
         return 0;
     }
@@ -895,7 +915,7 @@ int zpk_unpack_fmt_v_ex(const zpk_node_t *node, zpk_error_t *err, const char *fm
         return rc;
     if (node == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL node");
-    s_unpack_t u = {.fmt = fmt, .pos = 0, .err = err};
+    s_unpack_t u = {.fmt = fmt, .pos = 0, .err = err, .root = node, .where = ""};
     va_copy(u.ap, ap);
     rc = s_unpack_value(&u, node, false);
     va_end(u.ap);

@@ -1,6 +1,7 @@
 /* Format strings: exact bytes for every pack character, unpack, every error with its column. */
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -424,26 +425,142 @@ static void test_unpack_errors(void **state)
 static void test_unpack_borrowed_str(void **state)
 {
     (void)state;
-    /* {"k": "abc"}: with ZPK_DOC_BORROW the str points into the input, so
-     * it is not NUL-terminated; `s` must refuse it, `s#` must give it. */
-    static const uint8_t in[] = {0x81, 0xa1, 'k', 0xa3, 'a', 'b', 'c'};
+    /* {"k": "abc", "m": {"q": "xyz"}}: with ZPK_DOC_BORROW (as a received
+     * message is parsed) a str points into the input, which has no NUL after
+     * it: `s` has the document copy it once, `s#` gives it in place. */
+    static const uint8_t in[] = {0x82, 0xa1, 'k', 0xa3, 'a', 'b', 'c',
+                                 0xa1, 'm', 0x81, 0xa1, 'q', 0xa3, 'x', 'y', 'z'};
     zpk_doc_t *doc = NULL;
+    harness_alloc_install();
     assert_int_equal(zpk_doc_parse(in, sizeof in, NULL, ZPK_DOC_BORROW, &doc, NULL), 0);
-    const char *s = NULL;
+    const char *s = NULL, *again = NULL, *q = NULL;
     size_t len = 0;
-    zpk_error_t err;
-    zpk_error_clear(&err);
-    assert_int_equal(zpk_unpack_fmt_ex(zpk_doc_root(doc), &err, "{s:s}", "k", &s), ZPK_ETYPE);
-    assert_int_equal(err.offset, 3);
-    assert_null(s);
+    assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:s s:{s:s}}", "k", &s, "m", "q", &q),
+                     0);
+    assert_string_equal(s, "abc");
+    assert_string_equal(q, "xyz");
+    assert_true(s < (const char *)in || s >= (const char *)in + sizeof in); /* a copy */
+    /* the same copy every time: nothing more allocated */
+    size_t calls = harness_alloc_stats().calls;
+    assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:s}", "k", &again), 0);
+    assert_ptr_equal(again, s);
+    assert_int_equal(harness_alloc_stats().calls, calls);
+    /* s# still points into the input */
     assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:s#}", "k", &s, &len), 0);
     assert_int_equal(len, 3);
     assert_ptr_equal(s, in + 4);
+    /* below the root, the document cannot be reached: a clear refusal */
+    const zpk_node_t *m = zpk_node_map_get(zpk_doc_root(doc), "m");
+    zpk_error_t err;
+    q = NULL;
+    assert_int_equal(zpk_unpack_fmt_ex(m, &err, "{s:s}", "q", &q), ZPK_ETYPE);
+    assert_int_equal(err.offset, 3);
+    assert_string_equal(err.text, "column 3 (key \"q\"): a str borrowed from the input "
+                                  "needs 's#', or unpack from the document's root");
+    assert_null(q);
+    assert_int_equal(zpk_unpack_fmt(m, "{s:s#}", "q", &q, &len), 0);
+    /* the copies go with the document */
     zpk_doc_destroy(&doc);
-    /* the same bytes copied: `s` gives a NUL-terminated copy */
+    harness_alloc_uninstall();
+    /* out of memory while copying: ZPK_ENOMEM, nothing leaks */
+    harness_alloc_install();
+    assert_int_equal(zpk_doc_parse(in, sizeof in, NULL, ZPK_DOC_BORROW, &doc, NULL), 0);
+    harness_alloc_fail_after(1);
+    assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:s}", "k", &s), ZPK_ENOMEM);
+    harness_alloc_fail_after(2);
+    assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:s}", "k", &s), ZPK_ENOMEM);
+    assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:s}", "k", &s), 0);
+    assert_string_equal(s, "abc");
+    zpk_doc_destroy(&doc);
+    harness_alloc_uninstall();
+    /* the root itself a borrowed str */
+    static const uint8_t str[] = {0xa2, 'h', 'i', 0xc0};
+    assert_int_equal(zpk_doc_parse(str, 3, NULL, ZPK_DOC_BORROW, &doc, NULL), 0);
+    assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "s", &s), 0);
+    assert_string_equal(s, "hi");
+    zpk_doc_destroy(&doc);
+    /* copied documents need no copy */
     assert_int_equal(zpk_doc_parse(in, sizeof in, NULL, 0, &doc, NULL), 0);
     assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:s}", "k", &s), 0);
     assert_string_equal(s, "abc");
+    zpk_doc_destroy(&doc);
+}
+
+/* Several threads unpacking one borrowed document: each str is copied once,
+ * every thread gets that copy. */
+#define S_THREADS 4
+#define S_KEYS 200
+typedef struct {
+    const zpk_node_t *root;
+    const char *got[S_KEYS];
+} s_unpacker_arg_t;
+
+static void *s_unpack_all(void *p)
+{
+    s_unpacker_arg_t *a = p;
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < S_KEYS; k++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%d", k);
+            if (zpk_unpack_fmt(a->root, "{s:s}", key, &a->got[k]) != 0)
+                a->got[k] = NULL;
+        }
+    return NULL;
+}
+
+static void test_unpack_borrowed_str_threads(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_map(&w, S_KEYS);
+    for (int k = 0; k < S_KEYS; k++) {
+        char key[16], val[16];
+        snprintf(key, sizeof key, "k%d", k);
+        snprintf(val, sizeof val, "v%d", k);
+        zpk_write_cstr(&w, key);
+        zpk_write_cstr(&w, val);
+    }
+    zpk_doc_t *doc = NULL;
+    assert_int_equal(zpk_doc_parse(zpk_writer_data(&w), zpk_writer_size(&w), NULL,
+                                   ZPK_DOC_BORROW, &doc, NULL),
+                     0);
+    static s_unpacker_arg_t args[S_THREADS];
+    pthread_t th[S_THREADS];
+    for (int t = 0; t < S_THREADS; t++) {
+        args[t].root = zpk_doc_root(doc);
+        assert_int_equal(pthread_create(&th[t], NULL, s_unpack_all, &args[t]), 0);
+    }
+    for (int t = 0; t < S_THREADS; t++)
+        pthread_join(th[t], NULL);
+    for (int k = 0; k < S_KEYS; k++) {
+        char val[16];
+        snprintf(val, sizeof val, "v%d", k);
+        assert_non_null(args[0].got[k]);
+        assert_string_equal(args[0].got[k], val);
+        for (int t = 1; t < S_THREADS; t++)
+            assert_ptr_equal(args[t].got[k], args[0].got[k]);
+    }
+    zpk_doc_destroy(&doc);
+    zpk_writer_free(&w);
+}
+
+/* A format error names the column and the key (or element) of the value. */
+static void test_unpack_errors_name_key_and_column(void **state)
+{
+    (void)state;
+    zpk_doc_t *doc = s_doc("82 a2 6964 a3 616263 a2 7879 92 01 a1 7a"); /* {"id":"abc","xy":[1,"z"]} */
+    zpk_error_t err;
+    int i = 0;
+    const char *s = NULL;
+    assert_int_equal(zpk_unpack_fmt_ex(zpk_doc_root(doc), &err, "{s:i}", "id", &i), ZPK_ETYPE);
+    assert_string_equal(err.text, "column 3 (key \"id\"): 'i' expects an integer, found str");
+    assert_int_equal(zpk_unpack_fmt_ex(zpk_doc_root(doc), &err, "{s:s, s:[i i]}", "id", &s, "xy",
+                                       &i, &i),
+                     ZPK_ETYPE);
+    assert_string_equal(err.text, "column 11 (element 1): 'i' expects an integer, found str");
+    assert_int_equal(zpk_unpack_fmt_ex(zpk_doc_root(doc), &err, "{s:[is]}", "xy", &i, &s), 0);
+    assert_string_equal(s, "z");
     zpk_doc_destroy(&doc);
 }
 
@@ -488,6 +605,8 @@ int main(void)
         cmocka_unit_test(test_unpack_every_character),
         cmocka_unit_test(test_unpack_errors),
         cmocka_unit_test(test_unpack_borrowed_str),
+        cmocka_unit_test(test_unpack_borrowed_str_threads),
+        cmocka_unit_test(test_unpack_errors_name_key_and_column),
         cmocka_unit_test(test_roundtrip_through_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

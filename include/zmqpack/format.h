@@ -52,10 +52,14 @@
  *   arguments are still consumed). Other keys of the map are ignored,
  *   unless `!` comes right before `}` (then every key of the map must be
  *   named in the format).
- * - `s` sets a `const char *` into the document (valid until it is
- *   destroyed). It is NUL-terminated unless the document was parsed with
- *   ZPK_DOC_BORROW; a str that is borrowed or holds a NUL byte is refused
- *   (ZPK_ETYPE) by `s`: use `s#` for those.
+ * - `s` sets a NUL-terminated `const char *` owned by the document (valid
+ *   until it is destroyed). In a document parsed with ZPK_DOC_BORROW (as
+ *   received messages are) a str points into the input, with no NUL after
+ *   it: the document copies it once, when `s` first needs it, and gives the
+ *   same copy afterwards (thread-safe). That needs the document's root as
+ *   the node given (zpk_doc_root()); below it, `s` on a borrowed str is
+ *   ZPK_ETYPE, saying to use `s#`, which never copies. A str holding a NUL
+ *   byte is refused (ZPK_ETYPE) by `s`.
  * - Integer characters refuse values that do not fit their C type
  *   (ZPK_ETYPE); `f` narrows a float 64 to float.
  * - Outputs are written as the walk goes: after an error, the outputs of
@@ -64,7 +68,8 @@
  * ## Errors
  * The `_ex` variants fill a zpk_error_t (optional) whose `offset` is the
  * **column** (0-based index into the format string) of the format
- * character at fault, and whose text names it ("column 4: ...").
+ * character at fault, and whose text names it and the key or element whose
+ * value it was ("column 3 (key \"id\"): 'i' expects an integer, found str").
  * - ZPK_EINVAL: a bad format (unknown character, unbalanced brackets, a
  *   missing `#`, a map key without value...), checked before anything is
  *   written or stored; or a bad argument (a NULL string without `?`, an
@@ -114,10 +119,11 @@ ZPK_API int zpk_pack_fmt_v_ex(zpk_writer_t *w, zpk_error_t *err, const char *fmt
  * Extracts values from the tree at @p node into the output pointers given
  * as arguments, as @p fmt describes (see the table and rules above).
  * Pointers stored (`s`, `s#`, `y#`, `x`, `O`) point into the document and
- * stay valid until it is destroyed; nothing is allocated.
+ * stay valid until it is destroyed. Nothing is allocated, but the copy of a
+ * borrowed str that `s` needs (see above), which the document owns.
  * @return 0; ZPK_ETYPE (a value of another type, or out of range);
  *         ZPK_ENOTFOUND (a missing key or element); ZPK_EINVAL (bad format,
- *         NULL output pointer, NULL @p node).
+ *         NULL output pointer, NULL @p node); ZPK_ENOMEM (copying a str).
  */
 ZPK_API int zpk_unpack_fmt(const zpk_node_t *node, const char *fmt, ...);
 /** zpk_unpack_fmt() with a va_list (@p ap is not ended; it is copied). */
