@@ -51,12 +51,12 @@ static const zpk_node_t *s_getn(const zpk_node_t *m, const char *key, size_t kle
 /* ---- shapes --------------------------------------------------------------------- */
 
 /*
- * Fills @p a as a C-ordered view of @p data (@p size bytes) with dtype
- * @p dt and the shape in array node @p shape (NULL: 0-d). @p what names
- * the array in error texts.
+ * Fills @p a as a C-ordered view of @p data (@p size bytes, in frame
+ * @p data_frame) with dtype @p dt and the shape in array node @p shape
+ * (NULL: 0-d) from frame @p frame. @p what names the array in error texts.
  */
 static int s_view(zpk_ndarray_t *a, zpk_dtype_t dt, const zpk_node_t *shape, const void *data,
-                  size_t size, int frame, const char *what, zpk_error_t *err)
+                  size_t size, int frame, int data_frame, const char *what, zpk_error_t *err)
 {
     size_t dims[ZPK_MAX_NDIM];
     size_t nd = 0;
@@ -80,7 +80,7 @@ static int s_view(zpk_ndarray_t *a, zpk_dtype_t dt, const zpk_node_t *shape, con
     if (rc != 0)
         return S_FAIL(err, frame, rc, "%s: the shape's size overflows", what);
     if (nbytes != size)
-        return S_FAIL(err, frame, ZPK_ESHAPE,
+        return S_FAIL(err, data_frame, ZPK_ESHAPE,
                       "%s: %zu bytes of data, but its dtype and shape need %zu", what, size,
                       nbytes);
     rc = zpk_ndarray_init(a, dt, (int)nd, dims, ZPK_ORDER_C, (void *)(uintptr_t)data);
@@ -134,7 +134,7 @@ static int s_msgpack_numpy(const zpk_node_t *n, zpk_ndarray_t *out, int frame,
     const zpk_node_t *data = s_get(n, "data");
     if (data == NULL || !s_raw(data, &p, &len))
         return S_FAIL(err, frame, ZPK_EFORMAT, "%s: no data bytes", what);
-    return s_view(out, dt, shape, p, len, frame, nd ? what : "msgpack-numpy scalar", err);
+    return s_view(out, dt, shape, p, len, frame, frame, nd ? what : "msgpack-numpy scalar", err);
 }
 
 int zpk_node_get_msgpack_numpy(const zpk_node_t *n, zpk_ndarray_t *out, zpk_error_t *err)
@@ -367,7 +367,8 @@ static int s_decode_2_2(const zpk_span_t *frames, size_t n, const zpk_limits_t *
                 return S_FAIL(err, hi, ZPK_EFORMAT, "Karabo: array header has no \"shape\"");
             char what[64];
             snprintf(what, sizeof what, "Karabo array '%.*s'", S_SHOWN(ka->path_len), ka->path);
-            rc = s_view(&ka->ndarray, dt, shape, frames[pi].data, frames[pi].size, hi, what, err);
+            rc = s_view(&ka->ndarray, dt, shape, frames[pi].data, frames[pi].size, hi, pi, what,
+                        err);
             if (rc != 0)
                 return rc;
             cur->n_ndarrays++;

@@ -592,7 +592,7 @@ static void test_karabo_hostile(void **state)
     s_karabo_refused(fs.s, 0, ZPK_EFRAME, 0, "at least one frame");
     /* an array header whose shape disagrees with its payload */
     fs.s[3].size = 10;
-    s_karabo_refused(fs.s, 6, ZPK_ESHAPE, 2, "10 bytes of data, but its dtype and shape need 12");
+    s_karabo_refused(fs.s, 6, ZPK_ESHAPE, 3, "10 bytes of data, but its dtype and shape need 12");
     s_train_2_2(&fs);
     /* the array before its source's msgpack header */
     zpk_span_t swapped[4] = {fs.s[2], fs.s[3], fs.s[0], fs.s[1]};

@@ -159,7 +159,8 @@ typedef struct zpk_karabo_train {
  *         zpk_node_get_msgpack_numpy()'s errors for the arrays of 1.0
  *         (ZPK_ENOTSUP for an object array);
  *         ZPK_ENOMEM; ZPK_EINVAL for NULL arguments.
- *         err->frame (when @p err is given) is the faulty frame's index.
+ *         err->frame (when @p err is given) is the faulty frame's index:
+ *         for a payload whose size disagrees with its header, the payload.
  *         On error @p out is left empty (zpk_karabo_train_free() on it is
  *         harmless).
  */
