@@ -23,6 +23,9 @@ An HTML comment on the line above a block changes that ("; " separates several):
     <!-- docs-test: continues -->        C, Python: the previous block of the same language
                                          comes first (its declarations, its imports)
     <!-- docs-test: numbers vary -->     shell: every number matches any number
+    <!-- docs-test: vary: REGEX -->      shell: every match of REGEX (Python syntax) matches
+                                         any other match of it, e.g. 0x[0-9a-f]+ for the
+                                         identities libzmq makes up
     <!-- docs-test: given: DECLS -->     C: declarations the fragment uses (last: it takes
                                          the rest of the comment)
 
@@ -296,8 +299,12 @@ def parse_session(text):
     return out
 
 
-def numbers_vary(text):
-    return re.sub(r"\d+(\.\d+)?", "N", text)
+NUMBER = r"\d+(\.\d+)?"
+
+
+def vary(text, pattern):
+    """@p text with every match of @p pattern replaced by one placeholder."""
+    return re.sub(pattern, "\u2026", text)
 
 
 def run_session(block):
@@ -341,8 +348,11 @@ def run_session(block):
     want = "\n".join(l for _, shown in steps if shown for l in shown).rstrip()
     got = "\n".join(l.rstrip() for l in st.normalise(out).splitlines()).strip("\n")
     want = "\n".join(l.rstrip() for l in want.splitlines())
-    if block.directives.get("numbers vary"):
-        want, got = numbers_vary(want), numbers_vary(got)
+    patterns = [NUMBER] if block.directives.get("numbers vary") else []
+    if isinstance(block.directives.get("vary"), str):
+        patterns.append(block.directives["vary"])
+    for pattern in patterns:
+        want, got = vary(want, pattern), vary(got, pattern)
     assert got == want, f"{block.id}: the output differs from what the doc shows"
 
 
