@@ -248,7 +248,7 @@ static inline uint64_t s_be64(const uint8_t *p)
 }
 
 /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-static bool s_utf8_valid(const uint8_t *s, size_t n)
+bool zpk__utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -827,7 +827,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             goto need_more;
         }
         if (build) {
-            if ((ps->flags & ZPK_DOC_CHECK_UTF8) && !s_utf8_valid(p, len)) {
+            if ((ps->flags & ZPK_DOC_CHECK_UTF8) && !zpk__utf8_valid(p, len)) {
                 rc = ZPK_EUTF8;
                 what = "invalid UTF-8 in str";
                 S_GOTO_STR(fail);

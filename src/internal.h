@@ -38,6 +38,13 @@ void zpk__free(void *ptr);
 int zpk__error(zpk_error_t *err, int code, size_t offset, const char *fmt, ...)
     ZPK_PRINTF(4, 5);
 
+/*
+ * Strict UTF-8 (doc.c): no overlong forms, no surrogates, nothing above
+ * U+10FFFF. The one validator: the parser's ZPK_DOC_CHECK_UTF8 and the JSON
+ * bridge's choice between a JSON string and $str both use it.
+ */
+bool zpk__utf8_valid(const uint8_t *s, size_t n);
+
 /* Overflow-checked size arithmetic: return false on overflow. */
 static inline bool zpk__add_size(size_t a, size_t b, size_t *out)
 {

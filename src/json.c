@@ -123,94 +123,7 @@ static void s_b64_write(zpk_writer_t *w, const char *s, size_t n)
     zpk_write_raw(w, buf, used);
 }
 
-/* ---- MessagePack -> JSON ---------------------------------------------------------- */
-
-/* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF). */
-static bool s_utf8_ok(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            k = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            k = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
-/* A one-key object {tag: value}; takes the reference to @p value. */
-static json_t *s_tag(const char *tag, json_t *value)
-{
-    if (value == NULL)
-        return NULL;
-    json_t *o = json_object();
-    if (o == NULL) {
-        json_decref(value);
-        return NULL;
-    }
-    if (json_object_set_new_nocheck(o, tag, value) != 0) { /* consumes value */
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-/* Text for a non-finite double: "nan", "-nan", "inf", "-inf" or its bits. */
-static json_t *s_nonfinite64(double d)
-{
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof bits);
-    if (isinf(d))
-        return json_string(d < 0 ? "-inf" : "inf");
-    if (bits == UINT64_C(0x7ff8000000000000))
-        return json_string("nan");
-    if (bits == UINT64_C(0xfff8000000000000))
-        return json_string("-nan");
-    char buf[24];
-    snprintf(buf, sizeof buf, "0x%016" PRIx64, bits);
-    return json_string(buf);
-}
-
-static json_t *s_nonfinite32(float f)
-{
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    if (isinf(f))
-        return json_string(f < 0 ? "-inf" : "inf");
-    if (bits == UINT32_C(0x7fc00000))
-        return json_string("nan");
-    if (bits == UINT32_C(0xffc00000))
-        return json_string("-nan");
-    char buf[16];
-    snprintf(buf, sizeof buf, "0x%08" PRIx32, bits);
-    return json_string(buf);
-}
+/* ---- MessagePack -> JSON: helpers ------------------------------------------------- */
 
 /*
  * The fewest digits (as "%g" text in @p buf) that come back as the finite
@@ -278,8 +191,6 @@ static bool s_canonical_timestamp(const zpk_node_t *n, zpk_timestamp_t *ts)
            memcmp(enc, p, len) == 0;
 }
 
-static int s_from(const zpk_node_t *n, unsigned flags, size_t depth, json_t **out);
-
 /* Can map @p n be a JSON object in the lossless form? (see json.h) */
 static bool s_plain_object_ok(const zpk_node_t *n)
 {
@@ -289,7 +200,7 @@ static bool s_plain_object_ok(const zpk_node_t *n)
         size_t kl;
         if (zpk_node_get_str(zpk_node_map_key(n, i), &k, &kl) != 0)
             return false;
-        if (kl > 0 && (memchr(k, 0, kl) != NULL || !s_utf8_ok((const uint8_t *)k, kl)))
+        if (kl > 0 && (memchr(k, 0, kl) != NULL || !zpk__utf8_valid((const uint8_t *)k, kl)))
             return false;
         if (len == 1 && kl > 0 && k[0] == '$')
             return false;
@@ -311,293 +222,81 @@ static int s_key_too_long(size_t n)
     return n > S_MAX_KEY_TEXT ? ZPK_ELIMIT : 0;
 }
 
-/* The key text for the plain form: a str as it is, else compact JSON of the key. */
-static int s_plain_key(const zpk_node_t *key, unsigned flags, size_t depth, char **text,
-                       size_t *len, bool *owned)
-{
-    const char *s;
-    size_t sl;
-    *owned = false;
-    if (zpk_node_get_str(key, &s, &sl) == 0 && s_utf8_ok((const uint8_t *)s, sl)) {
-        *text = (char *)(uintptr_t)s;
-        *len = sl;
-        return 0;
-    }
-    json_t *j = NULL;
-    int rc = s_from(key, flags, depth + 1, &j);
-    if (rc != 0)
-        return rc;
-    size_t need = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (s_key_too_long(need) != 0) {
-        json_decref(j);
-        return ZPK_ELIMIT;
-    }
-    char *buf = need > 0 ? zpk__malloc(need) : NULL;
-    if (buf == NULL) {
-        json_decref(j);
-        return ZPK_ENOMEM;
-    }
-    size_t wrote = json_dumpb(j, buf, need, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(j);
-    if (wrote != need) {
-        zpk__free(buf);
-        return ZPK_ENOMEM;
-    }
-    *text = buf;
-    *len = need;
-    *owned = true;
-    return 0;
-}
-
-static int s_from_map(const zpk_node_t *n, unsigned flags, size_t depth, json_t **out)
-{
-    size_t len = zpk_node_len(n);
-    bool lossless = flags & ZPK_JSON_LOSSLESS;
-    if (lossless && s_plain_object_ok(n)) {
-        json_t *o = json_object();
-        if (o == NULL)
-            return ZPK_ENOMEM;
-        for (size_t i = 0; i < len; i++) {
-            const char *k;
-            size_t kl;
-            zpk_node_get_str(zpk_node_map_key(n, i), &k, &kl);
-            if (json_object_getn(o, k, kl) != NULL)
-                goto pairs; /* a repeated key: only the pair list keeps both */
-            json_t *v = NULL;
-            int rc = s_from(zpk_node_map_value(n, i), flags, depth + 1, &v);
-            if (rc != 0) {
-                json_decref(o);
-                return rc;
-            }
-            if (json_object_setn_new_nocheck(o, k, kl, v) != 0) {
-                json_decref(o);
-                return ZPK_ENOMEM;
-            }
-        }
-        *out = o;
-        return 0;
-    pairs:
-        json_decref(o);
-    }
-    if (lossless) {
-        json_t *a = json_array();
-        if (a == NULL)
-            return ZPK_ENOMEM;
-        for (size_t i = 0; i < len; i++) {
-            json_t *k = NULL, *v = NULL, *pair = NULL;
-            int rc = s_from(zpk_node_map_key(n, i), flags, depth + 1, &k);
-            if (rc == 0)
-                rc = s_from(zpk_node_map_value(n, i), flags, depth + 1, &v);
-            if (rc == 0 && (pair = json_array()) == NULL)
-                rc = ZPK_ENOMEM;
-            if (rc != 0) {
-                json_decref(k);
-                json_decref(v);
-                json_decref(a);
-                return rc;
-            }
-            /* json_array_append_new consumes its value even when it fails. */
-            int bad = json_array_append_new(pair, k);
-            bad |= json_array_append_new(pair, v);
-            if (bad != 0) {
-                json_decref(pair);
-                json_decref(a);
-                return ZPK_ENOMEM;
-            }
-            if (json_array_append_new(a, pair) != 0) {
-                json_decref(a);
-                return ZPK_ENOMEM;
-            }
-        }
-        *out = s_tag("$map", a);
-        return *out != NULL ? 0 : ZPK_ENOMEM;
-    }
-    json_t *o = json_object();
-    if (o == NULL)
-        return ZPK_ENOMEM;
-    for (size_t i = 0; i < len; i++) {
-        char *k;
-        size_t kl;
-        bool owned;
-        int rc = s_plain_key(zpk_node_map_key(n, i), flags, depth, &k, &kl, &owned);
-        json_t *v = NULL;
-        if (rc == 0)
-            rc = s_from(zpk_node_map_value(n, i), flags, depth + 1, &v);
-        if (rc == 0 && json_object_setn_new_nocheck(o, k, kl, v) != 0)
-            rc = ZPK_ENOMEM;
-        if (owned)
-            zpk__free(k);
-        if (rc != 0) {
-            json_decref(o);
-            return rc;
-        }
-    }
-    *out = o;
-    return 0;
-}
-
-static int s_from(const zpk_node_t *n, unsigned flags, size_t depth, json_t **out)
-{
-    bool lossless = flags & ZPK_JSON_LOSSLESS;
-    json_t *j = NULL;
-    *out = NULL;
-    if (depth > ZPK_JSON_MAX_DEPTH)
-        return ZPK_ETOODEEP;
-    switch (zpk_node_type(n)) {
-    case ZPK_TYPE_NIL:
-        j = json_null();
-        break;
-    case ZPK_TYPE_BOOL: {
-        bool b = false;
-        zpk_node_get_bool(n, &b);
-        j = json_boolean(b);
-        break;
-    }
-    case ZPK_TYPE_INT:
-    case ZPK_TYPE_UINT: {
-        int64_t i;
-        uint64_t u = 0;
-        if (zpk_node_get_int(n, &i) == 0) {
-            j = json_integer((json_int_t)i);
-        } else {
-            zpk_node_get_uint(n, &u);
-            if (lossless) {
-                char buf[24];
-                snprintf(buf, sizeof buf, "%" PRIu64, u);
-                j = s_tag("$uint", json_string(buf));
-            } else {
-                j = json_real((double)u);
-            }
-        }
-        break;
-    }
-    case ZPK_TYPE_FLOAT: {
-        /* the float itself: through a double, a signalling NaN is quieted */
-        float f = 0;
-        zpk_node_get_float(n, &f);
-        double d = 0;
-        char buf[40];
-        if (isfinite(f))
-            d = s_short32(f, buf, sizeof buf);
-        if (isfinite(f))
-            j = lossless ? s_tag("$float32", json_real(d)) : json_real(d);
-        else
-            j = lossless ? s_tag("$float32", s_nonfinite32(f)) : json_null();
-        break;
-    }
-    case ZPK_TYPE_DOUBLE: {
-        double d = 0;
-        zpk_node_get_double(n, &d);
-        if (isfinite(d))
-            j = json_real(d);
-        else
-            j = lossless ? s_tag("$float", s_nonfinite64(d)) : json_null();
-        break;
-    }
-    case ZPK_TYPE_STR: {
-        const char *s = NULL;
-        size_t len = 0;
-        zpk_node_get_str(n, &s, &len);
-        if (s_utf8_ok((const uint8_t *)s, len))
-            j = json_stringn_nocheck(s != NULL ? s : "", len);
-        else
-            j = s_tag("$str", s_b64_string((const uint8_t *)s, len));
-        break;
-    }
-    case ZPK_TYPE_BIN: {
-        const uint8_t *b = NULL;
-        size_t len = 0;
-        zpk_node_get_bin(n, &b, &len);
-        j = s_b64_string(b, len);
-        if (lossless)
-            j = s_tag("$bin", j);
-        break;
-    }
-    case ZPK_TYPE_EXT: {
-        zpk_timestamp_t ts;
-        char buf[48];
-        if (s_canonical_timestamp(n, &ts)) {
-            if (!lossless && s_rfc3339(&ts, buf, sizeof buf)) {
-                j = json_string(buf);
-            } else {
-                j = json_array();
-                if (j != NULL &&
-                    (json_array_append_new(j, json_integer((json_int_t)ts.sec)) != 0 ||
-                     json_array_append_new(j, json_integer((json_int_t)ts.nsec)) != 0)) {
-                    json_decref(j);
-                    j = NULL;
-                }
-                j = s_tag("$timestamp", j);
-            }
-            break;
-        }
-        int8_t type = 0;
-        const uint8_t *p = NULL;
-        size_t len = 0;
-        zpk_node_get_ext(n, &type, &p, &len);
-        json_t *a = json_array();
-        if (a != NULL && (json_array_append_new(a, json_integer(type)) != 0 ||
-                          json_array_append_new(a, s_b64_string(p, len)) != 0)) {
-            json_decref(a);
-            a = NULL;
-        }
-        j = s_tag("$ext", a);
-        break;
-    }
-    case ZPK_TYPE_ARRAY: {
-        size_t len = zpk_node_len(n);
-        j = json_array();
-        if (j == NULL)
-            return ZPK_ENOMEM;
-        for (size_t i = 0; i < len; i++) {
-            json_t *v = NULL;
-            int rc = s_from(zpk_node_array_at(n, i), flags, depth + 1, &v);
-            if (rc == 0 && json_array_append_new(j, v) != 0)
-                rc = ZPK_ENOMEM;
-            if (rc != 0) {
-                json_decref(j);
-                return rc;
-            }
-        }
-        break;
-    }
-    case ZPK_TYPE_MAP:
-        return s_from_map(n, flags, depth, out);
-    default:
-        return ZPK_EINVAL;
-    }
-    if (j == NULL)
-        return ZPK_ENOMEM;
-    *out = j;
-    return 0;
-}
-
-int zpk_json_from_node(const zpk_node_t *node, unsigned flags, json_t **out)
-{
-    if (out == NULL)
-        return ZPK_EINVAL;
-    *out = NULL;
-    if (node == NULL || (flags & ~S_KNOWN_FLAGS) != 0)
-        return ZPK_EINVAL;
-    return s_from(node, flags, 0, out);
-}
-
-/* ---- MessagePack -> JSON text, directly (zpk_json_dumps) ---------------------------- */
+/* ---- MessagePack -> JSON: one walk, two outputs ------------------------------------ */
 
 /*
- * zpk_json_dumps() writes the text itself instead of building a json_t and
- * letting jansson print it: one pass, no allocation per value, all memory
- * through the zmqpack hooks, and reals in their shortest exact form ("0.1",
- * not "0.10000000000000001"). It follows the same mapping as s_from(); the
- * tests check that both give equal JSON.
+ * s_walk() decides everything about the JSON: the form of each value, the
+ * tags, the keys of objects (repeats collapsed, sorted on request) and the
+ * depth. It hands each token to an output: s_tree_ops builds a json_t
+ * (zpk_json_from_node), s_text_ops writes the text itself (zpk_json_dumps:
+ * one pass, no allocation per value, all memory through the zmqpack hooks,
+ * reals in their shortest exact form, "0.1" and not jansson's
+ * "0.10000000000000001"). One walk, so both give the same JSON.
+ *
+ * Depth is counted in JSON values, the top one at 1, as jansson's parser
+ * counts it: nothing deeper than ZPK_JSON_MAX_DEPTH is written, so whatever
+ * the bridge writes, it reads back.
  */
-typedef struct s_out {
-    char *buf;
+
+/* Containers of the output. Tags and inline arrays stay on one line when
+ * pretty-printing: {"$ext": [5, "AA=="]}. */
+enum { S_ARRAY, S_OBJECT, S_TAG, S_INLINE };
+
+typedef struct s_level {
+    uint8_t kind;
+    bool any;          /* text: an element was written */
+    json_t *j;         /* tree: the container (its parent holds the reference) */
+    const char *key;   /* tree: the key of the value to come (S_OBJECT, S_TAG) */
+    size_t keylen;
+} s_level_t;
+
+typedef struct s_out s_out_t;
+
+typedef struct s_out_ops {
+    void (*null)(s_out_t *o);
+    void (*boolean)(s_out_t *o, bool b);
+    void (*integer)(s_out_t *o, int64_t i);
+    void (*real)(s_out_t *o, double d);    /* finite */
+    void (*real32)(s_out_t *o, float f);   /* finite: the fewest digits that name it */
+    void (*string)(s_out_t *o, const char *s, size_t n); /* valid UTF-8 */
+    void (*base64)(s_out_t *o, const uint8_t *data, size_t n);
+    void (*open)(s_out_t *o, int kind);
+    void (*key)(s_out_t *o, const char *s, size_t n);    /* in S_OBJECT and S_TAG */
+    void (*close)(s_out_t *o);
+} s_out_ops_t;
+
+struct s_out {
+    const s_out_ops_t *ops;
+    unsigned flags;     /* ZPK_JSON_* */
+    int err;            /* first failure (ZPK_ENOMEM); every later token is dropped */
+    s_level_t *lv;      /* open containers, innermost last */
+    size_t depth, caplv;
+    char *buf;          /* text: the output so far, room for a NUL kept */
     size_t len, cap;
-    int err;
-    unsigned flags;
-    unsigned indent;
-} s_out_t;
+    unsigned indent;    /* text: spaces per level, 0 for compact */
+    size_t blocks;      /* text: open S_ARRAY and S_OBJECT (the indent level) */
+    json_t *root;       /* tree: the result */
+};
+
+static s_level_t *s_push(s_out_t *o, int kind)
+{
+    if (o->depth == o->caplv) {
+        size_t cap = o->caplv ? 2 * o->caplv : 16;
+        s_level_t *lv = zpk__realloc(o->lv, cap * sizeof *lv);
+        if (lv == NULL) {
+            o->err = ZPK_ENOMEM;
+            return NULL;
+        }
+        o->lv = lv;
+        o->caplv = cap;
+    }
+    s_level_t *l = &o->lv[o->depth++];
+    memset(l, 0, sizeof *l);
+    l->kind = (uint8_t)kind;
+    return l;
+}
+
+/* -- text -- */
 
 static void s_put(s_out_t *o, const void *p, size_t n)
 {
@@ -628,18 +327,47 @@ static void s_puts(s_out_t *o, const char *s)
     s_put(o, s, strlen(s));
 }
 
-/* A newline and the indent of @p level, when pretty-printing. */
-static void s_newline(s_out_t *o, size_t level)
+/* A newline and the indent of the open blocks, when pretty-printing. */
+static void s_newline(s_out_t *o)
 {
     if (o->indent == 0)
         return;
     s_put(o, "\n", 1);
     static const char spaces[32] = "                                ";
-    size_t n = level * o->indent;
+    size_t n = o->blocks * o->indent;
     while (n > 0) {
         size_t k = n < sizeof spaces ? n : sizeof spaces;
         s_put(o, spaces, k);
         n -= k;
+    }
+}
+
+/* What comes before an element of an array, or a key of an object. */
+static void s_sep(s_out_t *o)
+{
+    if (o->depth == 0)
+        return;
+    s_level_t *l = &o->lv[o->depth - 1];
+    if (l->kind == S_TAG)
+        return;
+    if (l->any)
+        s_put(o, ",", 1);
+    if (l->kind == S_INLINE) {
+        if (l->any && o->indent)
+            s_put(o, " ", 1);
+    } else {
+        s_newline(o);
+    }
+    l->any = true;
+}
+
+/* Before a value: a separator in arrays (in objects and tags, the key came first). */
+static void s_t_value(s_out_t *o)
+{
+    if (o->depth > 0) {
+        int kind = o->lv[o->depth - 1].kind;
+        if (kind == S_ARRAY || kind == S_INLINE)
+            s_sep(o);
     }
 }
 
@@ -673,8 +401,70 @@ static void s_put_string(s_out_t *o, const char *s, size_t n)
     s_put(o, "\"", 1);
 }
 
-static void s_put_b64(s_out_t *o, const uint8_t *data, size_t len)
+/* Makes "%g" output a JSON real: "1" -> "1.0" (as jansson does). */
+static void s_put_real_text(s_out_t *o, const char *buf)
 {
+    s_puts(o, buf);
+    if (strpbrk(buf, ".eE") == NULL)
+        s_puts(o, ".0");
+}
+
+static void s_t_null(s_out_t *o)
+{
+    s_t_value(o);
+    s_puts(o, "null");
+}
+
+static void s_t_boolean(s_out_t *o, bool b)
+{
+    s_t_value(o);
+    s_puts(o, b ? "true" : "false");
+}
+
+static void s_t_integer(s_out_t *o, int64_t i)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRId64, i);
+    s_t_value(o);
+    s_puts(o, buf);
+}
+
+/* A finite double in the fewest digits that read back to the same bits. */
+static void s_t_real(s_out_t *o, double d)
+{
+    /* 17 digits always read back; fewer are tried 16 first, then 15 (when
+     * p digits read back, so do p+1), which takes two rounds at most. */
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.16g", d);
+    if (strtod(buf, NULL) == d) {
+        char shorter[40];
+        snprintf(shorter, sizeof shorter, "%.15g", d);
+        if (strtod(shorter, NULL) == d)
+            memcpy(buf, shorter, sizeof buf);
+    } else {
+        snprintf(buf, sizeof buf, "%.17g", d);
+    }
+    s_t_value(o);
+    s_put_real_text(o, buf);
+}
+
+static void s_t_real32(s_out_t *o, float f)
+{
+    char buf[40];
+    s_short32(f, buf, sizeof buf);
+    s_t_value(o);
+    s_put_real_text(o, buf);
+}
+
+static void s_t_string(s_out_t *o, const char *s, size_t n)
+{
+    s_t_value(o);
+    s_put_string(o, s, n);
+}
+
+static void s_t_base64(s_out_t *o, const uint8_t *data, size_t len)
+{
+    s_t_value(o);
     s_put(o, "\"", 1);
     char chunk[256];
     size_t used = 0, i = 0;
@@ -700,65 +490,314 @@ static void s_put_b64(s_out_t *o, const uint8_t *data, size_t len)
     s_put(o, "\"", 1);
 }
 
-/* Makes "%g" output a JSON real: "1" -> "1.0" (as jansson does). */
-static void s_put_real_text(s_out_t *o, char *buf)
+static void s_t_open(s_out_t *o, int kind)
 {
-    s_puts(o, buf);
-    if (strpbrk(buf, ".eE") == NULL)
-        s_puts(o, ".0");
+    s_t_value(o);
+    s_put(o, kind == S_ARRAY || kind == S_INLINE ? "[" : "{", 1);
+    if (s_push(o, kind) != NULL && (kind == S_ARRAY || kind == S_OBJECT))
+        o->blocks++;
 }
 
-/* A finite double in the fewest digits that read back to the same bits. */
-static void s_put_real(s_out_t *o, double d)
+static void s_t_key(s_out_t *o, const char *s, size_t n)
 {
-    /*
-     * 17 digits always read back; fewer are tried 16 first, then 15 (when
-     * p digits read back, so do p+1), which takes two rounds at most.
-     */
-    char buf[40];
-    snprintf(buf, sizeof buf, "%.16g", d);
-    if (strtod(buf, NULL) == d) {
-        char shorter[40];
-        snprintf(shorter, sizeof shorter, "%.15g", d);
-        if (strtod(shorter, NULL) == d)
-            memcpy(buf, shorter, sizeof buf);
-    } else {
-        snprintf(buf, sizeof buf, "%.17g", d);
-    }
-    s_put_real_text(o, buf);
+    s_sep(o);
+    s_put_string(o, s, n);
+    s_puts(o, o->indent ? ": " : ":");
 }
 
-/* A finite float 32 in s_short32()'s digits. */
-static void s_put_real32(s_out_t *o, float f)
+static void s_t_close(s_out_t *o)
 {
-    char buf[40];
-    s_short32(f, buf, sizeof buf);
-    s_put_real_text(o, buf);
+    if (o->depth == 0)
+        return;
+    s_level_t *l = &o->lv[--o->depth];
+    bool block = l->kind == S_ARRAY || l->kind == S_OBJECT;
+    if (block)
+        o->blocks--;
+    if (block && l->any)
+        s_newline(o);
+    s_put(o, l->kind == S_ARRAY || l->kind == S_INLINE ? "]" : "}", 1);
 }
 
-/* Writes "{"$tag":" (the caller writes the value and "}"). */
-static void s_put_tag(s_out_t *o, const char *tag)
-{
-    s_puts(o, "{\"");
-    s_puts(o, tag);
-    s_puts(o, o->indent ? "\": " : "\":");
-}
+static const s_out_ops_t s_text_ops = {
+    s_t_null, s_t_boolean, s_t_integer, s_t_real, s_t_real32, s_t_string, s_t_base64,
+    s_t_open, s_t_key, s_t_close,
+};
 
-static void s_put_nonfinite(s_out_t *o, json_t *text)
+/* -- tree (json_t) -- */
+
+/* Attaches @p v (a new reference, NULL when out of memory) where the walk is. */
+static void s_j_value(s_out_t *o, json_t *v)
 {
-    if (text == NULL) {
-        o->err = ZPK_ENOMEM;
+    if (v == NULL || o->err != 0) {
+        json_decref(v);
+        if (o->err == 0)
+            o->err = ZPK_ENOMEM;
         return;
     }
-    s_put_string(o, json_string_value(text), json_string_length(text));
-    json_decref(text);
+    if (o->depth == 0) {
+        o->root = v;
+        return;
+    }
+    s_level_t *l = &o->lv[o->depth - 1];
+    int bad = l->kind == S_ARRAY || l->kind == S_INLINE
+                  ? json_array_append_new(l->j, v) /* consumes v even when it fails */
+                  : json_object_setn_new_nocheck(l->j, l->key, l->keylen, v);
+    if (bad)
+        o->err = ZPK_ENOMEM;
+}
+
+static void s_j_null(s_out_t *o)
+{
+    s_j_value(o, json_null());
+}
+
+static void s_j_boolean(s_out_t *o, bool b)
+{
+    s_j_value(o, json_boolean(b));
+}
+
+static void s_j_integer(s_out_t *o, int64_t i)
+{
+    s_j_value(o, json_integer((json_int_t)i));
+}
+
+static void s_j_real(s_out_t *o, double d)
+{
+    s_j_value(o, json_real(d));
+}
+
+static void s_j_real32(s_out_t *o, float f)
+{
+    char buf[40];
+    s_j_value(o, json_real(s_short32(f, buf, sizeof buf)));
+}
+
+static void s_j_string(s_out_t *o, const char *s, size_t n)
+{
+    s_j_value(o, json_stringn_nocheck(s != NULL ? s : "", n));
+}
+
+static void s_j_base64(s_out_t *o, const uint8_t *data, size_t n)
+{
+    s_j_value(o, s_b64_string(data, n));
+}
+
+static void s_j_open(s_out_t *o, int kind)
+{
+    json_t *c = kind == S_ARRAY || kind == S_INLINE ? json_array() : json_object();
+    s_j_value(o, c);
+    if (o->err != 0)
+        return;
+    s_level_t *l = s_push(o, kind);
+    if (l != NULL)
+        l->j = c; /* the parent (or root) holds the reference */
+}
+
+static void s_j_key(s_out_t *o, const char *s, size_t n)
+{
+    if (o->depth == 0)
+        return;
+    o->lv[o->depth - 1].key = s;
+    o->lv[o->depth - 1].keylen = n;
+}
+
+static void s_j_close(s_out_t *o)
+{
+    if (o->depth > 0)
+        o->depth--;
+}
+
+static const s_out_ops_t s_tree_ops = {
+    s_j_null, s_j_boolean, s_j_integer, s_j_real, s_j_real32, s_j_string, s_j_base64,
+    s_j_open, s_j_key, s_j_close,
+};
+
+/* -- the walk -- */
+
+static int s_walk(s_out_t *o, const zpk_node_t *n, size_t depth);
+
+/* Depth @p depth is still within the limit. */
+static int s_depth_ok(size_t depth)
+{
+    return depth <= ZPK_JSON_MAX_DEPTH ? 0 : ZPK_ETOODEEP;
+}
+
+/* Opens the tag {"$tag": ...} of a value at @p depth (its content one deeper). */
+static void s_tag(s_out_t *o, const char *tag)
+{
+    o->ops->open(o, S_TAG);
+    o->ops->key(o, tag, strlen(tag));
+}
+
+/* Text for a non-finite float of @p bits (@p hexdigits 8 or 16): "nan",
+ * "-nan", "inf", "-inf", or every bit of any other NaN. */
+static void s_nonfinite(s_out_t *o, uint64_t bits, int hexdigits)
+{
+    const uint64_t sign = (uint64_t)1 << (hexdigits * 4 - 1);
+    const uint64_t inf = hexdigits == 8 ? UINT64_C(0x7f800000) : UINT64_C(0x7ff0000000000000);
+    const uint64_t qnan = hexdigits == 8 ? UINT64_C(0x7fc00000) : UINT64_C(0x7ff8000000000000);
+    char buf[24];
+    uint64_t mag = bits & ~sign;
+    if (mag == inf)
+        snprintf(buf, sizeof buf, "%s", bits & sign ? "-inf" : "inf");
+    else if (mag == qnan)
+        snprintf(buf, sizeof buf, "%s", bits & sign ? "-nan" : "nan");
+    else
+        snprintf(buf, sizeof buf, "0x%0*" PRIx64, hexdigits, bits);
+    o->ops->string(o, buf, strlen(buf));
+}
+
+/* Timestamps and other ext values. */
+static int s_walk_ext(s_out_t *o, const zpk_node_t *n, size_t depth)
+{
+    bool lossless = o->flags & ZPK_JSON_LOSSLESS;
+    zpk_timestamp_t ts;
+    char buf[48];
+    if (s_canonical_timestamp(n, &ts) && !lossless && s_rfc3339(&ts, buf, sizeof buf)) {
+        o->ops->string(o, buf, strlen(buf));
+        return 0;
+    }
+    if (s_depth_ok(depth + 2) != 0) /* {"$tag": [a, b]}: a and b two deeper */
+        return ZPK_ETOODEEP;
+    if (s_canonical_timestamp(n, &ts)) {
+        s_tag(o, "$timestamp");
+        o->ops->open(o, S_INLINE);
+        o->ops->integer(o, ts.sec);
+        o->ops->integer(o, (int64_t)ts.nsec);
+    } else {
+        int8_t type = 0;
+        const uint8_t *p = NULL;
+        size_t len = 0;
+        zpk_node_get_ext(n, &type, &p, &len);
+        s_tag(o, "$ext");
+        o->ops->open(o, S_INLINE);
+        o->ops->integer(o, type);
+        o->ops->base64(o, p, len);
+    }
+    o->ops->close(o);
+    o->ops->close(o);
+    return 0;
+}
+
+/* Scalars: everything but arrays, maps and ext. */
+static int s_walk_scalar(s_out_t *o, const zpk_node_t *n, size_t depth)
+{
+    bool lossless = o->flags & ZPK_JSON_LOSSLESS;
+    /* a tagged scalar {"$tag": v} puts v one deeper */
+    const int tagged = s_depth_ok(depth + 1);
+    switch (zpk_node_type(n)) {
+    case ZPK_TYPE_NIL:
+        o->ops->null(o);
+        return 0;
+    case ZPK_TYPE_BOOL: {
+        bool b = false;
+        zpk_node_get_bool(n, &b);
+        o->ops->boolean(o, b);
+        return 0;
+    }
+    case ZPK_TYPE_INT:
+    case ZPK_TYPE_UINT: {
+        int64_t i;
+        uint64_t u = 0;
+        if (zpk_node_get_int(n, &i) == 0) {
+            o->ops->integer(o, i);
+            return 0;
+        }
+        zpk_node_get_uint(n, &u);
+        if (!lossless) {
+            o->ops->real(o, (double)u);
+            return 0;
+        }
+        if (tagged != 0)
+            return tagged;
+        char buf[24];
+        snprintf(buf, sizeof buf, "%" PRIu64, u);
+        s_tag(o, "$uint");
+        o->ops->string(o, buf, strlen(buf));
+        o->ops->close(o);
+        return 0;
+    }
+    case ZPK_TYPE_FLOAT: {
+        /* the float itself: through a double, a signalling NaN is quieted */
+        float f = 0;
+        zpk_node_get_float(n, &f);
+        if (!lossless) {
+            if (isfinite(f))
+                o->ops->real32(o, f);
+            else
+                o->ops->null(o);
+            return 0;
+        }
+        if (tagged != 0)
+            return tagged;
+        s_tag(o, "$float32");
+        if (isfinite(f)) {
+            o->ops->real32(o, f);
+        } else {
+            uint32_t bits;
+            memcpy(&bits, &f, sizeof bits);
+            s_nonfinite(o, bits, 8);
+        }
+        o->ops->close(o);
+        return 0;
+    }
+    case ZPK_TYPE_DOUBLE: {
+        double d = 0;
+        zpk_node_get_double(n, &d);
+        if (isfinite(d)) {
+            o->ops->real(o, d);
+        } else if (!lossless) {
+            o->ops->null(o);
+        } else {
+            if (tagged != 0)
+                return tagged;
+            uint64_t bits;
+            memcpy(&bits, &d, sizeof bits);
+            s_tag(o, "$float");
+            s_nonfinite(o, bits, 16);
+            o->ops->close(o);
+        }
+        return 0;
+    }
+    case ZPK_TYPE_STR: {
+        const char *s = NULL;
+        size_t len = 0;
+        zpk_node_get_str(n, &s, &len);
+        if (zpk__utf8_valid((const uint8_t *)s, len)) {
+            o->ops->string(o, s, len);
+            return 0;
+        }
+        if (tagged != 0)
+            return tagged;
+        s_tag(o, "$str");
+        o->ops->base64(o, (const uint8_t *)s, len);
+        o->ops->close(o);
+        return 0;
+    }
+    case ZPK_TYPE_BIN: {
+        const uint8_t *b = NULL;
+        size_t len = 0;
+        zpk_node_get_bin(n, &b, &len);
+        if (!lossless) {
+            o->ops->base64(o, b, len);
+            return 0;
+        }
+        if (tagged != 0)
+            return tagged;
+        s_tag(o, "$bin");
+        o->ops->base64(o, b, len);
+        o->ops->close(o);
+        return 0;
+    }
+    default:
+        return ZPK_EINVAL;
+    }
 }
 
 /* One key of an object about to be written: its text and the pair to use. */
 typedef struct s_key {
     const char *p;
     size_t n;
-    size_t first;  /* pair index where the key first appears */
     size_t value;  /* pair index whose value is written (the last, in plain form) */
     bool owned;
 } s_key_t;
@@ -780,8 +819,6 @@ static int s_key_cmp(const void *a, const void *b)
         return c;
     return x->n < y->n ? -1 : x->n > y->n;
 }
-
-static int s_emit(s_out_t *o, const zpk_node_t *n, size_t depth);
 
 /*
  * Collapses repeated keys of @p keys[0..*count) (the first place keeps the
@@ -822,15 +859,16 @@ static int s_dedupe(s_key_t *keys, size_t *count, bool *repeated)
     return 0;
 }
 
-/* Renders the plain form of a non-str key as compact JSON text (owned). */
+/* The plain form of a non-str key: its compact JSON text (owned), capped. */
 static int s_key_text(const s_out_t *parent, const zpk_node_t *key, size_t depth, s_key_t *k)
 {
-    s_out_t sub = {.flags = parent->flags & ~(unsigned)ZPK_JSON_SORT_KEYS, .indent = 0};
-    int rc = s_emit(&sub, key, depth + 1);
+    s_out_t sub = {.ops = &s_text_ops, .flags = parent->flags & ~(unsigned)ZPK_JSON_SORT_KEYS};
+    int rc = s_walk(&sub, key, depth);
     if (rc == 0)
         rc = sub.err;
     if (rc == 0)
         rc = s_key_too_long(sub.len);
+    zpk__free(sub.lv);
     if (rc != 0) {
         zpk__free(sub.buf);
         return rc;
@@ -841,75 +879,72 @@ static int s_key_text(const s_out_t *parent, const zpk_node_t *key, size_t depth
     return 0;
 }
 
-static int s_emit_map(s_out_t *o, const zpk_node_t *n, size_t depth)
+/* A map as {"$map": [[key, value], ...]}; the key and value three deeper. */
+static int s_walk_pairs(s_out_t *o, const zpk_node_t *n, size_t depth)
+{
+    if (s_depth_ok(depth + (zpk_node_len(n) > 0 ? 3 : 1)) != 0)
+        return ZPK_ETOODEEP;
+    s_tag(o, "$map");
+    o->ops->open(o, S_ARRAY);
+    int rc = 0;
+    for (size_t i = 0; i < zpk_node_len(n) && rc == 0; i++) {
+        o->ops->open(o, S_ARRAY);
+        rc = s_walk(o, zpk_node_map_key(n, i), depth + 3);
+        if (rc == 0)
+            rc = s_walk(o, zpk_node_map_value(n, i), depth + 3);
+        o->ops->close(o);
+    }
+    o->ops->close(o);
+    o->ops->close(o);
+    return rc;
+}
+
+static int s_walk_map(s_out_t *o, const zpk_node_t *n, size_t depth)
 {
     bool lossless = o->flags & ZPK_JSON_LOSSLESS;
     size_t len = zpk_node_len(n), count = len, i;
-    int rc = 0;
+    if (lossless && !s_plain_object_ok(n))
+        return s_walk_pairs(o, n, depth);
     if (len == 0) {
-        s_puts(o, "{}");
+        o->ops->open(o, S_OBJECT);
+        o->ops->close(o);
         return 0;
     }
     s_key_t *keys = zpk__calloc(len, sizeof *keys);
     if (keys == NULL)
         return ZPK_ENOMEM;
-    bool as_pairs = lossless && !s_plain_object_ok(n);
-    for (i = 0; i < len && !as_pairs; i++) {
+    int rc = 0;
+    for (i = 0; i < len; i++) {
         const zpk_node_t *key = zpk_node_map_key(n, i);
-        keys[i].first = keys[i].value = i;
+        keys[i].value = i;
         if (zpk_node_get_str(key, &keys[i].p, &keys[i].n) == 0 &&
-            s_utf8_ok((const uint8_t *)keys[i].p, keys[i].n))
+            zpk__utf8_valid((const uint8_t *)keys[i].p, keys[i].n)) {
+            if (keys[i].p == NULL)
+                keys[i].p = "";
             continue;
-        rc = s_key_text(o, key, depth, &keys[i]); /* plain form only */
+        }
+        rc = s_key_text(o, key, depth + 1, &keys[i]); /* plain form only */
         if (rc != 0) {
             count = i;
             goto done;
         }
     }
-    if (!as_pairs) {
-        bool repeated;
-        rc = s_dedupe(keys, &count, &repeated);
-        if (rc != 0)
-            goto done;
-        if (repeated && lossless) {
-            as_pairs = true; /* only the pair list keeps both values */
-            count = 0;       /* lossless keys are never owned: nothing to free */
-        }
-    }
-    if (as_pairs) {
-        s_put_tag(o, "$map");
-        s_put(o, "[", 1);
-        for (i = 0; i < len && rc == 0; i++) {
-            if (i > 0)
-                s_put(o, ",", 1);
-            s_newline(o, depth + 1);
-            s_put(o, "[", 1);
-            s_newline(o, depth + 2);
-            rc = s_emit(o, zpk_node_map_key(n, i), depth + 2);
-            s_put(o, ",", 1);
-            s_newline(o, depth + 2);
-            if (rc == 0)
-                rc = s_emit(o, zpk_node_map_value(n, i), depth + 2);
-            s_newline(o, depth + 1);
-            s_put(o, "]", 1);
-        }
-        s_newline(o, depth);
-        s_puts(o, "]}");
+    bool repeated;
+    rc = s_dedupe(keys, &count, &repeated);
+    if (rc != 0)
         goto done;
+    if (repeated && lossless) { /* only the pair list keeps both values */
+        rc = s_walk_pairs(o, n, depth);
+        goto done; /* lossless keys are never owned: nothing to free */
     }
     if (o->flags & ZPK_JSON_SORT_KEYS)
         qsort(keys, count, sizeof *keys, s_key_cmp);
-    s_put(o, "{", 1);
+    o->ops->open(o, S_OBJECT);
     for (i = 0; i < count && rc == 0; i++) {
-        if (i > 0)
-            s_put(o, ",", 1);
-        s_newline(o, depth + 1);
-        s_put_string(o, keys[i].p, keys[i].n);
-        s_puts(o, o->indent ? ": " : ":");
-        rc = s_emit(o, zpk_node_map_value(n, keys[i].value), depth + 1);
+        o->ops->key(o, keys[i].p, keys[i].n);
+        rc = s_walk(o, zpk_node_map_value(n, keys[i].value), depth + 1);
     }
-    s_newline(o, depth);
-    s_put(o, "}", 1);
+    o->ops->close(o);
 done:
     for (i = 0; i < count; i++)
         if (keys[i].owned)
@@ -918,152 +953,53 @@ done:
     return rc;
 }
 
-static int s_emit(s_out_t *o, const zpk_node_t *n, size_t depth)
+/* The value @p n at JSON depth @p depth (the top value is at 1). */
+static int s_walk(s_out_t *o, const zpk_node_t *n, size_t depth)
 {
-    bool lossless = o->flags & ZPK_JSON_LOSSLESS;
-    char buf[48];
-    if (depth > ZPK_JSON_MAX_DEPTH)
+    if (s_depth_ok(depth) != 0)
         return ZPK_ETOODEEP;
     if (o->err != 0)
         return o->err;
+    int rc;
     switch (zpk_node_type(n)) {
-    case ZPK_TYPE_NIL:
-        s_puts(o, "null");
-        break;
-    case ZPK_TYPE_BOOL: {
-        bool b = false;
-        zpk_node_get_bool(n, &b);
-        s_puts(o, b ? "true" : "false");
-        break;
-    }
-    case ZPK_TYPE_INT:
-    case ZPK_TYPE_UINT: {
-        int64_t i;
-        uint64_t u = 0;
-        if (zpk_node_get_int(n, &i) == 0) {
-            snprintf(buf, sizeof buf, "%" PRId64, i);
-            s_puts(o, buf);
-        } else {
-            zpk_node_get_uint(n, &u);
-            if (lossless) {
-                snprintf(buf, sizeof buf, "{\"$uint\":%s\"%" PRIu64 "\"}", o->indent ? " " : "",
-                         u);
-                s_puts(o, buf);
-            } else {
-                s_put_real(o, (double)u);
-            }
-        }
-        break;
-    }
-    case ZPK_TYPE_FLOAT: {
-        float f = 0; /* the float itself: through a double, a signalling NaN is quieted */
-        zpk_node_get_float(n, &f);
-        if (!lossless) {
-            if (isfinite(f))
-                s_put_real32(o, f);
-            else
-                s_puts(o, "null");
-            break;
-        }
-        s_put_tag(o, "$float32");
-        if (isfinite(f))
-            s_put_real32(o, f);
-        else
-            s_put_nonfinite(o, s_nonfinite32(f));
-        s_put(o, "}", 1);
-        break;
-    }
-    case ZPK_TYPE_DOUBLE: {
-        double d = 0;
-        zpk_node_get_double(n, &d);
-        if (isfinite(d)) {
-            s_put_real(o, d);
-        } else if (!lossless) {
-            s_puts(o, "null");
-        } else {
-            s_put_tag(o, "$float");
-            s_put_nonfinite(o, s_nonfinite64(d));
-            s_put(o, "}", 1);
-        }
-        break;
-    }
-    case ZPK_TYPE_STR: {
-        const char *s = NULL;
-        size_t len = 0;
-        zpk_node_get_str(n, &s, &len);
-        if (s_utf8_ok((const uint8_t *)s, len)) {
-            s_put_string(o, s != NULL ? s : "", len);
-        } else {
-            s_put_tag(o, "$str");
-            s_put_b64(o, (const uint8_t *)s, len);
-            s_put(o, "}", 1);
-        }
-        break;
-    }
-    case ZPK_TYPE_BIN: {
-        const uint8_t *b = NULL;
-        size_t len = 0;
-        zpk_node_get_bin(n, &b, &len);
-        if (lossless)
-            s_put_tag(o, "$bin");
-        s_put_b64(o, b, len);
-        if (lossless)
-            s_put(o, "}", 1);
-        break;
-    }
-    case ZPK_TYPE_EXT: {
-        zpk_timestamp_t ts;
-        if (s_canonical_timestamp(n, &ts)) {
-            if (!lossless && s_rfc3339(&ts, buf, sizeof buf)) {
-                s_put_string(o, buf, strlen(buf));
-            } else {
-                s_put_tag(o, "$timestamp");
-                snprintf(buf, sizeof buf, "[%" PRId64 ",%s%" PRIu32 "]}", ts.sec,
-                         o->indent ? " " : "", ts.nsec);
-                s_puts(o, buf);
-            }
-            break;
-        }
-        int8_t type = 0;
-        const uint8_t *p = NULL;
-        size_t len = 0;
-        zpk_node_get_ext(n, &type, &p, &len);
-        s_put_tag(o, "$ext");
-        snprintf(buf, sizeof buf, "[%d,%s", (int)type, o->indent ? " " : "");
-        s_puts(o, buf);
-        s_put_b64(o, p, len);
-        s_puts(o, "]}");
-        break;
-    }
     case ZPK_TYPE_ARRAY: {
         size_t len = zpk_node_len(n);
-        if (len == 0) {
-            s_puts(o, "[]");
-            break;
-        }
-        s_put(o, "[", 1);
-        for (size_t i = 0; i < len; i++) {
-            if (i > 0)
-                s_put(o, ",", 1);
-            s_newline(o, depth + 1);
-            int rc = s_emit(o, zpk_node_array_at(n, i), depth + 1);
-            if (rc != 0)
-                return rc;
-        }
-        s_newline(o, depth);
-        s_put(o, "]", 1);
+        o->ops->open(o, S_ARRAY);
+        rc = 0;
+        for (size_t i = 0; i < len && rc == 0; i++)
+            rc = s_walk(o, zpk_node_array_at(n, i), depth + 1);
+        o->ops->close(o);
         break;
     }
-    case ZPK_TYPE_MAP: {
-        int rc = s_emit_map(o, n, depth);
-        if (rc != 0)
-            return rc;
+    case ZPK_TYPE_MAP:
+        rc = s_walk_map(o, n, depth);
         break;
-    }
+    case ZPK_TYPE_EXT:
+        rc = s_walk_ext(o, n, depth);
+        break;
     default:
-        return ZPK_EINVAL;
+        rc = s_walk_scalar(o, n, depth);
+        break;
     }
-    return o->err;
+    return rc != 0 ? rc : o->err;
+}
+
+int zpk_json_from_node(const zpk_node_t *node, unsigned flags, json_t **out)
+{
+    if (out == NULL)
+        return ZPK_EINVAL;
+    *out = NULL;
+    if (node == NULL || (flags & ~S_KNOWN_FLAGS) != 0)
+        return ZPK_EINVAL;
+    s_out_t o = {.ops = &s_tree_ops, .flags = flags};
+    int rc = s_walk(&o, node, 1);
+    zpk__free(o.lv);
+    if (rc != 0) {
+        json_decref(o.root);
+        return rc;
+    }
+    *out = o.root;
+    return 0;
 }
 
 int zpk_json_dumps(const zpk_node_t *node, unsigned flags, char **out, size_t *len)
@@ -1075,10 +1011,9 @@ int zpk_json_dumps(const zpk_node_t *node, unsigned flags, char **out, size_t *l
         *len = 0;
     if (node == NULL || (flags & ~S_KNOWN_FLAGS) != 0)
         return ZPK_EINVAL;
-    s_out_t o = {.flags = flags, .indent = (flags >> 8) & 0x1f};
-    int rc = s_emit(&o, node, 0);
-    if (rc == 0)
-        rc = o.err;
+    s_out_t o = {.ops = &s_text_ops, .flags = flags, .indent = (flags >> 8) & 0x1f};
+    int rc = s_walk(&o, node, 1);
+    zpk__free(o.lv);
     if (rc != 0) {
         zpk__free(o.buf);
         return rc;
@@ -1252,9 +1187,10 @@ static int s_to_tag(s_to_t *t, const json_t *j, size_t depth)
         zpk_write_map(t->w, n);
         for (size_t i = 0; i < n && rc == 0; i++) {
             json_t *pair = json_array_get(v, i);
-            rc = s_to(t, json_array_get(pair, 0), depth + 1);
+            /* {"$map": [[key, value]]}: key and value three deeper */
+            rc = s_to(t, json_array_get(pair, 0), depth + 3);
             if (rc == 0)
-                rc = s_to(t, json_array_get(pair, 1), depth + 1);
+                rc = s_to(t, json_array_get(pair, 1), depth + 3);
         }
     } else {
         return 0;
@@ -1264,7 +1200,7 @@ static int s_to_tag(s_to_t *t, const json_t *j, size_t depth)
 
 static int s_to(s_to_t *t, const json_t *j, size_t depth)
 {
-    if (depth > ZPK_JSON_MAX_DEPTH)
+    if (depth > ZPK_JSON_MAX_DEPTH) /* the top value is at 1 */
         return zpk__error(t->err, ZPK_ETOODEEP, 0, "JSON nested deeper than %d",
                           ZPK_JSON_MAX_DEPTH);
     switch (json_typeof(j)) {
@@ -1324,7 +1260,7 @@ int zpk_json_to_msgpack_ex(const json_t *json, unsigned flags, zpk_writer_t *w,
     if (json == NULL || w == NULL || (flags & ~S_KNOWN_FLAGS) != 0)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL argument or unknown flag");
     s_to_t t = {.w = w, .flags = flags, .err = err};
-    int rc = s_to(&t, json, 0);
+    int rc = s_to(&t, json, 1);
     if (rc != 0) {
         zpk_writer_set_error(w, rc);
         return rc;
@@ -1352,7 +1288,8 @@ int zpk_json_loads_to_writer(const char *text, size_t len, zpk_writer_t *w, zpk_
         /* jansson gives no text when an early allocation fails. */
         int code = (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')
                        ? ZPK_ENOMEM
-                       : ZPK_EFORMAT;
+                   : json_error_code(&jerr) == json_error_stack_overflow ? ZPK_ETOODEEP
+                                                                         : ZPK_EFORMAT;
         return zpk__error(err, code, (size_t)jerr.position, "JSON: %s", jerr.text);
     }
     int rc = zpk_json_to_msgpack_ex(j, 0, w, err);

@@ -258,35 +258,119 @@ static void test_errors(void **state)
     zpk_doc_destroy(&doc);
 }
 
+/* A document of @p levels nested containers: arrays (0x91), or maps {1: ...}
+ * (0x81 0x01), around @p leaf. */
+static zpk_doc_t *s_nested(size_t levels, bool maps, const char *leaf)
+{
+    uint8_t tail[32];
+    size_t tn = harness_hex(leaf, tail, sizeof tail);
+    size_t per = maps ? 2 : 1;
+    uint8_t *in = malloc(levels * per + tn);
+    assert_non_null(in);
+    for (size_t i = 0; i < levels; i++) {
+        in[i * per] = maps ? 0x81 : 0x91;
+        if (maps)
+            in[i * per + 1] = 0x01;
+    }
+    memcpy(in + levels * per, tail, tn);
+    zpk_limits_t lim;
+    zpk_limits_default(&lim, 0);
+    lim.max_depth = levels + 1;
+    zpk_doc_t *doc = NULL;
+    assert_int_equal(zpk_doc_parse(in, levels * per + tn, &lim, 0, &doc, NULL), 0);
+    free(in);
+    return doc;
+}
+
+/* Lossless JSON of @p doc: written and read back to the same bytes, or
+ * ZPK_ETOODEEP when written (never text that jansson cannot read). */
+static int s_round_trip(zpk_doc_t *doc)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = zpk_json_dumps(zpk_doc_root(doc), ZPK_JSON_LOSSLESS, &text, &len);
+    json_t *j = NULL;
+    int rc2 = zpk_json_from_node(zpk_doc_root(doc), ZPK_JSON_LOSSLESS, &j);
+    assert_int_equal(rc, rc2); /* one walk: the text and the tree agree */
+    json_decref(j);
+    if (rc != 0) {
+        assert_null(text);
+        return rc;
+    }
+    zpk_writer_t w, canon;
+    zpk_writer_init_growable(&w, 0);
+    zpk_writer_init_growable(&canon, 0);
+    assert_int_equal(zpk_json_loads_to_writer(text, len, &w, NULL), 0);
+    assert_int_equal(zpk_node_write(&canon, zpk_doc_root(doc)), 0);
+    assert_int_equal(zpk_writer_size(&w), zpk_writer_size(&canon));
+    assert_memory_equal(zpk_writer_data(&w), zpk_writer_data(&canon), zpk_writer_size(&w));
+    zpk_writer_free(&w);
+    zpk_writer_free(&canon);
+    zpk_free(text);
+    return 0;
+}
+
+/*
+ * The bound, exactly: JSON values nest at most ZPK_JSON_MAX_DEPTH deep (the
+ * top one at 1), jansson's parser limit. An array or a map with str keys
+ * takes one level; a map with other keys three ({"$map": [[k, v]]}); a
+ * tagged leaf one or two more. So the default max_depth (1024) always round
+ * trips when maps have str keys, and 681 levels of any maps do; a document
+ * deeper than its JSON can hold is refused when written, with ZPK_ETOODEEP.
+ */
 static void test_depth(void **state)
 {
     (void)state;
-    /* Deeper than ZPK_JSON_MAX_DEPTH: ZPK_ETOODEEP both ways, no crash. */
-    size_t depth = ZPK_JSON_MAX_DEPTH + 10;
-    uint8_t *in = malloc(depth + 1);
-    assert_non_null(in);
-    memset(in, 0x91, depth);
-    in[depth] = 0xc0;
-    zpk_limits_t lim;
-    zpk_limits_default(&lim, 0);
-    lim.max_depth = depth + 1;
-    zpk_doc_t *doc = NULL;
-    assert_int_equal(zpk_doc_parse(in, depth + 1, &lim, 0, &doc, NULL), 0);
-    char *text = NULL;
-    assert_int_equal(zpk_json_dumps(zpk_doc_root(doc), ZPK_JSON_LOSSLESS, &text, NULL),
-                     ZPK_ETOODEEP);
-    assert_null(text);
+    /* arrays: the innermost value at depth levels + 1 */
+    zpk_doc_t *doc = s_nested(ZPK_JSON_MAX_DEPTH - 1, false, "c0");
+    assert_int_equal(s_round_trip(doc), 0);
     zpk_doc_destroy(&doc);
-    free(in);
+    doc = s_nested(ZPK_JSON_MAX_DEPTH, false, "c0");
+    assert_int_equal(s_round_trip(doc), ZPK_ETOODEEP);
+    zpk_doc_destroy(&doc);
+    /* max_depth levels of arrays around the deepest leaf ($ext: two more) */
+    doc = s_nested(ZPK_DEFAULT_MAX_DEPTH, false, "d4 05 aa");
+    assert_int_equal(s_round_trip(doc), 0);
+    zpk_doc_destroy(&doc);
+    /* the 700 maps {1: ...}: 3 levels each, 2101 > 2048 */
+    doc = s_nested(700, true, "c0");
+    assert_int_equal(s_round_trip(doc), ZPK_ETOODEEP);
+    zpk_doc_destroy(&doc);
+    doc = s_nested(681, true, "d4 05 aa"); /* 3 * 681 + 1 + 2 = 2046 */
+    assert_int_equal(s_round_trip(doc), 0);
+    zpk_doc_destroy(&doc);
+    doc = s_nested(682, true, "c0"); /* the innermost value at 3 * 682 + 1 = 2047 */
+    assert_int_equal(s_round_trip(doc), 0);
+    zpk_doc_destroy(&doc);
+    doc = s_nested(683, true, "c0"); /* 2050 */
+    assert_int_equal(s_round_trip(doc), ZPK_ETOODEEP);
+    zpk_doc_destroy(&doc);
 
+    /* JSON text nested past jansson's limit: ZPK_ETOODEEP, not EFORMAT */
+    size_t n = ZPK_JSON_MAX_DEPTH;
+    char *text = malloc(2 * n + 2);
+    memset(text, '[', n);
+    text[n] = '1';
+    memset(text + n + 1, ']', n);
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_error_t err;
+    assert_int_equal(zpk_json_loads_to_writer(text, 2 * n + 1, &w, &err), ZPK_ETOODEEP);
+    assert_int_equal(err.code, ZPK_ETOODEEP);
+    assert_int_equal(zpk_writer_size(&w), 0);
+    zpk_writer_reset(&w);
+    /* one level less: read */
+    assert_int_equal(zpk_json_loads_to_writer(text + 1, 2 * n - 1, &w, &err), 0);
+    free(text);
+
+    /* a json_t built deeper than any parser gives: refused too */
     json_t *root = json_array(), *cur = root;
-    for (size_t i = 0; i < depth; i++) {
+    for (size_t i = 0; i < ZPK_JSON_MAX_DEPTH + 10; i++) {
         json_t *a = json_array();
         json_array_append_new(cur, a);
         cur = a;
     }
-    zpk_writer_t w;
-    zpk_writer_init_growable(&w, 0);
+    zpk_writer_reset(&w);
     assert_int_equal(zpk_json_to_msgpack(root, &w), ZPK_ETOODEEP);
     zpk_writer_free(&w);
     json_decref(root);

@@ -46,8 +46,15 @@
  * ZPK_JSON_NO_TAGS); a tag with a malformed value is ZPK_EFORMAT. Single-key
  * objects with other `$` keys are ordinary maps.
  *
- * Limits: nesting deeper than ZPK_JSON_MAX_DEPTH is ZPK_ETOODEEP (jansson
- * itself parses at most 2048 levels). JSON text with an integer outside
+ * Depth: JSON values nest at most ZPK_JSON_MAX_DEPTH (2048) deep, the top
+ * value at 1: jansson's parser limit, applied both ways, so the text these
+ * calls write always reads back. An array or a map with str keys takes one
+ * level, a map with other keys three (`{"$map": [[key, value]]}`), a tagged
+ * value one more (two for `$ext` and `$timestamp`). So with the default
+ * max_depth (1024) every document whose maps have str keys round-trips, and
+ * any document of up to 681 levels does; deeper ones fail with ZPK_ETOODEEP
+ * when written (never as text that cannot be read back), and JSON text
+ * nested deeper is ZPK_ETOODEEP when read. JSON text with an integer outside
  * int64 is refused by jansson (ZPK_EFORMAT): the lossless form uses `$uint`.
  * jansson allocates with its own allocator, not the zmqpack hooks; the
  * buffers these calls return to you come from the zmqpack hooks.
@@ -74,7 +81,7 @@ extern "C" {
 #define ZPK_JSON_SORT_KEYS 0x4u
 /** zpk_json_dumps(): pretty-print with @p n spaces of indent (1..31); default compact. */
 #define ZPK_JSON_INDENT(n) ((unsigned)((n) & 0x1f) << 8)
-/** Deepest nesting the bridge converts (either way). */
+/** Deepest JSON nesting the bridge writes or reads (the top value at 1; jansson's limit). */
 #define ZPK_JSON_MAX_DEPTH 2048
 
 /**
