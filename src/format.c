@@ -690,22 +690,11 @@ static int s_unpack_map(s_unpack_t *u, const zpk_node_t *n, s_tok_t open, bool d
     }
 }
 
-static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
+/* The number characters: b, i, I, u, U, f, d, F. */
+static int s_unpack_number(s_unpack_t *u, s_tok_t t, const zpk_node_t *n, zpk_type_t ty,
+                           bool dry)
 {
-    s_tok_t t;
-    s_next(u->fmt, &u->pos, &t);
-    zpk_type_t ty = dry ? (zpk_type_t)0 : zpk_node_type(n);
     switch (t.c) {
-    case '[':
-        return s_unpack_array(u, n, t, dry);
-    case '{':
-        return s_unpack_map(u, n, t, dry);
-    case '*':
-        return 0;
-    case 'n':
-        if (!dry && ty != ZPK_TYPE_NIL)
-            return s_type_error(u, t.col, t.c, n, "nil");
-        return 0;
     case 'b': {
         S_OUT(u, int *, out, t, dry);
         if (dry)
@@ -795,6 +784,15 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
         *out = d;
         return 0;
     }
+    default:
+        return s_fmt_error(u->err, t.col, "unexpected format character", t.c);
+    }
+}
+
+/* The characters whose value is a payload in the document: s, y, x, t, O. */
+static int s_unpack_payload(s_unpack_t *u, s_tok_t t, const zpk_node_t *n, bool dry)
+{
+    switch (t.c) {
     case 's': {
         S_OUT(u, const char **, out, t, dry);
         size_t *olen = NULL;
@@ -878,6 +876,31 @@ static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
             *out = n;
         return 0;
     }
+    default:
+        return s_fmt_error(u->err, t.col, "unexpected format character", t.c);
+    }
+}
+
+static int s_unpack_value(s_unpack_t *u, const zpk_node_t *n, bool dry)
+{
+    s_tok_t t;
+    s_next(u->fmt, &u->pos, &t);
+    zpk_type_t ty = dry ? (zpk_type_t)0 : zpk_node_type(n);
+    switch (t.c) {
+    case '[':
+        return s_unpack_array(u, n, t, dry);
+    case '{':
+        return s_unpack_map(u, n, t, dry);
+    case '*':
+        return 0;
+    case 'n':
+        if (!dry && ty != ZPK_TYPE_NIL)
+            return s_type_error(u, t.col, t.c, n, "nil");
+        return 0;
+    case 'b': case 'i': case 'I': case 'u': case 'U': case 'f': case 'd': case 'F':
+        return s_unpack_number(u, t, n, ty, dry);
+    case 's': case 'y': case 'x': case 't': case 'O':
+        return s_unpack_payload(u, t, n, dry);
     default:
         /* Unreachable after s_check(). */
         return s_fmt_error(u->err, t.col, "unexpected format character", t.c);

@@ -264,61 +264,142 @@ static bool s_read_fast(zpk_reader_t *r, size_t max_chunks, zpk_ndarray_info_t *
     return true;
 }
 
-#define S_FAIL(code, ...)                                                     \
-    do {                                                                      \
-        rc = zpk__error(err, (code), zpk_reader_offset(r), __VA_ARGS__);      \
-        goto fail;                                                            \
-    } while (0)
+/* Records the error at the reader's offset and returns its code. */
+#define S_ERR(code, ...) zpk__error(err, (code), zpk_reader_offset(r), __VA_ARGS__)
 
-int zpk_ndarray_header_read(zpk_reader_t *r, const zpk_ndarray_opts_t *opts,
-                          zpk_ndarray_info_t *info, zpk_error_t *err)
+/* What the walk read that the checks compare (and the raw table it owns). */
+typedef struct s_read {
+    unsigned seen;      /* S_* bits of the keys met */
+    uint64_t nbytes, chunk;
+    size_t *raw_idx;    /* indices read from "raw", validated by s_check */
+    size_t nraw;
+} s_read_t;
+
+/* The array value of "chunks" or "raw": stored sizes or raw indices. */
+static int s_read_table(zpk_reader_t *r, const zpk_ndarray_opts_t *o, bool raw,
+                        const char *key, uint32_t klen, zpk_ndarray_info_t *info, s_read_t *st,
+                        zpk_error_t *err)
 {
-    zpk_error_clear(err);
-    if (r == NULL || info == NULL)
-        return zpk__error(err, ZPK_EINVAL, 0, "NULL reader or output");
-    memset(info, 0, sizeof *info);
-    zpk_ndarray_opts_t o;
-    if (opts != NULL)
-        o = *opts;
-    else
-        zpk_ndarray_opts_default(&o);
-
-    int rc;
-    unsigned seen = 0;
-    uint64_t nbytes = 0, chunk = 0;
-    size_t *raw_idx = NULL; /* indices read from "raw", validated below */
-    size_t nraw = 0;
-    info->order = ZPK_ORDER_C;
-    info->nthreads = o.nthreads < 1 ? 1 : o.nthreads;
-
-    s_fast_t f;
-    if (s_read_fast(r, o.max_chunks, info, &f)) {
-        zpk_codec_default(&info->codec, ZPK_CODEC_NONE);
-        info->codec.nthreads = info->nthreads;
-        info->chunks = zpk__calloc(1, sizeof(zpk_chunk_info_t));
-        if (info->chunks == NULL)
-            S_FAIL(ZPK_ENOMEM, "array header: no memory for %u chunks", f.nchunks);
-        info->nchunks = f.nchunks;
-        info->chunks[0].stored = (size_t)f.stored;
-        seen = S_DTYPE | S_SHAPE | S_ORDER | S_NBYTES | S_CODEC | S_CHUNK | S_CHUNKS;
-        nbytes = f.nbytes;
-        chunk = f.chunk;
-        goto check;
-    }
-
-    zpk_tag_t t;
-    rc = zpk_read_tag(r, &t);
+    uint32_t n;
+    int rc = s_read_array_len(r, &n);
     if (rc != 0)
-        S_FAIL(rc, "array header: %s", zpk_strerror(rc));
+        return S_ERR(rc, "array header: '%.*s' is not an array", (int)klen, key);
+    if (n > o->max_chunks)
+        return S_ERR(ZPK_ELIMIT, "array header: '%.*s' has %u entries, max_chunks is %zu",
+                     (int)klen, key, n, o->max_chunks);
+    /* Each entry takes at least one byte: the table is bounded by the input
+     * actually present, never by what it claims. */
+    if (n > zpk_reader_remaining(r))
+        return S_ERR(ZPK_EOUTOFDATA, "array header: '%.*s' declares %u entries, %zu bytes left",
+                     (int)klen, key, n, zpk_reader_remaining(r));
+    if (raw) {
+        st->raw_idx = zpk__calloc(n ? n : 1, sizeof(size_t));
+        if (st->raw_idx == NULL)
+            return S_ERR(ZPK_ENOMEM, "array header: no memory for %u entries", n);
+        st->nraw = n;
+    } else {
+        info->chunks = zpk__calloc(n ? n : 1, sizeof(zpk_chunk_info_t));
+        if (info->chunks == NULL)
+            return S_ERR(ZPK_ENOMEM, "array header: no memory for %u chunks", n);
+        info->nchunks = n;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t v;
+        rc = s_read_uint(r, &v);
+        if (rc != 0)
+            return S_ERR(rc, "array header: %.*s[%u] is not a non-negative int", (int)klen,
+                         key, i);
+        if (v > SIZE_MAX)
+            return S_ERR(ZPK_EOVERFLOW, "array header: %.*s[%u] too large", (int)klen, key, i);
+        if (raw)
+            st->raw_idx[i] = (size_t)v;
+        else
+            info->chunks[i].stored = (size_t)v;
+    }
+    return 0;
+}
+
+/* The value of the known key @p bit. */
+static int s_read_value(zpk_reader_t *r, const zpk_ndarray_opts_t *o, unsigned bit,
+                        const char *key, uint32_t klen, zpk_ndarray_info_t *info, s_read_t *st,
+                        zpk_error_t *err)
+{
+    const char *s;
+    uint32_t n;
+    int rc;
+    switch (bit) {
+    case S_DTYPE:
+        rc = s_read_str(r, &s, &n);
+        if (rc != 0)
+            return S_ERR(rc, "array header: dtype is not a str");
+        return zpk_dtype_parse(s, n, &info->dtype, err);
+    case S_SHAPE:
+        rc = s_read_array_len(r, &n);
+        if (rc != 0)
+            return S_ERR(rc, "array header: shape is not an array");
+        if (n > ZPK_MAX_NDIM)
+            return S_ERR(ZPK_ESHAPE, "array header: %u dimensions, at most %d", n,
+                         ZPK_MAX_NDIM);
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t v;
+            rc = s_read_uint(r, &v);
+            if (rc != 0)
+                return S_ERR(rc, "array header: shape[%u] is not a non-negative int", i);
+            if (v > SIZE_MAX)
+                return S_ERR(ZPK_EOVERFLOW, "array header: shape[%u] too large", i);
+            info->shape[i] = (size_t)v;
+        }
+        info->ndim = (int)n;
+        return 0;
+    case S_ORDER:
+        rc = s_read_str(r, &s, &n);
+        if (rc != 0 || n != 1 || (s[0] != ZPK_ORDER_C && s[0] != ZPK_ORDER_F))
+            return S_ERR(ZPK_EFORMAT, "array header: order must be \"C\" or \"F\"");
+        info->order = s[0];
+        return 0;
+    case S_NBYTES:
+        rc = s_read_uint(r, &st->nbytes);
+        return rc != 0 ? S_ERR(rc, "array header: nbytes is not a non-negative int") : 0;
+    case S_CODEC:
+        rc = s_read_str(r, &s, &n);
+        if (rc != 0)
+            return S_ERR(rc, "array header: codec is not a str");
+        if (ZPK__STR_IS(s, n, ZPK__CODEC_STR_NONE)) { /* the commonest: no parse */
+            zpk_codec_default(&info->codec, ZPK_CODEC_NONE);
+        } else {
+            rc = zpk_codec_parse(s, n, &info->codec, err);
+            if (rc != 0)
+                return rc;
+        }
+        if (info->codec.id == ZPK_CODEC_AUTO)
+            return S_ERR(ZPK_ECODEC, "array header: codec 'auto' is not a wire codec");
+        info->codec.nthreads = info->nthreads;
+        return 0;
+    case S_CHUNK:
+        rc = s_read_uint(r, &st->chunk);
+        return rc != 0 ? S_ERR(rc, "array header: chunk is not a non-negative int") : 0;
+    default: /* S_CHUNKS, S_RAW */
+        return s_read_table(r, o, bit == S_RAW, key, klen, info, st, err);
+    }
+}
+
+/* The general walk: the map's pairs in any order; unknown keys skipped. */
+static int s_read_map(zpk_reader_t *r, const zpk_ndarray_opts_t *o, zpk_ndarray_info_t *info,
+                      s_read_t *st, zpk_error_t *err)
+{
+    zpk_tag_t t;
+    int rc = zpk_read_tag(r, &t);
+    if (rc != 0)
+        return S_ERR(rc, "array header: %s", zpk_strerror(rc));
     if (t.type != ZPK_TYPE_MAP)
-        S_FAIL(ZPK_EFORMAT, "array header is a %s, not a map", zpk_type_name(t.type));
+        return S_ERR(ZPK_EFORMAT, "array header is a %s, not a map", zpk_type_name(t.type));
     uint32_t pairs = t.v.len;
     for (uint32_t k = 0; k < pairs; k++) {
         const char *key;
         uint32_t klen;
         rc = s_read_str(r, &key, &klen);
         if (rc != 0)
-            S_FAIL(rc, "array header: key %u is not a str", k);
+            return S_ERR(rc, "array header: key %u is not a str", k);
         unsigned bit = ZPK__STR_IS(key, klen, ZPK__KEY_DTYPE)    ? S_DTYPE
                        : ZPK__STR_IS(key, klen, ZPK__KEY_SHAPE)  ? S_SHAPE
                        : ZPK__STR_IS(key, klen, ZPK__KEY_ORDER)  ? S_ORDER
@@ -331,188 +412,132 @@ int zpk_ndarray_header_read(zpk_reader_t *r, const zpk_ndarray_opts_t *opts,
         if (bit == 0) { /* unknown keys are skipped (forward compatible) */
             rc = zpk_reader_skip(r);
             if (rc != 0)
-                S_FAIL(rc, "array header: %s", zpk_strerror(rc));
+                return S_ERR(rc, "array header: %s", zpk_strerror(rc));
             continue;
         }
-        if (seen & bit)
-            S_FAIL(ZPK_EFORMAT, "array header: duplicate key '%.*s'", (int)klen, key);
-        seen |= bit;
-        const char *s;
-        uint32_t n;
-        switch (bit) {
-        case S_DTYPE:
-            rc = s_read_str(r, &s, &n);
-            if (rc != 0)
-                S_FAIL(rc, "array header: dtype is not a str");
-            rc = zpk_dtype_parse(s, n, &info->dtype, err);
-            if (rc != 0)
-                goto fail;
-            break;
-        case S_SHAPE:
-            rc = s_read_array_len(r, &n);
-            if (rc != 0)
-                S_FAIL(rc, "array header: shape is not an array");
-            if (n > ZPK_MAX_NDIM)
-                S_FAIL(ZPK_ESHAPE, "array header: %u dimensions, at most %d", n,
-                       ZPK_MAX_NDIM);
-            for (uint32_t i = 0; i < n; i++) {
-                uint64_t v;
-                rc = s_read_uint(r, &v);
-                if (rc != 0)
-                    S_FAIL(rc, "array header: shape[%u] is not a non-negative int", i);
-                if (v > SIZE_MAX)
-                    S_FAIL(ZPK_EOVERFLOW, "array header: shape[%u] too large", i);
-                info->shape[i] = (size_t)v;
-            }
-            info->ndim = (int)n;
-            break;
-        case S_ORDER:
-            rc = s_read_str(r, &s, &n);
-            if (rc != 0 || n != 1 || (s[0] != ZPK_ORDER_C && s[0] != ZPK_ORDER_F))
-                S_FAIL(ZPK_EFORMAT, "array header: order must be \"C\" or \"F\"");
-            info->order = s[0];
-            break;
-        case S_NBYTES:
-            rc = s_read_uint(r, &nbytes);
-            if (rc != 0)
-                S_FAIL(rc, "array header: nbytes is not a non-negative int");
-            break;
-        case S_CODEC:
-            rc = s_read_str(r, &s, &n);
-            if (rc != 0)
-                S_FAIL(rc, "array header: codec is not a str");
-            if (ZPK__STR_IS(s, n, ZPK__CODEC_STR_NONE)) { /* the commonest: no parse */
-                zpk_codec_default(&info->codec, ZPK_CODEC_NONE);
-            } else {
-                rc = zpk_codec_parse(s, n, &info->codec, err);
-                if (rc != 0)
-                    goto fail;
-            }
-            if (info->codec.id == ZPK_CODEC_AUTO)
-                S_FAIL(ZPK_ECODEC, "array header: codec 'auto' is not a wire codec");
-            info->codec.nthreads = info->nthreads;
-            break;
-        case S_CHUNK:
-            rc = s_read_uint(r, &chunk);
-            if (rc != 0)
-                S_FAIL(rc, "array header: chunk is not a non-negative int");
-            break;
-        case S_CHUNKS:
-        case S_RAW: {
-            rc = s_read_array_len(r, &n);
-            if (rc != 0)
-                S_FAIL(rc, "array header: '%.*s' is not an array", (int)klen, key);
-            if (n > o.max_chunks)
-                S_FAIL(ZPK_ELIMIT, "array header: '%.*s' has %u entries, max_chunks is "
-                       "%zu", (int)klen, key, n, o.max_chunks);
-            /* Each entry takes at least one byte: the table is bounded by
-             * the input actually present, never by what it claims. */
-            if (n > zpk_reader_remaining(r))
-                S_FAIL(ZPK_EOUTOFDATA, "array header: '%.*s' declares %u entries, "
-                       "%zu bytes left", (int)klen, key, n, zpk_reader_remaining(r));
-            if (bit == S_RAW) {
-                raw_idx = zpk__calloc(n ? n : 1, sizeof(size_t));
-                if (raw_idx == NULL)
-                    S_FAIL(ZPK_ENOMEM, "array header: no memory for %u entries", n);
-                nraw = n;
-            } else {
-                info->chunks = zpk__calloc(n ? n : 1, sizeof(zpk_chunk_info_t));
-                if (info->chunks == NULL)
-                    S_FAIL(ZPK_ENOMEM, "array header: no memory for %u chunks", n);
-                info->nchunks = n;
-            }
-            for (uint32_t i = 0; i < n; i++) {
-                uint64_t v;
-                rc = s_read_uint(r, &v);
-                if (rc != 0)
-                    S_FAIL(rc, "array header: %.*s[%u] is not a non-negative int",
-                           (int)klen, key, i);
-                if (v > SIZE_MAX)
-                    S_FAIL(ZPK_EOVERFLOW, "array header: %.*s[%u] too large", (int)klen,
-                           key, i);
-                if (bit == S_RAW)
-                    raw_idx[i] = (size_t)v;
-                else
-                    info->chunks[i].stored = (size_t)v;
-            }
-            break;
-        }
-        default:
-            break;
-        }
+        if (st->seen & bit)
+            return S_ERR(ZPK_EFORMAT, "array header: duplicate key '%.*s'", (int)klen, key);
+        st->seen |= bit;
+        rc = s_read_value(r, o, bit, key, klen, info, st, err);
+        if (rc != 0)
+            return rc;
     }
+    return 0;
+}
 
-check:;
-    /* Every required key, then every size against the others. */
+/* Every required key, then every size against the others; fills the chunk table. */
+static int s_check(zpk_reader_t *r, const zpk_ndarray_opts_t *o, zpk_ndarray_info_t *info,
+                   s_read_t *st, zpk_error_t *err)
+{
     const unsigned required = S_DTYPE | S_SHAPE | S_NBYTES | S_CODEC | S_CHUNKS;
+    unsigned seen = st->seen;
     if ((seen & required) != required)
-        S_FAIL(ZPK_EFORMAT, "array header: missing %s",
-               !(seen & S_DTYPE)    ? ZPK__KEY_DTYPE
-               : !(seen & S_SHAPE)  ? ZPK__KEY_SHAPE
-               : !(seen & S_NBYTES) ? ZPK__KEY_NBYTES
-               : !(seen & S_CODEC)  ? ZPK__KEY_CODEC
-                                    : ZPK__KEY_CHUNKS);
+        return S_ERR(ZPK_EFORMAT, "array header: missing %s",
+                     !(seen & S_DTYPE)    ? ZPK__KEY_DTYPE
+                     : !(seen & S_SHAPE)  ? ZPK__KEY_SHAPE
+                     : !(seen & S_NBYTES) ? ZPK__KEY_NBYTES
+                     : !(seen & S_CODEC)  ? ZPK__KEY_CODEC
+                                          : ZPK__KEY_CHUNKS);
     size_t want;
-    rc = zpk_shape_nbytes(info->dtype, info->ndim, info->shape, &want);
+    int rc = zpk_shape_nbytes(info->dtype, info->ndim, info->shape, &want);
     if (rc != 0)
-        S_FAIL(rc, "array header: the shape's byte count %s", rc == ZPK_EOVERFLOW ?
-               "overflows" : "is invalid");
-    if (nbytes != want)
-        S_FAIL(ZPK_ESHAPE, "array header: nbytes %llu but the shape holds %zu bytes",
-               (unsigned long long)nbytes, want);
-    if (want > o.max_ndarray_bytes)
-        S_FAIL(ZPK_ELIMIT, "array header: %zu bytes over max_ndarray_bytes %zu", want,
-               o.max_ndarray_bytes);
+        return S_ERR(rc, "array header: the shape's byte count %s",
+                     rc == ZPK_EOVERFLOW ? "overflows" : "is invalid");
+    if (st->nbytes != want)
+        return S_ERR(ZPK_ESHAPE, "array header: nbytes %llu but the shape holds %zu bytes",
+                     (unsigned long long)st->nbytes, want);
+    if (want > o->max_ndarray_bytes)
+        return S_ERR(ZPK_ELIMIT, "array header: %zu bytes over max_ndarray_bytes %zu", want,
+                     o->max_ndarray_bytes);
     info->nbytes = want;
+    uint64_t chunk = st->chunk;
     if (!(seen & S_CHUNK))
         chunk = info->nchunks <= 1 ? want : 0;
     if (want && chunk == 0)
-        S_FAIL(ZPK_EFORMAT, "array header: chunk size is 0");
+        return S_ERR(ZPK_EFORMAT, "array header: chunk size is 0");
     if (chunk > SIZE_MAX)
-        S_FAIL(ZPK_EOVERFLOW, "array header: chunk size too large");
+        return S_ERR(ZPK_EOVERFLOW, "array header: chunk size too large");
     size_t cs = (size_t)chunk;
     size_t nch = want ? want / cs + (want % cs != 0) : 0;
     if (nch != info->nchunks)
-        S_FAIL(ZPK_EFORMAT, "array header: %zu chunks listed, %zu bytes in chunks of %zu "
-               "need %zu", info->nchunks, want, cs, nch);
+        return S_ERR(ZPK_EFORMAT, "array header: %zu chunks listed, %zu bytes in chunks of %zu "
+                     "need %zu", info->nchunks, want, cs, nch);
     if (info->codec.id == ZPK_CODEC_BLOSC && cs > ZPK_BLOSC_MAX_CHUNK && nch)
-        S_FAIL(ZPK_ELIMIT, "array header: blosc chunk size %zu over the limit", cs);
+        return S_ERR(ZPK_ELIMIT, "array header: blosc chunk size %zu over the limit", cs);
     info->chunk_size = cs;
     for (size_t i = 0; i < nch; i++) {
         zpk_chunk_info_t *ci = &info->chunks[i];
         ci->raw = i + 1 < nch ? cs : want - i * cs;
         ci->compressed = info->codec.id != ZPK_CODEC_NONE;
     }
-    for (size_t j = 0; j < nraw; j++) {
-        if (raw_idx[j] >= nch || (j && raw_idx[j] <= raw_idx[j - 1]))
-            S_FAIL(ZPK_EFORMAT, "array header: raw index %zu out of order or range",
-                   raw_idx[j]);
-        info->chunks[raw_idx[j]].compressed = false;
+    for (size_t j = 0; j < st->nraw; j++) {
+        size_t idx = st->raw_idx[j];
+        if (idx >= nch || (j && idx <= st->raw_idx[j - 1]))
+            return S_ERR(ZPK_EFORMAT, "array header: raw index %zu out of order or range", idx);
+        info->chunks[idx].compressed = false;
     }
     for (size_t i = 0; i < nch; i++) {
         zpk_chunk_info_t *ci = &info->chunks[i];
         if (!ci->compressed && ci->stored != ci->raw)
-            S_FAIL(ZPK_EFORMAT, "array header: raw chunk %zu stores %zu bytes, not %zu", i,
-                   ci->stored, ci->raw);
+            return S_ERR(ZPK_EFORMAT, "array header: raw chunk %zu stores %zu bytes, not %zu", i,
+                         ci->stored, ci->raw);
         if (ci->compressed) {
             size_t bound = zpk_codec_bound(&info->codec, ci->raw);
             if (ci->stored == 0 || bound == 0 || ci->stored > bound)
-                S_FAIL(ZPK_EFORMAT, "array header: chunk %zu stores %zu bytes for %zu raw",
-                       i, ci->stored, ci->raw);
+                return S_ERR(ZPK_EFORMAT, "array header: chunk %zu stores %zu bytes for %zu raw",
+                             i, ci->stored, ci->raw);
         }
         if (!zpk__add_size(info->stored_bytes, ci->stored, &info->stored_bytes))
-            S_FAIL(ZPK_EOVERFLOW, "array header: stored sizes overflow");
+            return S_ERR(ZPK_EOVERFLOW, "array header: stored sizes overflow");
     }
-    zpk__free(raw_idx);
-    if (info->nchunks == 0) {
+    return 0;
+}
+
+int zpk_ndarray_header_read(zpk_reader_t *r, const zpk_ndarray_opts_t *opts,
+                            zpk_ndarray_info_t *info, zpk_error_t *err)
+{
+    zpk_error_clear(err);
+    if (r == NULL || info == NULL)
+        return zpk__error(err, ZPK_EINVAL, 0, "NULL reader or output");
+    memset(info, 0, sizeof *info);
+    zpk_ndarray_opts_t o;
+    if (opts != NULL)
+        o = *opts;
+    else
+        zpk_ndarray_opts_default(&o);
+    info->order = ZPK_ORDER_C;
+    info->nthreads = o.nthreads < 1 ? 1 : o.nthreads;
+
+    s_read_t st = {0};
+    s_fast_t f;
+    int rc;
+    if (s_read_fast(r, o.max_chunks, info, &f)) {
+        zpk_codec_default(&info->codec, ZPK_CODEC_NONE);
+        info->codec.nthreads = info->nthreads;
+        info->chunks = zpk__calloc(1, sizeof(zpk_chunk_info_t));
+        if (info->chunks == NULL) {
+            rc = S_ERR(ZPK_ENOMEM, "array header: no memory for %u chunks", f.nchunks);
+            goto out;
+        }
+        info->nchunks = f.nchunks;
+        info->chunks[0].stored = (size_t)f.stored;
+        st.seen = S_DTYPE | S_SHAPE | S_ORDER | S_NBYTES | S_CODEC | S_CHUNK | S_CHUNKS;
+        st.nbytes = f.nbytes;
+        st.chunk = f.chunk;
+        rc = 0;
+    } else {
+        rc = s_read_map(r, &o, info, &st, err);
+    }
+    if (rc == 0)
+        rc = s_check(r, &o, info, &st, err);
+out:
+    zpk__free(st.raw_idx);
+    if (rc != 0) {
+        zpk_ndarray_info_free(info);
+    } else if (info->nchunks == 0) {
         zpk__free(info->chunks);
         info->chunks = NULL;
     }
-    return 0;
-
-fail:
-    zpk__free(raw_idx);
-    zpk_ndarray_info_free(info);
     return rc;
 }
 
