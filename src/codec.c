@@ -253,7 +253,8 @@ size_t zpk_codec_bound(const zpk_codec_t *c, size_t raw_size)
 int zpk_codec_compress(const zpk_codec_t *c, size_t typesize, const void *src, size_t n,
                        void *dst, size_t cap, size_t *out_n)
 {
-    if (c == NULL || out_n == NULL || (n && (src == NULL || dst == NULL)) || !zpk__codec_settings_ok(c))
+    if (c == NULL || out_n == NULL || typesize == 0 || (n && (src == NULL || dst == NULL)) ||
+        !zpk__codec_settings_ok(c))
         return ZPK_EINVAL;
     zpk_codec_id_t fam = c->id == ZPK_CODEC_AUTO ? c->auto_codec : c->id;
     switch (fam) {
@@ -289,12 +290,12 @@ int zpk_codec_compress(const zpk_codec_t *c, size_t typesize, const void *src, s
 int zpk_codec_decompress(zpk_codec_id_t id, const void *src, size_t n, void *dst,
                          size_t raw_size, int nthreads)
 {
+    if ((n && src == NULL) || (raw_size && dst == NULL))
+        return ZPK_EINVAL;
     switch (id) {
     case ZPK_CODEC_NONE:
         if (n != raw_size)
             return ZPK_EDECOMPRESS;
-        if (n && (src == NULL || dst == NULL))
-            return ZPK_EINVAL;
         if (n)
             memcpy(dst, src, n);
         return 0;

@@ -1,25 +1,13 @@
 /* Ext types: the built-in timestamp (-1) and the registry of user types. */
 #include <string.h>
 
+#include "byteorder.h"
 #include "internal.h"
 #include "zmqpack/msgpack.h"
 
 /* ---- timestamps -------------------------------------------------------------- */
 
 #define S_NSEC_MAX 999999999u
-
-static inline uint32_t s_get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void s_put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 int zpk_timestamp_encode(int64_t sec, uint32_t nsec, uint8_t out[12], size_t *len)
 {
@@ -28,18 +16,16 @@ int zpk_timestamp_encode(int64_t sec, uint32_t nsec, uint8_t out[12], size_t *le
     if (sec >= 0 && ((uint64_t)sec >> 34) == 0) {
         uint64_t data64 = (uint64_t)nsec << 34 | (uint64_t)sec;
         if ((data64 >> 32) == 0) {
-            s_put32(out, (uint32_t)data64); /* timestamp 32 */
+            zpk__put_be32(out, (uint32_t)data64); /* timestamp 32 */
             *len = 4;
         } else {
-            s_put32(out, (uint32_t)(data64 >> 32)); /* timestamp 64 */
-            s_put32(out + 4, (uint32_t)data64);
+            zpk__put_be64(out, data64); /* timestamp 64 */
             *len = 8;
         }
         return 0;
     }
-    s_put32(out, nsec); /* timestamp 96 */
-    s_put32(out + 4, (uint32_t)((uint64_t)sec >> 32));
-    s_put32(out + 8, (uint32_t)(uint64_t)sec);
+    zpk__put_be32(out, nsec); /* timestamp 96 */
+    zpk__put_be64(out + 4, (uint64_t)sec);
     *len = 12;
     return 0;
 }
@@ -55,11 +41,11 @@ int zpk_timestamp_decode(const void *data, size_t len, zpk_timestamp_t *ts)
         return ZPK_EINVAL;
     switch (len) {
     case 4:
-        ts->sec = (int64_t)s_get32(p);
+        ts->sec = (int64_t)zpk__get_be32(p);
         ts->nsec = 0;
         return 0;
     case 8: {
-        uint64_t d = (uint64_t)s_get32(p) << 32 | s_get32(p + 4);
+        uint64_t d = zpk__get_be64(p);
         uint32_t nsec = (uint32_t)(d >> 34);
         if (nsec > S_NSEC_MAX)
             return ZPK_EFORMAT;
@@ -68,10 +54,10 @@ int zpk_timestamp_decode(const void *data, size_t len, zpk_timestamp_t *ts)
         return 0;
     }
     case 12: {
-        uint32_t nsec = s_get32(p);
+        uint32_t nsec = zpk__get_be32(p);
         if (nsec > S_NSEC_MAX)
             return ZPK_EFORMAT;
-        uint64_t s = (uint64_t)s_get32(p + 4) << 32 | s_get32(p + 8);
+        uint64_t s = zpk__get_be64(p + 4);
         int64_t sec;
         memcpy(&sec, &s, sizeof sec); /* two's complement reinterpretation */
         ts->sec = sec;
@@ -173,7 +159,7 @@ int zpk_ext_write(zpk_writer_t *w, const zpk_ext_registry_t *reg, int8_t type, c
 int zpk_ext_decode(const zpk_ext_registry_t *reg, int8_t type, const void *data, size_t len,
                    void **obj)
 {
-    if (reg == NULL || obj == NULL)
+    if (reg == NULL || obj == NULL || (data == NULL && len > 0))
         return ZPK_EINVAL;
     if (type < 0 || reg->entry[type].decode == NULL)
         return ZPK_ENOTFOUND;

@@ -1022,6 +1022,86 @@ static void test_hostile_chunks(void **state)
     free(data);
 }
 
+/* Caller mistakes: every entry point of codec.h refuses NULL and impossible
+ * sizes with an error code, never a crash. */
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    zpk_codec_t c;
+    zpk_codec_default(&c, ZPK_CODEC_ZLIB);
+    zpk_codec_default(NULL, ZPK_CODEC_ZLIB);
+    zpk_error_t err;
+    char buf[64];
+    zpk_codec_default(&c, (zpk_codec_id_t)99); /* an unknown id: refused where it is used */
+    assert_int_equal(zpk_codec_format(&c, buf, sizeof buf), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_parse(NULL, 4, &c, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_parse("zlib", 4, NULL, &err), ZPK_EINVAL);
+    zpk_codec_default(&c, ZPK_CODEC_ZLIB);
+    assert_int_equal(zpk_codec_format(NULL, buf, sizeof buf), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_format(&c, NULL, sizeof buf), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_format(&c, buf, 0), ZPK_EBUFFULL);
+    assert_false(zpk_codec_available((zpk_codec_id_t)99));
+    assert_int_equal(zpk_codec_bound(NULL, 10), 0);
+    assert_int_equal(zpk_codec_bound(&c, SIZE_MAX), 0); /* overflows */
+    size_t got = 0;
+    uint8_t src[16] = {0}, dst[64];
+    assert_int_equal(zpk_codec_compress(NULL, 1, src, 16, dst, sizeof dst, &got), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_compress(&c, 1, NULL, 16, dst, sizeof dst, &got), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_compress(&c, 1, src, 16, NULL, sizeof dst, &got), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_compress(&c, 1, src, 16, dst, sizeof dst, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_compress(&c, 0, src, 16, dst, sizeof dst, &got), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_decompress(ZPK_CODEC_ZLIB, NULL, 4, dst, 16, 1), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_decompress(ZPK_CODEC_ZLIB, src, 4, NULL, 16, 1), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_decompress((zpk_codec_id_t)99, src, 4, dst, 16, 1), ZPK_EINVAL);
+    assert_int_equal(zpk_codec_decompress(ZPK_CODEC_AUTO, src, 4, dst, 16, 1), ZPK_EINVAL);
+
+    zpk_ndarray_opts_default(NULL);
+    zpk_ndarray_info_free(NULL);
+    assert_false(zpk_ndarray_info_is_raw(NULL));
+    zpk_ndarray_info_t info;
+    memset(&info, 0, sizeof info);
+    zpk_ndarray_t a;
+    assert_int_equal(zpk_ndarray_info_to_ndarray(NULL, src, &a), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_info_to_ndarray(&info, src, NULL), ZPK_EINVAL);
+    zpk_ndarray_enc_t enc;
+    assert_int_equal(zpk_ndarray_encode(NULL, &c, true, &enc, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_encode(&a, &c, true, NULL, &err), ZPK_EINVAL);
+    zpk_ndarray_enc_free(NULL);
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_ndarray_header_write(NULL, &info);
+    zpk_ndarray_header_write(&w, NULL);
+    assert_int_equal(zpk_writer_error(&w), ZPK_EINVAL);
+    zpk_writer_free(&w);
+    assert_int_equal(zpk_ndarray_header_bound(NULL), 0);
+    zpk_reader_t r;
+    zpk_reader_init(&r, "\x80", 1, NULL);
+    assert_int_equal(zpk_ndarray_header_read(NULL, NULL, &info, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_header_read(&r, NULL, NULL, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_header_decode(NULL, 4, NULL, &info, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_header_decode("\x80", 1, NULL, NULL, &err), ZPK_EINVAL);
+    zpk_span_t span = {src, 16};
+    assert_int_equal(zpk_ndarray_decode_into(NULL, &span, 1, dst, 16, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_decode_concat(NULL, src, 16, dst, 16, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_decode(NULL, &span, 1, &a, &err), ZPK_EINVAL);
+    /* a header read, then NULL chunks, data or destination */
+    uint8_t hdr[256];
+    size_t shp[1] = {4};
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 1), 1, shp, ZPK_ORDER_C, src);
+    assert_int_equal(zpk_ndarray_encode(&a, NULL, true, &enc, &err), 0);
+    memcpy(hdr, enc.header, enc.header_size);
+    assert_int_equal(zpk_ndarray_header_decode(hdr, enc.header_size, NULL, &info, &err), 0);
+    zpk_ndarray_enc_free(&enc);
+    assert_int_equal(zpk_ndarray_decode_into(&info, NULL, 1, dst, 4, &err), ZPK_EFRAME);
+    assert_int_equal(zpk_ndarray_decode_into(&info, &span, 1, NULL, 4, &err), ZPK_EINVAL);
+    span.size = 4;
+    span.data = NULL;
+    assert_int_equal(zpk_ndarray_decode_into(&info, &span, 1, dst, 4, &err), ZPK_ESHAPE);
+    assert_int_equal(zpk_ndarray_decode_concat(&info, NULL, 4, dst, 4, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_decode(&info, &span, 1, NULL, &err), ZPK_EINVAL);
+    zpk_ndarray_info_free(&info);
+}
+
 int main(void)
 {
     if (!ZPK_HAVE_BLOSC) { /* the cases mix blosc settings throughout */
@@ -1045,6 +1125,7 @@ int main(void)
         cmocka_unit_test(test_hostile_chunks),
         cmocka_unit_test(test_header_duplicate_key),
         cmocka_unit_test(test_decode_concat_exact_size),
+        cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

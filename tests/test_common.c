@@ -159,6 +159,22 @@ static void test_version(void **state)
     assert_string_equal(zpk_version_string(), buf);
 }
 
+/* Caller mistakes: every entry point of common.h takes NULL without crashing. */
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    zpk_error_clear(NULL);
+    zpk_get_allocator(NULL);
+    assert_int_equal(zpk_set_allocator(&(zpk_allocator_t){NULL, NULL, NULL, NULL}), ZPK_EINVAL);
+    assert_int_equal(zpk_set_allocator(NULL), 0); /* restores libc's */
+    zpk_free(NULL);
+    void *p = zpk_realloc(NULL, 8); /* as realloc: NULL is a new block */
+    assert_non_null(p);
+    zpk_free(p);
+    assert_non_null(zpk_strerror(0x12345678));
+    assert_string_equal(zpk_err_name(0x12345678), "UNKNOWN");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_allocator_hooks_count_and_fail),
         cmocka_unit_test(test_set_allocator_rejects_incomplete),
         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -684,6 +684,77 @@ static void test_float_exact_bits(void **state)
     zpk_doc_destroy(&doc);
 }
 
+/* Caller mistakes: every entry point of the document API refuses NULL. */
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    zpk_doc_t *d = (zpk_doc_t *)1;
+    zpk_error_t err;
+    assert_int_equal(zpk_doc_parse("\x01", 1, NULL, 0, NULL, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_doc_parse(NULL, 1, NULL, 0, &d, &err), ZPK_EINVAL);
+    assert_null(d);
+    assert_int_equal(zpk_doc_parse("\x01", 1, NULL, 0x80, &d, &err), ZPK_EINVAL);
+    zpk_doc_destroy(NULL);
+    zpk_doc_destroy(&d);
+    assert_int_equal(zpk_doc_set_owner(NULL, free, NULL), ZPK_EINVAL);
+    assert_null(zpk_doc_root(NULL));
+    assert_int_equal(zpk_doc_consumed(NULL), 0);
+    assert_int_equal(zpk_node_type(NULL), 0);
+    assert_int_equal(zpk_node_len(NULL), 0);
+    assert_false(zpk_node_is_nil(NULL));
+    assert_null(zpk_node_array_at(NULL, 0));
+    assert_null(zpk_node_map_get(NULL, "k"));
+    assert_null(zpk_node_map_getn(NULL, "k", 1));
+    assert_null(zpk_node_map_key(NULL, 0));
+    assert_null(zpk_node_map_value(NULL, 0));
+    int64_t i;
+    uint64_t u;
+    double x;
+    float f;
+    bool b;
+    const char *s;
+    const uint8_t *p;
+    size_t len;
+    int8_t et;
+    zpk_timestamp_t ts;
+    assert_int_equal(zpk_node_get_int(NULL, &i), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_uint(NULL, &u), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_double(NULL, &x), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_float(NULL, &f), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_bool(NULL, &b), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_str(NULL, &s, &len), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_bin(NULL, &p, &len), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_ext(NULL, &et, &p, &len), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_timestamp(NULL, &ts), ZPK_EINVAL);
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    assert_int_equal(zpk_node_write(&w, NULL), ZPK_EINVAL);
+    zpk_writer_free(&w);
+
+    /* a real node, NULL outputs */
+    d = s_ok(B(0x92, 0xa1, 'a', 0xd6, 0xff, 0, 0, 0, 1));
+    const zpk_node_t *root = zpk_doc_root(d);
+    assert_int_equal(zpk_node_write(NULL, root), ZPK_EINVAL);
+    assert_null(zpk_node_map_get(root, NULL));
+    assert_null(zpk_node_array_at(root, 2)); /* out of range */
+    assert_int_equal(zpk_doc_set_owner(d, NULL, NULL), ZPK_EINVAL);
+    const zpk_node_t *str = zpk_node_array_at(root, 0), *ext = zpk_node_array_at(root, 1);
+    assert_int_equal(zpk_node_get_int(str, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_uint(str, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_double(str, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_float(str, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_bool(str, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_timestamp(ext, NULL), ZPK_EINVAL);
+    /* the length is optional, the pointer and the ext type are not */
+    assert_int_equal(zpk_node_get_str(str, NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_str(str, &s, NULL), 0);
+    assert_int_equal(zpk_node_get_bin(str, NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_ext(ext, NULL, &p, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_ext(ext, &et, NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_node_get_ext(ext, &et, &p, NULL), 0);
+    zpk_doc_destroy(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -703,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_no_amplification),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_float_exact_bits),
+        cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -593,6 +593,52 @@ static void test_roundtrip_through_format(void **state)
     zpk_writer_free(&w);
 }
 
+/* Caller mistakes: every entry point of format.h refuses NULL with ZPK_EINVAL. */
+static int s_pack_v(zpk_writer_t *w, zpk_error_t *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = err != NULL ? zpk_pack_fmt_v_ex(w, err, fmt, ap) : zpk_pack_fmt_v(w, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int s_unpack_v(const zpk_node_t *n, zpk_error_t *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = err != NULL ? zpk_unpack_fmt_v_ex(n, err, fmt, ap) : zpk_unpack_fmt_v(n, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_error_t err;
+    assert_int_equal(zpk_pack_fmt(NULL, "i", 1), ZPK_EINVAL);
+    assert_int_equal(zpk_pack_fmt_ex(NULL, &err, "i", 1), ZPK_EINVAL);
+    assert_int_equal(s_pack_v(NULL, NULL, "i", 1), ZPK_EINVAL);
+    assert_int_equal(s_pack_v(NULL, &err, "i", 1), ZPK_EINVAL);
+    assert_int_equal(zpk_pack_fmt(&w, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_pack_fmt_ex(&w, &err, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_writer_size(&w), 0);
+    assert_int_equal(zpk_writer_error(&w), 0); /* a bad format leaves the writer as it was */
+    zpk_writer_free(&w);
+    zpk_doc_t *doc = s_doc("01");
+    int i = 0;
+    assert_int_equal(zpk_unpack_fmt(NULL, "i", &i), ZPK_EINVAL);
+    assert_int_equal(zpk_unpack_fmt_ex(NULL, &err, "i", &i), ZPK_EINVAL);
+    assert_int_equal(s_unpack_v(NULL, NULL, "i", &i), ZPK_EINVAL);
+    assert_int_equal(s_unpack_v(NULL, &err, "i", &i), ZPK_EINVAL);
+    assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_unpack_fmt_ex(zpk_doc_root(doc), &err, "i", (int *)NULL), ZPK_EINVAL);
+    assert_non_null(strstr(err.text, "NULL output pointer"));
+    zpk_doc_destroy(&doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_unpack_borrowed_str_threads),
         cmocka_unit_test(test_unpack_errors_name_key_and_column),
         cmocka_unit_test(test_roundtrip_through_format),
+        cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -695,6 +695,42 @@ static void test_plain_nested_keys_capped(void **state)
     }
 }
 
+/* Caller mistakes: every entry point of json.h refuses NULL with ZPK_EINVAL. */
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    uint8_t in[8];
+    size_t n;
+    zpk_doc_t *doc = s_doc("91 01", in, sizeof in, &n);
+    const zpk_node_t *root = zpk_doc_root(doc);
+    json_t *j = (json_t *)1;
+    assert_int_equal(zpk_json_from_node(NULL, 0, &j), ZPK_EINVAL);
+    assert_null(j);
+    assert_int_equal(zpk_json_from_node(root, 0, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_json_from_node(root, 0x80000000u, &j), ZPK_EINVAL);
+    char *text = (char *)1;
+    size_t len = 1;
+    assert_int_equal(zpk_json_dumps(NULL, 0, &text, &len), ZPK_EINVAL);
+    assert_null(text);
+    assert_int_equal(len, 0);
+    assert_int_equal(zpk_json_dumps(root, 0, NULL, &len), ZPK_EINVAL);
+    assert_int_equal(zpk_json_dumps(root, 0, &text, NULL), 0); /* the length is optional */
+    zpk_free(text);
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    json_t *one = json_integer(1);
+    zpk_error_t err;
+    assert_int_equal(zpk_json_to_msgpack(NULL, &w), ZPK_EINVAL);
+    assert_int_equal(zpk_json_to_msgpack(one, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_json_to_msgpack_ex(one, 0x80000000u, &w, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_json_loads_to_writer(NULL, 3, &w, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_json_loads_to_writer("1", 1, NULL, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_writer_size(&w), 0);
+    json_decref(one);
+    zpk_writer_free(&w);
+    zpk_doc_destroy(&doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -709,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_plain_nested_keys_capped),
         cmocka_unit_test(test_nan_payloads_kept),
+        cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -216,6 +216,55 @@ static void test_to_native(void **state)
     assert_int_equal(zpk_ndarray_to_native(&a), 0); /* one element: contiguous */
 }
 
+/* Caller mistakes: every entry point of ndarray.h refuses NULL and impossible
+ * sizes with an error code, never a crash. */
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    zpk_dtype_t dt;
+    zpk_error_t err;
+    char buf[16];
+    assert_int_equal(zpk_dtype_parse(NULL, 3, &dt, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_dtype_parse("<f8", 3, NULL, &err), ZPK_EINVAL);
+    zpk_dtype_t f8 = zpk_dtype_make(ZPK_KIND_FLOAT, 8);
+    assert_int_equal(zpk_dtype_format(f8, NULL, sizeof buf), ZPK_EINVAL);
+    assert_int_equal(zpk_dtype_format(f8, buf, 0), ZPK_EBUFFULL);
+    zpk_dtype_t bad = zpk_dtype_make((zpk_kind_t)'?', 3);
+    assert_false(zpk_dtype_valid(bad));
+    assert_int_equal(zpk_dtype_format(bad, buf, sizeof buf), ZPK_EDTYPE);
+    assert_null(zpk_dtype_name(bad));
+    assert_int_equal(zpk_dtype_byteswap(f8, NULL, 8), ZPK_EINVAL);
+    uint8_t data[64] = {0};
+    assert_int_equal(zpk_dtype_byteswap(f8, data, 7), ZPK_ESHAPE); /* not whole elements */
+    assert_int_equal(zpk_dtype_byteswap(bad, data, 8), ZPK_EDTYPE);
+    size_t shape[2] = {2, 4}, nbytes;
+    assert_int_equal(zpk_shape_nbytes(f8, 2, NULL, &nbytes), ZPK_EINVAL);
+    assert_int_equal(zpk_shape_nbytes(f8, 2, shape, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_shape_nbytes(f8, -1, shape, &nbytes), ZPK_ESHAPE);
+    assert_int_equal(zpk_shape_nbytes(f8, ZPK_MAX_NDIM + 1, shape, &nbytes), ZPK_ESHAPE);
+    size_t huge[2] = {SIZE_MAX / 2, 4};
+    assert_int_equal(zpk_shape_nbytes(f8, 2, huge, &nbytes), ZPK_EOVERFLOW);
+    zpk_ndarray_t a, b;
+    assert_int_equal(zpk_ndarray_init(NULL, f8, 2, shape, ZPK_ORDER_C, data), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_init(&a, f8, 2, NULL, ZPK_ORDER_C, data), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_init(&a, f8, 2, shape, ZPK_ORDER_C, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_init(&a, f8, 2, shape, 'X', data), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_init(&a, f8, 2, huge, ZPK_ORDER_C, data), ZPK_EOVERFLOW);
+    assert_int_equal(zpk_ndarray_init(&a, f8, 2, shape, ZPK_ORDER_C, data), 0);
+    assert_int_equal(zpk_ndarray_set_strides(NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_set_strides(&a, NULL), ZPK_EINVAL);
+    assert_false(zpk_ndarray_is_contiguous(NULL, NULL));
+    assert_true(zpk_ndarray_is_contiguous(&a, NULL)); /* the order output is optional */
+    assert_int_equal(zpk_ndarray_copy_into(NULL, data, sizeof data), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_copy_into(&a, NULL, sizeof data), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_copy_into(&a, data, 8), ZPK_EBUFFULL);
+    assert_int_equal(zpk_ndarray_dup(NULL, &b), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_dup(&a, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_ndarray_to_native(NULL), ZPK_EINVAL);
+    zpk_ndarray_free(NULL);
+    zpk_free_fn(NULL, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_copy_contiguous_views),
         cmocka_unit_test(test_contiguous_copy_one_allocation),
         cmocka_unit_test(test_to_native),
+        cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -958,6 +958,52 @@ static void test_prealloc_backed_by_bytes(void **state)
     harness_alloc_uninstall();
 }
 
+/* Caller mistakes: every entry point of the unpacker refuses NULL. */
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    assert_null(zpk_unpacker_new(NULL, 0x80)); /* an unknown flag */
+    zpk_unpacker_destroy(NULL);
+    zpk_unpacker_t *u = NULL;
+    zpk_unpacker_destroy(&u);
+    zpk_doc_t *d = (zpk_doc_t *)1;
+    assert_int_equal(zpk_unpacker_feed(NULL, "\x01", 1), ZPK_EINVAL);
+    assert_int_equal((zpk_unpacker_feed)(NULL, "\x01", 1), ZPK_EINVAL);
+    assert_int_equal(zpk_unpacker_next(NULL, &d), ZPK_EINVAL);
+    assert_null(d);
+    assert_int_equal((zpk_unpacker_next)(NULL, &d), ZPK_EINVAL);
+    assert_int_equal(zpk_unpacker_skip(NULL), ZPK_EINVAL);
+    size_t avail = 1;
+    assert_null(zpk_unpacker_reserve(NULL, 1, &avail));
+    assert_int_equal(avail, 0);
+    assert_int_equal(zpk_unpacker_commit(NULL, 1), ZPK_EINVAL);
+    assert_int_equal(zpk_unpacker_set_source(NULL, NULL, NULL, 0), ZPK_EINVAL);
+    assert_int_equal(zpk_unpacker_set_fd(NULL, 0, 0), ZPK_EINVAL);
+    assert_int_equal(zpk_unpacker_check(NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_unpacker_tell(NULL), 0);
+    assert_int_equal(zpk_unpacker_buffered(NULL), 0);
+    assert_null(zpk_unpacker_error(NULL));
+    zpk_unpacker_reset(NULL);
+
+    u = zpk_unpacker_new(NULL, 0);
+    assert_non_null(u);
+    assert_int_equal(zpk_unpacker_feed(u, NULL, 3), ZPK_EINVAL);      /* inline path */
+    assert_int_equal((zpk_unpacker_feed)(u, NULL, 3), ZPK_EINVAL);    /* the function */
+    assert_int_equal(zpk_unpacker_feed(u, NULL, 0), 0);
+    assert_int_equal(zpk_unpacker_next(u, NULL), ZPK_EINVAL);
+    assert_int_equal(zpk_unpacker_set_fd(u, -1, 0), ZPK_EINVAL);
+    /* commit more than was reserved */
+    assert_non_null(zpk_unpacker_reserve(u, 4, &avail));
+    assert_int_equal(zpk_unpacker_commit(u, avail + 1), ZPK_EINVAL);
+    /* a failed unpacker answers with its error, and works after a reset */
+    zpk_unpacker_reset(u);
+    assert_int_equal(zpk_unpacker_feed(u, "\x05", 1), 0);
+    assert_int_equal(zpk_unpacker_next(u, &d), 0);
+    zpk_doc_destroy(&d);
+    zpk_unpacker_destroy(&u);
+    assert_null(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -977,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_strings_outlive_buffer),
         cmocka_unit_test(test_prealloc_backed_by_bytes),
         cmocka_unit_test(test_str_headers_streamed),
+        cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

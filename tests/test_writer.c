@@ -1,4 +1,4 @@
-/* The MessagePack writer: exact bytes at every boundary, targets, errors, ext registry. */
+/* The MessagePack writer: exact bytes at every boundary, targets, errors, one object. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -928,119 +928,6 @@ static void test_null_arguments(void **state)
     assert_int_equal(zpk_writer_error(&w), ZPK_EINVAL);
 }
 
-/* ---- ext registry ------------------------------------------------------------- */
-
-typedef struct {
-    int32_t x, y;
-} s_point_t;
-
-static int s_registry_ud; /* its address is the user data */
-#define S_ECUSTOM (-77)   /* an encoder's own error code */
-
-static int s_point_encode(const void *obj, zpk_writer_t *payload, void *ud)
-{
-    const s_point_t *p = obj;
-    assert_ptr_equal(ud, &s_registry_ud);
-    uint8_t b[8];
-    for (int i = 0; i < 4; i++) {
-        b[i] = (uint8_t)((uint32_t)p->x >> (24 - 8 * i));
-        b[4 + i] = (uint8_t)((uint32_t)p->y >> (24 - 8 * i));
-    }
-    if (p->x == -999)
-        return S_ECUSTOM;
-    zpk_write_raw(payload, b, 8);
-    return 0;
-}
-
-static int s_point_decode(int8_t type, const void *data, size_t len, void **obj, void *ud)
-{
-    (void)ud;
-    assert_int_equal(type, 5);
-    if (len != 8)
-        return ZPK_EFORMAT;
-    const uint8_t *b = data;
-    s_point_t *p = zpk_malloc(sizeof *p);
-    if (p == NULL)
-        return ZPK_ENOMEM;
-    uint32_t x = 0, y = 0;
-    for (int i = 0; i < 4; i++) {
-        x = x << 8 | b[i];
-        y = y << 8 | b[4 + i];
-    }
-    p->x = (int32_t)x;
-    p->y = (int32_t)y;
-    *obj = p;
-    return 0;
-}
-
-static void test_ext_registry(void **state)
-{
-    (void)state;
-    harness_alloc_install();
-    zpk_ext_registry_t *reg = zpk_ext_registry_new();
-    assert_non_null(reg);
-    assert_int_equal(zpk_ext_register(reg, 5, s_point_encode, s_point_decode,
-                                      &s_registry_ud), 0);
-    assert_int_equal(zpk_ext_register(reg, -1, s_point_encode, s_point_decode, NULL), ZPK_EINVAL);
-    assert_int_equal(zpk_ext_register(NULL, 5, s_point_encode, s_point_decode, NULL), ZPK_EINVAL);
-    assert_true(zpk_ext_has_decoder(reg, 5));
-    assert_false(zpk_ext_has_decoder(reg, 6));
-
-    zpk_writer_t w;
-    zpk_writer_init_growable(&w, 0);
-    s_point_t pt = {-2, 300};
-    zpk_write_array(&w, 2);
-    assert_int_equal(zpk_ext_write(&w, reg, 5, &pt), 0);
-    zpk_write_ext(&w, 9, "abc", 3); /* an unknown type, kept as bytes */
-    assert_int_equal(zpk_writer_finish(&w), 0);
-    assert_int_equal(zpk_writer_size(&w), 1 + 10 + 6);
-    assert_memory_equal(zpk_writer_data(&w), "\x92\xd7\x05\xff\xff\xff\xfe\x00\x00\x01\x2c"
-                                             "\xc7\x03\x09" "abc", 17);
-
-    /* Read back: the registered type decodes, the unknown one round-trips untouched. */
-    zpk_reader_t r;
-    zpk_reader_init(&r, zpk_writer_data(&w), zpk_writer_size(&w), NULL);
-    zpk_tag_t t;
-    const void *payload;
-    assert_int_equal(zpk_read_item(&r, &t, &payload), 0);
-    assert_int_equal(zpk_read_item(&r, &t, &payload), 0);
-    assert_int_equal(t.type, ZPK_TYPE_EXT);
-    void *obj = NULL;
-    assert_int_equal(zpk_ext_decode(reg, t.exttype, payload, t.v.len, &obj), 0);
-    assert_int_equal(((s_point_t *)obj)->x, -2);
-    assert_int_equal(((s_point_t *)obj)->y, 300);
-    zpk_free(obj);
-    assert_int_equal(zpk_read_item(&r, &t, &payload), 0);
-    assert_int_equal(zpk_ext_decode(reg, t.exttype, payload, t.v.len, &obj), ZPK_ENOTFOUND);
-    zpk_writer_t copy;
-    zpk_writer_init_growable(&copy, 0);
-    zpk_write_ext(&copy, t.exttype, payload, t.v.len);
-    assert_int_equal(zpk_writer_finish(&copy), 0);
-    assert_memory_equal(zpk_writer_data(&copy), zpk_writer_data(&w) + 11, 6);
-    zpk_writer_free(&copy);
-    assert_int_equal(zpk_reader_finish(&r), 0);
-    assert_int_equal(zpk_ext_decode(reg, 5, "\x01", 1, &obj), ZPK_EFORMAT);
-
-    /* Errors: no encoder, encoder failure (sticky in the writer). */
-    zpk_writer_reset(&w);
-    assert_int_equal(zpk_ext_write(&w, reg, 6, &pt), ZPK_ENOTFOUND);
-    assert_int_equal(zpk_writer_finish(&w), ZPK_ENOTFOUND);
-    zpk_writer_reset(&w);
-    pt.x = -999;
-    assert_int_equal(zpk_ext_write(&w, reg, 5, &pt), S_ECUSTOM);
-    assert_int_equal(zpk_writer_finish(&w), S_ECUSTOM);
-    assert_int_equal(zpk_writer_size(&w), 0);
-    zpk_writer_free(&w);
-
-    assert_int_equal(zpk_ext_unregister(reg, 5), 0);
-    assert_int_equal(zpk_ext_unregister(reg, 5), ZPK_ENOTFOUND);
-    assert_false(zpk_ext_has_decoder(reg, 5));
-    zpk_ext_registry_destroy(&reg);
-    assert_null(reg);
-    zpk_ext_registry_destroy(&reg);
-    harness_alloc_uninstall();
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1064,7 +951,6 @@ int main(void)
         cmocka_unit_test(test_one_object_targets_and_errors),
         cmocka_unit_test(test_one_object_agrees_with_a_reader),
         cmocka_unit_test(test_null_arguments),
-        cmocka_unit_test(test_ext_registry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
