@@ -347,3 +347,23 @@ def test_hostile_train_leaves_the_client_in_step():
         assert {v["timestamp.tid"] for v in m.values()} == {1}
     push.close()
     ctx.term()
+
+
+def test_array_header_cache_gives_what_decoding_gives():
+    """Array headers are kept by their bytes: a train decoded with the cache
+    filled equals the same train decoded with it empty, a cached header still
+    has its payload's size checked, and the cache stays bounded."""
+    frames = [bytes(f) for f in karabo.serialize(every_dtype_data())]
+    karabo._array_headers.clear()
+    cold = karabo.deserialize(frames)
+    assert karabo._array_headers  # filled by the cold pass
+    warm = karabo.deserialize(frames)
+    same_value(warm[0], cold[0])
+    same_value(warm[1], cold[1])
+    i = next(k for k in range(0, len(frames), 2) if frames[k] in karabo._array_headers)
+    bad = frames[:i + 1] + [frames[i + 1] + b"\0"] + frames[i + 2:]
+    with pytest.raises(zmqpack.WireError, match="frame %d: array" % (i + 1)):
+        karabo.deserialize(bad)
+    for k in range(karabo._ARRAY_HEADERS_MAX + 10):
+        karabo.deserialize(karabo.serialize({"S%d" % k: {"a": np.zeros(1)}}))
+    assert 0 < len(karabo._array_headers) <= karabo._ARRAY_HEADERS_MAX

@@ -115,6 +115,13 @@ def _buffer(frame):
     return frame.buffer if type(frame) is zmq.Frame else frame
 
 
+def _small(frame):
+    """A header's or payload's bytes: a zmq.Frame's as bytes (a copy, which
+    pyzmq keeps and unpackb reads faster than a memoryview), others as they
+    are."""
+    return frame.bytes if type(frame) is zmq.Frame else frame
+
+
 def _header(h, i):
     if type(h) is not dict:
         raise _fail("EFORMAT", i, "a Karabo header is a map, not %s" % type(h).__name__)
@@ -125,7 +132,11 @@ def _header(h, i):
     return src, content
 
 
-def _array(h, buf, i):
+def _array_header(h, i):
+    """(source, path, dtype, shape, bytes) of array header @p h, checked."""
+    path = h.get("path")
+    if type(path) is not str:
+        raise _fail("EFORMAT", i, "the array header has no 'path' string")
     try:
         dtype = np.dtype(h["dtype"])
         shape = tuple(h["shape"])
@@ -138,15 +149,29 @@ def _array(h, buf, i):
         if type(d) is not int or d < 0:
             raise _fail("ESHAPE", i, "shape %r is not a list of sizes" % (h["shape"],))
         need *= d
+    return h["source"], path, dtype, shape, need
+
+
+def _view(hdr, buf, i):
+    """The read-only ndarray over payload @p buf (frame i + 1) that @p hdr describes."""
+    _, path, dtype, shape, need = hdr
     buf = memoryview(buf)
     if buf.nbytes != need:
         raise _fail("ESHAPE", i + 1, "array %r: %d bytes of data, but dtype %s and shape %s "
-                    "need %d" % (h.get("path"), buf.nbytes, dtype, list(shape), need))
+                    "need %d" % (path, buf.nbytes, dtype, list(shape), need))
     a = np.frombuffer(buf, dtype=dtype).reshape(shape)
     # a zmq.Frame's buffer is writable, and over inproc it is the sender's
     # memory: the view must not write through it
     a.flags.writeable = False
     return a
+
+
+# A source's array headers repeat byte for byte from train to train (same
+# path, dtype and shape), so what each one decodes to is kept, keyed by its
+# bytes: the next train skips unpacking and checking it (the payload's size
+# is checked every time). Bounded; emptied when full.
+_array_headers = {}
+_ARRAY_HEADERS_MAX = 4096
 
 
 def deserialize(frames):
@@ -164,40 +189,45 @@ def deserialize(frames):
     if n % 2 and n > 1:
         raise _fail("EFRAME", n - 1, "Karabo 2.2: %d frames, expected (header, payload) "
                     "pairs" % n)
-    bufs = [_buffer(f) for f in frames]
     at = 0  # the frame being unpacked, for errors
     try:
         if n == 1:
-            data = unpackb(bufs[0], ndarray="msgpack-numpy")
+            data = unpackb(_buffer(frames[0]), ndarray="msgpack-numpy")
             if type(data) is not dict or not all(type(v) is dict for v in data.values()):
                 raise _fail("EFORMAT", 0, "a Karabo 1.0 message is a map of sources to maps")
             return data, {src: v.get("metadata", {}) for src, v in data.items()}
         data, meta = {}, {}
         values = None  # the dict of the source whose arrays may follow
         for at in range(0, n, 2):
-            h = unpackb(bufs[at])
-            src, content = _header(h, at)
-            if content == "msgpack":
-                if src in data:
-                    raise _fail("EFORMAT", at, "source %r sent twice" % src)
-                at += 1
-                values = unpackb(bufs[at])
-                if type(values) is not dict:
-                    raise _fail("EFORMAT", at, "the payload of %r is not a map" % src)
-                data[src] = values
-                meta[src] = h.get("metadata", {})
-            elif content == "array" or content == "ImageData":
-                if values is None or values is not data.get(src):
-                    raise _fail("EFORMAT", at, "array of source %r not right after its "
-                                "msgpack header" % src)
-                path = h.get("path")
-                if type(path) is not str:
-                    raise _fail("EFORMAT", at, "the array header has no 'path' string")
-                if type(values.get(path)) is np.ndarray:
-                    raise _fail("EFORMAT", at, "array %r sent twice" % path)
-                values[path] = _array(h, bufs[at + 1], at)
-            else:
-                raise _fail("EFORMAT", at, "unknown content %r" % content)
+            hb = _small(frames[at])
+            hdr = _array_headers.get(hb) if type(hb) is bytes else None
+            if hdr is None:
+                h = unpackb(hb)
+                src, content = _header(h, at)
+                if content == "msgpack":
+                    if src in data:
+                        raise _fail("EFORMAT", at, "source %r sent twice" % src)
+                    at += 1
+                    values = unpackb(_small(frames[at]))
+                    if type(values) is not dict:
+                        raise _fail("EFORMAT", at, "the payload of %r is not a map" % src)
+                    data[src] = values
+                    meta[src] = h.get("metadata", {})
+                    continue
+                if content != "array" and content != "ImageData":
+                    raise _fail("EFORMAT", at, "unknown content %r" % content)
+                hdr = _array_header(h, at)
+                if type(hb) is bytes:
+                    if len(_array_headers) >= _ARRAY_HEADERS_MAX:
+                        _array_headers.clear()
+                    _array_headers[hb] = hdr
+            src, path = hdr[0], hdr[1]
+            if values is None or values is not data.get(src):
+                raise _fail("EFORMAT", at, "array of source %r not right after its msgpack "
+                            "header" % src)
+            if type(values.get(path)) is np.ndarray:
+                raise _fail("EFORMAT", at, "array %r sent twice" % path)
+            values[path] = _view(hdr, _buffer(frames[at + 1]), at)
         return data, meta
     except WireError:
         raise
