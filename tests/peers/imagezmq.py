@@ -20,9 +20,9 @@ import numpy as np
 import zmq
 
 try:
-    from ._socket import Peer
+    from .endpoint import Peer
 except ImportError:  # run as a script
-    from _socket import Peer
+    from endpoint import Peer
 
 
 def send_array(sock, A, msg="NoName", flags=0, copy=True):

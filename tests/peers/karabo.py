@@ -32,10 +32,10 @@ import zmq
 
 try:
     from . import msgpack_numpy
-    from ._socket import Peer
+    from .endpoint import Peer
 except ImportError:  # run as a script
     import msgpack_numpy
-    from _socket import Peer
+    from endpoint import Peer
 
 PROTOCOLS = ("1.0", "2.2")
 
