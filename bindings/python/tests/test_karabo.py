@@ -304,6 +304,15 @@ def test_client_timeout_keeps_the_request_pending():
     ctx.term()
 
 
+def test_bad_endpoints_leave_nothing_open():
+    with pytest.raises(zmq.ZMQError):
+        karabo.Client("tcp://no-port-here", timeout=1)
+    ctx = zmq.Context()
+    with pytest.raises(zmq.ZMQError):
+        karabo.Server("nosuchtransport://x", context=ctx)
+    ctx.term()  # returns: the failed server's socket was closed
+
+
 def test_client_refuses_other_sockets():
     with pytest.raises(NotImplementedError, match="PAIR"):
         karabo.Client("tcp://127.0.0.1:1", "PAIR")

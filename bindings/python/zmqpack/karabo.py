@@ -250,6 +250,15 @@ class _Endpoint:
         self._socket = self._context.socket(kind)
         self._socket.linger = 0
 
+    def _attach(self, endpoint, bind):
+        """Binds or connects; on failure (an endpoint libzmq refuses) closes
+        what was opened and lets libzmq's error through."""
+        try:
+            (self._socket.bind if bind else self._socket.connect)(endpoint)
+        except BaseException:
+            self.close()
+            raise
+
     @property
     def socket(self):
         """The pyzmq socket (for options; do not receive or send on it)."""
@@ -287,7 +296,7 @@ class Client(_Endpoint):
         if sock == "SUB":
             s.setsockopt(zmq.SUBSCRIBE, b"")
         s.set_hwm(1)
-        s.connect(endpoint)
+        self._attach(endpoint, bind=False)
         if timeout is not None:
             s.rcvtimeo = int(timeout * 1000)
         self._req = sock == "REQ"
@@ -340,7 +349,7 @@ class Server(_Endpoint):
             s.set_hwm(1)
         if timeout is not None:
             s.rcvtimeo = s.sndtimeo = int(timeout * 1000)
-        s.bind(endpoint)
+        self._attach(endpoint, bind=True)
         self._rep = sock == "REP"
         self.protocol_version = protocol_version
 
