@@ -25,6 +25,10 @@
  *
  * Strings are not checked for valid UTF-8 unless ZPK_DOC_CHECK_UTF8 is
  * given (msgpack-python only fails when it decodes a str to text).
+ *
+ * A document is read-only once made: any number of threads may read one
+ * document at once (zpk_unpack_fmt()'s copies of borrowed strings, the one
+ * thing it adds later, are made under a lock).
  * @{
  */
 #ifndef ZMQPACK_DOC_H

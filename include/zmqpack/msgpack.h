@@ -97,8 +97,6 @@ typedef struct zpk_limits {
  */
 ZPK_API void zpk_limits_default(zpk_limits_t *limits, size_t max_buffer_size);
 
-/* ZPK_MSGPACK_API_BELOW (writer, reader, ext registry, timestamps, format strings) */
-
 /* ========================================================================== */
 /**
  * @name Writer (packer)
