@@ -18,6 +18,8 @@
  */
 #include "doc_internal.h"
 
+#include "byteorder.h"
+
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
@@ -28,13 +30,12 @@
 #define S_MIN_BLOCK ((size_t)256)
 #define S_MAX_BLOCK ((size_t)64 * 1024 * 1024)
 /* Cap on the first block of a streamed object, which is sized like what
- * the object before it used (one small object after a large one holds at
- * most this much; the next is sized by the small one). It used to be sized
- * by the blocks the last object allocated, capped at 64 KiB: a large object
- * then grew 64K, 128K, 256K... and freeing about twice what it used at once
- * crossed malloc's trim threshold, so glibc gave the pages back and faulted
- * them in again for the next object (canada in 64 KiB feeds: 630 page
- * faults per object, as much time in the kernel as in the parser). */
+ * the object before it used: a stream of similar objects then allocates
+ * one block per object, of the right size, instead of growing a chain of
+ * doubling blocks each time (freeing such a chain at once makes glibc give
+ * its pages back, and fault them in again for the next object: see
+ * bench/NOTES.md). Capped, so that one small object after a large one holds
+ * at most this much; the next is sized by the small one. */
 #define S_REUSE_HINT ((size_t)1024 * 1024)
 /* Cap on the first block of a one-shot parse. */
 #define S_ONESHOT_HINT ((size_t)1024 * 1024)
@@ -234,19 +235,6 @@ int zpk__parser_take(zpk__parser_t *ps, size_t consumed, zpk_doc_t **out)
 
 /* ---- the parser -------------------------------------------------------- */
 
-static inline uint16_t s_be16(const uint8_t *p)
-{
-    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-static inline uint32_t s_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint64_t s_be64(const uint8_t *p)
-{
-    return (uint64_t)s_be32(p) << 32 | s_be32(p + 4);
-}
-
 /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
 bool zpk__utf8_valid(const uint8_t *s, size_t n)
 {
@@ -370,18 +358,19 @@ static inline void s_copy(uint8_t *d, const uint8_t *p, size_t n)
 }
 
 /*
- * The first byte's class: the fix ranges get small codes, every other
- * first byte (0xc0..0xdf) is its own class, so one jump table dispatches.
+ * The switch on the first byte: negative fixints share one class, every
+ * other byte from 0xc0 up is its own. The bytes the tests before the switch
+ * take (below 0xc0, and 0xcb) are classed as the reserved byte 0xc1, so
+ * that reaching the switch with one would be an error, never a misparse.
  */
-enum { S_POSFIX = 0, S_NEGFIX, S_FIXMAP, S_FIXARRAY, S_FIXSTR };
+enum { S_NEGFIX = 0 };
 #define S_X4(v) v, v, v, v
 #define S_X16(v) S_X4(v), S_X4(v), S_X4(v), S_X4(v)
 #define S_X32(v) S_X16(v), S_X16(v)
 static const uint8_t s_class[256] = {
-    S_X32(S_POSFIX), S_X32(S_POSFIX), S_X32(S_POSFIX), S_X32(S_POSFIX),
-    S_X16(S_FIXMAP), S_X16(S_FIXARRAY), S_X32(S_FIXSTR),
+    S_X32(0xc1), S_X32(0xc1), S_X32(0xc1), S_X32(0xc1), S_X32(0xc1), S_X32(0xc1),
     0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7,
-    0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf,
+    0xc8, 0xc9, 0xca, 0xc1 /* 0xcb, tested before */, 0xcc, 0xcd, 0xce, 0xcf,
     0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7,
     0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf,
     S_X32(S_NEGFIX),
@@ -428,8 +417,8 @@ static uintptr_t s_chunk(zpk__arena_t *a, const uint8_t *p, size_t len, size_t d
 
 /* A failure inside the item that starts with byte b (p past its header,
  * which s_hdrlen gives): streaming sets item here, where b is at hand, so
- * that b is not live across the loop (it was kept in memory and stored for
- * every item). One-shot keeps item up to date anyway. */
+ * that neither item nor b is live across the loop (that would cost a store
+ * per item). One-shot keeps item up to date anyway. */
 #define S_GOTO_AT_ITEM(label)                                                   \
     do {                                                                        \
         if (!oneshot)                                                           \
@@ -442,9 +431,8 @@ static uintptr_t s_chunk(zpk__arena_t *a, const uint8_t *p, size_t len, size_t d
  * read back from the bytes before p: a fixstr's one byte is 0xa0 | len
  * (which no longer header ends with: their last byte is a length byte
  * equal to len's low byte, never 0xa0 | len); then str8 (0xd9 len), str16
- * (0xda and two length bytes), str32. So the str path, which four header
- * types share, needs no record of the first byte (measured: that record
- * was a store per item in the streaming loop).
+ * (0xda and two length bytes), str32. So the str state, which four header
+ * types share, needs no record of the first byte (a store per item).
  */
 static inline size_t s_str_hdrlen(const uint8_t *p, uint32_t len)
 {
@@ -452,7 +440,7 @@ static inline size_t s_str_hdrlen(const uint8_t *p, uint32_t len)
         return 1;
     if (p[-2] == 0xd9 && p[-1] == len)
         return 2;
-    if (p[-3] == 0xda && s_be16(p - 2) == len)
+    if (p[-3] == 0xda && zpk__get_be16(p - 2) == len)
         return 3;
     return 5;
 }
@@ -476,11 +464,10 @@ static inline size_t s_str_hdrlen(const uint8_t *p, uint32_t len)
  * Header bytes of the items that go on to a str/bin/ext payload or open a
  * container (0 for every other first byte): on the rare paths that stop
  * after the header was passed (need more data, an error), the item starts
- * at p - s_hdrlen[b]. So the streaming copy of the loop keeps no item start
- * of its own: one variable fewer live across it, which had kept its p out
- * of a register (a store and two loads of p per item; canada in 4 KiB
- * feeds: 0.57x -> 0.8x one-shot time). The one-shot copies keep item (the
- * same change made canada's one-shot parse 40% slower).
+ * at p - s_hdrlen[b]. So the streaming copies of the loop keep no item
+ * start of their own: one variable fewer live across the loop keeps p in a
+ * register there. The one-shot copies are faster keeping item (their
+ * register pressure is lower); bench/NOTES.md has the figures.
  */
 #define S_H16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
 static const uint8_t s_hdrlen[256] = {
@@ -491,8 +478,9 @@ static const uint8_t s_hdrlen[256] = {
     S_H16(0), S_H16(0),
 };
 
-/* s_parse is instantiated three times (zpk__parse): forced inline so that
- * build/oneshot are constants in each copy and their branches vanish. */
+/* s_parse is one text instantiated five times (see its comment): forced
+ * inline so that its flags are constants in each copy and their branches
+ * vanish. */
 #if defined(__GNUC__) || defined(__clang__)
 #  define S_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
@@ -500,11 +488,46 @@ static const uint8_t s_hdrlen[256] = {
 #endif
 
 /*
- * build: make nodes (else skip). oneshot (only with build, for one-shot
- * input): children preallocated and written in place. borrow (only with
- * oneshot): payloads point into the input. Each combination is its own copy
- * of the loop: fewer live variables, so fewer spills in the hot path
- * (borrow decode 1.1-1.6x faster than with a run-time flag).
+ * The parser: one loop over items, written as labelled states joined by
+ * gotos, because an item's header decides where it continues and several
+ * header bytes share each continuation:
+ *
+ *   (loop top)  read the first byte b. The commonest bytes are tested
+ *               before the switch (fixstr, positive fixint, float 64,
+ *               fixmap/fixarray), since a predicted branch costs less than
+ *               the indirect jump, which mispredicts whenever the item type
+ *               changes (key, value, key...); then negative fixint; then
+ *               one switch on the bytes 0xc0..0xdf.
+ *   str         a str's payload: limit, UTF-8 check, then borrowed, or
+ *               copied (in chunks of the input: s_chunk), with its NUL.
+ *   bin, ext    -> payload: limit, then borrowed or copied (s_arena_bytes).
+ *   open        a container header: limits, then direct mode (children
+ *               preallocated in the arena, filled in place) when the bytes
+ *               at hand can back every slot (see doc_internal.h), else
+ *               stack mode (children wait on ps->vals); pushes a frame.
+ *   value       stores the finished node (nh, nv) through slot; when the
+ *               innermost container is full, closes it (stack mode: moves
+ *               its children to the arena) and stores it as a value in
+ *               turn, up to the root, which returns.
+ *   need_more   the bytes ran out inside the item at `item`: saves the
+ *               registers in ps, sets ps->need, returns ZPK_EOUTOFDATA.
+ *   bail        (fast only) a container that cannot be direct: saves the
+ *               state and returns S_BAIL; s_parse_stream goes on from it.
+ *   nomem, fail the error at `item`: saves the state, returns the code.
+ *
+ * The flags are constants in each instance (zpk__parse picks one): a copy
+ * of the loop per combination has fewer live variables, so fewer spills in
+ * the hot path, than one loop testing flags at run time.
+ *   s_parse_borrow  build, oneshot, borrow: zpk_doc_parse with
+ *                   ZPK_DOC_BORROW; payloads point into the input.
+ *   s_parse_copy    build, oneshot: zpk_doc_parse; payloads copied.
+ *   s_parse_fast    build, streaming, fast: the unpacker while every open
+ *                   container is direct (the usual case): no stack-mode
+ *                   bookkeeping in the loop.
+ *   s_parse_stream  build, streaming: the unpacker in general.
+ *   s_parse_skip    no build: zpk_unpacker_skip (validates, makes nothing).
+ * oneshot: the input is all there is (a container the bytes cannot back is
+ * a truncated input). borrow needs oneshot; fast needs streaming.
  */
 static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                                    size_t end, const bool build, const bool oneshot,
@@ -595,11 +618,7 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             goto need_more;
         }
         b = *p;
-        /* The commonest first bytes (fixstr: keys; small ints; doubles) are
-         * tested before the jump table: a well-predicted conditional branch
-         * costs less than the indirect jump, which mispredicts whenever the
-         * item type changes (key, value, key...). Measured: borrow decode
-         * of twitter/citm/github 1.2-1.4x -> 1.6-1.9x msgpack-c. */
+        /* The commonest first bytes first (see the map above). */
         if (ZPK_LIKELY((b & 0xe0) == 0xa0)) {
             len = b & 0x1f;
             p++;
@@ -614,12 +633,10 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         if (b == 0xcb) {
             S_NEED(9);
             nh = s_hdr(ZPK_TYPE_DOUBLE, 0, 0);
-            nv = s_be64(p + 1);
+            nv = zpk__get_be64(p + 1);
             p += 9;
             goto value;
         }
-        /* fixmap, fixarray: 1.16-1.33x on borrow decode, 1.03-1.09x on
-         * copy decode. */
         if ((b & 0xe0) == 0x80) {
             len = b & 0x0f;
             ctype = b < 0x90 ? ZPK_TYPE_MAP : ZPK_TYPE_ARRAY;
@@ -627,30 +644,11 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             goto open;
         }
         switch (s_class[b]) {
-        case S_POSFIX:
-            nh = s_hdr(ZPK_TYPE_UINT, 0, 0);
-            nv = b;
-            p++;
-            goto value;
         case S_NEGFIX:
             nh = s_hdr(ZPK_TYPE_INT, 0, 0);
             nv = (uint64_t)(int64_t)(int8_t)b;
             p++;
             goto value;
-        case S_FIXMAP:
-            len = b & 0x0f;
-            ctype = ZPK_TYPE_MAP;
-            p++;
-            goto open;
-        case S_FIXARRAY:
-            len = b & 0x0f;
-            ctype = ZPK_TYPE_ARRAY;
-            p++;
-            goto open;
-        case S_FIXSTR:
-            len = b & 0x1f;
-            p++;
-            goto str;
         case 0xc0:
             nh = s_hdr(ZPK_TYPE_NIL, 0, 0);
             nv = 0;
@@ -673,12 +671,12 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             goto bin;
         case 0xc5:
             S_NEED(3);
-            len = s_be16(p + 1);
+            len = zpk__get_be16(p + 1);
             p += 3;
             goto bin;
         case 0xc6:
             S_NEED(5);
-            len = s_be32(p + 1);
+            len = zpk__get_be32(p + 1);
             p += 5;
             goto bin;
         case 0xc7:
@@ -689,30 +687,22 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             goto ext;
         case 0xc8:
             S_NEED(4);
-            len = s_be16(p + 1);
+            len = zpk__get_be16(p + 1);
             et = (int8_t)p[3];
             p += 4;
             goto ext;
         case 0xc9:
             S_NEED(6);
-            len = s_be32(p + 1);
+            len = zpk__get_be32(p + 1);
             et = (int8_t)p[5];
             p += 6;
             goto ext;
         case 0xca: {
             S_NEED(5);
-            uint32_t w = s_be32(p + 1);
+            uint32_t w = zpk__get_be32(p + 1);
             nh = s_hdr(ZPK_TYPE_FLOAT, 0, 0);
             nv = s_vfloat(w);
             p += 5;
-            goto value;
-        }
-        case 0xcb: {
-            S_NEED(9);
-            uint64_t w = s_be64(p + 1);
-            nh = s_hdr(ZPK_TYPE_DOUBLE, 0, 0);
-            nv = w;
-            p += 9;
             goto value;
         }
         case 0xcc:
@@ -724,19 +714,19 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
         case 0xcd:
             S_NEED(3);
             nh = s_hdr(ZPK_TYPE_UINT, 0, 0);
-            nv = s_be16(p + 1);
+            nv = zpk__get_be16(p + 1);
             p += 3;
             goto value;
         case 0xce:
             S_NEED(5);
             nh = s_hdr(ZPK_TYPE_UINT, 0, 0);
-            nv = s_be32(p + 1);
+            nv = zpk__get_be32(p + 1);
             p += 5;
             goto value;
         case 0xcf:
             S_NEED(9);
             nh = s_hdr(ZPK_TYPE_UINT, 0, 0);
-            nv = s_be64(p + 1);
+            nv = zpk__get_be64(p + 1);
             p += 9;
             goto value;
         case 0xd0:
@@ -746,17 +736,17 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             goto sint;
         case 0xd1:
             S_NEED(3);
-            nv = (uint64_t)(int64_t)(int16_t)s_be16(p + 1);
+            nv = (uint64_t)(int64_t)(int16_t)zpk__get_be16(p + 1);
             p += 3;
             goto sint;
         case 0xd2:
             S_NEED(5);
-            nv = (uint64_t)(int64_t)(int32_t)s_be32(p + 1);
+            nv = (uint64_t)(int64_t)(int32_t)zpk__get_be32(p + 1);
             p += 5;
             goto sint;
         case 0xd3:
             S_NEED(9);
-            nv = s_be64(p + 1);
+            nv = zpk__get_be64(p + 1);
             p += 9;
             goto sint;
         case 0xd4:
@@ -776,35 +766,35 @@ static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_
             goto str;
         case 0xda:
             S_NEED(3);
-            len = s_be16(p + 1);
+            len = zpk__get_be16(p + 1);
             p += 3;
             goto str;
         case 0xdb:
             S_NEED(5);
-            len = s_be32(p + 1);
+            len = zpk__get_be32(p + 1);
             p += 5;
             goto str;
         case 0xdc:
             S_NEED(3);
-            len = s_be16(p + 1);
+            len = zpk__get_be16(p + 1);
             ctype = ZPK_TYPE_ARRAY;
             p += 3;
             goto open;
         case 0xdd:
             S_NEED(5);
-            len = s_be32(p + 1);
+            len = zpk__get_be32(p + 1);
             ctype = ZPK_TYPE_ARRAY;
             p += 5;
             goto open;
         case 0xde:
             S_NEED(3);
-            len = s_be16(p + 1);
+            len = zpk__get_be16(p + 1);
             ctype = ZPK_TYPE_MAP;
             p += 3;
             goto open;
         default: /* 0xdf */
             S_NEED(5);
-            len = s_be32(p + 1);
+            len = zpk__get_be32(p + 1);
             ctype = ZPK_TYPE_MAP;
             p += 5;
             goto open;
@@ -1140,8 +1130,7 @@ fail:
 }
 
 /* Each instance its own function: the register allocator then works on
- * one copy of the loop at a time (measured: streaming twitter in 4 KiB
- * feeds 2.08M -> 1.74M instructions, github 195k -> 166k). */
+ * one copy of the loop at a time, and allocates it better. */
 #if defined(__GNUC__) || defined(__clang__)
 #  define S_NOINLINE __attribute__((noinline))
 #else
@@ -1167,10 +1156,7 @@ static S_NOINLINE int s_parse_skip(zpk__parser_t *ps, const uint8_t *base, size_
 {
     return s_parse(ps, base, pos, end, false, false, false, false, base_off, err);
 }
-/* Streaming while every open container is direct: no value stack, so the
- * bookkeeping of stack mode (which mode the container is in, the stack's
- * room) leaves the loop, as in one-shot. Bails out (S_BAIL) at a container
- * that cannot be direct; s_parse_stream goes on from there. */
+/* Streaming while every open container is direct (see s_parse). */
 static S_NOINLINE int s_parse_fast(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
                                    size_t end, uint64_t base_off, zpk_error_t *err)
 {
@@ -1497,25 +1483,7 @@ int zpk_node_get_timestamp(const zpk_node_t *n, zpk_timestamp_t *out)
         return ZPK_EINVAL;
     if (n->type != ZPK_TYPE_EXT || n->exttype != ZPK_EXT_TIMESTAMP)
         return ZPK_ETYPE;
-    const uint8_t *p = n->v.p;
-    zpk_timestamp_t t;
-    if (n->len == 4) {
-        t.sec = s_be32(p);
-        t.nsec = 0;
-    } else if (n->len == 8) {
-        uint64_t v = s_be64(p);
-        t.nsec = (uint32_t)(v >> 34);
-        t.sec = (int64_t)(v & UINT64_C(0x3ffffffff));
-    } else if (n->len == 12) {
-        t.nsec = s_be32(p);
-        t.sec = (int64_t)s_be64(p + 4);
-    } else {
-        return ZPK_EFORMAT;
-    }
-    if (t.nsec > 999999999u)
-        return ZPK_EFORMAT;
-    *out = t;
-    return 0;
+    return zpk_timestamp_decode(n->v.p, n->len, out);
 }
 
 /* ---- re-encoding ------------------------------------------------------- */
