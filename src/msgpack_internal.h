@@ -34,6 +34,13 @@ void zpk__reader_advance(zpk_reader_t *r, size_t n);
 const zpk_limits_t *zpk__reader_limits(const zpk_reader_t *r);
 
 /*
+ * Reads the header at @p p[0..n) with no limits (the writer's count of
+ * zpk_write_raw() bytes): returns its size and fills @p tag, or 0 when the
+ * bytes end inside it, or SIZE_MAX for the reserved byte 0xc1.
+ */
+size_t zpk__tag_at(const uint8_t *p, size_t n, zpk_tag_t *tag);
+
+/*
  * Writes the str @p lit, a string literal of fewer than 32 bytes: how the
  * keys and strings of wire.h are written (one inline fixstr write).
  */

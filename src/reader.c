@@ -692,3 +692,21 @@ const zpk_limits_t *zpk__reader_limits(const zpk_reader_t *r)
 {
     return &r->limits;
 }
+
+/* Limits that refuse nothing (zpk__tag_at counts, it allocates nothing). */
+static const zpk_limits_t s_no_limits = {
+    SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX,
+};
+
+size_t zpk__tag_at(const uint8_t *p, size_t n, zpk_tag_t *tag)
+{
+    zpk_reader_t r; /* only what s_read_tag and s_fail_at use */
+    r.data = r.pos = p;
+    r.end = p + n;
+    r.error = 0;
+    r.limits = s_no_limits;
+    int rc = s_read_tag(&r, tag);
+    if (rc == 0)
+        return (size_t)(r.pos - p);
+    return rc == ZPK_EOUTOFDATA ? 0 : SIZE_MAX;
+}

@@ -21,6 +21,7 @@
 #define ZPK_NO_INLINE_WRITER
 #include "byteorder.h"
 #include "internal.h"
+#include "msgpack_internal.h"
 #include "zmqpack/msgpack.h"
 
 enum { S_GROWABLE = 1, S_FIXED = 2, S_SINK = 3 };
@@ -307,95 +308,102 @@ size_t zpk_writer_size(const zpk_writer_t *w)
 
 /* ---- the one-object count of zpk_write_raw() bytes ----------------------------- */
 
-/* Counting reads headers only and refuses no length: nothing is allocated. */
-static const zpk_limits_t s_count_limits = {
-    SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX,
-};
-
 /* Longest value without payload: uint 64, int 64, float 64 (1 + 8 bytes). */
 #define S_MAX_TAG 9
 _Static_assert(sizeof ((zpk_writer_t *)0)->split == S_MAX_TAG - 1,
                "a cut header keeps at most S_MAX_TAG - 1 bytes");
 
-/* Counts the value whose header is tag @p t. */
-static void s_count_tag(zpk_writer_t *w, const zpk_tag_t *t)
+/* The count @p need after the value whose header is @p t; its payload in *@p payload. */
+static uint64_t s_count_tag(uint64_t need, const zpk_tag_t *t, uint64_t *payload)
 {
     switch (t->type) {
     case ZPK_TYPE_ARRAY:
-        zpk__writer_count_container(w, t->v.len);
-        break;
+        return zpk__count_container(need, t->v.len);
     case ZPK_TYPE_MAP:
-        zpk__writer_count_container(w, 2 * (uint64_t)t->v.len);
-        break;
+        return zpk__count_container(need, 2 * (uint64_t)t->v.len);
     case ZPK_TYPE_STR:
     case ZPK_TYPE_BIN:
     case ZPK_TYPE_EXT:
-        zpk__writer_count_value(w);
-        w->payload += t->v.len;
-        break;
+        *payload = t->v.len;
+        return need - 1;
     default:
-        zpk__writer_count_value(w);
-        break;
+        return need - 1;
     }
 }
 
 /*
- * Reads the header at the start of @p p[0..n), after the w->nsplit bytes
- * an earlier zpk_write_raw() left cut, and counts it. Returns how many of
- * @p p's bytes it took (all of them when the header is still cut), or
- * SIZE_MAX when the bytes are not MessagePack.
+ * Counts @p n bytes given to zpk_write_raw(): payload owed first, then
+ * values. The one-byte headers are read here, with the count in registers
+ * (cheap tests first); any other header by the reader (zpk__tag_at). A
+ * header cut by the end of the bytes waits in w->split for the next call.
  */
-static size_t s_count_one(zpk_writer_t *w, const uint8_t *p, size_t n)
-{
-    uint8_t buf[2 * S_MAX_TAG];
-    size_t old = w->nsplit, k = n < S_MAX_TAG ? n : S_MAX_TAG;
-    memcpy(buf, w->split, old);
-    memcpy(buf + old, p, k);
-    zpk_reader_t r;
-    zpk_reader_init(&r, buf, old + k, &s_count_limits);
-    zpk_tag_t t;
-    int rc = zpk_read_tag(&r, &t);
-    if (rc == ZPK_EOUTOFDATA) { /* k == n: S_MAX_TAG bytes always hold a header */
-        memcpy(w->split + old, p, k);
-        w->nsplit = (uint8_t)(old + k);
-        return n;
-    }
-    if (rc != 0)
-        return SIZE_MAX;
-    w->nsplit = 0;
-    s_count_tag(w, &t);
-    return zpk_reader_offset(&r) - old;
-}
-
-/* Counts @p n bytes given to zpk_write_raw(): payload owed first, then values. */
 static void s_count_raw(zpk_writer_t *w, const uint8_t *p, size_t n)
 {
-    while (n > 0 && !(w->shape & ZPK__WRITER_NOT_MSGPACK)) {
-        if (w->payload > 0) {
-            size_t k = n < w->payload ? n : (size_t)w->payload;
-            w->payload -= k;
-            p += k;
-            n -= k;
-            continue;
-        }
-        size_t used;
-        if (w->nsplit > 0 || n < S_MAX_TAG) {
-            used = s_count_one(w, p, n);
-        } else { /* the usual case: whole headers, read in place */
-            zpk_reader_t r;
-            zpk_reader_init(&r, p, n, &s_count_limits);
-            zpk_tag_t t;
-            used = zpk_read_tag(&r, &t) == 0 ? zpk_reader_offset(&r) : SIZE_MAX;
-            if (used != SIZE_MAX)
-                s_count_tag(w, &t);
+    if (w->shape & ZPK__WRITER_NOT_MSGPACK)
+        return;
+    const uint8_t *const end = p + n;
+    uint64_t need = w->need, payload = w->payload;
+    if (w->nsplit > 0 && p < end) { /* complete the cut header first */
+        uint8_t buf[2 * S_MAX_TAG];
+        size_t old = w->nsplit, k = n < S_MAX_TAG ? n : S_MAX_TAG;
+        memcpy(buf, w->split, old);
+        memcpy(buf + old, p, k);
+        zpk_tag_t t;
+        size_t used = zpk__tag_at(buf, old + k, &t);
+        if (used == 0) { /* still cut: then k == n (S_MAX_TAG bytes hold any header) */
+            memcpy(w->split + old, p, k);
+            w->nsplit = (uint8_t)(old + k);
+            return;
         }
         if (used == SIZE_MAX) {
             w->shape |= ZPK__WRITER_NOT_MSGPACK;
             return;
         }
-        p += used;
-        n -= used;
+        w->nsplit = 0;
+        need = s_count_tag(need, &t, &payload);
+        p += used - old;
     }
+    while (p < end) {
+        if (payload > 0) {
+            size_t k = (size_t)(end - p) < payload ? (size_t)(end - p) : (size_t)payload;
+            payload -= k;
+            p += k;
+            continue;
+        }
+        uint8_t b = p[0];
+        if (b < 0x80 || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            need--; /* fixint, nil, bool */
+            p++;
+        } else if ((b & 0xe0) == 0xa0) { /* fixstr and its payload */
+            need--;
+            size_t len = b & 0x1fu;
+            if ((size_t)(end - p) > len) {
+                p += 1 + len;
+            } else {
+                payload = len - (size_t)(end - p - 1);
+                p = end;
+            }
+        } else if ((b & 0xe0) == 0x80) { /* fixmap, fixarray */
+            need = zpk__count_container(need, b < 0x90 ? 2u * (b & 0x0fu) : b & 0x0fu);
+            p++;
+        } else {
+            zpk_tag_t t;
+            size_t used = zpk__tag_at(p, (size_t)(end - p), &t);
+            if (used == SIZE_MAX) {
+                w->shape |= ZPK__WRITER_NOT_MSGPACK;
+                break;
+            }
+            if (used == 0) { /* cut by the end of these bytes */
+                memcpy(w->split, p, (size_t)(end - p));
+                w->nsplit = (uint8_t)(end - p);
+                break;
+            }
+            need = s_count_tag(need, &t, &payload);
+            p += used;
+        }
+    }
+    w->need = need;
+    w->payload = payload;
 }
 
 int zpk_writer_check_one_object(const zpk_writer_t *w, zpk_error_t *err)

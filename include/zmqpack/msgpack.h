@@ -455,10 +455,15 @@ static inline void zpk__writer_count_value(zpk_writer_t *w)
 {
     w->need--;
 }
+/* The count @p need after a container header of @p elements. */
+static inline uint64_t zpk__count_container(uint64_t need, uint64_t elements)
+{
+    need--;
+    return (need + elements) | (need >> 63) * ((uint64_t)3 << 62);
+}
 static inline void zpk__writer_count_container(zpk_writer_t *w, uint64_t elements)
 {
-    uint64_t need = w->need - 1;
-    w->need = (need + elements) | (need >> 63) * ((uint64_t)3 << 62);
+    w->need = zpk__count_container(w->need, elements);
 }
 /*
  * For an encoder that writes one whole value by many calls (zpk_node_write:
