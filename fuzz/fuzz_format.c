@@ -7,7 +7,9 @@
  * Checks: only ZPK_ETYPE or ZPK_ENOTFOUND may fail (the formats and the
  * output pointers are valid, so never ZPK_EINVAL), the error column lies
  * inside the format, values agree with the node accessors, and for the
- * array form unpack(pack(unpack(x))) gives the same values again.
+ * array form unpack(pack(unpack(x))) gives the same values again. The input
+ * parsed again with ZPK_DOC_BORROW: `s` gives the same text, NUL-terminated
+ * (a copy the document makes once: the same pointer on a second call).
  */
 #include <math.h>
 
@@ -116,6 +118,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n = zpk_node_map_get(root, "b");
         if (n != NULL)
             FUZZ_CHECK(v.b == 0 || v.b == 1);
+    }
+
+    /* A borrowed document: `s` makes the document copy the str, once. */
+    zpk_doc_t *bdoc = NULL;
+    if (zpk_doc_parse(data, size, NULL, ZPK_DOC_BORROW, &bdoc, NULL) != ZPK_EOUTOFDATA &&
+        bdoc != NULL) {
+        const char *s1 = NULL, *s2 = NULL;
+        int r1 = zpk_unpack_fmt(zpk_doc_root(bdoc), "{s?s}", "s", &s1);
+        int r2 = zpk_unpack_fmt(zpk_doc_root(bdoc), "{s?s}", "s", &s2);
+        FUZZ_CHECK(r1 == r2 && s1 == s2);
+        FUZZ_CHECK(r1 == 0 || r1 == ZPK_ETYPE);
+        const zpk_node_t *n = zpk_node_map_get(zpk_doc_root(bdoc), "s");
+        size_t l;
+        const char *p;
+        if (r1 == 0 && n != NULL) {
+            FUZZ_CHECK(zpk_node_get_str(n, &p, &l) == 0 && strlen(s1) == l);
+            FUZZ_CHECK(l == 0 || memcmp(s1, p, l) == 0);
+        }
+        zpk_doc_destroy(&bdoc);
     }
 
     /* The strict array form, and back through zpk_pack_fmt. */
