@@ -51,6 +51,9 @@ size_t zpk__tag_at(const uint8_t *p, size_t n, zpk_tag_t *tag);
  * bytes, in its fixstr form; if so moves *@p pp past it. ZPK__MATCH_LIT
  * takes a string literal (the keys of wire.h).
  */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline)) /* so that memcmp sees the literal's length */
+#endif
 static inline bool zpk__match_str(const uint8_t **pp, const uint8_t *end, const char *s,
                                   size_t n)
 {

@@ -74,6 +74,43 @@ static int s_ext(zpk_reader_t *r, zpk_tag_t *tag, const uint8_t *p, size_t hdr, 
 #  define S_ALWAYS_INLINE inline
 #endif
 
+/*
+ * The tag of each first byte. A header with a length: S_LEN(header bytes,
+ * the length read from them, type, the limit it must not pass). A scalar:
+ * S_VAL(bytes, type, field = value). Each reads nothing before checking that
+ * its bytes are there (S_NEED), and consumes them only when it succeeds.
+ */
+#define S_LEN(hdr, get, t, lim)                                                   \
+    do {                                                                          \
+        if ((hdr) > 1) /* the first byte is known to be there */                \
+            S_NEED(hdr);                                                          \
+        len = (get);                                                              \
+        S_LIMIT(len, lim);                                                        \
+        tag->type = (t);                                                          \
+        tag->v.len = len;                                                         \
+        r->pos = p + (hdr);                                                       \
+        return 0;                                                                 \
+    } while (0)
+#define S_VAL(bytes, t, field, value)                                             \
+    do {                                                                          \
+        if ((bytes) > 1)                                                          \
+            S_NEED(bytes);                                                        \
+        tag->type = (t);                                                          \
+        tag->v.field = (value);                                                   \
+        r->pos = p + (bytes);                                                     \
+        return 0;                                                                 \
+    } while (0)
+/* int 8/16/32/64: non-negative values are UINT, as every other encoding's. */
+#define S_SINT(bytes, value)                                                      \
+    do {                                                                          \
+        S_NEED(bytes);                                                            \
+        int64_t v_ = (value);                                                     \
+        tag->type = v_ < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;                        \
+        tag->v.i = v_; /* a non-negative int64 has the bits of the uint64 */      \
+        r->pos = p + (bytes);                                                     \
+        return 0;                                                                 \
+    } while (0)
+
 static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
 {
     const uint8_t *p = r->pos;
@@ -82,42 +119,16 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
     uint8_t b = *p;
     uint32_t len;
 
-    if (b <= 0x7f) {
-        tag->type = ZPK_TYPE_UINT;
-        tag->v.u = b;
-        r->pos = p + 1;
-        return 0;
-    }
-    if (b >= 0xe0) {
-        tag->type = ZPK_TYPE_INT;
-        tag->v.i = (int8_t)b;
-        r->pos = p + 1;
-        return 0;
-    }
-    if (b >= 0xa0 && b <= 0xbf) {
-        len = b & 0x1f;
-        S_LIMIT(len, max_str_len);
-        tag->type = ZPK_TYPE_STR;
-        tag->v.len = len;
-        r->pos = p + 1;
-        return 0;
-    }
-    if (b <= 0x8f) {
-        len = b & 0x0f;
-        S_LIMIT(len, max_map_len);
-        tag->type = ZPK_TYPE_MAP;
-        tag->v.len = len;
-        r->pos = p + 1;
-        return 0;
-    }
-    if (b <= 0x9f) {
-        len = b & 0x0f;
-        S_LIMIT(len, max_array_len);
-        tag->type = ZPK_TYPE_ARRAY;
-        tag->v.len = len;
-        r->pos = p + 1;
-        return 0;
-    }
+    if (b <= 0x7f)
+        S_VAL(1, ZPK_TYPE_UINT, u, b);
+    if (b >= 0xe0)
+        S_VAL(1, ZPK_TYPE_INT, i, (int8_t)b);
+    if (b >= 0xa0 && b <= 0xbf)
+        S_LEN(1, b & 0x1fu, ZPK_TYPE_STR, max_str_len);
+    if (b <= 0x8f)
+        S_LEN(1, b & 0x0fu, ZPK_TYPE_MAP, max_map_len);
+    if (b <= 0x9f)
+        S_LEN(1, b & 0x0fu, ZPK_TYPE_ARRAY, max_array_len);
 
     switch (b) {
     case 0xc0:
@@ -125,35 +136,10 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         r->pos = p + 1;
         return 0;
     case 0xc2:
-    case 0xc3:
-        tag->type = ZPK_TYPE_BOOL;
-        tag->v.b = b == 0xc3;
-        r->pos = p + 1;
-        return 0;
-    case 0xc4:
-        S_NEED(2);
-        len = p[1];
-        S_LIMIT(len, max_bin_len);
-        tag->type = ZPK_TYPE_BIN;
-        tag->v.len = len;
-        r->pos = p + 2;
-        return 0;
-    case 0xc5:
-        S_NEED(3);
-        len = zpk__get_be16(p + 1);
-        S_LIMIT(len, max_bin_len);
-        tag->type = ZPK_TYPE_BIN;
-        tag->v.len = len;
-        r->pos = p + 3;
-        return 0;
-    case 0xc6:
-        S_NEED(5);
-        len = zpk__get_be32(p + 1);
-        S_LIMIT(len, max_bin_len);
-        tag->type = ZPK_TYPE_BIN;
-        tag->v.len = len;
-        r->pos = p + 5;
-        return 0;
+    case 0xc3: S_VAL(1, ZPK_TYPE_BOOL, b, b == 0xc3);
+    case 0xc4: S_LEN(2, p[1], ZPK_TYPE_BIN, max_bin_len);
+    case 0xc5: S_LEN(3, zpk__get_be16(p + 1), ZPK_TYPE_BIN, max_bin_len);
+    case 0xc6: S_LEN(5, zpk__get_be32(p + 1), ZPK_TYPE_BIN, max_bin_len);
     case 0xc7:
         S_NEED(3);
         return s_ext(r, tag, p, 3, p[1]);
@@ -179,135 +165,34 @@ static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
         r->pos = p + 9;
         return 0;
     }
-    case 0xcc:
-        S_NEED(2);
-        tag->type = ZPK_TYPE_UINT;
-        tag->v.u = p[1];
-        r->pos = p + 2;
-        return 0;
-    case 0xcd:
-        S_NEED(3);
-        tag->type = ZPK_TYPE_UINT;
-        tag->v.u = zpk__get_be16(p + 1);
-        r->pos = p + 3;
-        return 0;
-    case 0xce:
-        S_NEED(5);
-        tag->type = ZPK_TYPE_UINT;
-        tag->v.u = zpk__get_be32(p + 1);
-        r->pos = p + 5;
-        return 0;
-    case 0xcf:
-        S_NEED(9);
-        tag->type = ZPK_TYPE_UINT;
-        tag->v.u = zpk__get_be64(p + 1);
-        r->pos = p + 9;
-        return 0;
-    case 0xd0: {
-        S_NEED(2);
-        int64_t v = (int8_t)p[1];
-        tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
-        tag->v.i = v;
-        r->pos = p + 2;
-        return 0;
-    }
-    case 0xd1: {
-        S_NEED(3);
-        int64_t v = (int16_t)zpk__get_be16(p + 1);
-        tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
-        tag->v.i = v;
-        r->pos = p + 3;
-        return 0;
-    }
-    case 0xd2: {
-        S_NEED(5);
-        int64_t v = (int32_t)zpk__get_be32(p + 1);
-        tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
-        tag->v.i = v;
-        r->pos = p + 5;
-        return 0;
-    }
+    case 0xcc: S_VAL(2, ZPK_TYPE_UINT, u, p[1]);
+    case 0xcd: S_VAL(3, ZPK_TYPE_UINT, u, zpk__get_be16(p + 1));
+    case 0xce: S_VAL(5, ZPK_TYPE_UINT, u, zpk__get_be32(p + 1));
+    case 0xcf: S_VAL(9, ZPK_TYPE_UINT, u, zpk__get_be64(p + 1));
+    case 0xd0: S_SINT(2, (int8_t)p[1]);
+    case 0xd1: S_SINT(3, (int16_t)zpk__get_be16(p + 1));
+    case 0xd2: S_SINT(5, (int32_t)zpk__get_be32(p + 1));
     case 0xd3: {
         S_NEED(9);
         uint64_t u = zpk__get_be64(p + 1);
         int64_t v;
         memcpy(&v, &u, sizeof v);
-        tag->type = v < 0 ? ZPK_TYPE_INT : ZPK_TYPE_UINT;
-        tag->v.i = v; /* a non-negative int64 has the same bits as the uint64 */
-        r->pos = p + 9;
-        return 0;
+        S_SINT(9, v);
     }
     case 0xd4:
-        S_NEED(2);
-        return s_ext(r, tag, p, 2, 1);
     case 0xd5:
-        S_NEED(2);
-        return s_ext(r, tag, p, 2, 2);
     case 0xd6:
-        S_NEED(2);
-        return s_ext(r, tag, p, 2, 4);
     case 0xd7:
+    case 0xd8: /* fixext 1, 2, 4, 8, 16 */
         S_NEED(2);
-        return s_ext(r, tag, p, 2, 8);
-    case 0xd8:
-        S_NEED(2);
-        return s_ext(r, tag, p, 2, 16);
-    case 0xd9:
-        S_NEED(2);
-        len = p[1];
-        S_LIMIT(len, max_str_len);
-        tag->type = ZPK_TYPE_STR;
-        tag->v.len = len;
-        r->pos = p + 2;
-        return 0;
-    case 0xda:
-        S_NEED(3);
-        len = zpk__get_be16(p + 1);
-        S_LIMIT(len, max_str_len);
-        tag->type = ZPK_TYPE_STR;
-        tag->v.len = len;
-        r->pos = p + 3;
-        return 0;
-    case 0xdb:
-        S_NEED(5);
-        len = zpk__get_be32(p + 1);
-        S_LIMIT(len, max_str_len);
-        tag->type = ZPK_TYPE_STR;
-        tag->v.len = len;
-        r->pos = p + 5;
-        return 0;
-    case 0xdc:
-        S_NEED(3);
-        len = zpk__get_be16(p + 1);
-        S_LIMIT(len, max_array_len);
-        tag->type = ZPK_TYPE_ARRAY;
-        tag->v.len = len;
-        r->pos = p + 3;
-        return 0;
-    case 0xdd:
-        S_NEED(5);
-        len = zpk__get_be32(p + 1);
-        S_LIMIT(len, max_array_len);
-        tag->type = ZPK_TYPE_ARRAY;
-        tag->v.len = len;
-        r->pos = p + 5;
-        return 0;
-    case 0xde:
-        S_NEED(3);
-        len = zpk__get_be16(p + 1);
-        S_LIMIT(len, max_map_len);
-        tag->type = ZPK_TYPE_MAP;
-        tag->v.len = len;
-        r->pos = p + 3;
-        return 0;
-    case 0xdf:
-        S_NEED(5);
-        len = zpk__get_be32(p + 1);
-        S_LIMIT(len, max_map_len);
-        tag->type = ZPK_TYPE_MAP;
-        tag->v.len = len;
-        r->pos = p + 5;
-        return 0;
+        return s_ext(r, tag, p, 2, 1u << (b - 0xd4));
+    case 0xd9: S_LEN(2, p[1], ZPK_TYPE_STR, max_str_len);
+    case 0xda: S_LEN(3, zpk__get_be16(p + 1), ZPK_TYPE_STR, max_str_len);
+    case 0xdb: S_LEN(5, zpk__get_be32(p + 1), ZPK_TYPE_STR, max_str_len);
+    case 0xdc: S_LEN(3, zpk__get_be16(p + 1), ZPK_TYPE_ARRAY, max_array_len);
+    case 0xdd: S_LEN(5, zpk__get_be32(p + 1), ZPK_TYPE_ARRAY, max_array_len);
+    case 0xde: S_LEN(3, zpk__get_be16(p + 1), ZPK_TYPE_MAP, max_map_len);
+    case 0xdf: S_LEN(5, zpk__get_be32(p + 1), ZPK_TYPE_MAP, max_map_len);
     default: /* 0xc1, the one reserved byte */
         return s_fail_at(r, ZPK_EFORMAT, p);
     }
