@@ -44,7 +44,9 @@ size_t zpk__tag_at(const uint8_t *p, size_t n, zpk_tag_t *tag);
  * Writes the str @p lit, a string literal of fewer than 32 bytes: how the
  * keys and strings of wire.h are written (one inline fixstr write).
  */
-#define ZPK__WRITE_LIT(w, lit) zpk_write_str((w), (lit), sizeof(lit) - 1)
+#define ZPK__WRITE_LIT(w, lit)                                                    \
+    ((void)sizeof(char[sizeof(lit) <= 32 ? 1 : -1]), /* a fixstr: under 32 bytes */ \
+     zpk_write_str((w), (lit), sizeof(lit) - 1))
 
 /*
  * Whether the bytes at *@p pp (up to @p end) are the str @p s of @p n < 32
@@ -63,7 +65,9 @@ static inline bool zpk__match_str(const uint8_t **pp, const uint8_t *end, const 
     *pp = p + 1 + n;
     return true;
 }
-#define ZPK__MATCH_LIT(pp, end, lit) zpk__match_str((pp), (end), (lit), sizeof(lit) - 1)
+#define ZPK__MATCH_LIT(pp, end, lit)                                              \
+    ((void)sizeof(char[sizeof(lit) <= 32 ? 1 : -1]),                              \
+     zpk__match_str((pp), (end), (lit), sizeof(lit) - 1))
 
 /* Whether the @p n bytes at @p s (a str read from the input) are @p lit. */
 #define ZPK__STR_IS(s, n, lit) ((n) == sizeof(lit) - 1 && memcmp((s), (lit), sizeof(lit) - 1) == 0)
