@@ -7,7 +7,7 @@
  *   raw copy      zmq_send() of the bytes / zmq_msg_recv()
  *   raw zero-copy zmq_msg_init_data() of the bytes / zmq_msg_recv()
  *   zpk           zpk_send_array(ZPK_OWN_BORROW, tracker) / zpk_recv_array()
- *   zpk into      zpk_send_array(ZPK_OWN_BORROW) / zpk_recv_array_into() a reused buffer
+ *   zpk into      zpk_send_array(ZPK_OWN_BORROW) / zpk_recv_array() into a reused buffer
  * and packed ~100-byte objects: zpk_sendf() + zpk_recv_packed() beside
  * zmq_send() of pre-encoded bytes + zmq_recv(). memcpy of the same bytes
  * into warm memory is the yardstick for "inproc zero-copy is flat in size".
@@ -71,28 +71,37 @@ static void *s_receiver(void *arg)
         }
         case M_ZPK: {
             zpk_ndarray_t a;
-            rc = zpk_recv_array(r->pull, &a, 0);
+            rc = zpk_recv_array(r->pull, NULL, NULL, &a, NULL);
             zpk_ndarray_free(&a);
             break;
         }
-        case M_ZPK_INTO:
-            rc = zpk_recv_array_into(r->pull, r->into, r->size, NULL, NULL);
+        case M_ZPK_INTO: {
+            zpk_recv_opts_t ro;
+            zpk_recv_opts_init(&ro);
+            ro.into = r->into;
+            ro.into_size = r->size;
+            zpk_ndarray_t a;
+            rc = zpk_recv_array(r->pull, &ro, NULL, &a, NULL);
             break;
+        }
         case M_PACKED_RAW: {
             char buf[256];
             rc = zmq_recv(r->pull, buf, sizeof buf, 0) < 0 ? -1 : 0;
             break;
         }
         case M_PACKED_RECVBYTES: { /* no decode, like the raw peer */
-            zpk_msgbuf_t b;
-            rc = zpk_recv_packed_bytes(r->pull, &b, NULL);
-            zpk_msgbuf_free(&b);
+            zpk_recv_opts_t ro;
+            zpk_recv_opts_init(&ro);
+            ro.flags = ZPK_RECV_BYTES;
+            zpk_mixed_t b;
+            rc = zpk_recv_mixed(r->pull, &ro, NULL, &b, NULL);
+            zpk_mixed_free(&b);
             break;
         }
         case M_PACKED_BYTES:
         case M_PACKED_ZPK: {
             zpk_doc_t *doc = NULL;
-            rc = zpk_recv_packed(r->pull, &doc, 0);
+            rc = zpk_recv_packed(r->pull, NULL, NULL, &doc, NULL);
             zpk_doc_destroy(&doc);
             break;
         }
@@ -155,7 +164,7 @@ static double s_burst(run_t *r, uint8_t *data, const uint8_t *packed, size_t pac
     uint8_t hdr[512];
     size_t hlen = 0;
     if (r->method == M_RAW_ZC_HDR) {
-        zpk_send_array(push, &a, &so);
+        zpk_send_array(push, &a, &so, NULL);
         zmq_msg_t m;
         zmq_msg_init(&m);
         zmq_msg_recv(&m, r->pull, 0);
@@ -190,7 +199,7 @@ static double s_burst(run_t *r, uint8_t *data, const uint8_t *packed, size_t pac
         }
         case M_ZPK:
         case M_ZPK_INTO:
-            bad = zpk_send_array(push, &a, &so) != 0;
+            bad = zpk_send_array(push, &a, &so, NULL) != 0;
             break;
         case M_PACKED_RAW:
             bad = zmq_send(push, packed, packed_len, 0) < 0;
@@ -198,7 +207,7 @@ static double s_burst(run_t *r, uint8_t *data, const uint8_t *packed, size_t pac
         case M_PACKED_BYTES: /* the same pre-encoded bytes through a writer */
         case M_PACKED_RECVBYTES:
             zpk_write_raw(&pw, packed, packed_len);
-            bad = zpk_send_packed(push, NULL, &pw, 0) != 0;
+            bad = zpk_send_packed(push, &pw, NULL, NULL) != 0;
             break;
         case M_PACKED_ZPK:
             /* pack the object each time, as an application would */
@@ -301,16 +310,16 @@ static double s_zpk_burst_rate(void *ctx, uint8_t *data, size_t size, long count
     so.own = ZPK_OWN_BORROW;
     so.tracker = t;
     zpk_ndarray_t r;
-    zpk_send_array(push, &a, &so);
-    zpk_recv_array(pull, &r, 0);
+    zpk_send_array(push, &a, &so, NULL);
+    zpk_recv_array(pull, NULL, NULL, &r, NULL);
     zpk_ndarray_free(&r);
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
         double t0 = bu_now();
         for (long i = 0; i < count; i++)
-            zpk_send_array(push, &a, &so);
+            zpk_send_array(push, &a, &so, NULL);
         for (long i = 0; i < count; i++) {
-            if (zpk_recv_array(pull, &r, 0) != 0)
+            if (zpk_recv_array(pull, NULL, NULL, &r, NULL) != 0)
                 break;
             zpk_ndarray_free(&r);
         }

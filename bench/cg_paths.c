@@ -11,11 +11,11 @@
  * thread takes part, so the count repeats): the rows of bench_socket,
  * both ends of each message counted.
  *   packed      ~100-byte object: zpk_send_packed + zpk_recv_packed
- *   packed_bytes the same object, received unparsed (the Python binding's path)
+ *   packed_bytes the same object, received unparsed (ZPK_RECV_BYTES: the Python binding)
  *   sendf       the same object packed by zpk_sendf + zpk_recv_packed
  *   array_1k    1 KiB uint8 array, borrowed with a tracker + zpk_recv_array
  *   array_64k   64 KiB, the same calls (two frames, zero-copy)
- *   into_64k    64 KiB, received with zpk_recv_array_into a reused buffer
+ *   into_64k    64 KiB, received into a reused buffer (opts->into)
  */
 #include <zmq.h>
 #include <zmqpack.h>
@@ -56,25 +56,26 @@ static void s_socket_row(cg_input_t *in, const char *row, int i)
         zpk_writer_t w;
         zpk_writer_init_growable(&w, 256);
         zpk_write_raw(&w, in->data, in->len);
-        if (zpk_send_packed(in->push, NULL, &w, 0) != 0)
+        if (zpk_send_packed(in->push, &w, NULL, NULL) != 0)
             abort();
         zpk_writer_free(&w);
         if (row[6] == '\0') {
             zpk_doc_t *d = NULL;
-            if (zpk_recv_packed(in->pull, &d, 0) != 0)
+            if (zpk_recv_packed(in->pull, NULL, NULL, &d, NULL) != 0)
                 abort();
             zpk_doc_destroy(&d);
         } else {
-            zpk_msgbuf_t b;
-            if (zpk_recv_packed_bytes(in->pull, &b, NULL) != 0)
+            static const zpk_recv_opts_t bytes = {.flags = ZPK_RECV_BYTES};
+            zpk_mixed_t b;
+            if (zpk_recv_mixed(in->pull, &bytes, NULL, &b, NULL) != 0)
                 abort();
-            zpk_msgbuf_free(&b);
+            zpk_mixed_free(&b);
         }
     } else if (strcmp(row, "sendf") == 0) {
         if (zpk_sendf(in->push, 0, S_OBJ_FMT, S_OBJ_ARGS(i)) != 0)
             abort();
         zpk_doc_t *d = NULL;
-        if (zpk_recv_packed(in->pull, &d, 0) != 0)
+        if (zpk_recv_packed(in->pull, NULL, NULL, &d, NULL) != 0)
             abort();
         zpk_doc_destroy(&d);
     } else {
@@ -82,17 +83,18 @@ static void s_socket_row(cg_input_t *in, const char *row, int i)
         zpk_send_opts_init(&so);
         so.own = ZPK_OWN_BORROW;
         so.tracker = in->tracker;
-        if (zpk_send_array(in->push, &in->array, &so) != 0)
+        if (zpk_send_array(in->push, &in->array, &so, NULL) != 0)
             abort();
+        zpk_recv_opts_t ro;
+        zpk_recv_opts_init(&ro);
         if (strcmp(row, "into_64k") == 0) {
-            if (zpk_recv_array_into(in->pull, in->into, in->array.nbytes, NULL, NULL) != 0)
-                abort();
-        } else {
-            zpk_ndarray_t a;
-            if (zpk_recv_array(in->pull, &a, 0) != 0)
-                abort();
-            zpk_ndarray_free(&a);
+            ro.into = in->into;
+            ro.into_size = in->array.nbytes;
         }
+        zpk_ndarray_t a;
+        if (zpk_recv_array(in->pull, &ro, NULL, &a, NULL) != 0)
+            abort();
+        zpk_ndarray_free(&a);
         if (zpk_tracker_wait(in->tracker, 0) != 0) /* inproc: the receiver let go */
             abort();
     }

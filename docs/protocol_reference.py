@@ -1,8 +1,10 @@
 """Reference decoder of the zmqpack wire protocol, version 1 (docs/PROTOCOL.md).
 
-decode(frames) -> (topic, value): value is a Python object (kind "obj"), a
-numpy array (kind "array" or the pyzmq recipe), or, for kind "mixed", the
-object with every array reference (ext 90) replaced by its numpy array.
+decode(frames) -> (envelope, value): envelope is the list of frames before the
+header (a topic, ROUTER identities, empty delimiters; [] when none); value is a
+Python object (kind "obj"), a numpy array (kind "array" or the pyzmq recipe),
+or, for kind "mixed", the object with every array reference (ext 90) replaced
+by its numpy array. Raises ValueError for a message the protocol refuses.
 Needs only msgpack, numpy, zlib and blosc (blosc only for blosc chunks).
 """
 import json
@@ -19,8 +21,11 @@ def is_header(f):
 
 
 def chunks_bytes(h, frames):
-    """Decodes the chunks of an array header h (docs/arrays.md) to bytes."""
+    """Decodes the chunks of an array header h (docs/arrays.md) to bytes.
+    The codec family (before the first ':') decides; the rest is informative."""
     family, step = h["codec"].split(":")[0], h.get("chunk", h["nbytes"]) or 1
+    if family not in ("none", "zlib", "blosc"):
+        raise ValueError("unknown codec " + h["codec"])
     raw = set(h.get("raw", ()))
     out = []
     for i, f in enumerate(frames):
@@ -29,11 +34,9 @@ def chunks_bytes(h, frames):
             data = bytes(f)
         elif family == "zlib":
             data = zlib.decompress(f)
-        elif family == "blosc":
+        else:
             import blosc
             data = blosc.decompress(bytes(f))
-        else:
-            raise ValueError("unknown codec " + h["codec"])
         if len(data) != size:
             raise ValueError("chunk %d decodes to %d bytes, not %d" % (i, len(data), size))
         out.append(data)
@@ -47,16 +50,14 @@ def to_array(h, frames):
 
 def decode(frames):
     frames = [bytes(f) for f in frames]
-    if is_header(frames[0]):
-        topic, h, rest = None, frames[0], frames[1:]
-    elif len(frames) >= 2 and is_header(frames[1]):
-        topic, h, rest = frames[0], frames[1], frames[2:]
-    elif len(frames) in (2, 3) and frames[-2].lstrip().startswith(b"{"):  # pyzmq recipe
-        md = json.loads(frames[-2])
-        a = np.frombuffer(frames[-1], dtype=np.dtype(md["dtype"])).reshape(md["shape"])
-        return (frames[0] if len(frames) == 3 else None), a
-    else:
+    hi = next((i for i, f in enumerate(frames) if is_header(f)), None)
+    if hi is None:  # the pyzmq recipe: the last two frames, after any envelope
+        if len(frames) >= 2 and frames[-2].lstrip().startswith(b"{"):
+            md = json.loads(frames[-2])
+            a = np.frombuffer(frames[-1], dtype=np.dtype(md["dtype"])).reshape(md["shape"])
+            return frames[:-2], a
         raise ValueError("not a zmqpack message")
+    envelope, h, rest = frames[:hi], frames[hi], frames[hi + 1:]
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
     unpacker.feed(h)
     hdr = unpacker.unpack()
@@ -64,11 +65,15 @@ def decode(frames):
         raise ValueError("unsupported protocol version %r" % hdr["zpk"])
     headers = [hdr["array"]] if hdr["kind"] == "array" else hdr.get("arrays", [])
     if hdr.get("single"):  # split what follows the map by the chunk tables
+        if rest:
+            raise ValueError("a frame after a single-frame message")
         tail, rest = h[unpacker.tell():], []
         arr_bytes = sum(sum(a["chunks"]) for a in headers)
         sizes = hdr["packed"]["chunks"] if "packed" in hdr else []
         if hdr["kind"] != "array" and "packed" not in hdr:
             sizes = [len(tail) - arr_bytes]
+        if sum(sizes) + arr_bytes != len(tail):
+            raise ValueError("single-frame payload of %d bytes, not %d" % (len(tail), sum(sizes) + arr_bytes))
         for s in sizes + [c for a in headers for c in a["chunks"]]:
             rest.append(tail[:s])
             tail = tail[s:]
@@ -83,11 +88,14 @@ def decode(frames):
         arrays.append(to_array(a, rest[: len(a["chunks"])]))
         rest = rest[len(a["chunks"]):]
     if hdr["kind"] == "array":
-        return topic, arrays[0]
+        return envelope, arrays[0]
 
     def ext_hook(code, data):
-        if code == 90 and len(data) == 4:
-            return arrays[int.from_bytes(data, "big")]
+        if code == 90 and hdr["kind"] == "mixed":
+            if len(data) != 4:
+                raise ValueError("an ext 90 of %d bytes: array references are 4 bytes" % len(data))
+            index = int.from_bytes(data, "big")
+            return arrays[index] if index < len(arrays) else msgpack.ExtType(code, data)
         return msgpack.ExtType(code, data)
 
-    return topic, msgpack.unpackb(obj_bytes, raw=False, ext_hook=ext_hook, strict_map_key=False)
+    return envelope, msgpack.unpackb(obj_bytes, raw=False, ext_hook=ext_hook, strict_map_key=False)

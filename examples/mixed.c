@@ -64,7 +64,7 @@ int main(void)
     zpk_send_opts_init(&so);
     so.own = ZPK_OWN_BORROW;
     so.tracker = tracker;
-    int rc = zpk_send_mixed(tx, &w, arrays, 2, &so);
+    int rc = zpk_send_mixed(tx, &w, arrays, 2, &so, NULL);
     zpk_writer_free(&w);
     if (rc != 0) {
         fprintf(stderr, "mixed: send: %s\n", zpk_strerror(rc));
@@ -72,7 +72,7 @@ int main(void)
     }
 
     zpk_mixed_t m;
-    rc = zpk_recv_mixed(rx, &m, NULL);
+    rc = zpk_recv_mixed(rx, NULL, NULL, &m, NULL);
     if (rc != 0) {
         fprintf(stderr, "mixed: recv: %s\n", zpk_strerror(rc));
         return 1;

@@ -57,7 +57,7 @@ static void *ventilator(void *arg)
         zpk_send_opts_t o;
         zpk_send_opts_init(&o);
         o.codec = &zlib;  /* compressed chunks are fresh buffers: `a` is free at once */
-        int rc = zpk_send_array(push, &arr, &o);
+        int rc = zpk_send_array(push, &arr, &o, NULL);
         if (rc != 0) {
             fprintf(stderr, "ventilator: %s\n", zpk_strerror(rc));
             break;
@@ -76,7 +76,7 @@ static void *worker(void *arg)
     zmq_connect(push, sink_ep);
     for (;;) {
         zpk_ndarray_t a;
-        int rc = zpk_recv_array(pull, &a, 0);  /* decompressed once, into a's buffer */
+        int rc = zpk_recv_array(pull, NULL, NULL, &a, NULL); /* decompressed once, into a's buffer */
         if (rc != 0 || a.nbytes == 0) {
             zpk_ndarray_free(&a);
             break;  /* an empty array means "stop" (or nothing came within 10 s) */
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
     int done = 0, wrong = 0, per_worker[16] = {0};
     while (done < ntasks) {
         zpk_doc_t *doc;
-        int rc = zpk_recv_packed(sink, &doc, 0);
+        int rc = zpk_recv_packed(sink, NULL, NULL, &doc, NULL);
         if (rc != 0) {
             fprintf(stderr, "sink: %s after %d results\n", zpk_strerror(rc), done);
             break;
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
     size_t zero[1] = {0};
     zpk_ndarray_init(&stop, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, zero, ZPK_ORDER_C, NULL);
     for (int i = 0; i < nworkers; i++)
-        zpk_send_array(push, &stop, NULL);
+        zpk_send_array(push, &stop, NULL, NULL);
     for (int i = 0; i < nworkers; i++)
         pthread_join(w[i], NULL);
     printf("sink: %d results, %d wrong; tasks per worker:", done, wrong);

@@ -25,7 +25,7 @@ static void *server(void *arg)
     void *rep = arg;
     for (;;) {
         zpk_doc_t *req;
-        if (zpk_recv_packed(rep, &req, 0) != 0)
+        if (zpk_recv_packed(rep, NULL, NULL, &req, NULL) != 0)
             break;  /* 10 s without a request */
         const char *p = "";
         size_t n = 0;
@@ -71,7 +71,7 @@ static int call(void **req, const char *op, double a, double b, double *result)
     int rc = zpk_sendf(*req, 0, "{s:s s:d s:d}", "op", op, "a", a, "b", b);
     zpk_doc_t *reply = NULL;
     if (rc == 0)
-        rc = zpk_recv_packed(*req, &reply, 0);
+        rc = zpk_recv_packed(*req, NULL, NULL, &reply, NULL);
     if (rc == -EAGAIN) {
         /* Lazy Pirate: this REQ socket is stuck waiting; start over with a new one. */
         zmq_close(*req);

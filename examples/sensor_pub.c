@@ -88,7 +88,7 @@ int main(int argc, char **argv)
         opts.topic = "sensor/cam0";
         opts.topic_len = strlen("sensor/cam0");
         opts.codec = &codec;
-        int rc = zpk_send_mixed(pub, &w, &a, 1, &opts);
+        int rc = zpk_send_mixed(pub, &w, &a, 1, &opts, NULL);
         zpk_writer_free(&w);
         if (rc != 0)
             return fail("send", rc);

@@ -33,13 +33,9 @@ int main(int argc, char **argv)
 
     int bad = 0;
     for (int i = 0; i < count; i++) {
-        char topic[64];
-        zpk_recv_opts_t opts;
-        zpk_recv_opts_init(&opts);
-        opts.topic = topic;
-        opts.topic_cap = sizeof topic;
+        zpk_envelope_t topic; /* the topic: a one-frame envelope */
         zpk_mixed_t m;
-        int rc = zpk_recv_mixed(sub, &m, &opts);
+        int rc = zpk_recv_mixed(sub, NULL, &topic, &m, NULL);
         if (rc != 0) {
             fprintf(stderr, "sensor_sub: %s\n", zpk_strerror(rc));
             return 1;
@@ -61,10 +57,12 @@ int main(int argc, char **argv)
         float first = px[0], last = px[w * h - 1];
         int ok = first == (float)seq && last == (float)seq + (float)(w - 1 + h - 1) / 512.0f;
         bad += !ok;
-        printf("%s seq=%lld ts=%lld.%09u image %zux%zu %s [%g .. %g] %s\n", topic,
-               (long long)seq, (long long)ts.sec, ts.nsec, h, w,
+        const zpk_frame_t *t = topic.n == 1 ? &topic.frames[0] : NULL;
+        printf("%.*s seq=%lld ts=%lld.%09u image %zux%zu %s [%g .. %g] %s\n",
+               t ? (int)t->size : 0, t ? (const char *)t->data : "", (long long)seq, (long long)ts.sec, ts.nsec, h, w,
                zpk_dtype_name(img->dtype), first, last, ok ? "ok" : "WRONG");
         zpk_mixed_free(&m);
+        zpk_envelope_free(&topic);
     }
     zmq_close(sub);
     zmq_ctx_term(ctx);

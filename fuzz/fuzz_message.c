@@ -18,7 +18,7 @@
 #define S_MAX_FRAMES 64
 #define S_MAX_ARRAY ((size_t)1 << 20)
 
-static bool s_inside(const zpk_span_t *s, const zpk_span_t *frames, size_t n)
+static bool s_inside(const zpk_span_t *s, const zpk_frame_t *frames, size_t n)
 {
     if (s->size == 0)
         return true;
@@ -96,9 +96,12 @@ static void s_decode_all(const zpk__msg_t *m)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_begin(size, 64, S_MAX_ARRAY + 64 * 1024);
-    zpk_span_t frames[S_MAX_FRAMES];
+    zpk_span_t spans[S_MAX_FRAMES];
     fuzz_in_t in = {data, size};
-    size_t n = fuzz_frames(&in, frames, S_MAX_FRAMES);
+    size_t n = fuzz_frames(&in, spans, S_MAX_FRAMES);
+    zpk_frame_t frames[S_MAX_FRAMES];
+    for (size_t i = 0; i < n; i++)
+        frames[i] = (zpk_frame_t){(void *)(uintptr_t)spans[i].data, spans[i].size, NULL, NULL};
 
     zpk_ndarray_opts_t aopts;
     zpk_ndarray_opts_default(&aopts);
@@ -119,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_decode_all(&m);
         zpk__msg_free(&m);
     }
-    fuzz_frames_free(frames, n);
+    fuzz_frames_free(spans, n);
     fuzz_end();
     return 0;
 }

@@ -71,12 +71,7 @@ const char *zpk_err_name(int code)
 
 void zpk_error_clear(zpk_error_t *err)
 {
-    if (err == NULL)
-        return;
-    err->code = 0;
-    err->offset = 0;
-    err->frame = -1;
-    err->text[0] = '\0';
+    zpk__error_reset(err);
 }
 
 int zpk__error(zpk_error_t *err, int code, size_t offset, const char *fmt, ...)

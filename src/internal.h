@@ -45,6 +45,18 @@ int zpk__error(zpk_error_t *err, int code, size_t offset, const char *fmt, ...)
  */
 bool zpk__utf8_valid(const uint8_t *s, size_t n);
 
+/* zpk_error_clear(), inline: what every call that takes a zpk_error_t does
+ * when it starts (one call, one error). */
+static inline void zpk__error_reset(zpk_error_t *err)
+{
+    if (err != NULL) {
+        err->code = 0;
+        err->offset = 0;
+        err->frame = -1;
+        err->text[0] = '\0';
+    }
+}
+
 /* Overflow-checked size arithmetic: return false on overflow. */
 static inline bool zpk__add_size(size_t a, size_t b, size_t *out)
 {

@@ -1,7 +1,9 @@
 /*
- * Message layer: the zmqpack wire protocol (docs/PROTOCOL.md) on plain
- * buffers. Header encode/decode, frame counting, the pyzmq recipe's JSON
- * header. No zmq.h here: src/socket.c turns the result into zmq_msg_t.
+ * Message layer: the header's wire form (docs/PROTOCOL.md) on plain
+ * buffers. Header encode/decode, finding the header after the envelope,
+ * checking the payload frames against it, the pyzmq recipe's JSON header.
+ * The encode and decode bodies (message_encode.c, message_decode.c) build
+ * on it. No zmq.h here.
  */
 #include "message_internal.h"
 
@@ -17,14 +19,7 @@
 
 bool zpk_is_header(const void *data, size_t size)
 {
-    const uint8_t *p = data;
-    return p != NULL && size >= 6 && p[0] >= 0x81 && p[0] <= 0x8f && p[1] == 0xa3 &&
-           p[2] == 'z' && p[3] == 'p' && p[4] == 'k';
-}
-
-bool zpk__topic_ok(const void *topic, size_t len)
-{
-    return !zpk_is_header(topic, len);
+    return zpk__is_header(data, size);
 }
 
 size_t zpk__dtype_align(zpk_dtype_t dt)
@@ -212,7 +207,7 @@ static int s_fail(zpk_error_t *err, int code, int frame, size_t off, const char 
     ((klen) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
 
 /* Does frame @p f look like the pyzmq recipe's JSON header? */
-static bool s_looks_json(const zpk_span_t *f)
+static bool s_looks_json(const zpk_frame_t *f)
 {
     const uint8_t *p = f->data;
     size_t i = 0;
@@ -224,11 +219,9 @@ static bool s_looks_json(const zpk_span_t *f)
 /* Largest recipe header accepted (a JSON object with a dtype and 32 dims). */
 #define S_MAX_RECIPE_HEADER 4096
 
-static int s_parse_recipe(const zpk_span_t *frames, size_t n, size_t h,
+static int s_parse_recipe(const zpk_frame_t *frames, size_t h,
                           const zpk_ndarray_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err)
 {
-    if (n - h != 2)
-        return s_fail(err, ZPK_EFRAME, (int)h, 0, "recipe: expected 2 frames after the topic");
     if (frames[h].size > S_MAX_RECIPE_HEADER)
         return s_fail(err, ZPK_EFOREIGN, (int)h, 0, "recipe: JSON header too long");
     json_error_t je;
@@ -296,10 +289,11 @@ static int s_parse_recipe(const zpk_span_t *frames, size_t n, size_t h,
         info->nchunks = 1;
         info->chunks[0] = (zpk_chunk_info_t){info->nbytes, info->nbytes, false};
         info->stored_bytes = info->nbytes;
-        m->spans[0] = frames[h + 1];
+        m->spans[0] = (zpk_span_t){frames[h + 1].data, frames[h + 1].size};
         m->nspans = 1;
     }
     m->kind = ZPK__KIND_RECIPE;
+    m->header = h;
 out:
     json_decref(root);
     if (rc != 0)
@@ -326,7 +320,8 @@ enum { S_K_KIND = 1, S_K_FRAMES = 2, S_K_SINGLE = 4, S_K_PACKED = 8, S_K_ARRAY =
 static bool s_header_fast(zpk_reader_t *r, zpk__msg_t *m, uint64_t *frames_decl,
                           uint32_t *pairs, uint32_t *done, unsigned *seen)
 {
-    if (r->error != 0 || r->limits.max_str_len < 31 || r->limits.max_map_len < 15)
+    if (zpk__msg_fast_off || r->error != 0 || r->limits.max_str_len < 31 ||
+        r->limits.max_map_len < 15)
         return false;
     const uint8_t *p = r->pos, *end = r->end;
     if (p == end || p[0] < 0x83 || p[0] > 0x8f)
@@ -357,7 +352,7 @@ static bool s_header_fast(zpk_reader_t *r, zpk__msg_t *m, uint64_t *frames_decl,
     return true;
 }
 
-static int s_parse_header(const zpk_span_t *hf, int hi, const zpk_limits_t *lim,
+static int s_parse_header(const zpk_frame_t *hf, int hi, const zpk_limits_t *lim,
                           const zpk_ndarray_opts_t *aopts, zpk__msg_t *m, uint64_t *frames_decl,
                           size_t *payload_off, zpk_error_t *err)
 {
@@ -490,43 +485,21 @@ walk:
     return 0;
 }
 
-int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
+int zpk__msg_parse(const zpk_frame_t *frames, size_t n, const zpk_limits_t *lim,
                    const zpk_ndarray_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err)
 {
     memset(m, 0, sizeof *m);
     if (n == 0)
         return s_fail(err, ZPK_EFRAME, 0, 0, "empty message");
-    size_t h;
-    if (zpk_is_header(frames[0].data, frames[0].size)) {
-        h = 0;
-    } else if (n >= 2 && zpk_is_header(frames[1].data, frames[1].size)) {
-        h = 1;
-    } else if (n == 2 && s_looks_json(&frames[0])) {
-        return s_parse_recipe(frames, n, 0, aopts, m, err);
-    } else if (n == 3 && s_looks_json(&frames[1])) {
-        m->has_topic = true;
-        int rc = s_parse_recipe(frames, n, 1, aopts, m, err);
-        if (rc == 0)
-            m->has_topic = true;
-        return rc;
-    } else {
-        return s_fail(err, ZPK_EFOREIGN, 0, 0, "not a zmqpack message");
+    size_t h = zpk__find_header(frames, n);
+    if (h == n) {
+        /* no header: the pyzmq recipe is the last two frames, after any envelope */
+        if (n >= 2 && s_looks_json(&frames[n - 2]))
+            return s_parse_recipe(frames, n - 2, aopts, m, err);
+        return s_fail(err, ZPK_EFOREIGN, 0, 0,
+                      "not a zmqpack message: no frame starts like a header (8N a3 'zpk')");
     }
-    m->has_topic = h == 1;
     m->header = h;
-    /* fast path: the fixed header of an uncompressed single-frame object,
-     * decoded exactly as the general walk below would (default limits) */
-    if (lim == NULL && h == n - 1 && frames[h].size >= ZPK__HDR_OBJ_SINGLE_LEN &&
-        memcmp(frames[h].data, zpk__hdr_obj_single, ZPK__HDR_OBJ_SINGLE_LEN) == 0) {
-        m->kind = ZPK__KIND_OBJ;
-        m->single = true;
-        m->obj_nspans = 1;
-        m->spans = m->spans_in;
-        m->spans[0] = (zpk_span_t){(const uint8_t *)frames[h].data + ZPK__HDR_OBJ_SINGLE_LEN,
-                                   frames[h].size - ZPK__HDR_OBJ_SINGLE_LEN};
-        m->nspans = 1;
-        return 0;
-    }
     uint64_t frames_decl = 0;
     size_t payload_off = 0;
     int rc = s_parse_header(&frames[h], (int)h, lim, aopts, m, &frames_decl, &payload_off, err);
@@ -568,12 +541,13 @@ int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
     m->nspans = need;
     if (!m->single) {
         for (size_t i = 0; i < need; i++)
-            m->spans[i] = frames[h + 1 + i];
+            m->spans[i] = (zpk_span_t){frames[h + 1 + i].data, frames[h + 1 + i].size};
         /* every chunk frame must be exactly as long as its table says */
-        size_t k = m->obj_nspans;
-        for (size_t c = 0; m->obj_compressed && c < m->obj_info.nchunks; c++)
-            if (m->spans[c].size != m->obj_info.chunks[c].stored)
+        size_t k = 0;
+        for (size_t c = 0; m->obj_compressed && c < m->obj_info.nchunks; c++, k++)
+            if (m->spans[k].size != m->obj_info.chunks[c].stored)
                 goto bad_size;
+        k = m->obj_nspans;
         for (size_t i = 0; i < m->n_ndarrays; i++)
             for (size_t c = 0; c < m->ndarrays[i].nchunks; c++, k++)
                 if (m->spans[k].size != m->ndarrays[i].chunks[c].stored)
@@ -581,10 +555,11 @@ int zpk__msg_parse(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
         return 0;
     bad_size:
         zpk__msg_free(m);
-        return s_fail(err, ZPK_ESHAPE, (int)(h + 1), 0,
+        return s_fail(err, ZPK_ESHAPE, (int)(h + 1 + k), 0,
                       "a payload frame's size differs from the header's chunk table");
     }
     /* single frame: split the bytes after the map by the declared sizes */
+    m->payload_off = payload_off;
     const uint8_t *p = (const uint8_t *)frames[h].data + payload_off;
     size_t left = frames[h].size - payload_off;
     size_t arr_bytes = 0;

@@ -44,7 +44,7 @@ static int s_arr(void *s, zpk_dtype_t dt, int ndim, const size_t *shape, char or
     o.flags = flags;
     o.topic = topic;
     o.topic_len = topic ? strlen(topic) : 0;
-    CHECK("send_array", zpk_send_array(s, &a, &o));
+    CHECK("send_array", zpk_send_array(s, &a, &o, NULL));
     return 0;
 }
 
@@ -54,7 +54,11 @@ static int s_send_corpus(void *s)
     zpk_writer_init_growable(&w, 0);
     /* 1: packed, topic */
     CHECK("pack", zpk_pack_fmt(&w, "{s:i s:s s:[dd]}", "id", 1, "name", "zpk", "vals", 1.5, -2.0));
-    CHECK("send1", zpk_send_packed(s, "t1", &w, 0));
+    zpk_send_opts_t o;
+    zpk_send_opts_init(&o);
+    o.topic = "t1";
+    o.topic_len = 2;
+    CHECK("send1", zpk_send_packed(s, &w, &o, NULL));
     /* 2: packed, compressed in several chunks */
     zpk_write_array(&w, 20000);
     for (int i = 0; i < 20000; i++)
@@ -62,10 +66,9 @@ static int s_send_corpus(void *s)
     zpk_codec_t c;
     zpk_codec_parse("zlib:6", 6, &c, NULL);
     c.chunk_size = 16384;
-    zpk_send_opts_t o;
     zpk_send_opts_init(&o);
     o.codec = &c;
-    CHECK("send2", zpk_send_packed_ex(s, &w, &o));
+    CHECK("send2", zpk_send_packed(s, &w, &o, NULL));
     /* 3, 4: float64 arange(12) as (3, 4), C and F order */
     double d[12];
     for (int i = 0; i < 12; i++)
@@ -107,7 +110,7 @@ static int s_send_corpus(void *s)
     zpk_write_ndarray_ref(&w, 0);
     zpk_write_cstr(&w, "mask");
     zpk_write_ndarray_ref(&w, 1);
-    CHECK("send7", zpk_send_mixed(s, &w, arrs, 2, NULL));
+    CHECK("send7", zpk_send_mixed(s, &w, arrs, 2, NULL, NULL));
     /* 8: single-frame int32 arange(1000) + 3000, zlib:1 */
     int32_t i32[1000];
     for (int i = 0; i < 1000; i++)
@@ -118,7 +121,9 @@ static int s_send_corpus(void *s)
         return 1;
     /* 9: single-frame packed {"id": 9} */
     zpk_pack_fmt(&w, "{s:i}", "id", 9);
-    CHECK("send9", zpk_send_packed(s, NULL, &w, ZPK_SEND_SINGLE));
+    zpk_send_opts_init(&o);
+    o.flags = ZPK_SEND_SINGLE;
+    CHECK("send9", zpk_send_packed(s, &w, &o, NULL));
     /* 10: empty int32 (0, 5) */
     size_t s05[2] = {0, 5};
     if (s_arr(s, zpk_dtype_make(ZPK_KIND_INT, 4), 2, s05, 'C', NULL, NULL, 0, 0, NULL))
@@ -131,7 +136,7 @@ static int s_send_corpus(void *s)
     zpk_write_ndarray_ref(&w, 0);
     zpk_send_opts_init(&o);
     o.flags = ZPK_SEND_SINGLE;
-    CHECK("send11", zpk_send_mixed(s, &w, arrs + 1, 1, &o));
+    CHECK("send11", zpk_send_mixed(s, &w, arrs + 1, 1, &o, NULL));
     zpk_writer_free(&w);
     free(i16);
     free(f4);
@@ -158,19 +163,20 @@ static int s_recv(void *s, int n)
 {
     for (int k = 0; k < n; k++) {
         zpk_ndarray_t a;
-        char topic[64];
-        zpk_recv_opts_t o;
-        zpk_recv_opts_init(&o);
-        o.topic = topic;
-        o.topic_cap = sizeof topic;
-        int rc = zpk_recv_array_ex(s, &a, &o);
+        zpk_envelope_t env;
+        int rc = zpk_recv_array(s, NULL, &env, &a, NULL);
         if (rc != 0) {
             printf("error %s\n", zpk_err_name(rc));
             continue;
         }
         char dt[ZPK_DTYPE_STR_SIZE];
         zpk_dtype_format(a.dtype, dt, sizeof dt);
-        printf("%s %s ", o.topic_len ? topic : "-", dt);
+        /* the envelope's frames, comma-separated ("-": none) */
+        for (size_t i = 0; i < env.n; i++)
+            printf("%s%.*s", i ? "," : "", (int)env.frames[i].size,
+                   (const char *)env.frames[i].data);
+        printf("%s %s ", env.n ? "" : "-", dt);
+        zpk_envelope_free(&env);
         for (int i = 0; i < a.ndim; i++)
             printf("%s%zu", i ? "," : "", a.shape[i]);
         double sum = 0;

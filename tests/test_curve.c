@@ -322,14 +322,14 @@ static void s_send_seq(void *pub, uint32_t seq)
     zpk_send_opts_init(&o);
     o.topic = "t";
     o.topic_len = 1;
-    assert_int_equal(zpk_send_array(pub, &a, &o), 0);
+    assert_int_equal(zpk_send_array(pub, &a, &o, NULL), 0);
 }
 
 /* Receives one array and returns its sequence number, checking every element. */
 static int s_recv_seq(void *sub, int64_t *seq)
 {
     zpk_ndarray_t a;
-    int rc = zpk_recv_array(sub, &a, 0);
+    int rc = zpk_recv_array(sub, NULL, NULL, &a, NULL);
     if (rc != 0)
         return rc;
     const uint32_t *v = a.data;
@@ -393,7 +393,7 @@ static void s_stream(void *pub, void **good, size_t ngood, void **bad, size_t nb
     for (size_t b = 0; b < nbad; b++) {
         s_opts(bad[b], S_SILENCE_MS);
         zpk_ndarray_t a;
-        assert_int_equal(zpk_recv_array(bad[b], &a, 0), -EAGAIN);
+        assert_int_equal(zpk_recv_array(bad[b], NULL, NULL, &a, NULL), -EAGAIN);
     }
 }
 
@@ -597,7 +597,7 @@ static void test_zmtp10_refused(void **state)
         assert_int_equal(zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, ep, &len), 0);
         int fd = s_raw_zmtp10(ep);
         zpk_ndarray_t a;
-        assert_int_equal(zpk_recv_array(pull, &a, 0), curve ? -EAGAIN : ZPK_EFOREIGN);
+        assert_int_equal(zpk_recv_array(pull, NULL, NULL, &a, NULL), curve ? -EAGAIN : ZPK_EFOREIGN);
         close(fd);
         zmq_close(pull);
     }

@@ -224,7 +224,8 @@ static void test_single_frame_pad(void **state)
             zpk_write_raw(&w, data, a.nbytes);
             assert_int_equal(zpk_writer_finish(&w), 0);
 
-            zpk_span_t f = {zpk_writer_data(&w), zpk_writer_size(&w)};
+            zpk_frame_t f = {(void *)(uintptr_t)zpk_writer_data(&w), zpk_writer_size(&w), NULL,
+                             NULL};
             zpk__msg_t m;
             assert_int_equal(zpk__msg_parse(&f, 1, NULL, NULL, &m, NULL), 0);
             assert_int_equal(m.kind, ZPK__KIND_NDARRAY);
@@ -268,10 +269,10 @@ static void test_inproc_single_frame(void **state)
 
     harness_alloc_install();
     for (int rep = 0; rep < 3; rep++) {
-        assert_int_equal(zpk_send_array(push, &a, NULL), 0);
+        assert_int_equal(zpk_send_array(push, &a, NULL, NULL), 0);
         harness_alloc_reset_peaks();
         zpk_ndarray_t r;
-        assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+        assert_int_equal(zpk_recv_array(pull, NULL, NULL, &r, NULL), 0);
         harness_alloc_stats_t st = harness_alloc_stats();
         assert_true(st.largest < sizeof d / 4);
         assert_int_equal((uintptr_t)r.data % 8, 0);
@@ -308,7 +309,7 @@ static void test_inproc_single_frame(void **state)
         zpk_writer_free(&w);
         zpk_ndarray_enc_free(&enc);
         zpk_ndarray_t r;
-        assert_int_equal(zpk_recv_array(pull, &r, 0), 0);
+        assert_int_equal(zpk_recv_array(pull, NULL, NULL, &r, NULL), 0);
         assert_int_equal((uintptr_t)r.data % 8, 0);
         assert_int_equal(r.nbytes, sizeof d);
         assert_memory_equal(r.data, d, sizeof d);

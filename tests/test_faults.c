@@ -167,14 +167,17 @@ static void s_send_seq(void *s, uint32_t seq)
     zpk_send_opts_init(&o);
     o.topic = "t";
     o.topic_len = 1;
-    assert_int_equal(zpk_send_array(s, &a, &o), 0);
+    assert_int_equal(zpk_send_array(s, &a, &o, NULL), 0);
 }
 
 /* Receives a numbered array (0 and *seq, checked element by element) or returns the error. */
 static int s_recv_seq(void *s, int flags, int64_t *seq)
 {
     zpk_ndarray_t a;
-    int rc = zpk_recv_array(s, &a, flags);
+    zpk_recv_opts_t o;
+    zpk_recv_opts_init(&o);
+    o.flags = flags;
+    int rc = zpk_recv_array(s, &o, NULL, &a, NULL);
     if (rc != 0)
         return rc;
     assert_int_equal(a.nbytes, 32 * 4);
@@ -247,7 +250,7 @@ static void s_send_mixed(void *s, uint32_t seq, size_t count, int flags)
     o.topic = "m";
     o.topic_len = 1;
     o.flags = flags;
-    assert_int_equal(zpk_send_mixed(s, &w, arrs, 2, &o), 0);
+    assert_int_equal(zpk_send_mixed(s, &w, arrs, 2, &o, NULL), 0);
     zpk_writer_free(&w);
     free(va);
 }
@@ -314,9 +317,8 @@ static void test_slow_subscriber_hwm(void **state)
             zpk_error_clear(&err);
             zpk_recv_opts_t ro;
             zpk_recv_opts_init(&ro);
-            ro.err = &err;
             ro.flags = t == T_INPROC ? ZPK_DONTWAIT : 0;
-            int rc = zpk_recv_mixed(sub, &m, &ro);
+            int rc = zpk_recv_mixed(sub, &ro, NULL, &m, &err);
             if (rc == -EAGAIN)
                 break;
             if (rc != 0)
@@ -344,7 +346,7 @@ static void test_slow_subscriber_hwm(void **state)
             s_send_mixed(pub, N + k, 10, 0);
             zpk_mixed_t m;
             int rc;
-            while ((rc = zpk_recv_mixed(sub, &m, NULL)) == 0) {
+            while ((rc = zpk_recv_mixed(sub, NULL, NULL, &m, NULL)) == 0) {
                 uint32_t seq = s_check_mixed(&m);
                 zpk_mixed_free(&m);
                 assert_true((int64_t)seq > last);
@@ -422,19 +424,23 @@ static void test_join_late_and_leave(void **state)
 
 /* ---- publisher restart --------------------------------------------------------- */
 
+/*
+ * The subscriber is the stable side and binds; each publisher connects to
+ * it. Restarting the publisher is a new socket connecting again (as a new
+ * process would), so no port is ever closed and bound again: a port freed
+ * for a moment could be taken by another process.
+ */
 static void test_publisher_restart(void **state)
 {
     (void)state;
     for (int t = T_IPC; t <= T_TCP; t++) {
         void *pub = s_socket(ZMQ_PUB, S_TIMEOUT_MS);
         void *sub = s_socket(ZMQ_SUB, S_TIMEOUT_MS);
-        int ivl = 10;
-        assert_int_equal(zmq_setsockopt(sub, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl), 0);
         assert_int_equal(zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "t", 1), 0);
         assert_int_equal(zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "m", 1), 0);
         char ep[512];
-        s_bind(pub, t, ep, sizeof ep);
-        assert_int_equal(zmq_connect(sub, ep), 0);
+        s_bind(sub, t, ep, sizeof ep);
+        assert_int_equal(zmq_connect(pub, ep), 0);
         s_warm(pub, sub);
         int64_t seq;
         uint32_t i = 0;
@@ -448,29 +454,22 @@ static void test_publisher_restart(void **state)
                 assert_int_equal(seq, i);
                 if (i % 10 == 9) {
                     zpk_mixed_t m;
-                    assert_int_equal(zpk_recv_mixed(sub, &m, NULL), 0);
+                    assert_int_equal(zpk_recv_mixed(sub, NULL, NULL, &m, NULL), 0);
                     assert_int_equal(s_check_mixed(&m), i);
                     zpk_mixed_free(&m);
                 }
             }
             /* Restart: the publisher goes away right after a burst the
-             * subscriber has not read yet, and a new one binds the same
-             * endpoint. */
+             * subscriber has not read yet, and a new one connects. */
             for (uint32_t k = 0; k < 20; k++)
                 s_send_mixed(pub, S_WARM + k, 2000, 0);
             s_close(pub);
             pub = s_socket(ZMQ_PUB, S_TIMEOUT_MS);
-            int rc = -1;
-            for (int k = 0; k < 100 && rc != 0; k++) { /* the port may linger a moment */
-                rc = zmq_bind(pub, ep);
-                if (rc != 0) {
-                    assert_int_equal(zmq_errno(), EADDRINUSE);
-                    s_msleep(20);
-                }
-            }
-            assert_int_equal(rc, 0);
+            assert_int_equal(zmq_connect(pub, ep), 0);
+            int rc;
             /* Whatever of the burst reached the subscriber arrives whole, in
-             * order; then the new publisher's messages once it has reconnected. */
+             * order; then the new publisher's messages once it has connected
+             * and learnt the subscriptions. */
             s_opts(sub, 10);
             bool joined = false;
             int64_t last = -1;
@@ -478,7 +477,7 @@ static void test_publisher_restart(void **state)
                 s_send_mixed(pub, 2 * S_WARM, 10, 0);
                 for (;;) {
                     zpk_mixed_t m;
-                    rc = zpk_recv_mixed(sub, &m, NULL);
+                    rc = zpk_recv_mixed(sub, NULL, NULL, &m, NULL);
                     if (rc == -EAGAIN)
                         break;
                     assert_int_equal(rc, 0);
@@ -550,7 +549,7 @@ static void s_capture(s_captured_t *c, int is_array)
         zpk_send_opts_init(&o);
         o.topic = "t";
         o.topic_len = 1;
-        assert_int_equal(zpk_send_array(push, &a, &o), 0);
+        assert_int_equal(zpk_send_array(push, &a, &o, NULL), 0);
         free(v);
     }
     else
@@ -671,11 +670,8 @@ static void test_garbage_frames(void **state)
                 s_send_seq(push, seq);
                 zpk_error_t err;
                 zpk_error_clear(&err);
-                zpk_recv_opts_t ro;
-                zpk_recv_opts_init(&ro);
-                ro.err = &err;
                 zpk_ndarray_t a;
-                int rc = zpk_recv_array_ex(pull, &a, &ro);
+                int rc = zpk_recv_array(pull, NULL, NULL, &a, &err);
                 if (rc != g[k].array_code)
                     fail_msg("%s, %s: zpk_recv_array() gave %s (%s), want %s", s_tname[t],
                              g[k].name, zpk_err_name(rc), err.text,
@@ -694,14 +690,14 @@ static void test_garbage_frames(void **state)
             s_send_garbage(push, &g[k]);
             assert_int_equal(zpk_sendf(push, 0, "{s:i}", "id", (int)k), 0);
             zpk_doc_t *doc = NULL;
-            int rc = zpk_recv_packed(pull, &doc, 0);
+            int rc = zpk_recv_packed(pull, NULL, NULL, &doc, NULL);
             if (rc != g[k].packed_code)
                 fail_msg("%s, %s: zpk_recv_packed() gave %s, want %s", s_tname[t], g[k].name,
                          zpk_err_name(rc), zpk_err_name(g[k].packed_code));
             if (rc == 0)
                 zpk_doc_destroy(&doc);
             assert_null(doc);
-            assert_int_equal(zpk_recv_packed(pull, &doc, 0), 0);
+            assert_int_equal(zpk_recv_packed(pull, NULL, NULL, &doc, NULL), 0);
             int id = -1;
             assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:i}", "id", &id), 0);
             assert_int_equal(id, (int)k);
@@ -817,20 +813,20 @@ static void *s_blocked_recv(void *arg)
         break;
     case 0: {
         zpk_ndarray_t a;
-        b->rc = zpk_recv_array(sub, &a, 0);
+        b->rc = zpk_recv_array(sub, NULL, NULL, &a, NULL);
         if (b->rc == 0)
             zpk_ndarray_free(&a);
         break;
     }
     case 1: {
         zpk_doc_t *d = NULL;
-        b->rc = zpk_recv_packed(sub, &d, 0);
+        b->rc = zpk_recv_packed(sub, NULL, NULL, &d, NULL);
         zpk_doc_destroy(&d);
         break;
     }
     default: {
         zpk_mixed_t m;
-        b->rc = zpk_recv_mixed(sub, &m, NULL);
+        b->rc = zpk_recv_mixed(sub, NULL, NULL, &m, NULL);
         if (b->rc == 0)
             zpk_mixed_free(&m);
         break;
@@ -923,11 +919,38 @@ static void test_eintr(void **state)
     assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
 }
 
-/* EINTR on a socket with a message waiting half-way: a signal never splits
- * a message (the rest of a multipart message is always taken). */
+/*
+ * A signal interrupts a blocked receive (-EINTR, nothing taken), and the
+ * message sent after it arrives whole on the next receive. A helper thread
+ * signals the receiving thread until the receive has come back with -EINTR,
+ * and only then sends the message: each round proves that EINTR really came
+ * back during the receive (a round without it fails the test).
+ */
+typedef struct s_interrupter {
+    pthread_t target;
+    void *push;
+    atomic_uint eintr_seen;  /* rounds whose receive returned -EINTR */
+    atomic_int stop;
+    unsigned rounds;
+} s_interrupter_t;
+
+static void *s_interrupt(void *arg)
+{
+    s_interrupter_t *x = arg;
+    for (unsigned i = 0; i < x->rounds && !atomic_load(&x->stop); i++) {
+        for (int k = 0; k < S_TIMEOUT_MS && atomic_load(&x->eintr_seen) <= i; k++) {
+            pthread_kill(x->target, SIGUSR1);
+            s_msleep(1);
+        }
+        s_send_mixed(x->push, i, 300, 0); /* sent only once the receive was interrupted */
+    }
+    return NULL;
+}
+
 static void test_eintr_then_good(void **state)
 {
     (void)state;
+    enum { ROUNDS = 20 };
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
@@ -937,22 +960,76 @@ static void test_eintr_then_good(void **state)
     char ep[512];
     s_bind(pull, T_TCP, ep, sizeof ep);
     assert_int_equal(zmq_connect(push, ep), 0);
-    for (uint32_t i = 0; i < 200; i++) {
-        s_send_mixed(push, i, 300, 0);
-        if (i % 3 == 0)
-            raise(SIGUSR1); /* a signal delivered to this thread between receives */
+    s_interrupter_t x = {.target = pthread_self(), .push = push, .rounds = ROUNDS};
+    atomic_init(&x.eintr_seen, 0);
+    atomic_init(&x.stop, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, s_interrupt, &x), 0);
+    for (uint32_t i = 0; i < ROUNDS; i++) {
         zpk_mixed_t m;
         int rc;
-        do
-            rc = zpk_recv_mixed(pull, &m, NULL);
-        while (rc == -EINTR);
+        bool interrupted = false;
+        while ((rc = zpk_recv_mixed(pull, NULL, NULL, &m, NULL)) == -EINTR) {
+            if (!interrupted)
+                atomic_fetch_add(&x.eintr_seen, 1);
+            interrupted = true;
+        }
+        if (rc != 0)
+            atomic_store(&x.stop, 1);
         assert_int_equal(rc, 0);
+        assert_true(interrupted); /* the message is sent only after an EINTR */
         assert_int_equal(s_check_mixed(&m), i);
         zpk_mixed_free(&m);
     }
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(atomic_load(&x.eintr_seen), ROUNDS);
     s_close(push);
     s_close(pull);
     assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+}
+
+/*
+ * A message of more frames than a receive keeps (ZPK_MAX_FRAMES) is
+ * refused with ZPK_EFRAME and taken off the socket to its last frame: the
+ * good message sent after it is received intact (without the drain it
+ * would start on frame 65,537 and be refused as foreign).
+ */
+static void test_too_many_frames_drained(void **state)
+{
+    (void)state;
+    enum { NFRAMES = ZPK_MAX_FRAMES + 10 };
+    for (int t = T_INPROC; t <= T_TCP; t += T_TCP - T_INPROC) {
+        void *pull = s_socket(ZMQ_PULL, S_TIMEOUT_MS), *push = s_socket(ZMQ_PUSH, S_TIMEOUT_MS);
+        int hwm = 0;
+        assert_int_equal(zmq_setsockopt(push, ZMQ_SNDHWM, &hwm, sizeof hwm), 0);
+        assert_int_equal(zmq_setsockopt(pull, ZMQ_RCVHWM, &hwm, sizeof hwm), 0);
+        char ep[512];
+        s_bind(pull, t, ep, sizeof ep);
+        assert_int_equal(zmq_connect(push, ep), 0);
+        for (int f = 0; f < NFRAMES; f++)
+            assert_int_equal(zmq_send(push, "x", 1, f + 1 < NFRAMES ? ZMQ_SNDMORE : 0), 1);
+        s_send_seq(push, 7);
+        harness_alloc_install();
+        zpk_ndarray_t a;
+        zpk_error_t err;
+        assert_int_equal(zpk_recv_array(pull, NULL, NULL, &a, &err), ZPK_EFRAME);
+        assert_int_equal(err.code, ZPK_EFRAME);
+        assert_null(a.data);
+        assert_int_equal(harness_alloc_stats().live_bytes, 0);
+        harness_alloc_uninstall();
+        int64_t seq = -1;
+        assert_int_equal(s_recv_seq(pull, 0, &seq), 0);
+        assert_int_equal(seq, 7);
+        /* exactly ZPK_MAX_FRAMES frames are all taken: a foreign message */
+        for (int f = 0; f < ZPK_MAX_FRAMES; f++)
+            assert_int_equal(zmq_send(push, "x", 1, f + 1 < ZPK_MAX_FRAMES ? ZMQ_SNDMORE : 0), 1);
+        s_send_seq(push, 8);
+        assert_int_equal(zpk_recv_array(pull, NULL, NULL, &a, NULL), ZPK_EFOREIGN);
+        assert_int_equal(s_recv_seq(pull, 0, &seq), 0);
+        assert_int_equal(seq, 8);
+        s_close(push);
+        s_close(pull);
+    }
 }
 
 /* ---- memory stays flat ----------------------------------------------------------- */
@@ -974,7 +1051,7 @@ static void s_roundtrip(void *push, void *pull, uint32_t i)
     case 0: {
         assert_int_equal(zpk_sendf(push, 0, "{s:u s:s}", "seq", (unsigned)i, "k", "flat"), 0);
         zpk_doc_t *d = NULL;
-        assert_int_equal(zpk_recv_packed(pull, &d, 0), 0);
+        assert_int_equal(zpk_recv_packed(pull, NULL, NULL, &d, NULL), 0);
         unsigned got = 0;
         assert_int_equal(zpk_unpack_fmt(zpk_doc_root(d), "{s:u}", "seq", &got), 0);
         assert_int_equal(got, i);
@@ -991,7 +1068,7 @@ static void s_roundtrip(void *push, void *pull, uint32_t i)
     case 2: {
         s_send_mixed(push, i, 16, 0);
         zpk_mixed_t m;
-        assert_int_equal(zpk_recv_mixed(pull, &m, NULL), 0);
+        assert_int_equal(zpk_recv_mixed(pull, NULL, NULL, &m, NULL), 0);
         assert_int_equal(s_check_mixed(&m), i);
         zpk_mixed_free(&m);
         break;
@@ -999,7 +1076,7 @@ static void s_roundtrip(void *push, void *pull, uint32_t i)
     default: { /* garbage, answered with an error */
         assert_int_equal(zmq_send(push, "junk", 4, 0), 4);
         zpk_ndarray_t a;
-        assert_int_equal(zpk_recv_array(pull, &a, 0), ZPK_EFOREIGN);
+        assert_int_equal(zpk_recv_array(pull, NULL, NULL, &a, NULL), ZPK_EFOREIGN);
         break;
     }
     }
@@ -1057,6 +1134,7 @@ int main(void)
         cmocka_unit_test_teardown(test_eterm_while_blocked, s_test_teardown),
         cmocka_unit_test_teardown(test_eintr, s_test_teardown),
         cmocka_unit_test_teardown(test_eintr_then_good, s_test_teardown),
+        cmocka_unit_test_teardown(test_too_many_frames_drained, s_test_teardown),
         cmocka_unit_test_teardown(test_memory_flat, s_test_teardown),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

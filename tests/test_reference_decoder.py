@@ -35,10 +35,10 @@ def test_reference_decoder_reads_c_output():
     msgs = receive(11, "send")
     out = [ref.decode(m) for m in msgs]
 
-    assert out[0] == (b"t1", {"id": 1, "name": "zpk", "vals": [1.5, -2.0]})
-    assert out[1] == (None, [i * 7 for i in range(20000)])
-    topic, a = out[2]
-    assert topic == b"cam" and a.dtype == np.float64
+    assert out[0] == ([b"t1"], {"id": 1, "name": "zpk", "vals": [1.5, -2.0]})
+    assert out[1] == ([], [i * 7 for i in range(20000)])
+    envelope, a = out[2]
+    assert envelope == [b"cam"] and a.dtype == np.float64
     assert np.array_equal(a, np.arange(12.0).reshape(3, 4))
     _, f = out[3]
     assert f.flags.f_contiguous and np.array_equal(f, np.arange(12.0).reshape((3, 4), order="F"))
@@ -54,7 +54,7 @@ def test_reference_decoder_reads_c_output():
     _, single = out[7]
     assert np.array_equal(single, np.arange(1000, dtype=np.int32) + 3000)
     assert len(msgs[7]) == 1
-    assert out[8] == (None, {"id": 9}) and len(msgs[8]) == 1
+    assert out[8] == ([], {"id": 9}) and len(msgs[8]) == 1
     _, empty = out[9]
     assert empty.shape == (0, 5) and empty.dtype == np.int32
     _, sm = out[10]

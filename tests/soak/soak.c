@@ -42,8 +42,8 @@
  * "error" for anything unexpected. Exit status: 0; 2 on a usage error; 3 on
  * an unexpected failure of a call (the "error" line says which).
  *
- * Uses the public API only: zpk_send_packed_ex, zpk_send_array,
- * zpk_send_mixed, zpk_recv_packed_ex, zpk_recv_array_ex, zpk_recv_mixed.
+ * Uses the public API only: zpk_send_packed, zpk_send_array,
+ * zpk_send_mixed, zpk_recv_packed, zpk_recv_array, zpk_recv_mixed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -425,7 +425,7 @@ static int s_try_send(s_tx_t *tx, size_t st, int pattern, zpk_tracker_t *tracker
         o.topic_len = strlen(env);
     }
     if (d->kind == S_PACKED)
-        return zpk_send_packed_ex(tx->sock, &tx->w, &o);
+        return zpk_send_packed(tx->sock, &tx->w, &o, NULL);
     zpk_ndarray_t a[2];
     if (d->kind == S_NDARRAY) {
         size_t shape = tx->n / d->itemsize;
@@ -435,7 +435,7 @@ static int s_try_send(s_tx_t *tx, size_t st, int pattern, zpk_tracker_t *tracker
             o.own = ZPK_OWN_GIVE;
             o.free_fn = s_free_buf;
         }
-        int rc = zpk_send_array(tx->sock, &a[0], &o);
+        int rc = zpk_send_array(tx->sock, &a[0], &o, NULL);
         if (rc == 0 && o.own == ZPK_OWN_GIVE)
             tx->buf = NULL;
         return rc;
@@ -447,17 +447,26 @@ static int s_try_send(s_tx_t *tx, size_t st, int pattern, zpk_tracker_t *tracker
                      s_pool + s_offset(st, tx->seq, 1));
     o.own = ZPK_OWN_BORROW;
     o.tracker = tracker;
-    return zpk_send_mixed(tx->sock, &tx->w, a, 2, &o);
+    return zpk_send_mixed(tx->sock, &tx->w, a, 2, &o, NULL);
 }
 
-/* Receive options: do not wait; the envelope (topic, identity) into @p env. */
-static void s_recv_opts(zpk_recv_opts_t *o, char *env, size_t cap)
+/* Receive options: do not wait. */
+static void s_recv_opts(zpk_recv_opts_t *o)
 {
     zpk_recv_opts_init(o);
     o->flags = ZPK_DONTWAIT;
-    o->topic = env;
-    o->topic_cap = cap;
-    env[0] = '\0';
+}
+
+/* The envelope's first frame (topic, identity) into @p buf as text (cut to
+ * fit), then the envelope released; returns the frame's length. */
+static size_t s_envelope_text(zpk_envelope_t *env, char *buf, size_t cap)
+{
+    size_t n = env->n > 0 ? env->frames[0].size : 0, k = n < cap ? n : cap - 1;
+    if (k > 0)
+        memcpy(buf, env->frames[0].data, k);
+    buf[k] = '\0';
+    zpk_envelope_free(env);
+    return n;
 }
 
 /* Handles one acknowledgement a DEALER sent to this ROUTER. */
@@ -465,14 +474,16 @@ static void s_read_ack(s_tx_t *tx, size_t st)
 {
     char id[64], want[64];
     zpk_recv_opts_t o;
-    s_recv_opts(&o, id, sizeof id);
+    s_recv_opts(&o);
+    zpk_envelope_t env;
     zpk_doc_t *doc = NULL;
-    int rc = zpk_recv_packed_ex(tx->sock, &doc, &o);
+    int rc = zpk_recv_packed(tx->sock, &o, &env, &doc, NULL);
+    size_t id_len = s_envelope_text(&env, id, sizeof id);
     if (rc == -EAGAIN || rc == -EINTR)
         return;
     s_identity(st, want, sizeof want);
     uint64_t ack = 0;
-    if (rc == 0 && o.topic_len == 5 && id[0] == 0) {
+    if (rc == 0 && id_len == 5 && id[0] == 0) {
         /* ROUTER_HANDOVER: a new DEALER took this identity while the old
          * connection was still open; libzmq renames the old one (a zero
          * byte and a 32-bit number) and what it still had arrives so */
@@ -660,7 +671,7 @@ static int s_send_main(int pattern, double rate)
                 t->was_blocked = true;
                 t->retry_at = now + 0.001;
             } else {
-                s_fatal(s_streams[i].kind == S_PACKED   ? "zpk_send_packed_ex"
+                s_fatal(s_streams[i].kind == S_PACKED   ? "zpk_send_packed"
                         : s_streams[i].kind == S_MIXED ? "zpk_send_mixed"
                                                        : "zpk_send_array",
                         rc);
@@ -843,14 +854,15 @@ static int s_recv_one(s_rx_t *rx, size_t st, int pattern, uint64_t incarnation)
     const s_stream_def_t *d = &s_streams[st];
     char topic[64], want[64];
     zpk_recv_opts_t o;
-    s_recv_opts(&o, topic, sizeof topic);
+    s_recv_opts(&o);
+    zpk_envelope_t env;
     s_meta_t m = {false, 0, 0, false};
     size_t n = 0;
     bool good = false;
     int rc;
     if (d->kind == S_PACKED) {
         zpk_doc_t *doc = NULL;
-        rc = zpk_recv_packed_ex(rx->sock, &doc, &o);
+        rc = zpk_recv_packed(rx->sock, &o, &env, &doc, NULL);
         if (rc == 0) {
             uint32_t crc = 0;
             const uint8_t *p = NULL;
@@ -861,7 +873,7 @@ static int s_recv_one(s_rx_t *rx, size_t st, int pattern, uint64_t incarnation)
         zpk_doc_destroy(&doc);
     } else if (d->kind == S_NDARRAY) {
         zpk_ndarray_t a;
-        rc = zpk_recv_array_ex(rx->sock, &a, &o);
+        rc = zpk_recv_array(rx->sock, &o, &env, &a, NULL);
         if (rc == 0) {
             const uint8_t *p = a.data;
             n = a.nbytes;
@@ -878,7 +890,7 @@ static int s_recv_one(s_rx_t *rx, size_t st, int pattern, uint64_t incarnation)
         }
     } else {
         zpk_mixed_t mx;
-        rc = zpk_recv_mixed(rx->sock, &mx, &o);
+        rc = zpk_recv_mixed(rx->sock, &o, &env, &mx, NULL);
         if (rc == 0) {
             uint32_t crc = 0;
             const zpk_node_t *root = zpk_doc_root(mx.doc), *refs = zpk_node_map_get(root, "ndarrays");
@@ -894,6 +906,7 @@ static int s_recv_one(s_rx_t *rx, size_t st, int pattern, uint64_t incarnation)
             zpk_mixed_free(&mx);
         }
     }
+    s_envelope_text(&env, topic, sizeof topic);
     if (rc == -EAGAIN || rc == -EINTR)
         return rc;
     s_topic(st, want, sizeof want);
@@ -928,7 +941,7 @@ static int s_recv_one(s_rx_t *rx, size_t st, int pattern, uint64_t incarnation)
         zpk_send_opts_t so;
         zpk_send_opts_init(&so);
         so.flags = ZPK_DONTWAIT;
-        if (zpk_send_packed_ex(rx->sock, &w, &so) == 0) {
+        if (zpk_send_packed(rx->sock, &w, &so, NULL) == 0) {
             s->acks_sent++;
             s_commit(rx);
         }

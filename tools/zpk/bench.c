@@ -91,13 +91,13 @@ static int s_zpk_send(void *sock, s_run_t *r)
     so.codec = r->codec && r->codec->id != ZPK_CODEC_NONE ? r->codec : NULL;
     so.own = ZPK_OWN_BORROW;
     so.tracker = r->tracker;
-    return zpk_send_array(sock, &a, &so);
+    return zpk_send_array(sock, &a, &so, NULL);
 }
 
 static int s_zpk_recv(void *sock, s_run_t *r)
 {
     zpk_ndarray_t a;
-    int rc = zpk_recv_array(sock, &a, 0);
+    int rc = zpk_recv_array(sock, NULL, NULL, &a, NULL);
     if (rc)
         return rc;
     rc = a.nbytes == r->size ? 0 : ZPK_ESHAPE;

@@ -606,7 +606,7 @@ static int s_send_frame(void *sock, const s_opts_t *o, const s_frame_t *f, uint6
         so.codec = &s_codec;
         so.own = ZPK_OWN_BORROW;
         so.tracker = s_tracker;
-        rc = zpk_send_mixed(sock, &w, &img, 1, &so);
+        rc = zpk_send_mixed(sock, &w, &img, 1, &so, NULL);
     }
     zpk_writer_free(&w);
     size_t used = s_measure_rise(before);
@@ -626,8 +626,12 @@ static int s_send_end(void *sock, uint64_t frames)
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 64);
     int rc = zpk_pack_fmt(&w, "{s:b s:U}", "end", 1, "frames", (uint64_t)frames);
+    zpk_send_opts_t so;
+    zpk_send_opts_init(&so);
+    so.topic = S_TOPIC;
+    so.topic_len = strlen(S_TOPIC);
     if (rc == 0)
-        rc = zpk_send_packed(sock, S_TOPIC, &w, 0);
+        rc = zpk_send_packed(sock, &w, &so, NULL);
     zpk_writer_free(&w);
     return rc;
 }
@@ -660,12 +664,7 @@ static int s_recv_frame(void *sock, const s_opts_t *o, s_rx_t *rx)
         return rc;
     size_t before = s_measure_start();
     zpk_mixed_t m;
-    char topic[64];
-    zpk_recv_opts_t ro;
-    zpk_recv_opts_init(&ro);
-    ro.topic = topic;
-    ro.topic_cap = sizeof topic;
-    rc = zpk_recv_mixed(s_tap.out, &m, &ro);
+    rc = zpk_recv_mixed(s_tap.out, NULL, NULL, &m, NULL);
     if (rc)
         return rc;
     const zpk_node_t *root = zpk_doc_root(m.doc), *image = NULL;

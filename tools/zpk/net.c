@@ -425,18 +425,12 @@ static int s_cat_one(zt_tap_t *tap, unsigned json_flags)
     memset(&hdr, 0, sizeof hdr);
     if (zpk0 || zpk1)
         s_hdr_read(zpk0 ? f0 : f1, zpk0 ? n0 : n1, &hdr);
-    char topic[256];
     zpk_error_t err;
     zpk_error_clear(&err);
-    zpk_recv_opts_t ro;
-    zpk_recv_opts_init(&ro);
-    ro.topic = topic;
-    ro.topic_cap = sizeof topic;
-    ro.err = &err;
     int rc;
     if (!strcmp(hdr.kind, "array") || rec0 || rec1) {
         zpk_ndarray_t a;
-        rc = zpk_recv_array_ex(tap->out, &a, &ro);
+        rc = zpk_recv_array(tap->out, NULL, NULL, &a, &err);
         if (rc == 0) {
             json_object_set_new(line, "kind", json_string("array"));
             if (rec0 || rec1)
@@ -448,7 +442,7 @@ static int s_cat_one(zt_tap_t *tap, unsigned json_flags)
         }
     } else {
         zpk_mixed_t m;
-        rc = zpk_recv_mixed(tap->out, &m, &ro);
+        rc = zpk_recv_mixed(tap->out, NULL, NULL, &m, &err);
         if (rc == 0) {
             json_t *obj = NULL;
             rc = zpk_json_from_node(zpk_doc_root(m.doc), json_flags, &obj);
@@ -800,7 +794,7 @@ int zt_cmd_pub(int argc, char **argv)
         for (int i = 0; i < nfiles && rc == 0; i++, sent++) {
             if (i && interval)
                 usleep((useconds_t)interval * 1000);
-            int e = zpk_send_array(s, &arrays[i], &so);
+            int e = zpk_send_array(s, &arrays[i], &so, NULL);
             if (e)
                 rc = e == -EAGAIN ? (fprintf(stderr, "zpk pub: no peer took '%s' within %ld ms\n",
                                              argv[optind + 1 + i], timeout), ZT_EXIT_TIMEOUT)
@@ -834,7 +828,7 @@ int zt_cmd_pub(int argc, char **argv)
             }
             if (sent && interval)
                 usleep((useconds_t)interval * 1000);
-            e = zpk_send_packed_ex(s, &w, &so);
+            e = zpk_send_packed(s, &w, &so, NULL);
             if (e == -EAGAIN) {
                 fprintf(stderr, "zpk pub: no peer took line %ld within %ld ms\n", lineno, timeout);
                 rc = ZT_EXIT_TIMEOUT;

@@ -192,7 +192,6 @@ static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *args)
     zpk_codec_t cdc;
     zpk_error_t err;
     zpk_error_clear(&err);
-    o.err = &err;
     Py_buffer tview = {0};
     int have_topic = 0;
     zpk_ndarray_t *za = NULL;
@@ -265,9 +264,9 @@ static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *args)
         wp = &w;
     }
 #define S_SEND_CALL                                         \
-    (payload == Py_None ? zpk_send_array(sock, &za[0], &o)  \
-     : narr == 0        ? zpk_send_packed_ex(sock, wp, &o)  \
-                        : zpk_send_mixed(sock, wp, za, (size_t)narr, &o))
+    (payload == Py_None ? zpk_send_array(sock, &za[0], &o, &err)  \
+     : narr == 0        ? zpk_send_packed(sock, wp, &o, &err)  \
+                        : zpk_send_mixed(sock, wp, za, (size_t)narr, &o, &err))
     int done_now = 0;
     if (!(flags & ZPK_DONTWAIT)) {
         /* First without blocking and with the GIL held: when libzmq can take
@@ -370,6 +369,17 @@ static PyObject *s_topic(const char *buf, size_t len)
     return PyBytes_FromStringAndSize(buf, (Py_ssize_t)(len < TOPIC_CAP - 1 ? len : TOPIC_CAP - 1));
 }
 
+/* The topic: the envelope's first frame, copied into @p topic (TOPIC_CAP
+ * bytes); the envelope is let go. Returns the frame's whole length. */
+static size_t s_env_topic(zpk_envelope_t *env, char *topic)
+{
+    size_t len = env->n > 0 ? env->frames[0].size : 0;
+    if (len > 0)
+        memcpy(topic, env->frames[0].data, len < TOPIC_CAP - 1 ? len : TOPIC_CAP - 1);
+    zpk_envelope_free(env);
+    return len;
+}
+
 /* The received payload did not decode (the C side hands the bytes over
  * unparsed): a malformed payload becomes a WireError, as a bad header is;
  * other errors (MemoryError, a hook's own) are left alone. */
@@ -395,7 +405,7 @@ static void s_payload_error(void)
  * a Python exception set (KeyboardInterrupt on Ctrl-C, WireError...).
  */
 static int s_recv_bytes(PyObject *addr, int flags, char *topic, size_t *topic_len,
-                        zpk_msgbuf_t *m)
+                        zpk_mixed_t *m)
 {
     s_drain();
     void *sock = s_sock_ptr(addr);
@@ -405,20 +415,18 @@ static int s_recv_bytes(PyObject *addr, int flags, char *topic, size_t *topic_le
     zpk_error_clear(&err);
     zpk_recv_opts_t o;
     zpk_recv_opts_init(&o);
-    o.flags = flags;
-    o.topic = topic;
-    o.topic_cap = TOPIC_CAP;
-    o.err = &err;
+    o.flags = flags | ZPK_RECV_BYTES;
     memset(m, 0, sizeof *m);
+    zpk_envelope_t env;
     int rc;
-    S_BLOCKING(rc, zpk_recv_packed_bytes(sock, m, &o));
+    S_BLOCKING(rc, zpk_recv_mixed(sock, &o, &env, m, &err));
     if (rc == -EINTR)
         return -1;
     if (rc != 0) {
         zpy_raise(rc, &err);
         return -1;
     }
-    *topic_len = o.topic_len;
+    *topic_len = s_env_topic(&env, topic);
     return 0;
 }
 
@@ -431,14 +439,14 @@ static PyObject *core_recv_packed(PyObject *Py_UNUSED(mod), PyObject *args)
         return NULL;
     char topic[TOPIC_CAP];
     size_t topic_len = 0;
-    zpk_msgbuf_t m;
+    zpk_mixed_t m;
     if (s_recv_bytes(addr, flags, topic, &topic_len, &m) != 0)
         return NULL;
     PyObject *payload = NULL, *arrs = PyList_New((Py_ssize_t)m.n_ndarrays), *tp = NULL;
     PyObject *r = NULL;
     int rc = ZPK_ENOMEM;
     if (arrs) {
-        payload = PyBytes_FromStringAndSize((const char *)m.data, (Py_ssize_t)m.size);
+        payload = PyBytes_FromStringAndSize((const char *)m.packed, (Py_ssize_t)m.packed_size);
         if (payload)
             rc = 0;
     }
@@ -458,7 +466,7 @@ static PyObject *core_recv_packed(PyObject *Py_UNUSED(mod), PyObject *args)
         r = PyTuple_Pack(3, tp, payload, arrs);
     else if (!PyErr_Occurred())
         zpy_raise(rc, NULL);
-    zpk_msgbuf_free(&m);
+    zpk_mixed_free(&m);
     Py_XDECREF(tp);
     Py_XDECREF(payload);
     Py_XDECREF(arrs);
@@ -482,19 +490,17 @@ static PyObject *core_recv_array(PyObject *Py_UNUSED(mod), PyObject *args)
     zpk_recv_opts_t o;
     zpk_recv_opts_init(&o);
     o.flags = flags;
-    o.topic = topic;
-    o.topic_cap = sizeof topic;
-    o.err = &err;
+    zpk_envelope_t env;
     zpk_ndarray_t a;
     memset(&a, 0, sizeof a);
     int rc;
     if (outobj == Py_None) {
-        S_BLOCKING(rc, zpk_recv_array_ex(sock, &a, &o));
+        S_BLOCKING(rc, zpk_recv_array(sock, &o, &env, &a, &err));
         if (rc == -EINTR)
             return NULL;
         if (rc != 0)
             return zpy_raise(rc, &err);
-        PyObject *tp = s_topic(topic, o.topic_len);
+        PyObject *tp = s_topic(topic, s_env_topic(&env, topic));
         PyObject *ab = tp ? zpy_wrap_array(&a) : NULL;
         if (!ab) {
             zpk_ndarray_free(&a);
@@ -511,13 +517,15 @@ static PyObject *core_recv_array(PyObject *Py_UNUSED(mod), PyObject *args)
     Py_buffer view;
     if (PyObject_GetBuffer(outobj, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
         return NULL;
-    S_BLOCKING(rc, zpk_recv_array_into(sock, view.buf, (size_t)view.len, &a, &o));
+    o.into = view.buf;
+    o.into_size = (size_t)view.len;
+    S_BLOCKING(rc, zpk_recv_array(sock, &o, &env, &a, &err));
     PyBuffer_Release(&view);
     if (rc == -EINTR)
         return NULL;
     if (rc != 0)
         return zpy_raise(rc, &err);
-    PyObject *tp = s_topic(topic, o.topic_len);
+    PyObject *tp = s_topic(topic, s_env_topic(&env, topic));
     PyObject *ab = tp ? zpy_wrap_array(&a) : NULL; /* not owning: describes out's memory */
     PyObject *r = NULL;
     if (ab) {
@@ -606,7 +614,7 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
         return NULL;
     char topic[TOPIC_CAP];
     size_t topic_len = 0;
-    zpk_msgbuf_t m;
+    zpk_mixed_t m;
     if (s_recv_bytes(addr, flags, topic, &topic_len, &m) != 0)
         return NULL;
     PyObject *arrs = NULL, *obj = NULL, *tp = NULL, *r = NULL;
@@ -625,14 +633,14 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
     }
     uopts_t uo;
     if (zpy_uopts_parse(&uo, Py_None, Py_None, 1, 0, 0, 1, Py_None, Py_None, Py_None, -1, -1, -1,
-                        -1, -1, 0, Py_None, (Py_ssize_t)m.size) < 0)
+                        -1, -1, 0, Py_None, (Py_ssize_t)m.packed_size) < 0)
         goto out;
     uo.ndarrays = arrs;
     uctx_t c;
-    zpy_uctx_init(&c, m.data, m.size, &uo);
+    zpy_uctx_init(&c, m.packed, m.packed_size, &uo);
     obj = zpy_unpack(&c);
     zpy_uopts_clear(&uo);
-    if (obj && zpk_reader_offset(&c.r) < m.size) {
+    if (obj && zpk_reader_offset(&c.r) < m.packed_size) {
         Py_CLEAR(obj);
         zpy_raise(ZPK_EEXTRADATA, NULL);
         goto out;
@@ -645,7 +653,7 @@ static PyObject *core_recv_obj(PyObject *Py_UNUSED(mod), PyObject *args)
     if (tp)
         r = PyTuple_Pack(2, tp, obj);
 out:
-    zpk_msgbuf_free(&m);
+    zpk_mixed_free(&m);
     Py_XDECREF(arrs);
     Py_XDECREF(obj);
     Py_XDECREF(tp);

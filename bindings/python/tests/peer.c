@@ -56,7 +56,7 @@ int main(int argc, char **argv)
         so.codec = have_codec ? &codec : NULL;
         if (array_mode) {
             zpk_ndarray_t a;
-            int rc = zpk_recv_array(s, &a, 0);
+            int rc = zpk_recv_array(s, NULL, NULL, &a, NULL);
             if (rc != 0) {
                 status = fail("recv_array", rc);
                 break;
@@ -65,13 +65,13 @@ int main(int argc, char **argv)
                 so.flags |= ZPK_SEND_RECIPE;
                 so.codec = NULL;
             }
-            rc = zpk_send_array(s, &a, &so);
+            rc = zpk_send_array(s, &a, &so, NULL);
             zpk_ndarray_free(&a);
             if (rc != 0)
                 status = fail("send_array", rc);
         } else {
             zpk_mixed_t m;
-            int rc = zpk_recv_mixed(s, &m, NULL);
+            int rc = zpk_recv_mixed(s, NULL, NULL, &m, NULL);
             if (rc != 0) {
                 status = fail("recv_mixed", rc);
                 break;
@@ -79,8 +79,8 @@ int main(int argc, char **argv)
             zpk_writer_t w;
             zpk_writer_init_growable(&w, 0);
             zpk_node_write(&w, zpk_doc_root(m.doc));
-            rc = m.n_ndarrays ? zpk_send_mixed(s, &w, m.ndarrays, m.n_ndarrays, &so)
-                           : zpk_send_packed_ex(s, &w, &so);
+            rc = m.n_ndarrays ? zpk_send_mixed(s, &w, m.ndarrays, m.n_ndarrays, &so, NULL)
+                           : zpk_send_packed(s, &w, &so, NULL);
             zpk_writer_free(&w);
             zpk_mixed_free(&m);
             if (rc != 0)

@@ -172,7 +172,7 @@ def test_hostile_messages_keep_sync(pair):
 
 
 def test_malformed_payload_behind_good_header(pair):
-    # the payload reaches Python unparsed (zpk_recv_packed_bytes): a bad one
+    # the payload reaches Python unparsed (zpk_recv_mixed, ZPK_RECV_BYTES): a bad one
     # is a WireError with the precise code, on both decode paths, and the
     # socket stays in sync
     a, b = pair

@@ -96,7 +96,7 @@ def _decode(payload, arrays, kw):
         if base is None:
             base = _registry._ext_hook if (_registry._by_name or _registry._by_code) else ExtType
         kw = dict(kw, ext_hook=_ext_hook(arrays, base))
-    # The payload arrives unparsed (zpk_recv_packed_bytes): a malformed one
+    # The payload arrives unparsed (zpk_recv_mixed, ZPK_RECV_BYTES): a malformed one
     # is a WireError, as a bad header is (codes from zmqpack/common.h).
     try:
         return _core.unpackb(payload, **kw)
