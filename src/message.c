@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "msgpack_internal.h"
 #include "wire.h"
 #include "zmqpack/ndarray.h"
 #include "zmqpack/doc.h"
@@ -59,24 +60,20 @@ int zpk_node_get_ndarray_ref(const zpk_node_t *n, uint32_t *index)
 
 /* ---- header encoding ---------------------------------------------------------- */
 
-const uint8_t zpk__hdr_obj_single[ZPK__HDR_OBJ_SINGLE_LEN] = {
-    0x84,                                     /* map of 4 */
-    0xa3, 'z', 'p', 'k', 0x01,                /* "zpk": 1 */
-    0xa4, 'k', 'i', 'n', 'd', 0xa3, 'o', 'b', 'j', /* "kind": "obj" */
-    0xa6, 'f', 'r', 'a', 'm', 'e', 's', 0x00, /* "frames": 0 */
-    0xa6, 's', 'i', 'n', 'g', 'l', 'e', 0xc3, /* "single": true */
-};
-
-/* Writes a string literal already encoded as MessagePack, fixstr header
- * byte included: one fixed-size copy. */
-#define S_WRAW(w, enc) zpk_write_raw((w), (enc), sizeof(enc) - 1)
+/* The fixed header as bytes: wire.h's keys and strings, each behind its
+ * fixstr byte (0xa0 | length, checked below), and the values' encodings.
+ * tests/test_message.c compares it with what zpk__msg_write_header() writes. */
+const uint8_t zpk__hdr_obj_single[ZPK__HDR_OBJ_SINGLE_LEN] =
+    "\x84"                                              /* a map of 4 */
+    "\xa3" ZPK__KEY_ZPK "\x01"                          /* "zpk": 1 */
+    "\xa4" ZPK__KEY_KIND "\xa3" ZPK__KIND_STR_OBJ        /* "kind": "obj" */
+    "\xa6" ZPK__KEY_FRAMES "\x00"                       /* "frames": 0 */
+    "\xa6" ZPK__KEY_SINGLE "\xc3";                      /* "single": true */
 
 _Static_assert(ZPK_PROTOCOL_VERSION == 1 && sizeof ZPK__KEY_ZPK == 4 &&
-                   sizeof ZPK__KEY_KIND == 5 && sizeof ZPK__KEY_FRAMES == 7 &&
-                   sizeof ZPK__KEY_SINGLE == 7 && sizeof ZPK__KEY_COMPRESSED_OBJ == 7 &&
-                   sizeof ZPK__KEY_NDARRAY == 6 && sizeof ZPK__KEY_NDARRAYS == 7 &&
-                   sizeof ZPK__KEY_PAD == 4,
-               "the pre-encoded keys below follow wire.h");
+                   sizeof ZPK__KEY_KIND == 5 && sizeof ZPK__KIND_STR_OBJ == 4 &&
+                   sizeof ZPK__KEY_FRAMES == 7 && sizeof ZPK__KEY_SINGLE == 7,
+               "the fixstr bytes of zpk__hdr_obj_single follow wire.h");
 
 /* The payload of a single-frame message holding one raw, one-chunk array
  * starts right after the header map: how far to align it (1: no pad). */
@@ -97,26 +94,30 @@ void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframe
     size_t pairs = 3 + (single ? 1 : 0) + (obj_enc != NULL ? 1 : 0) +
                    (kind == ZPK__KIND_OBJ ? 0 : 1) + (align > 1 ? 1 : 0);
     zpk_write_map(w, pairs);
-    S_WRAW(w, "\xa3" ZPK__KEY_ZPK "\x01");
+    ZPK__WRITE_LIT(w, ZPK__KEY_ZPK);
+    zpk_write_uint(w, ZPK_PROTOCOL_VERSION);
+    ZPK__WRITE_LIT(w, ZPK__KEY_KIND);
     if (kind == ZPK__KIND_OBJ)
-        S_WRAW(w, "\xa4" ZPK__KEY_KIND "\xa3" ZPK__KIND_STR_OBJ);
+        ZPK__WRITE_LIT(w, ZPK__KIND_STR_OBJ);
     else if (kind == ZPK__KIND_NDARRAY)
-        S_WRAW(w, "\xa4" ZPK__KEY_KIND "\xa5" ZPK__KIND_STR_NDARRAY);
+        ZPK__WRITE_LIT(w, ZPK__KIND_STR_NDARRAY);
     else
-        S_WRAW(w, "\xa4" ZPK__KEY_KIND "\xa5" ZPK__KIND_STR_MIXED);
-    S_WRAW(w, "\xa6" ZPK__KEY_FRAMES);
+        ZPK__WRITE_LIT(w, ZPK__KIND_STR_MIXED);
+    ZPK__WRITE_LIT(w, ZPK__KEY_FRAMES);
     zpk_write_uint(w, nframes);
-    if (single)
-        S_WRAW(w, "\xa6" ZPK__KEY_SINGLE "\xc3");
+    if (single) {
+        ZPK__WRITE_LIT(w, ZPK__KEY_SINGLE);
+        zpk_write_bool(w, true);
+    }
     if (obj_enc != NULL) {
-        S_WRAW(w, "\xa6" ZPK__KEY_COMPRESSED_OBJ);
+        ZPK__WRITE_LIT(w, ZPK__KEY_COMPRESSED_OBJ);
         zpk_ndarray_header_write(w, &obj_enc->info);
     }
     if (kind == ZPK__KIND_NDARRAY) {
-        S_WRAW(w, "\xa5" ZPK__KEY_NDARRAY);
+        ZPK__WRITE_LIT(w, ZPK__KEY_NDARRAY);
         zpk_ndarray_header_write(w, &arrs[0].info);
     } else if (kind == ZPK__KIND_MIXED) {
-        S_WRAW(w, "\xa6" ZPK__KEY_NDARRAYS);
+        ZPK__WRITE_LIT(w, ZPK__KEY_NDARRAYS);
         zpk_write_array(w, narrs);
         for (size_t i = 0; i < narrs; i++)
             zpk_ndarray_header_write(w, &arrs[i].info);
@@ -128,7 +129,7 @@ void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframe
         static const char spaces[32] = "                                ";
         size_t len = zpk_writer_size(w) - start + 5; /* + "pad" and the str header */
         size_t n = (align - len % align) % align;
-        S_WRAW(w, "\xa3" ZPK__KEY_PAD);
+        ZPK__WRITE_LIT(w, ZPK__KEY_PAD);
         zpk_write_str(w, spaces, n);
     }
 }
@@ -202,9 +203,6 @@ static int s_fail(zpk_error_t *err, int code, int frame, size_t off, const char 
     return code;
 }
 
-/* @p lit must be a string literal: its length is known at compile time. */
-#define s_key_is(k, klen, lit)                                                \
-    ((klen) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
 
 /* Does frame @p f look like the pyzmq recipe's JSON header? */
 static bool s_looks_json(const zpk_frame_t *f)
@@ -304,11 +302,6 @@ out:
 /* Known header keys, as bits of the "seen" mask. */
 enum { S_K_KIND = 1, S_K_FRAMES = 2, S_K_SINGLE = 4, S_K_PACKED = 8, S_K_ARRAY = 16, S_K_ARRAYS = 32 };
 
-/* Matches the literal @p lit (MessagePack bytes) at *@p p and moves past it. */
-#define S_LIT(p, end, lit)                                                    \
-    ((size_t)((end) - (p)) >= sizeof(lit) - 1 &&                              \
-     memcmp((p), (lit), sizeof(lit) - 1) == 0 && ((p) += sizeof(lit) - 1, true))
-
 /*
  * Fast path for the start of an array message's header, as
  * zpk__msg_write_header() writes it: {"zpk": 1, "kind": "array", "frames":
@@ -320,15 +313,20 @@ enum { S_K_KIND = 1, S_K_FRAMES = 2, S_K_SINGLE = 4, S_K_PACKED = 8, S_K_ARRAY =
 static bool s_header_fast(zpk_reader_t *r, zpk__msg_t *m, uint64_t *frames_decl,
                           uint32_t *pairs, uint32_t *done, unsigned *seen)
 {
-    if (zpk__msg_fast_off || r->error != 0 || r->limits.max_str_len < 31 ||
-        r->limits.max_map_len < 15)
+    const zpk_limits_t *lim = zpk__reader_limits(r);
+    if (zpk__msg_fast_off || lim->max_str_len < 31 || lim->max_map_len < 15)
         return false;
-    const uint8_t *p = r->pos, *end = r->end;
-    if (p == end || p[0] < 0x83 || p[0] > 0x8f)
+    size_t avail;
+    const uint8_t *start = zpk__reader_window(r, &avail), *p = start, *end = start + avail;
+    if (avail == 0 || p[0] < 0x83 || p[0] > 0x8f)
         return false;
     uint32_t n = p[0] & 0x0f;
     p++;
-    if (!S_LIT(p, end, "\xa3" "zpk\x01\xa4" "kind\xa5" "array\xa6" "frames") || p == end)
+    if (!ZPK__MATCH_LIT(&p, end, ZPK__KEY_ZPK) || p == end || p[0] != ZPK_PROTOCOL_VERSION)
+        return false;
+    p++;
+    if (!ZPK__MATCH_LIT(&p, end, ZPK__KEY_KIND) || !ZPK__MATCH_LIT(&p, end, ZPK__KIND_STR_NDARRAY) ||
+        !ZPK__MATCH_LIT(&p, end, ZPK__KEY_FRAMES) || p == end)
         return false;
     if (p[0] < 0x80) {
         *frames_decl = p[0];
@@ -341,14 +339,16 @@ static bool s_header_fast(zpk_reader_t *r, zpk__msg_t *m, uint64_t *frames_decl,
     }
     *done = 3;
     *seen = S_K_KIND | S_K_FRAMES;
-    if (n >= 4 && S_LIT(p, end, "\xa6" "single\xc3")) {
+    const uint8_t *q = p;
+    if (n >= 4 && ZPK__MATCH_LIT(&q, end, ZPK__KEY_SINGLE) && q < end && q[0] == 0xc3) {
+        p = q + 1;
         m->single = true;
         *done = 4;
         *seen |= S_K_SINGLE;
     }
     m->kind = ZPK__KIND_NDARRAY;
     *pairs = n;
-    r->pos = p;
+    zpk__reader_advance(r, (size_t)(p - start));
     return true;
 }
 
@@ -389,13 +389,13 @@ walk:
             return s_fail(err, ZPK_EFORMAT, hi, koff, "header key is not a str");
         const char *k = p;
         size_t kl = t.v.len;
-        unsigned bit = s_key_is(k, kl, ZPK__KEY_KIND)     ? S_K_KIND
-                       : s_key_is(k, kl, ZPK__KEY_FRAMES) ? S_K_FRAMES
-                       : s_key_is(k, kl, ZPK__KEY_SINGLE) ? S_K_SINGLE
-                       : s_key_is(k, kl, ZPK__KEY_COMPRESSED_OBJ) ? S_K_PACKED
-                       : s_key_is(k, kl, ZPK__KEY_NDARRAY)  ? S_K_ARRAY
-                       : s_key_is(k, kl, ZPK__KEY_NDARRAYS) ? S_K_ARRAYS
-                       : s_key_is(k, kl, ZPK__KEY_ZPK)    ? 0x8000u
+        unsigned bit = ZPK__STR_IS(k, kl, ZPK__KEY_KIND)     ? S_K_KIND
+                       : ZPK__STR_IS(k, kl, ZPK__KEY_FRAMES) ? S_K_FRAMES
+                       : ZPK__STR_IS(k, kl, ZPK__KEY_SINGLE) ? S_K_SINGLE
+                       : ZPK__STR_IS(k, kl, ZPK__KEY_COMPRESSED_OBJ) ? S_K_PACKED
+                       : ZPK__STR_IS(k, kl, ZPK__KEY_NDARRAY)  ? S_K_ARRAY
+                       : ZPK__STR_IS(k, kl, ZPK__KEY_NDARRAYS) ? S_K_ARRAYS
+                       : ZPK__STR_IS(k, kl, ZPK__KEY_ZPK)    ? 0x8000u
                                                           : 0;
         if (bit == 0) { /* unknown key: skipped (forward compatibility) */
             rc = zpk_reader_skip(&r);
@@ -412,11 +412,11 @@ walk:
             rc = zpk_read_item(&r, &t, &p);
             if (rc != 0 || t.type != ZPK_TYPE_STR)
                 return s_fail(err, rc ? rc : ZPK_EFORMAT, hi, voff, "kind is not a str");
-            if (s_key_is(p, t.v.len, ZPK__KIND_STR_OBJ))
+            if (ZPK__STR_IS(p, t.v.len, ZPK__KIND_STR_OBJ))
                 m->kind = ZPK__KIND_OBJ;
-            else if (s_key_is(p, t.v.len, ZPK__KIND_STR_NDARRAY))
+            else if (ZPK__STR_IS(p, t.v.len, ZPK__KIND_STR_NDARRAY))
                 m->kind = ZPK__KIND_NDARRAY;
-            else if (s_key_is(p, t.v.len, ZPK__KIND_STR_MIXED))
+            else if (ZPK__STR_IS(p, t.v.len, ZPK__KIND_STR_MIXED))
                 m->kind = ZPK__KIND_MIXED;
             else
                 return s_fail(err, ZPK_EFORMAT, hi, voff, "unknown kind");

@@ -292,6 +292,7 @@ static int s_decode_obj_fast(zpk__hold_t *h, size_t hi, int want, const zpk_recv
     if (want == ZPK__KIND_OBJ || !(o->flags & ZPK_RECV_BYTES)) {
         int rc = zpk_doc_parse(obj, size, NULL, ZPK_DOC_BORROW, &doc, err);
         if (rc != 0) {
+            zpk_doc_destroy(&doc); /* set on ZPK_EEXTRADATA */
             if (env != NULL)
                 *env = (zpk_envelope_t){NULL, 0, NULL};
             zpk__decode_clear(want, out);

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "msgpack_internal.h"
 #include "wire.h"
 
 /* Messages whose payload is smaller than this go as one frame: libzmq's
@@ -340,15 +341,16 @@ static uint8_t *s_push_header(zpk_frames_t *f, zpk_writer_t *hw, size_t total)
 static bool s_encode_obj_fast(zpk_writer_t *w, const zpk_send_opts_t *o, zpk_frames_t *out)
 {
     if (o->codec != NULL || o->topic_len > 0 || o->envelope != NULL ||
-        (o->flags & ZPK_SEND_RECIPE) != 0 || zpk_writer_error(w) != 0)
+        (o->flags & ZPK_SEND_RECIPE) != 0)
         return false;
-    size_t objlen = zpk_writer_size(w);
-    if (objlen == 0 || objlen > sizeof out->bytes_in_ - ZPK__HDR_OBJ_SINGLE_LEN ||
+    size_t objlen;
+    const uint8_t *obj = zpk__writer_bytes(w, &objlen);
+    if (objlen > sizeof out->bytes_in_ - ZPK__HDR_OBJ_SINGLE_LEN ||
         (o->copy_below != 0 && objlen >= o->copy_below))
         return false;
     uint8_t *buf = (uint8_t *)out->bytes_in_;
     memcpy(buf, zpk__hdr_obj_single, ZPK__HDR_OBJ_SINGLE_LEN);
-    memcpy(buf + ZPK__HDR_OBJ_SINGLE_LEN, zpk_writer_data(w), objlen);
+    memcpy(buf + ZPK__HDR_OBJ_SINGLE_LEN, obj, objlen);
     out->frames[0] = (zpk_frame_t){buf, ZPK__HDR_OBJ_SINGLE_LEN + objlen, NULL, NULL};
     out->n = 1;
     return true;
@@ -411,17 +413,9 @@ static int s_encode(const s_enc_t *e)
         return zpk__error(err, ZPK_EINVAL, 0,
                           "the pyzmq recipe carries one uncompressed ndarray in two frames: "
                           "no ZPK_SEND_SINGLE, no codec");
-    const uint8_t *obj = NULL;
+    /* zpk__encode() checked that the writer holds one whole object */
     size_t objlen = 0;
-    if (e->w != NULL) {
-        int werr = zpk_writer_error(e->w);
-        if (werr != 0)
-            return zpk__error(err, werr, 0, "the writer failed earlier: %s", zpk_strerror(werr));
-        obj = zpk_writer_data(e->w);
-        objlen = zpk_writer_size(e->w);
-        if (obj == NULL || objlen == 0)
-            return zpk__error(err, ZPK_EINVAL, 0, "nothing written");
-    }
+    const uint8_t *obj = e->w != NULL ? zpk__writer_bytes(e->w, &objlen) : NULL;
     size_t nenv = s_envelope_n(o);
     int rc;
 
@@ -624,6 +618,20 @@ int zpk__encode(int kind, zpk_writer_t *w, const zpk_ndarray_t *arrs, size_t nar
         return zpk__error(err, ZPK_EINVAL, 0, "NULL ndarray (%zu expected)", narr);
     if (narr > UINT32_MAX)
         return zpk__error(err, ZPK_EINVAL, 0, "%zu ndarrays: references hold 32 bits", narr);
+    /* a message holds exactly one whole object: what is missing or extra,
+     * or the writer's sticky error (issue 17) */
+    if (kind != ZPK__KIND_NDARRAY) {
+        if (!zpk__writer_one_object(w)) {
+            int rc = zpk_writer_check_one_object(w, err);
+            if (rc != 0)
+                return rc;
+        }
+        size_t n;
+        if (zpk__writer_bytes(w, &n) == NULL)
+            return zpk__error(err, ZPK_EINVAL, 0,
+                              "the object went to the writer's sink: send from a growable "
+                              "or a buffer writer");
+    }
     const zpk_send_opts_t *o = opts != NULL ? opts : &s_no_opts;
     if (o->topic_len > 0 || o->envelope != NULL) {
         int rc = s_check_envelope(o, err);

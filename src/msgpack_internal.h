@@ -41,6 +41,28 @@ const zpk_limits_t *zpk__reader_limits(const zpk_reader_t *r);
 size_t zpk__tag_at(const uint8_t *p, size_t n, zpk_tag_t *tag);
 
 /*
+ * Whether zpk_writer_check_one_object() would return 0 (one whole object,
+ * no error), in a few loads and no call: a send tests this first and calls
+ * the function, which says what is missing or extra, only when it is false.
+ * need is 0 only once something was written (it starts at 1).
+ */
+static inline bool zpk__writer_one_object(const zpk_writer_t *w)
+{
+    return (w->error | (int)w->shape | (int)w->nsplit) == 0 && (w->need | w->payload) == 0;
+}
+
+/*
+ * The bytes in the writer's buffer (*@p size of them), for a layer that
+ * sends them: NULL when some were flushed to a sink already (the buffer
+ * does not hold the whole object then).
+ */
+static inline const uint8_t *zpk__writer_bytes(const zpk_writer_t *w, size_t *size)
+{
+    *size = (size_t)(w->pos - w->buf);
+    return w->flushed == 0 ? w->buf : NULL;
+}
+
+/*
  * Writes the str @p lit, a string literal of fewer than 32 bytes: how the
  * keys and strings of wire.h are written (one inline fixstr write).
  */

@@ -368,6 +368,9 @@ static int s_read_value(zpk_reader_t *r, const zpk_ndarray_opts_t *o, unsigned b
             zpk_codec_default(&info->codec, ZPK_CODEC_NONE);
         } else {
             rc = zpk_codec_parse(s, n, &info->codec, err);
+            const char *colon = rc == ZPK_ECODEC ? memchr(s, ':', n) : NULL;
+            if (colon != NULL) /* decode by family: the settings are informative */
+                rc = zpk_codec_parse(s, (size_t)(colon - s), &info->codec, err);
             if (rc != 0)
                 return rc;
         }

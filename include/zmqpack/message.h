@@ -351,6 +351,9 @@ ZPK_API void zpk_mixed_free(zpk_mixed_t *m);
  * the call returns on error; else when @p env and @p out have been freed).
  * Frames without free_fn are borrowed: keep them alive and unchanged as
  * long as @p env and @p out are. The array @p frames itself is not kept.
+ * Frames from zpk_encode_*() decode as they are (a loopback): pass
+ * f.frames and f.n, then set f.n to 0 (the decode took them over) before
+ * zpk_frames_free(&f).
  *
  * Envelope: @p env (may be NULL) receives the frames before the header
  * (n = 0 when there are none); it keeps them alive until
