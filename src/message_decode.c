@@ -104,14 +104,16 @@ void zpk_mixed_free(zpk_mixed_t *m)
  * The last ndarray header decoded on this thread, with the ndarray it
  * describes: a stream of ndarrays of one dtype and shape repeats its
  * header byte for byte, and a match skips the header walk. Only headers
- * of raw one-chunk ndarrays in their own frame (the common large ndarray)
- * decoded with the default limits are kept, so a match decodes exactly as
- * the walk would.
+ * of raw one-chunk ndarrays decoded with the default limits are kept (in
+ * their own frame, the common large ndarray; or in front of the payload in
+ * one frame, the common small one), so a match decodes exactly as the
+ * walk would.
  */
 #define S_RCACHE_HDR 256
 typedef struct s_rcache {
     size_t len;      /* header bytes; 0: empty */
-    size_t stored;   /* the payload frame's size */
+    bool single;     /* the payload follows the header in its frame */
+    size_t stored;   /* the payload's size */
     size_t align;    /* the dtype's alignment */
     zpk_ndarray_t a; /* the decoded ndarray, without data */
     uint8_t hdr[S_RCACHE_HDR];
@@ -122,24 +124,35 @@ static void s_rcache_put(const zpk__msg_t *m, const zpk_frame_t *hf, const zpk_n
 {
     const zpk_ndarray_info_t *info = &m->ndarrays[0];
     s_rcache_t *c = &s_rcache;
-    if (zpk__msg_fast_off || m->kind != ZPK__KIND_NDARRAY || m->single || info->nchunks != 1 ||
-        info->chunks[0].compressed || info->nbytes == 0 || hf->size > sizeof c->hdr)
+    size_t len = m->single ? m->payload_off : hf->size;
+    if (zpk__msg_fast_off || m->kind != ZPK__KIND_NDARRAY || info->nchunks != 1 ||
+        info->chunks[0].compressed || info->nbytes == 0 || len > sizeof c->hdr)
         return;
     c->a.dtype = a->dtype;
     c->a.ndim = a->ndim;
     memcpy(c->a.shape, a->shape, sizeof(size_t) * (size_t)a->ndim);
     c->a.order = a->order;
     c->a.nbytes = a->nbytes;
-    memcpy(c->hdr, hf->data, hf->size);
+    memcpy(c->hdr, hf->data, len);
+    c->single = m->single;
     c->stored = info->chunks[0].stored;
     c->align = zpk__dtype_align(info->dtype);
-    c->len = hf->size;
+    c->len = len;
 }
 
-static bool s_rcache_match(const s_rcache_t *c, const zpk_frame_t *hf, const zpk_frame_t *pf)
+/* The payload of frames [@p hi, n) when they are a header equal to @p c's
+ * and a payload of its size; NULL for anything else. */
+static void *s_rcache_match(const s_rcache_t *c, const zpk_frame_t *fr, size_t hi, size_t n)
 {
-    return c->len > 0 && hf->size == c->len && pf->size == c->stored &&
-           memcmp(hf->data, c->hdr, c->len) == 0;
+    if (c->len == 0 || hi + (c->single ? 1 : 2) != n)
+        return NULL;
+    const zpk_frame_t *hf = &fr[hi];
+    if (c->single ? hf->size != c->len + c->stored
+                  : hf->size != c->len || fr[hi + 1].size != c->stored)
+        return NULL;
+    if (memcmp(hf->data, c->hdr, c->len) != 0)
+        return NULL;
+    return c->single ? (uint8_t *)hf->data + c->len : fr[hi + 1].data;
 }
 
 /* ---- pieces of the body ------------------------------------------------------------- */
@@ -325,10 +338,10 @@ static int s_decode_ndarray_fast(zpk__hold_t *h, size_t hi, const zpk_recv_opts_
                                  zpk_envelope_t *env, zpk_ndarray_t *out, zpk_error_t *err)
 {
     const s_rcache_t *c = &s_rcache;
-    const zpk_frame_t *fr = h->frames;
-    if (hi + 2 != h->n || o->limits != NULL || o->array_opts != NULL ||
-        !s_rcache_match(c, &fr[hi], &fr[hi + 1]) ||
-        (o->into == NULL && (uintptr_t)fr[hi + 1].data % c->align != 0))
+    if (o->limits != NULL || o->array_opts != NULL)
+        return 1;
+    void *payload = s_rcache_match(c, h->frames, hi, h->n);
+    if (payload == NULL || (o->into == NULL && (uintptr_t)payload % c->align != 0))
         return 1;
     zpk__decode_clear(ZPK__KIND_NDARRAY, out);
     if (env != NULL)
@@ -339,7 +352,7 @@ static int s_decode_ndarray_fast(zpk__hold_t *h, size_t hi, const zpk_recv_opts_
             rc = zpk__error(err, ZPK_EBUFFULL, 0, "an ndarray of %zu bytes, the buffer holds %zu",
                             c->a.nbytes, o->into_size);
         else
-            memcpy(o->into, fr[hi + 1].data, c->a.nbytes);
+            memcpy(o->into, payload, c->a.nbytes);
         if (rc == 0)
             s_from_rcache(c, o->into, out);
         if (rc == 0 && env != NULL && hi > 0)
@@ -347,7 +360,7 @@ static int s_decode_ndarray_fast(zpk__hold_t *h, size_t hi, const zpk_recv_opts_
         zpk__hold_unref(h);
         return rc;
     }
-    s_from_rcache(c, fr[hi + 1].data, out);
+    s_from_rcache(c, payload, out);
     out->free_fn = s_hold_free_fn;
     out->free_hint = h; /* the decode's own reference */
     if (env != NULL && hi > 0)

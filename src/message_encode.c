@@ -231,11 +231,14 @@ static void s_enc_raw_detach(zpk_ndarray_enc_t *enc)
  * The last ndarray header encoded on this thread and what it describes: a
  * stream of ndarrays of one dtype and shape has the same header every
  * time, and a match copies it instead of writing it again. Only the
- * header of a raw one-chunk ndarray in its own frame is kept.
+ * header of a raw one-chunk ndarray is kept, in its own frame or in front
+ * of the payload in one frame (single: its "pad" depends only on the
+ * header, so it is the same every time too).
  */
 #define S_HCACHE_HDR 512
 typedef struct s_hcache {
     size_t len; /* header bytes; 0: empty */
+    bool single;
     zpk_dtype_t dtype;
     int ndim;
     char order;
@@ -245,12 +248,13 @@ typedef struct s_hcache {
 } s_hcache_t;
 static _Thread_local s_hcache_t s_hcache;
 
-static void s_hcache_put(s_hcache_t *c, const zpk_ndarray_info_t *info, const void *hdr,
-                         size_t len)
+static void s_hcache_put(s_hcache_t *c, const zpk_ndarray_info_t *info, bool single,
+                         const void *hdr, size_t len)
 {
     c->len = 0;
     if (len > sizeof c->hdr)
         return;
+    c->single = single;
     c->dtype = info->dtype;
     c->ndim = info->ndim;
     c->order = info->order;
@@ -361,32 +365,40 @@ _Static_assert(ZPK_FRAMES_INLINE_BYTES - ZPK__HDR_OBJ_SINGLE_LEN < 16 * 1024 &&
                "an object that s_encode_obj_fast() takes goes as one frame on the general path");
 
 /*
- * The commonest large message: a raw ndarray copied or borrowed whose
- * header this thread encoded last (s_hcache: dtype, shape, order and size
- * equal, so it is as valid as that one was): the cached header and the
- * data, as the general path would make them. False, having done nothing,
- * for anything else.
+ * The commonest ndarray messages: a raw ndarray copied or borrowed whose
+ * header this thread encoded last (s_hcache: dtype, shape, order, size and
+ * framing equal, so it is as valid as that one was): the cached header and
+ * the data, in two frames or (small) one, as the general path would make
+ * them. False, having done nothing, for anything else.
  */
 static bool s_encode_ndarray_fast(const zpk_ndarray_t *a, const zpk_send_opts_t *o,
                                   zpk_frames_t *out)
 {
     const s_hcache_t *hc = &s_hcache;
     size_t copy_below = o->copy_below ? o->copy_below : ZPK_DEFAULT_COPY_BELOW;
+    bool single = (o->flags & ZPK_SEND_SINGLE) != 0 ||
+                  (a->nbytes < S_AUTO_SINGLE && a->nbytes < copy_below);
     char order = ZPK_ORDER_C;
     if ((o->codec != NULL && o->codec->id != ZPK_CODEC_NONE) ||
-        (o->flags & (ZPK_SEND_SINGLE | ZPK_SEND_RECIPE)) != 0 ||
+        (o->flags & ZPK_SEND_RECIPE) != 0 ||
         !(o->own == ZPK_OWN_COPY || (o->own == ZPK_OWN_BORROW && o->tracker != NULL)) ||
-        s_envelope_n(o) + 2 > ZPK_FRAMES_INLINE ||
-        (a->nbytes < S_AUTO_SINGLE && a->nbytes < copy_below) || a->data == NULL ||
-        hc->len == 0 || hc->nbytes != a->nbytes || hc->ndim != a->ndim ||
+        s_envelope_n(o) + 2 > ZPK_FRAMES_INLINE || a->data == NULL || hc->len == 0 ||
+        hc->single != single || hc->nbytes != a->nbytes || hc->ndim != a->ndim ||
+        (single && hc->len + a->nbytes > sizeof out->bytes_in_) ||
         hc->dtype.kind != a->dtype.kind || hc->dtype.itemsize != a->dtype.itemsize ||
         hc->dtype.byteorder != a->dtype.byteorder ||
         memcmp(hc->shape, a->shape, sizeof(size_t) * (size_t)a->ndim) != 0 ||
         !zpk_ndarray_is_contiguous(a, &order) || order != hc->order)
         return false;
     s_push_envelope(out, o);
-    memcpy(out->bytes_in_, hc->hdr, hc->len);
-    s_push(out, out->bytes_in_, hc->len, NULL, NULL);
+    uint8_t *buf = (uint8_t *)out->bytes_in_;
+    memcpy(buf, hc->hdr, hc->len);
+    if (single) { /* the data copied after the header: nothing borrowed */
+        memcpy(buf + hc->len, a->data, a->nbytes);
+        s_push(out, buf, hc->len + a->nbytes, NULL, NULL);
+        return true;
+    }
+    s_push(out, buf, hc->len, NULL, NULL);
     s_push_borrowed(out, a->data, a->nbytes, NULL, o->own == ZPK_OWN_BORROW ? o->tracker : NULL);
     return true;
 }
@@ -514,7 +526,7 @@ static int s_encode(const s_enc_t *e)
     s_push_envelope(out, o);
 
     /* the header */
-    bool cacheable = one_raw && kind == ZPK__KIND_NDARRAY && !single && !recipe;
+    bool cacheable = one_raw && kind == ZPK__KIND_NDARRAY && !recipe;
     if (recipe) {
         size_t jl = 0;
         rc = zpk__recipe_write(&aenc[0].info, (char *)out->bytes_in_, sizeof out->bytes_in_, &jl);
@@ -540,7 +552,8 @@ static int s_encode(const s_enc_t *e)
             goto fail;
         }
         if (cacheable && !zpk__msg_fast_off)
-            s_hcache_put(&s_hcache, &aenc[0].info, zpk_writer_data(&hw), zpk_writer_size(&hw));
+            s_hcache_put(&s_hcache, &aenc[0].info, single, zpk_writer_data(&hw),
+                         zpk_writer_size(&hw));
         size_t total = zpk_writer_size(&hw);
         if (single && !zpk__add_size(total, payload, &total)) {
             rc = zpk__error(err, ZPK_EOVERFLOW, 0, "message too large");
