@@ -5,6 +5,7 @@
  * message received intact. Every receive has a timeout (ZMQ_RCVTIMEO).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1365,6 +1366,241 @@ static void test_eterm_and_bad_arguments(void **state)
     zpk_writer_free(&w);
 }
 
+/* ---- envelopes: the zguide's request-reply patterns ------------------------------- */
+
+enum { K_PACKED, K_PACKED_SINGLE, K_ARRAY, K_ARRAY_ZLIB, K_MIXED, K_COUNT };
+static const char *s_kname[] = {"packed", "packed single-frame", "array", "array zlib",
+                                "mixed"};
+
+/* Sends message kind @p k carrying @p v, behind @p env (NULL: none). */
+static void s_send_kind(void *s, int k, int v, const zpk_envelope_t *env)
+{
+    static double d[9000]; /* 72 KB: the large array goes in two frames */
+    for (size_t i = 0; i < 9000; i++)
+        d[i] = v + (double)(i % 10);
+    size_t n = 9000;
+    zpk_ndarray_t a;
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', d);
+    zpk_codec_t zl;
+    zpk_codec_parse("zlib:1", 6, &zl, NULL);
+    zpk_send_opts_t o;
+    zpk_send_opts_init(&o);
+    o.envelope = env;
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    int rc;
+    switch (k) {
+    case K_PACKED:
+    case K_PACKED_SINGLE:
+        zpk_pack_fmt(&w, "{s:i}", "v", v);
+        o.flags = k == K_PACKED_SINGLE ? ZPK_SEND_SINGLE : 0;
+        rc = zpk_send_packed(s, &w, &o, NULL);
+        break;
+    case K_ARRAY:
+    case K_ARRAY_ZLIB:
+        o.codec = k == K_ARRAY_ZLIB ? &zl : NULL;
+        rc = zpk_send_array(s, &a, &o, NULL);
+        break;
+    default:
+        zpk_write_map(&w, 2);
+        zpk_write_cstr(&w, "v");
+        zpk_write_int(&w, v);
+        zpk_write_cstr(&w, "a");
+        zpk_write_ndarray_ref(&w, 0);
+        rc = zpk_send_mixed(s, &w, &a, 1, &o, NULL);
+        break;
+    }
+    assert_int_equal(rc, 0);
+    zpk_writer_free(&w);
+}
+
+/* Receives message kind @p k, checks that it carries @p v; returns the envelope. */
+static void s_expect_kind(void *s, int k, int v, zpk_envelope_t *env)
+{
+    int got = -1;
+    if (k == K_PACKED || k == K_PACKED_SINGLE) {
+        zpk_doc_t *doc;
+        assert_int_equal(zpk_recv_packed(s, NULL, env, &doc, NULL), 0);
+        assert_int_equal(zpk_unpack_fmt(zpk_doc_root(doc), "{s:i}", "v", &got), 0);
+        zpk_doc_destroy(&doc);
+    } else if (k == K_ARRAY || k == K_ARRAY_ZLIB) {
+        zpk_ndarray_t a;
+        assert_int_equal(zpk_recv_array(s, NULL, env, &a, NULL), 0);
+        assert_int_equal(a.nbytes, 9000 * 8);
+        got = (int)((const double *)a.data)[0];
+        assert_true(((const double *)a.data)[8999] == v + 9.0);
+        zpk_ndarray_free(&a);
+    } else {
+        zpk_mixed_t m;
+        assert_int_equal(zpk_recv_mixed(s, NULL, env, &m, NULL), 0);
+        const zpk_node_t *ref;
+        assert_int_equal(zpk_unpack_fmt(zpk_doc_root(m.doc), "{s:i s:O}", "v", &got, "a", &ref), 0);
+        const zpk_ndarray_t *a = zpk_mixed_ndarray(&m, ref);
+        assert_non_null(a);
+        assert_true(((const double *)a->data)[1] == v + 1.0);
+        zpk_mixed_free(&m);
+    }
+    if (got != v)
+        fail_msg("%s: got %d, want %d", s_kname[k], got, v);
+}
+
+/* REQ -> ROUTER: the ROUTER receives [identity, "", header, ...], hands the
+ * two routing frames back as the envelope, and replies with them. */
+static void test_req_to_router_and_back(void **state)
+{
+    (void)state;
+    for (int t = T_INPROC; t <= T_TCP; t += 2) {
+        void *router, *req;
+        s_pair(t, ZMQ_ROUTER, ZMQ_REQ, &router, &req);
+        for (int k = 0; k < K_COUNT; k++) {
+            s_send_kind(req, k, 10 + k, NULL);
+            zpk_envelope_t env;
+            s_expect_kind(router, k, 10 + k, &env);
+            assert_int_equal(env.n, 2);
+            assert_true(env.frames[0].size > 0); /* the identity */
+            assert_int_equal(env.frames[1].size, 0); /* REQ's delimiter */
+            s_send_kind(router, k, 20 + k, &env);
+            zpk_envelope_free(&env);
+            zpk_envelope_t back;
+            s_expect_kind(req, k, 20 + k, &back);
+            assert_int_equal(back.n, 0); /* REQ strips the delimiter */
+        }
+        s_close2(router, req);
+    }
+}
+
+/* The broker forwards the frames of every message with zmq_proxy(): the
+ * frames on both sides are the same, byte for byte. */
+typedef struct s_proxy {
+    void *front, *back;
+} s_proxy_t;
+
+static void *s_run_proxy(void *arg)
+{
+    s_proxy_t *p = arg;
+    zmq_proxy(p->front, p->back, NULL); /* until the context ends */
+    zmq_close(p->front);
+    zmq_close(p->back);
+    return NULL;
+}
+
+static void *s_rep_worker(void *arg)
+{
+    void *rep = arg;
+    for (int i = 0; i < 2 * K_COUNT; i++) {
+        int k = i % K_COUNT;
+        zpk_envelope_t env;
+        s_expect_kind(rep, k, 100 + i, &env);
+        assert_int_equal(env.n, 0); /* REP hands the application the body only */
+        s_send_kind(rep, k, 200 + i, NULL);
+    }
+    return NULL;
+}
+
+static void test_req_broker_rep(void **state)
+{
+    (void)state;
+    void *ctx = zmq_ctx_new();
+    s_proxy_t p = {zmq_socket(ctx, ZMQ_ROUTER), zmq_socket(ctx, ZMQ_DEALER)};
+    assert_int_equal(zmq_bind(p.front, "tcp://127.0.0.1:*"), 0);
+    assert_int_equal(zmq_bind(p.back, "inproc://broker-back"), 0);
+    char ep[256];
+    size_t len = sizeof ep;
+    assert_int_equal(zmq_getsockopt(p.front, ZMQ_LAST_ENDPOINT, ep, &len), 0);
+    void *rep = zmq_socket(ctx, ZMQ_REP), *req = zmq_socket(ctx, ZMQ_REQ);
+    int to = S_TIMEOUT_MS;
+    zmq_setsockopt(rep, ZMQ_RCVTIMEO, &to, sizeof to);
+    zmq_setsockopt(req, ZMQ_RCVTIMEO, &to, sizeof to);
+    assert_int_equal(zmq_connect(rep, "inproc://broker-back"), 0);
+    assert_int_equal(zmq_connect(req, ep), 0);
+    pthread_t proxy, worker;
+    assert_int_equal(pthread_create(&proxy, NULL, s_run_proxy, &p), 0);
+    assert_int_equal(pthread_create(&worker, NULL, s_rep_worker, rep), 0);
+    for (int i = 0; i < 2 * K_COUNT; i++) {
+        int k = i % K_COUNT;
+        s_send_kind(req, k, 100 + i, NULL);
+        zpk_envelope_t env;
+        s_expect_kind(req, k, 200 + i, &env);
+        assert_int_equal(env.n, 0);
+    }
+    assert_int_equal(pthread_join(worker, NULL), 0);
+    zmq_close(req);
+    zmq_close(rep);
+    zmq_ctx_shutdown(ctx);
+    assert_int_equal(pthread_join(proxy, NULL), 0);
+    zmq_ctx_term(ctx);
+}
+
+/* Several DEALERs to one ROUTER: each gets the reply meant for it; a
+ * DEALER that follows the zguide's convention (an empty delimiter in its
+ * envelope) gets the delimiter back. */
+static void test_dealers_and_router(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    void *router = zmq_socket(s_ctx, ZMQ_ROUTER);
+    s_opts(router);
+    assert_int_equal(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
+    char ep[256];
+    size_t len = sizeof ep;
+    assert_int_equal(zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, ep, &len), 0);
+    void *dealer[N];
+    zpk_frame_t delim = {"", 0, NULL, NULL};
+    zpk_envelope_t with_delim = {&delim, 1, NULL};
+    for (int i = 0; i < N; i++) {
+        dealer[i] = zmq_socket(s_ctx, ZMQ_DEALER);
+        s_opts(dealer[i]);
+        char id[16];
+        snprintf(id, sizeof id, "d%d", i);
+        assert_int_equal(zmq_setsockopt(dealer[i], ZMQ_ROUTING_ID, id, strlen(id)), 0);
+        assert_int_equal(zmq_connect(dealer[i], ep), 0);
+    }
+    for (int round = 0; round < K_COUNT; round++) {
+        for (int i = 0; i < N; i++)
+            s_send_kind(dealer[i], round, i * 10 + round, i % 2 ? &with_delim : NULL);
+        for (int i = 0; i < N; i++) { /* in whatever order they come: reply to each */
+            zpk_envelope_t env;
+            int k = round;
+            /* the value tells which dealer sent it; the identity must agree */
+            zpk_doc_t *doc = NULL;
+            zpk_ndarray_t a;
+            zpk_mixed_t m;
+            int v = -1;
+            if (k == K_PACKED || k == K_PACKED_SINGLE) {
+                assert_int_equal(zpk_recv_packed(router, NULL, &env, &doc, NULL), 0);
+                zpk_unpack_fmt(zpk_doc_root(doc), "{s:i}", "v", &v);
+                zpk_doc_destroy(&doc);
+            } else if (k == K_ARRAY || k == K_ARRAY_ZLIB) {
+                assert_int_equal(zpk_recv_array(router, NULL, &env, &a, NULL), 0);
+                v = (int)((const double *)a.data)[0];
+                zpk_ndarray_free(&a);
+            } else {
+                assert_int_equal(zpk_recv_mixed(router, NULL, &env, &m, NULL), 0);
+                zpk_unpack_fmt(zpk_doc_root(m.doc), "{s:i}", "v", &v);
+                zpk_mixed_free(&m);
+            }
+            int from = v / 10;
+            assert_true(from >= 0 && from < N);
+            char id[16];
+            snprintf(id, sizeof id, "d%d", from);
+            assert_int_equal(env.n, from % 2 ? 2 : 1);
+            assert_int_equal(env.frames[0].size, strlen(id));
+            assert_memory_equal(env.frames[0].data, id, strlen(id));
+            s_send_kind(router, k, 1000 + from, &env);
+            zpk_envelope_free(&env);
+        }
+        for (int i = 0; i < N; i++) {
+            zpk_envelope_t env;
+            s_expect_kind(dealer[i], round, 1000 + i, &env);
+            assert_int_equal(env.n, i % 2 ? 1 : 0);
+            zpk_envelope_free(&env);
+        }
+    }
+    for (int i = 0; i < N; i++)
+        s_close(dealer[i]);
+    s_close(router);
+}
+
 static void test_czmq_sockets(void **state)
 {
     (void)state;
@@ -1792,6 +2028,9 @@ int main(void)
         cmocka_unit_test(test_recipe_both_directions),
         cmocka_unit_test(test_eterm_and_bad_arguments),
         cmocka_unit_test(test_czmq_sockets),
+        cmocka_unit_test(test_req_to_router_and_back),
+        cmocka_unit_test(test_req_broker_rep),
+        cmocka_unit_test(test_dealers_and_router),
         cmocka_unit_test(test_packed_single_frame_threshold),
         cmocka_unit_test(test_array_header_caches),
     };
