@@ -305,6 +305,40 @@ def interop_seeds():
     return out
 
 
+def frames_seeds():
+    """fuzz_frames: a control byte (call, envelope output, limits), then frames."""
+    out = []
+    base = message_seeds()
+    obj = msgpack.packb({"v": 7})
+    hdr = msgpack.packb({"zpk": 1, "kind": "obj", "frames": 1})
+    envelopes = [[], [b"t"], [b"id", b""], [b"a", b"", b"b", b""]]
+    for i, m in enumerate(base):
+        for ctl in range(16):
+            if (i + ctl) % 4 == 0:  # a spread of calls and options over the message corpus
+                out.append(bytes([ctl]) + m)
+    for env in envelopes:
+        for ctl in (0, 4, 6, 7):
+            out.append(bytes([ctl]) + _frames(env + [hdr, obj]))
+    # the protocol's rules: codecs by family, ext 90 lengths, recipes after an envelope
+    v = bytes(range(32))
+    z = zlib.compress(v, 6)
+    for codec in ("zlib:-1", "zlib:6:x", "lzma:9", "auto"):
+        h = {"zpk": 1, "kind": "array", "frames": 1,
+             "array": {"dtype": "|u1", "shape": [32], "order": "C", "nbytes": 32,
+                       "codec": codec, "chunk": 32, "chunks": [len(z)]}}
+        out.append(bytes([5]) + _frames([b"t", msgpack.packb(h), z]))
+    u = bytes(3)
+    ah = {"dtype": "|u1", "shape": [3], "order": "C", "nbytes": 3, "codec": "none",
+          "chunk": 3, "chunks": [3]}
+    for n in (0, 2, 4, 5):
+        mobj = msgpack.packb([1, msgpack.ExtType(90, bytes(n))])
+        h = {"zpk": 1, "kind": "mixed", "frames": 2, "arrays": [ah]}
+        out.append(bytes([6]) + _frames([b"id", b"", msgpack.packb(h), mobj, u]))
+        out.append(bytes([7]) + _frames([msgpack.packb(h), mobj, u]))
+    out.append(bytes([5]) + _frames([b"a", b"", b'{"dtype": "int16", "shape": [2]}', bytes(4)]))
+    return out
+
+
 def structured_seeds():
     """Structured mode of fuzz_codec.h: compress the payload, then patch and lie."""
     rnd = random.Random(3)
@@ -341,6 +375,7 @@ TARGETS = {
     "array": array_seeds,
     "message": message_seeds,
     "interop": interop_seeds,
+    "frames": frames_seeds,
     "format": lambda: msgpack_seeds() + format_seeds(),
 }
 

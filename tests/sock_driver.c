@@ -5,6 +5,17 @@
  *   sock_driver send-recipe ENDPOINT   connect PUSH, send two arrays as the pyzmq recipe
  *   sock_driver recv ENDPOINT N        connect PULL, receive N arrays, print one line each:
  *                                      "topic dtype shape order sum" or "error NAME"
+ *   sock_driver recv-any ENDPOINT N    connect PULL, receive N messages of any kind (the
+ *                                      frames decoded with zpk_decode_mixed(), then
+ *                                      zpk_decode_ndarray() for an ndarray message), print
+ *                                      one line each: "ok ENVELOPE_FRAMES KIND SUMMARY" or
+ *                                      "error NAME FRAME"
+ *   sock_driver send-example ENDPOINT  connect PUSH, send docs/PROTOCOL.md section 7's
+ *                                      examples
+ *   sock_driver router ENDPOINT N      bind a ROUTER, receive N packed messages and answer
+ *                                      each, with the envelope it came with, {"seq": i,
+ *                                      "envelope": number of envelope frames, "got": the
+ *                                      object}
  * Every receive times out after 10 s.
  */
 #include <stdio.h>
@@ -159,6 +170,163 @@ static int s_send_recipe(void *s)
     return rc;
 }
 
+/* The sum of an ndarray's items (native order afterwards). */
+static double s_sum(zpk_ndarray_t *a)
+{
+    double sum = 0;
+    size_t items = a->dtype.itemsize ? a->nbytes / a->dtype.itemsize : 0;
+    zpk_ndarray_to_native(a);
+    for (size_t i = 0; i < items; i++) {
+        const uint8_t *p = (const uint8_t *)a->data + i * a->dtype.itemsize;
+        switch (a->dtype.kind) {
+        case 'f': sum += a->dtype.itemsize == 8 ? *(const double *)p : *(const float *)p; break;
+        case 'i':
+            sum += a->dtype.itemsize == 8   ? (double)*(const int64_t *)p
+                   : a->dtype.itemsize == 4 ? *(const int32_t *)p
+                   : a->dtype.itemsize == 2 ? *(const int16_t *)p
+                                            : *(const int8_t *)p;
+            break;
+        default:
+            sum += a->dtype.itemsize == 8   ? (double)*(const uint64_t *)p
+                   : a->dtype.itemsize == 4 ? *(const uint32_t *)p
+                   : a->dtype.itemsize == 2 ? *(const uint16_t *)p
+                                            : *(const uint8_t *)p;
+            break;
+        }
+    }
+    return sum;
+}
+
+static void s_free_frame(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* One message's frames, taken off @p s as heap copies the decode owns. */
+static size_t s_take_frames(void *s, zpk_frame_t *fr, size_t cap)
+{
+    size_t n = 0;
+    int more = 1;
+    while (more && n < cap) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, s, 0) < 0)
+            return 0;
+        size_t len = zmq_msg_size(&m);
+        void *copy = malloc(len + 1);
+        memcpy(copy, zmq_msg_data(&m), len);
+        fr[n++] = (zpk_frame_t){copy, len, s_free_frame, NULL};
+        more = zmq_msg_more(&m);
+        zmq_msg_close(&m);
+    }
+    return n;
+}
+
+/* The frames again, for a second decode (the first took them over). */
+static void s_dup_frames(const zpk_frame_t *src, zpk_frame_t *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        void *copy = malloc(src[i].size + 1);
+        memcpy(copy, src[i].data, src[i].size);
+        dst[i] = (zpk_frame_t){copy, src[i].size, s_free_frame, NULL};
+    }
+}
+
+static int s_recv_any(void *s, int count)
+{
+    for (int k = 0; k < count; k++) {
+        zpk_frame_t fr[64], again[64];
+        size_t n = s_take_frames(s, fr, 64);
+        if (n == 0)
+            return s_fail("recv-any", -zmq_errno());
+        s_dup_frames(fr, again, n);
+        zpk_envelope_t env;
+        zpk_error_t err;
+        zpk_mixed_t m;
+        int rc = zpk_decode_mixed(fr, n, NULL, &env, &m, &err);
+        if (rc == 0) {
+            zpk_writer_t w;
+            zpk_writer_init_growable(&w, 0);
+            zpk_node_write(&w, zpk_doc_root(m.doc));
+            printf("ok %zu %s ", env.n, m.n_ndarrays ? "mixed" : "obj");
+            for (size_t i = 0; i < zpk_writer_size(&w); i++)
+                printf("%02x", zpk_writer_data(&w)[i]);
+            for (size_t i = 0; i < m.n_ndarrays; i++)
+                printf(" %.1f", s_sum(&m.ndarrays[i]));
+            printf("\n");
+            zpk_writer_free(&w);
+            zpk_mixed_free(&m);
+            zpk_envelope_free(&env);
+            for (size_t i = 0; i < n; i++)
+                free(again[i].data);
+        } else if (rc == ZPK_ETYPE) {
+            zpk_ndarray_t a;
+            rc = zpk_decode_ndarray(again, n, NULL, &env, &a, &err);
+            if (rc == 0) {
+                char dt[ZPK_DTYPE_STR_SIZE];
+                zpk_dtype_format(a.dtype, dt, sizeof dt);
+                printf("ok %zu array %s %.1f\n", env.n, dt, s_sum(&a));
+                zpk_ndarray_free(&a);
+                zpk_envelope_free(&env);
+            }
+        } else {
+            for (size_t i = 0; i < n; i++)
+                free(again[i].data);
+        }
+        if (rc != 0)
+            printf("error %s %d\n", zpk_err_name(rc), err.frame);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+/* docs/PROTOCOL.md section 7: float64 arange(12) as (3, 4) and arange(12288)
+ * as (3, 4096), C order, uncompressed, topic "cam". */
+static int s_send_example(void *s)
+{
+    double *d = malloc(12288 * sizeof(double));
+    for (int i = 0; i < 12288; i++)
+        d[i] = i;
+    size_t small[2] = {3, 4}, large[2] = {3, 4096};
+    zpk_dtype_t f8 = zpk_dtype_make(ZPK_KIND_FLOAT, 8);
+    int rc = s_arr(s, f8, 2, small, 'C', d, NULL, 0, 0, "cam") ||
+             s_arr(s, f8, 2, large, 'C', d, NULL, 0, 0, "cam");
+    free(d);
+    return rc;
+}
+
+static int s_router(void *s, int count)
+{
+    for (int i = 0; i < count; i++) {
+        zpk_envelope_t env;
+        zpk_doc_t *doc;
+        zpk_error_t err;
+        int rc = zpk_recv_packed(s, NULL, &env, &doc, &err);
+        if (rc != 0)
+            return s_fail(err.text, rc);
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        zpk_write_map(&w, 3);
+        zpk_write_cstr(&w, "seq");
+        zpk_write_int(&w, i);
+        zpk_write_cstr(&w, "envelope");
+        zpk_write_uint(&w, env.n);
+        zpk_write_cstr(&w, "got");
+        zpk_node_write(&w, zpk_doc_root(doc));
+        zpk_send_opts_t o;
+        zpk_send_opts_init(&o);
+        o.envelope = &env;
+        rc = zpk_send_packed(s, &w, &o, &err);
+        zpk_writer_free(&w);
+        zpk_doc_destroy(&doc);
+        zpk_envelope_free(&env);
+        if (rc != 0)
+            return s_fail(err.text, rc);
+    }
+    return 0;
+}
+
 static int s_recv(void *s, int n)
 {
     for (int k = 0; k < n; k++) {
@@ -210,21 +378,38 @@ static int s_recv(void *s, int n)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: sock_driver send|send-recipe|recv ENDPOINT [N]\n");
+        fprintf(stderr, "usage: sock_driver send|send-recipe|send-example|recv|recv-any|router "
+                        "ENDPOINT [N]\n");
         return 2;
     }
     void *ctx = zmq_ctx_new();
-    int recv = strcmp(argv[1], "recv") == 0;
-    void *s = zmq_socket(ctx, recv ? ZMQ_PULL : ZMQ_PUSH);
+    int recv = strncmp(argv[1], "recv", 4) == 0;
+    int router = strcmp(argv[1], "router") == 0;
+    void *s = zmq_socket(ctx, router ? ZMQ_ROUTER : recv ? ZMQ_PULL : ZMQ_PUSH);
     int to = 10000, linger = 10000;
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &to, sizeof to);
     zmq_setsockopt(s, ZMQ_SNDTIMEO, &to, sizeof to);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_connect(s, argv[2]) != 0)
+    if (router) { /* prints the endpoint it bound, then serves */
+        if (zmq_bind(s, argv[2]) != 0)
+            return s_fail("bind", -zmq_errno());
+        char ep[256];
+        size_t len = sizeof ep;
+        zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &len);
+        printf("%s\n", ep);
+        fflush(stdout);
+    } else if (zmq_connect(s, argv[2]) != 0) {
         return s_fail("connect", -zmq_errno());
+    }
     int rc;
-    if (recv)
+    if (router)
+        rc = s_router(s, argc > 3 ? atoi(argv[3]) : 1);
+    else if (strcmp(argv[1], "recv-any") == 0)
+        rc = s_recv_any(s, argc > 3 ? atoi(argv[3]) : 1);
+    else if (recv)
         rc = s_recv(s, argc > 3 ? atoi(argv[3]) : 1);
+    else if (strcmp(argv[1], "send-example") == 0)
+        rc = s_send_example(s);
     else if (strcmp(argv[1], "send") == 0)
         rc = s_send_corpus(s);
     else

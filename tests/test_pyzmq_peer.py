@@ -2,10 +2,14 @@
 pyzmq's documented recipe, in both directions, over tcp."""
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 import zmq
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs"))
+import protocol_reference as ref  # noqa: E402
 
 DRIVER = os.environ.get("ZPK_SOCK_DRIVER")
 pytestmark = pytest.mark.skipif(not DRIVER, reason="ZPK_SOCK_DRIVER not set")
@@ -74,3 +78,39 @@ def test_c_sends_the_pyzmq_recipe():
     assert np.array_equal(B, np.arange(100000, dtype=np.int64) * 3)
     assert p.wait(timeout=30) == 0
     s.close()
+
+
+def test_pyzmq_req_and_dealer_to_a_c_router():
+    """pyzmq REQ and DEALER clients (frames made with msgpack from docs/PROTOCOL.md)
+    and a C ROUTER that answers with the envelope it received: each reply comes
+    back to its own client, behind the envelope the client's socket expects
+    (read with the reference decoder)."""
+    import msgpack
+    p = subprocess.Popen([DRIVER, "router", "tcp://127.0.0.1:*", "4"], stdout=subprocess.PIPE,
+                         text=True)
+    ep = p.stdout.readline().strip()
+    ctx = zmq.Context.instance()
+    req = ctx.socket(zmq.REQ)
+    dealer = ctx.socket(zmq.DEALER)
+    for s in (req, dealer):
+        s.linger = 0
+        s.rcvtimeo = 10000
+        s.connect(ep)
+    header = msgpack.packb({"zpk": 1, "kind": "obj", "frames": 1})
+    try:
+        for i in range(2):
+            req.send_multipart([header, msgpack.packb({"from": "req", "i": i})])
+            env, got = ref.decode(req.recv_multipart())
+            assert env == []  # REQ strips [identity, ""]
+            assert got == {"seq": 2 * i, "envelope": 2, "got": {"from": "req", "i": i}}
+            # a DEALER with the zguide's empty delimiter, then without
+            mine = [b""] if i == 0 else []
+            dealer.send_multipart(mine + [header, msgpack.packb({"from": "dealer", "i": i})])
+            env, got = ref.decode(dealer.recv_multipart())
+            assert env == mine
+            assert got == {"seq": 2 * i + 1, "envelope": 1 + len(mine),
+                           "got": {"from": "dealer", "i": i}}
+    finally:
+        req.close()
+        dealer.close()
+        assert p.wait(timeout=30) == 0
