@@ -489,6 +489,10 @@ static void test_auth_allowlist(void **state)
     assert_int_equal(zpk_curve_auth_new(ctx, NULL, 1, &auth), ZPK_EINVAL);
 
     const char *allowed[] = {apub, s_rfc_pub};
+    assert_int_equal(zpk_curve_auth_new(ctx, allowed, 2, NULL), ZPK_EINVAL); /* no output */
+    const char *with_null[] = {apub, NULL};
+    assert_int_equal(zpk_curve_auth_new(ctx, with_null, 2, &auth), ZPK_EINVAL);
+    assert_null(auth);
     assert_int_equal(zpk_curve_auth_new(ctx, allowed, 2, &auth), 0);
     assert_non_null(auth);
     zpk_curve_auth_t *second = NULL;
