@@ -15,22 +15,29 @@ compress, and reads the recipe too, so old and new services interoperate.
 import sys
 
 import numpy as np
+from typing import Any, Optional
+
+import numpy.typing as npt
 import zmq
 
 import zmqpack
 
 
-def send_recipe(sock, A, flags=0, copy=True, track=False):
+def send_recipe(sock: "zmq.Socket[Any]", A: npt.NDArray[Any], flags: int = 0, copy: bool = True,
+                track: bool = False) -> Optional[zmq.MessageTracker]:
     """pyzmq's recipe, as its documentation writes it."""
     md = dict(dtype=str(A.dtype), shape=A.shape)
     sock.send_json(md, flags | zmq.SNDMORE)
     return sock.send(A, flags, copy=copy, track=track)
 
 
-def recv_recipe(sock, flags=0, copy=True, track=False):
+def recv_recipe(sock: "zmq.Socket[Any]", flags: int = 0, copy: bool = True,
+                track: bool = False) -> npt.NDArray[Any]:
     md = sock.recv_json(flags=flags)
+    assert isinstance(md, dict)
     msg = sock.recv(flags=flags, copy=copy, track=track)
-    return np.frombuffer(memoryview(msg), dtype=md["dtype"]).reshape(md["shape"])
+    buf = msg.buffer if isinstance(msg, zmq.Frame) else msg
+    return np.frombuffer(buf, dtype=md["dtype"]).reshape(md["shape"])
 
 
 ctx = zmq.Context()

@@ -11,6 +11,7 @@ child process that sends a few readings.
 """
 import subprocess
 import sys
+from typing import Tuple
 
 import zmq
 
@@ -19,17 +20,17 @@ import zmqpack
 
 @zmqpack.register(name="example.Reading")
 class Reading:
-    def __init__(self, sensor, value, unit="C"):
+    def __init__(self, sensor: str, value: float, unit: str = "C") -> None:
         self.sensor, self.value, self.unit = sensor, value, unit
 
-    def __reduce__(self):  # how to rebuild it: the class and its arguments
-        return (Reading, (self.sensor, self.value, self.unit))
+    def __reduce__(self) -> Tuple[type, Tuple[str, float, str]]:
+        return (Reading, (self.sensor, self.value, self.unit))  # the class and its arguments
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Reading({self.sensor!r}, {self.value!r}, {self.unit!r})"
 
 
-def child(endpoint):
+def child(endpoint: str) -> None:
     ctx = zmq.Context()
     push = ctx.socket(zmq.PUSH)
     push.setsockopt(zmq.LINGER, 10000)
@@ -40,7 +41,7 @@ def child(endpoint):
     ctx.term()
 
 
-def parent():
+def parent() -> bool:
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVTIMEO, 10000)
@@ -53,7 +54,7 @@ def parent():
 
     # An instance of a class the receiver did not register is refused.
     class Stranger:
-        def __reduce__(self):
+        def __reduce__(self) -> Tuple[type, Tuple[()]]:
             return (Stranger, ())
     zmqpack.register(Stranger, name="example.Stranger")
     data = zmqpack.packb(Stranger())

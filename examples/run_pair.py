@@ -13,14 +13,16 @@ import subprocess
 import sys
 import threading
 import time
+from typing import List
 
 
-def main(argv):
+def main(argv: List[str]) -> int:
     timeout = 60.0
     if argv[:1] == ["--timeout"]:
         timeout = float(argv[1])
         argv = argv[2:]
-    groups, cur = [], []
+    groups: List[List[str]] = []
+    cur: List[str] = []
     for a in argv:
         if a == "--":
             groups.append(cur)
@@ -33,15 +35,17 @@ def main(argv):
         return 2
     deadline = time.monotonic() + timeout
     server = subprocess.Popen(groups[0], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    out = server.stdout
     lines = []
 
-    def pump():
-        for line in server.stdout:
+    def pump() -> None:
+        for line in out:
             lines.append(line)
             sys.stdout.write("[server] " + line)
             sys.stdout.flush()
 
-    first = server.stdout.readline()
+    first = out.readline()
     sys.stdout.write("[server] " + first)
     m = re.search(r"((?:tcp|ipc|inproc)://\S+?)(?::(\d+))?\s*$", first)
     if not m:
@@ -52,21 +56,22 @@ def main(argv):
     port = m.group(2) or ""
     t = threading.Thread(target=pump, daemon=True)
     t.start()
-    procs = []
+    procs: List["subprocess.Popen[bytes]"] = []
     for g in groups[1:]:
         args = [a.replace("{endpoint}", endpoint).replace("{port}", port) for a in g]
         procs.append(subprocess.Popen(args))
     rc = 0
-    for p in procs + [server]:
+    everyone: List["subprocess.Popen[bytes] | subprocess.Popen[str]"] = [*procs, server]
+    for p, name in zip(everyone, [g[0] for g in groups[1:]] + [groups[0][0]]):
         try:
             left = max(0.1, deadline - time.monotonic())
             if p.wait(timeout=left) != 0:
-                print(f"run_pair: {p.args[0]} exited with {p.returncode}", file=sys.stderr)
+                print(f"run_pair: {name} exited with {p.returncode}", file=sys.stderr)
                 rc = 1
         except subprocess.TimeoutExpired:
-            print(f"run_pair: {p.args[0]} timed out", file=sys.stderr)
+            print(f"run_pair: {name} timed out", file=sys.stderr)
             rc = 1
-            for q in procs + [server]:
+            for q in everyone:
                 if q.poll() is None:
                     q.kill()
     t.join(timeout=5)

@@ -29,7 +29,7 @@ for _ in range(count):
     h, w = img.shape
     ok = img[0, 0] == seq and img[-1, -1] == img.dtype.type(seq + (w - 1 + h - 1) / 512)
     bad += not ok
-    print(f"{topic.decode()} seq={seq} ts={frame['ts'].to_unix():.3f} image {h}x{w} "
+    print(f"{(topic or b'').decode()} seq={seq} ts={frame['ts'].to_unix():.3f} image {h}x{w} "
           f"{img.dtype} [{img[0, 0]:g} .. {img[-1, -1]:g}] {'ok' if ok else 'WRONG'}")
 sub.close()
 ctx.term()

@@ -6,7 +6,11 @@
  *   unpack.c   unpackb() and the options every decoder shares
  *   stream.c   Decoder, the engine of the streaming Unpacker
  *   ndarray.c  numpy arrays <-> zpk_ndarray_t (received arrays, sent arrays)
- *   sockets.c  send and receive on pyzmq sockets, zero-copy holds, Tracker
+ *   message.c  what the two routes of a message share: Python arguments ->
+ *              the library's message, decoded messages -> Python; zero-copy
+ *              holds, Tracker
+ *   frames.c   serialize(), deserialize(): messages as frames, no socket
+ *   sockets.c  send and receive with the C socket calls on pyzmq's sockets
  *
  * Semantics follow msgpack-python 1.0 (its Cython packer and C unpacker):
  * the same type tests in the same order, the same shortest encodings, the
@@ -127,6 +131,9 @@ int zpy_pack_obj(PackerObject *pk, PyObject *o, int nest);
 int zpy_writer_check(zpk_writer_t *w);
 /* A Packer with default options (its writer ready). New reference. */
 PackerObject *zpy_packer_new(void);
+/* Sets @p pk's options from the keyword arguments @p kw of Packer() (NULL:
+ * the defaults); autoreset is on. 0, or -1 with an exception set. */
+int zpy_packer_configure(PackerObject *pk, PyObject *kw);
 int zpy_pack_init(PyObject *m);
 
 /* ---- unpack.c ---------------------------------------------------------------- */
@@ -179,6 +186,11 @@ int zpy_uopts_parse(uopts_t *o, PyObject *object_hook, PyObject *list_hook, int 
                     Py_ssize_t max_bin_len, Py_ssize_t max_array_len, Py_ssize_t max_map_len,
                     Py_ssize_t max_ext_len, int keep_types, PyObject *ndarray, Py_ssize_t base);
 void zpy_uopts_clear(uopts_t *o);
+/* zpy_uopts_parse() from unpackb()'s keyword arguments @p kwargs (NULL: none). */
+int zpy_uopts_from_kwargs(uopts_t *o, PyObject *kwargs, Py_ssize_t base);
+/* Exactly one object from the @p n bytes at @p data, as unpackb() decodes
+ * it (ExtraData when bytes remain); @p src as uctx_t.src. */
+PyObject *zpy_unpackb_buffer(const void *data, size_t n, const uopts_t *o, PyObject *src);
 int zpy_unpack_init(PyObject *m);
 
 /* ---- stream.c ---------------------------------------------------------------- */
@@ -188,18 +200,71 @@ int zpy_stream_init(PyObject *m);
 extern int g_numpy_ready;
 /* Imports numpy's C API once. 0, or -1 with an exception set. */
 int zpy_import_numpy(void);
-/* An ArrayBuf owning @p a's memory (@p a is cleared; freed on failure). */
-PyObject *zpy_wrap_array(zpk_ndarray_t *a);
+/* An ArrayBuf owning @p a's memory (@p a is cleared; freed on failure);
+ * @p readonly: the memory must not be written (a read-only frame's). */
+PyObject *zpy_wrap_array(zpk_ndarray_t *a, int readonly);
 /* An ndarray over ArrayBuf @p ab's memory whose base is @p ab. */
 PyObject *zpy_ndarray(PyObject *ab);
-/* The (typestr, shape, order, nbytes) of ArrayBuf @p ab. */
-PyObject *zpy_array_desc(PyObject *ab);
 /* Fills @p a over @p view (the strided buffer of an ndarray) with @p typestr
  * (a str, or NULL/None: taken from the ndarray @p arr). */
 int zpy_array_from_view(zpk_ndarray_t *a, Py_buffer *view, PyObject *typestr, PyObject *arr);
 int zpy_ndarray_init(PyObject *m);
 
-/* ---- sockets.c --------------------------------------------------------------- */
+/* ---- message.c --------------------------------------------------------------- */
+/* What a message is, for the calls that take a value. */
+#define ZPY_KIND_ANY 0     /* decode: a packed or mixed message, else an ndarray message */
+#define ZPY_KIND_PACKED 1  /* an object: packed, or mixed when it holds ndarrays */
+#define ZPY_KIND_NDARRAY 2 /* an ndarray message (or the pyzmq recipe) */
+/* The `copy=` argument of sends and serialize(). */
+#define ZPY_COPY_ALWAYS 0  /* copy=True: nothing zero-copy */
+#define ZPY_COPY_DEFAULT 1 /* copy=None: zero-copy from ZPK_DEFAULT_COPY_BELOW up */
+#define ZPY_COPY_NEVER 2   /* copy=False: every ndarray zero-copy */
+
+/* The Py_buffers of a message's ndarrays, until the library lets go. */
+typedef struct zpy_hold zpy_hold_t;
+
+/* A message being sent or serialized: the library's options, the object's
+ * writer and the ndarrays, all borrowed from Python until zpy_out_finish(). */
+typedef struct {
+    zpk_send_opts_t o;
+    zpk_codec_t codec;
+    zpk_envelope_t env;
+    zpk_frame_t *env_frames;
+    Py_buffer *env_views;
+    size_t n_env;
+    PackerObject *pk;  /* ZPY_KIND_PACKED: the packer holding the object */
+    int pk_shared;
+    zpk_ndarray_t *za; /* narr ndarrays over the buffers of h */
+    size_t narr;
+    zpy_hold_t *h;
+    int track;
+} zpy_out_t;
+
+/* Fills @p m from the Python arguments of a send (@p packer_kw: Packer()'s
+ * options, or NULL). Refuses wrong arguments with TypeError or ValueError
+ * naming them. 0, or -1 with an exception set and nothing left to free. */
+int zpy_out_init(zpy_out_t *m, PyObject *value, int kind, PyObject *codec, PyObject *envelope,
+                 int flags, int mode, int track, PyObject *packer_kw);
+/* After the library's encode or send returned @p rc: None, a Tracker (with
+ * track), or NULL with the exception for @p rc set. Frees @p m. */
+PyObject *zpy_out_finish(zpy_out_t *m, int rc, const zpk_error_t *err);
+/* Frees @p m, releasing the buffers of @p h (NULL: the library keeps them). */
+void zpy_out_free(zpy_out_t *m, zpy_hold_t *h);
+/* Releases the buffers the library let go of. Needs the GIL. */
+void zpy_drain(void);
+/* The frames of a received envelope as a list of bytes; frees @p env. */
+PyObject *zpy_in_envelope(zpk_envelope_t *env);
+/* A received ndarray (takes @p a over). */
+PyObject *zpy_in_ndarray(zpk_ndarray_t *a, int readonly);
+/* The value of a decoded mixed or packed message (ZPK_RECV_BYTES), decoded
+ * with unpackb()'s options @p unpack_kw (NULL: defaults); its ndarrays are
+ * read-only where @p readonly (may be NULL) says. Frees @p m. */
+PyObject *zpy_in_mixed(zpk_mixed_t *m, PyObject *unpack_kw,
+                       int (*readonly)(const void *data, void *ud), void *ud);
+int zpy_message_init(PyObject *m);
+
+/* ---- frames.c, sockets.c ----------------------------------------------------- */
+int zpy_frames_init(PyObject *m);
 int zpy_sockets_init(PyObject *m);
 
 #endif

@@ -30,7 +30,9 @@ PyObject *zpy_raise(int rc, const zpk_error_t *err)
 {
     if (rc == ZPK_ENOMEM)
         return PyErr_NoMemory();
-    if (rc > -4000) { /* -errno from libzmq */
+    /* ZPK_E* codes are -4001..-4999 (zmqpack/common.h); the others are
+     * -errno from the system or libzmq (-ETERM is far below -4999) */
+    if (rc > -4000 || rc < -4999) {
         PyObject *exc = g_zmq_error ? PyObject_CallFunction(g_zmq_error, "i", -rc) : NULL;
         if (exc) {
             PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
@@ -51,14 +53,16 @@ PyObject *zpy_raise(int rc, const zpk_error_t *err)
     return NULL;
 }
 
-/* _setup(ExtType, Timestamp, FormatError, StackError, ExtraData, registry
- * pack hook, registry ext hook, msgpack.ExtType or None, msgpack.Timestamp or None) */
+/* _setup(ExtType, Timestamp, FormatError, StackError, ExtraData, WireError,
+ * registry pack hook, registry ext hook, msgpack.ExtType or None,
+ * msgpack.Timestamp or None) */
 static PyObject *core_setup(PyObject *Py_UNUSED(mod), PyObject *args)
 {
-    PyObject *ext, *ts, *fe, *se, *ed, *hook, *ehook, *mext, *mts;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOO:_setup", &ext, &ts, &fe, &se, &ed, &hook, &ehook,
-                          &mext, &mts))
+    PyObject *ext, *ts, *fe, *se, *ed, *we, *hook, *ehook, *mext, *mts;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO:_setup", &ext, &ts, &fe, &se, &ed, &we, &hook,
+                          &ehook, &mext, &mts))
         return NULL;
+    Py_XSETREF(g_WireError, Py_NewRef(we));
     Py_XSETREF(g_msgpack_ExtType, mext == Py_None ? NULL : Py_NewRef(mext));
     Py_XSETREF(g_msgpack_Timestamp, mts == Py_None ? NULL : Py_NewRef(mts));
     Py_XSETREF(g_ExtType, Py_NewRef(ext));
@@ -130,7 +134,8 @@ PyMODINIT_FUNC PyInit__core(void)
     if (!m)
         return NULL;
     if (zpy_pack_init(m) < 0 || zpy_unpack_init(m) < 0 || zpy_stream_init(m) < 0 ||
-        zpy_ndarray_init(m) < 0 || zpy_sockets_init(m) < 0) {
+        zpy_ndarray_init(m) < 0 || zpy_message_init(m) < 0 || zpy_frames_init(m) < 0 ||
+        zpy_sockets_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -13,7 +13,7 @@ int g_numpy_ready;
 typedef struct {
     PyObject_HEAD
     zpk_ndarray_t a;
-    Py_ssize_t exports;
+    int readonly; /* the memory is a read-only buffer's (a bytes frame given to deserialize) */
 } ArrayBufObject;
 
 static void ArrayBuf_dealloc(ArrayBufObject *self)
@@ -26,53 +26,11 @@ static int ArrayBuf_getbuffer(ArrayBufObject *self, Py_buffer *view, int flags)
 {
     static char empty[1];
     void *p = self->a.data ? self->a.data : empty;
-    return PyBuffer_FillInfo(view, (PyObject *)self, p, (Py_ssize_t)self->a.nbytes, 0, flags);
+    return PyBuffer_FillInfo(view, (PyObject *)self, p, (Py_ssize_t)self->a.nbytes,
+                             self->readonly, flags);
 }
 
 static PyBufferProcs ArrayBuf_as_buffer = {(getbufferproc)ArrayBuf_getbuffer, NULL};
-
-static PyObject *ArrayBuf_get_typestr(ArrayBufObject *self, void *Py_UNUSED(c))
-{
-    char buf[ZPK_DTYPE_STR_SIZE];
-    int n = zpk_dtype_format(self->a.dtype, buf, sizeof buf);
-    if (n < 0) {
-        PyErr_SetString(PyExc_ValueError, "bad dtype");
-        return NULL;
-    }
-    return PyUnicode_FromStringAndSize(buf, n);
-}
-
-static PyObject *ArrayBuf_get_shape(ArrayBufObject *self, void *Py_UNUSED(c))
-{
-    PyObject *t = PyTuple_New(self->a.ndim);
-    for (int i = 0; t && i < self->a.ndim; i++) {
-        PyObject *v = PyLong_FromSize_t(self->a.shape[i]);
-        if (!v) {
-            Py_CLEAR(t);
-            break;
-        }
-        PyTuple_SET_ITEM(t, i, v);
-    }
-    return t;
-}
-
-static PyObject *ArrayBuf_get_order(ArrayBufObject *self, void *Py_UNUSED(c))
-{
-    return PyUnicode_FromOrdinal(self->a.order == ZPK_ORDER_F ? 'F' : 'C');
-}
-
-static PyObject *ArrayBuf_get_address(ArrayBufObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromVoidPtr(self->a.data);
-}
-
-static PyGetSetDef ArrayBuf_getset[] = {
-    {"typestr", (getter)ArrayBuf_get_typestr, NULL, "numpy typestr, e.g. '<f8'", NULL},
-    {"shape", (getter)ArrayBuf_get_shape, NULL, "shape tuple", NULL},
-    {"order", (getter)ArrayBuf_get_order, NULL, "'C' or 'F'", NULL},
-    {"address", (getter)ArrayBuf_get_address, NULL, "address of the data", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
 
 static PyTypeObject ArrayBufType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -80,12 +38,11 @@ static PyTypeObject ArrayBufType = {
     .tp_basicsize = sizeof(ArrayBufObject),
     .tp_dealloc = (destructor)ArrayBuf_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The memory of a received array (writable); freed with the last view.",
-    .tp_getset = ArrayBuf_getset,
+    .tp_doc = "The memory of a received array; freed with the last view.",
     .tp_as_buffer = &ArrayBuf_as_buffer,
 };
 
-PyObject *zpy_wrap_array(zpk_ndarray_t *a)
+PyObject *zpy_wrap_array(zpk_ndarray_t *a, int readonly)
 {
     ArrayBufObject *o = PyObject_New(ArrayBufObject, &ArrayBufType);
     if (!o) {
@@ -93,7 +50,7 @@ PyObject *zpy_wrap_array(zpk_ndarray_t *a)
         return NULL;
     }
     o->a = *a;
-    o->exports = 0;
+    o->readonly = readonly;
     memset(a, 0, sizeof *a);
     return (PyObject *)o;
 }
@@ -154,7 +111,7 @@ PyObject *zpy_ndarray(PyObject *ab)
     npy_intp dims[ZPK_MAX_NDIM];
     for (int i = 0; i < a->ndim; i++)
         dims[i] = (npy_intp)a->shape[i];
-    int flags = NPY_ARRAY_WRITEABLE |
+    int flags = (((ArrayBufObject *)ab)->readonly ? 0 : NPY_ARRAY_WRITEABLE) |
                 (a->order == ZPK_ORDER_F ? NPY_ARRAY_F_CONTIGUOUS : NPY_ARRAY_C_CONTIGUOUS);
     if (a->nbytes == 0 || a->data == NULL) /* nothing to alias */
         return PyArray_NewFromDescr(&PyArray_Type, d, a->ndim, dims, NULL, NULL,
@@ -250,13 +207,6 @@ int zpy_array_from_view(zpk_ndarray_t *a, Py_buffer *view, PyObject *typestr, Py
  *   flags:   ZPK_DONTWAIT | ZPK_SEND_SINGLE | ZPK_SEND_RECIPE
  * Returns a Tracker when track, else None.
  */
-
-PyObject *zpy_array_desc(PyObject *ab)
-{
-    ArrayBufObject *o = (ArrayBufObject *)ab;
-    return Py_BuildValue("(NNNn)", ArrayBuf_get_typestr(o, NULL), ArrayBuf_get_shape(o, NULL),
-                         ArrayBuf_get_order(o, NULL), (Py_ssize_t)o->a.nbytes);
-}
 
 int zpy_ndarray_init(PyObject *m)
 {

@@ -1091,6 +1091,15 @@ PackerObject *zpy_packer_new(void)
 static PackerObject *g_default_packer;
 static int g_default_packer_busy;
 
+int zpy_packer_configure(PackerObject *pk, PyObject *kw)
+{
+    PyObject *empty = PyTuple_New(0);
+    int rc = empty ? packer_parse(pk, empty, kw) : -1;
+    Py_XDECREF(empty);
+    pk->autoreset = 1; /* the callers want the bytes whatever autoreset says */
+    return rc;
+}
+
 /* Sets @p pk's options from packb()'s keyword arguments (none: the defaults). */
 static int s_packer_options(PackerObject *pk, PyObject *const *kwargs, PyObject *kwnames)
 {
@@ -1103,11 +1112,8 @@ static int s_packer_options(PackerObject *pk, PyObject *const *kwargs, PyObject 
         if (!kw)
             return -1;
     }
-    PyObject *empty = PyTuple_New(0);
-    int rc = empty ? packer_parse(pk, empty, kw) : -1;
-    Py_XDECREF(empty);
+    int rc = zpy_packer_configure(pk, kw);
     Py_XDECREF(kw);
-    pk->autoreset = 1; /* packb() returns the bytes whatever autoreset says */
     return rc;
 }
 
@@ -1151,39 +1157,9 @@ static PyObject *core_packb(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_
     return r;
 }
 
-/* pack_mixed(obj, **packer options) -> (bytes, [ndarrays]) */
-static PyObject *core_pack_mixed(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kw)
-{
-    PyObject *obj;
-    if (PyTuple_GET_SIZE(args) != 1) {
-        PyErr_SetString(PyExc_TypeError, "pack_mixed() takes one positional argument");
-        return NULL;
-    }
-    obj = PyTuple_GET_ITEM(args, 0);
-    PyObject *empty = PyTuple_New(0);
-    if (!empty)
-        return NULL;
-    PackerObject *pk = zpy_packer_new();
-    PyObject *r = NULL;
-    if (pk) {
-        pk->ndarrays = PyList_New(0);
-        if (pk->ndarrays && Packer_init(pk, empty, kw) == 0) {
-            pk->autoreset = 1;
-            PyObject *b = Packer_pack(pk, obj);
-            if (b)
-                r = Py_BuildValue("(NO)", b, pk->ndarrays);
-        }
-        Py_DECREF(pk);
-    }
-    Py_DECREF(empty);
-    return r;
-}
-
 static PyMethodDef pack_methods[] = {
     {"packb", (PyCFunction)(void (*)(void))core_packb, METH_FASTCALL | METH_KEYWORDS,
      "packb(o, **kwargs) -> bytes: pack o (see Packer for the options)."},
-    {"pack_mixed", (PyCFunction)(void (*)(void))core_pack_mixed, METH_VARARGS | METH_KEYWORDS,
-     "pack_mixed(obj, **kwargs) -> (bytes, arrays): ndarrays become array references."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -767,52 +767,83 @@ fail:
     return -1;
 }
 
-static PyObject *core_unpackb(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwds)
+int zpy_uopts_from_kwargs(uopts_t *o, PyObject *kwargs, Py_ssize_t base)
 {
-    static char *kwlist[] = {"packed", "object_hook", "list_hook", "use_list", "raw",
-                             "timestamp", "strict_map_key", "unicode_errors",
-                             "object_pairs_hook", "ext_hook", "max_str_len", "max_bin_len",
-                             "max_array_len", "max_map_len", "max_ext_len", "keep_types",
-                             "ndarray", NULL};
-    PyObject *packed, *object_hook = Py_None, *list_hook = Py_None, *unicode_errors = Py_None,
-                      *object_pairs_hook = Py_None, *ext_hook = Py_None, *ndarray = Py_None;
+    static char *kwlist[] = {"object_hook", "list_hook", "use_list", "raw", "timestamp",
+                             "strict_map_key", "unicode_errors", "object_pairs_hook",
+                             "ext_hook", "max_str_len", "max_bin_len", "max_array_len",
+                             "max_map_len", "max_ext_len", "keep_types", "ndarray", NULL};
+    PyObject *object_hook = Py_None, *list_hook = Py_None, *unicode_errors = Py_None,
+             *object_pairs_hook = Py_None, *ext_hook = Py_None, *ndarray = Py_None;
     int use_list = 1, raw = 0, timestamp = 0, strict_map_key = 1, keep_types = 0;
     Py_ssize_t msl = -1, mbl = -1, mal = -1, mml = -1, mel = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOppipOOOnnnnnpO", kwlist, &packed,
-                                     &object_hook, &list_hook, &use_list, &raw, &timestamp,
-                                     &strict_map_key, &unicode_errors, &object_pairs_hook,
-                                     &ext_hook, &msl, &mbl, &mal, &mml, &mel, &keep_types,
-                                     &ndarray))
-        return NULL;
-    Py_buffer view;
-    if (PyObject_GetBuffer(packed, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    uopts_t o;
-    PyObject *r = NULL;
-    if (zpy_uopts_parse(&o, object_hook, list_hook, use_list, raw, timestamp, strict_map_key,
-                        unicode_errors, object_pairs_hook, ext_hook, msl, mbl, mal, mml, mel,
-                        keep_types, ndarray, view.len) == 0) {
-        uctx_t c;
-        zpy_uctx_init(&c, view.buf, (size_t)view.len, &o);
-        c.src = packed; /* msgpack-numpy arrays alias the input */
-        r = zpy_unpack(&c);
-        size_t used = zpk_reader_offset(&c.r);
-        if (r && used < (size_t)view.len) {
-            PyObject *extra = PyBytes_FromStringAndSize((const char *)view.buf + used,
-                                                        view.len - (Py_ssize_t)used);
-            if (extra) {
-                PyObject *exc = PyObject_CallFunctionObjArgs(g_ExtraData, r, extra, NULL);
-                if (exc) {
-                    PyErr_SetObject(g_ExtraData, exc);
-                    Py_DECREF(exc);
-                }
-                Py_DECREF(extra);
+    PyObject *empty = PyTuple_New(0);
+    int ok = empty && PyArg_ParseTupleAndKeywords(
+                          empty, kwargs, "|$OOppipOOOnnnnnpO", kwlist, &object_hook,
+                          &list_hook, &use_list, &raw, &timestamp, &strict_map_key,
+                          &unicode_errors, &object_pairs_hook, &ext_hook, &msl, &mbl, &mal,
+                          &mml, &mel, &keep_types, &ndarray);
+    Py_XDECREF(empty);
+    if (!ok)
+        return -1;
+    return zpy_uopts_parse(o, object_hook, list_hook, use_list, raw, timestamp, strict_map_key,
+                           unicode_errors, object_pairs_hook, ext_hook, msl, mbl, mal, mml, mel,
+                           keep_types, ndarray, base);
+}
+
+PyObject *zpy_unpackb_buffer(const void *data, size_t n, const uopts_t *o, PyObject *src)
+{
+    uctx_t c;
+    zpy_uctx_init(&c, data, n, o);
+    c.src = src;
+    PyObject *r = zpy_unpack(&c);
+    size_t used = zpk_reader_offset(&c.r);
+    if (r && used < n) {
+        PyObject *extra = PyBytes_FromStringAndSize((const char *)data + used,
+                                                    (Py_ssize_t)(n - used));
+        if (extra) {
+            PyObject *exc = PyObject_CallFunctionObjArgs(g_ExtraData, r, extra, NULL);
+            if (exc) {
+                PyErr_SetObject(g_ExtraData, exc);
+                Py_DECREF(exc);
             }
-            Py_CLEAR(r);
+            Py_DECREF(extra);
         }
-        zpy_uopts_clear(&o);
+        Py_CLEAR(r);
     }
-    PyBuffer_Release(&view);
+    return r;
+}
+
+/* unpackb(packed, **options): `packed` by position or by name, as msgpack-python. */
+static PyObject *core_unpackb(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwds)
+{
+    PyObject *packed = PyTuple_GET_SIZE(args) == 1 ? PyTuple_GET_ITEM(args, 0) : NULL;
+    PyObject *kw = kwds;
+    if (!packed && PyTuple_GET_SIZE(args) == 0 && kwds &&
+        (packed = PyDict_GetItemString(kwds, "packed")) != NULL) {
+        kw = PyDict_Copy(kwds);
+        if (!kw || PyDict_DelItemString(kw, "packed") < 0) {
+            Py_XDECREF(kw);
+            return NULL;
+        }
+    } else {
+        Py_XINCREF(kw);
+    }
+    PyObject *r = NULL;
+    Py_buffer view;
+    if (!packed) {
+        PyErr_Format(PyExc_TypeError, "unpackb() takes exactly one positional argument "
+                     "(%zd given)", PyTuple_GET_SIZE(args));
+    } else if (PyObject_GetBuffer(packed, &view, PyBUF_SIMPLE) == 0) {
+        uopts_t o;
+        if (zpy_uopts_from_kwargs(&o, kw, view.len) == 0) {
+            /* msgpack-numpy arrays alias the input */
+            r = zpy_unpackb_buffer(view.buf, (size_t)view.len, &o, packed);
+            zpy_uopts_clear(&o);
+        }
+        PyBuffer_Release(&view);
+    }
+    Py_XDECREF(kw);
     return r;
 }
 

@@ -3,6 +3,8 @@ import pathlib
 
 import pytest
 
+import zmqpack
+
 DATA = pathlib.Path(os.environ.get("ZPK_SHARED_DATA")
                     or pathlib.Path(__file__).resolve().parents[3] / ".." / "shared" / "data")
 CORPUS = ["twitter", "citm_catalog", "canada", "github"]
@@ -17,3 +19,12 @@ def corpus():
             pytest.skip("shared corpus not found at %s" % p)
         out[name] = p.read_bytes()
     return out
+
+
+@pytest.fixture(params=["c", "pyzmq"])
+def route(request, monkeypatch):
+    """Every socket test runs on both routes: the C socket calls, and the
+    frames through pyzmq (what a pyzmq with its own libzmq gets)."""
+    zmqpack._sockets._setup()
+    monkeypatch.setattr(zmqpack._sockets, "_c_route", request.param == "c")
+    return request.param

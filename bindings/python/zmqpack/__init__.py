@@ -18,7 +18,7 @@ try:  # msgpack-python's ExtType and Timestamp pack as they do in msgpack
     from msgpack import ExtType as _MsgpackExtType, Timestamp as _MsgpackTimestamp
 except ImportError:  # pragma: no cover
     _MsgpackExtType = _MsgpackTimestamp = None
-_core._setup(ExtType, Timestamp, FormatError, StackError, ExtraData,
+_core._setup(ExtType, Timestamp, FormatError, StackError, ExtraData, WireError,
              _registry._pack_hook, _registry._ext_hook, _MsgpackExtType, _MsgpackTimestamp)
 
 __version__ = "0.1.0"
@@ -212,16 +212,28 @@ class Unpacker(_core.Decoder):
 
 
 from ._aio import AsyncUnpacker, aload  # noqa: E402
-from ._sockets import (DONTWAIT, collect, recv_array, recv_packed,  # noqa: E402
-                       recv_packed_async, send_array, send_packed, send_packed_async)
+from ._sockets import (DONTWAIT, collect, deserialize, recv_array, recv_packed,  # noqa: E402
+                       recv_packed_async, send_array, send_packed, send_packed_async,
+                       serialize)
 from . import curve  # noqa: E402  (zmqpack.curve: CURVE on pyzmq sockets)
+
+
+
+def __getattr__(name):
+    # pyzmq is imported by the first use of a socket class, not by `import zmqpack`
+    if name in ("Context", "Socket"):
+        from . import _context
+        return getattr(_context, name)
+    raise AttributeError("module 'zmqpack' has no attribute %r" % name)
+
 
 __all__ = [
     "packb", "unpackb", "pack", "unpack", "dumps", "loads", "dump", "load",
     "Packer", "Unpacker", "ExtType", "Timestamp",
     "UnpackException", "BufferFull", "OutOfData", "FormatError", "StackError",
     "ExtraData", "register", "unregister", "registered", "ext_serializable",
-    "send_packed", "recv_packed", "send_array", "recv_array", "collect", "WireError",
+    "serialize", "deserialize", "send_packed", "recv_packed", "send_array", "recv_array",
+    "Context", "Socket", "collect", "WireError",
     "Tracker",
     "AsyncUnpacker", "aload",
 ]

@@ -220,7 +220,7 @@ def load(path: Union[str, "os.PathLike[str]"]) -> Tuple[bytes, Optional[bytes]]:
             sec = val
     if sec is not None and pub is None:
         pub = public_key(sec)
-    elif sec is not None:
+    elif sec is not None and pub is not None:
         try:
             _check_pair(pub, sec)
         except CurveKeyError:
