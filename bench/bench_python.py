@@ -1,27 +1,44 @@
 #!/usr/bin/env python3
-"""Python binding benchmark (issue 6): zmqpack beside its peers, in one run.
+"""Python binding benchmark: zmqpack beside its peers, in one run.
 
   /usr/bin/python3 bench/bench_python.py [--quick] [--json FILE]
 
 1. packb / unpackb on the four corpus documents beside msgpack-python (its
    C extension): MB/s of MessagePack bytes (thread CPU time) and the ratio.
-2. Arrays over tcp://127.0.0.1, pipelined (a sender thread bursts, the main
+2. msgpack-numpy: packb / unpackb of a dict of ten 100 KiB float64 arrays
+   with ndarray="msgpack-numpy", beside msgpack-python with msgpack-numpy's
+   encode/decode hooks (tests/peers/msgpack_numpy.py, written from its
+   format): ms per call (CPU time) and the ratio.
+3. Arrays over tcp://127.0.0.1, pipelined (a sender thread bursts, the main
    thread receives): zmqpack.send_array/recv_array beside the pyzmq numpy
    recipe (copy=True and copy=False; the faster is the reference) and
    send_pyobj, 1 KiB .. 64 MiB; messages/s and GB/s.
-3. Dict messages over tcp: zmqpack.send_packed/recv_packed beside
-   send_json/recv_json, send_pyobj/recv_pyobj and msgpack.packb + send.
+4. The two routes of the socket helpers at 1 KiB, 1 MiB, 16 MiB over tcp
+   (pipelined as 3): the C socket calls, serialize() + send_multipart() and
+   recv_multipart() + deserialize() (what a pyzmq with its own libzmq uses),
+   and the recipe.
+5. End to end over tcp PUB/SUB, the sender in its own process: a ~100-byte
+   dict, and a dict of metadata holding one 1 MiB float32 image; zmqpack
+   (send_packed/recv_packed, a mixed message for the image) beside
+   send_pyobj, pickle protocol 5 with out-of-band buffers over
+   send_multipart(copy=False), msgpack-python with the pyzmq recipe, and the
+   ceiling: pyzmq receiving pre-encoded frames and decoding nothing.
+   Messages/s received.
 
 Needs the built package on PYTHONPATH (./dev run does it). Timing: the median
-of several repetitions (min..max in the JSON rows), the clock started after a
-warm-up message. Prints markdown tables; --json FILE appends one JSON row per
-figure (the keys of bench/bench_util.h's bu_json_row).
+of several repetitions (min..max in the JSON rows), repetitions of the
+contestants interleaved, the clock started after a warm-up message. Prints
+markdown tables with ratios (zmqpack / peer); --json FILE appends one JSON
+row per figure (the keys of bench/bench_util.h's bu_json_row). Figures from a
+loaded machine are noise: run it on a quiet one.
 """
 import argparse
 import json
 import os
 import pathlib
+import pickle
 import platform
+import subprocess
 import sys
 import threading
 import time
@@ -35,6 +52,8 @@ import zmqpack
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = pathlib.Path(os.environ.get("ZPK_SHARED_DATA", ROOT / ".." / "shared" / "data"))
 DOCS = ["twitter", "citm_catalog", "canada", "github"]
+sys.path.insert(0, str(ROOT / "tests"))
+from peers import msgpack_numpy as mnp  # noqa: E402  (msgpack-numpy's rules, from its format)
 
 
 def best_of(fns, reps, number):
@@ -80,7 +99,29 @@ def bench_codec(quick):
     return rows
 
 
-# -- 2. arrays over tcp ----------------------------------------------------------------
+# -- 2. msgpack-numpy --------------------------------------------------------------------
+
+def bench_msgpack_numpy(quick):
+    """A dict of ten 100 KiB float64 arrays: zmqpack's ndarray="msgpack-numpy"
+    beside msgpack-python with msgpack-numpy's hooks (identical bytes)."""
+    rng = np.random.default_rng(1)
+    d = {"a%d" % i: rng.standard_normal(100 * 1024 // 8) for i in range(10)}
+    b = mnp.packb(d)
+    assert zmqpack.packb(d, ndarray="msgpack-numpy") == b
+    got = zmqpack.unpackb(b, ndarray="msgpack-numpy")
+    assert all(np.array_equal(got[k], d[k]) for k in d)
+    number, reps = (20, 3) if quick else (100, 7)
+    t = best_of([lambda: zmqpack.packb(d, ndarray="msgpack-numpy"), lambda: mnp.packb(d),
+                 lambda: zmqpack.unpackb(b, ndarray="msgpack-numpy"), lambda: mnp.unpackb(b)],
+                reps, number)
+    r = {"bytes": len(b)}
+    for k, v in zip(["pack_zpk", "pack_mnp", "unpack_zpk", "unpack_mnp"], t):
+        r[k + "_all"] = [x * 1e3 for x in v]  # ms per call
+        r[k] = stat(r[k + "_all"])[0]
+    return r
+
+
+# -- 3. arrays over tcp ----------------------------------------------------------------
 
 def recipe_send(sock, A, copy):
     sock.send_json(dict(dtype=str(A.dtype), shape=A.shape), zmq.SNDMORE)
@@ -150,31 +191,170 @@ def bench_arrays(quick):
     return rows
 
 
-# -- 3. dict messages --------------------------------------------------------------------
+# -- 4. the two routes of the socket helpers ------------------------------------------------
 
-def sample_dict():
-    p = DATA / "corpus" / "amazon_cellphones.ndjson"
-    if p.exists():  # first line: the column names, then one row per record
-        with open(p) as f:
-            head = json.loads(f.readline())
-            return dict(zip(head, json.loads(f.readline())))
-    return {"id": 1234, "name": "sensor-7", "values": [1.5, 2.5, 3.5], "ok": True,
-            "tags": {"site": "lab", "rack": 4}}
+def bench_routes(quick):
+    """send_array/recv_array through the C socket calls, and through
+    serialize + send_multipart / recv_multipart + deserialize."""
+    routes = zmqpack._sockets
+    routes._setup()
+    c_route = routes._c_route
+
+    def route(flag, fn):
+        def run(s):
+            routes._c_route = flag
+            try:
+                return fn(s)
+            finally:
+                routes._c_route = c_route
+        return run
+    rows = []
+    for size in (1 << 10, 1 << 20, 1 << 24):
+        A = np.random.default_rng(0).standard_normal(size // 8)
+        budget = (32 << 20) if quick else (256 << 20)
+        count = int(min(5000 if quick else 20000, max(4, budget // size)))
+        r = {"bytes": size, "count": count}
+        cases = {
+            "c_route": (route(True, lambda s: zmqpack.send_array(s, A)),
+                        route(True, lambda s: zmqpack.recv_array(s))),
+            "frames": (lambda s: s.send_multipart(zmqpack.serialize(A), copy=False),
+                       lambda s: zmqpack.deserialize(s.recv_multipart(copy=False))),
+            "recipe_copy": (lambda s: recipe_send(s, A, True), lambda s: recipe_recv(s, True)),
+            "recipe_nocopy": (lambda s: recipe_send(s, A, False), lambda s: recipe_recv(s, False)),
+        }
+        r.update(pipelined(cases, count, 3 if quick else 5))
+        rows.append(r)
+    return rows
 
 
-def bench_dicts(quick):
-    d = sample_dict()
-    count = 5000 if quick else 20000
-    reps = 3 if quick else 5
-    cases = {
-        "zmqpack": (lambda s: zmqpack.send_packed(s, d), lambda s: zmqpack.recv_packed(s)),
-        "msgpack+send": (lambda s: s.send(msgpack.packb(d)), lambda s: msgpack.unpackb(s.recv())),
-        "send_json": (lambda s: s.send_json(d), lambda s: s.recv_json()),
-        "send_pyobj": (lambda s: s.send_pyobj(d), lambda s: s.recv_pyobj()),
-    }
-    r = {"bytes": len(msgpack.packb(d)), "count": count}
-    r.update(pipelined(cases, count, reps))
-    return r
+# -- 5. end to end: PUB/SUB over tcp, the sender in its own process ---------------------------
+
+def e2e_messages():
+    """The two messages: a ~100-byte dict, and metadata with a 1 MiB image."""
+    small = {"seq": 123456, "ts": 1700000000.125, "sensor": "temp-07", "value": 21.53,
+             "unit": "C", "ok": True, "tags": ["lab", "rack-4"], "site": "building 3"}
+    image = {"seq": 7, "ts": 1700000000.125, "camera": "cam-1", "exposure": 0.01,
+             "gain": 2.5, "image": np.random.default_rng(2).random((512, 512), np.float32)}
+    return {"dict": small, "image": image}
+
+
+class E2E:
+    """Each contestant's send (in the sender process) and receive (here)."""
+
+    @staticmethod
+    def send(impl, sock, msg, frames):
+        if impl == "zmqpack":
+            zmqpack.send_packed(sock, msg)
+        elif impl == "send_pyobj":
+            sock.send_pyobj(msg)
+        elif impl == "pickle5":
+            bufs = []
+            head = pickle.dumps(msg, protocol=5, buffer_callback=bufs.append)
+            sock.send_multipart([head] + [b.raw() for b in bufs], copy=False)
+        elif impl == "msgpack":
+            img = msg.get("image")
+            if img is None:
+                sock.send(msgpack.packb(msg))
+            else:  # the pyzmq recipe: the array's dtype and shape beside, its buffer after
+                meta = dict(msg, image={"dtype": str(img.dtype), "shape": img.shape})
+                sock.send_multipart([msgpack.packb(meta), img], copy=False)
+        else:  # the ceiling: frames encoded once, sent as they are
+            sock.send_multipart(frames, copy=False)
+
+    @staticmethod
+    def recv(impl, sock):
+        if impl == "zmqpack":
+            return zmqpack.recv_packed(sock)
+        if impl == "send_pyobj":
+            return sock.recv_pyobj()
+        if impl == "pickle5":
+            frames = sock.recv_multipart(copy=False)
+            return pickle.loads(frames[0], buffers=frames[1:])
+        if impl == "msgpack":
+            frames = sock.recv_multipart(copy=False)
+            msg = msgpack.unpackb(frames[0])
+            if len(frames) > 1:
+                md = msg["image"]
+                msg["image"] = np.frombuffer(frames[1], md["dtype"]).reshape(md["shape"])
+            return msg
+        return sock.recv_multipart(copy=False)  # decodes nothing
+
+
+def e2e_sender(impl, which, endpoint, control):
+    """The sender process: PUB connects to the subscriber and sends `which`
+    until the control socket says stop."""
+    msg = e2e_messages()[which]
+    frames = [bytes(f) for f in zmqpack.serialize(msg)]
+    ctx = zmq.Context()
+    pub, ctl = ctx.socket(zmq.PUB), ctx.socket(zmq.PULL)
+    pub.sndhwm = E2E_HWM[which]
+    pub.connect(endpoint)
+    ctl.connect(control)
+    n = 0
+    while True:
+        E2E.send(impl, pub, msg, frames)
+        n += 1
+        if n % 32 == 0 and ctl.poll(0):
+            break
+    pub.close(0)
+    ctl.close(0)
+    ctx.term()
+
+
+def e2e_once(impl, which, count):
+    """Messages/s the subscriber receives and decodes, `which` sent by `impl`
+    from another process; the clock starts at the first message."""
+    ctx = zmq.Context()
+    sub, ctl = ctx.socket(zmq.SUB), ctx.socket(zmq.PUSH)
+    sub.rcvhwm = E2E_HWM[which]
+    sub.subscribe(b"")
+    sub.rcvtimeo = 30000
+    port = sub.bind_to_random_port("tcp://127.0.0.1")
+    cport = ctl.bind_to_random_port("tcp://127.0.0.1")
+    child = subprocess.Popen([sys.executable, __file__, "--e2e-sender", impl, which,
+                              "tcp://127.0.0.1:%d" % port, "tcp://127.0.0.1:%d" % cport])
+    try:
+        first = E2E.recv(impl, sub)
+        t0 = time.perf_counter()
+        for _ in range(count):
+            last = E2E.recv(impl, sub)
+        dt = time.perf_counter() - t0
+    finally:
+        ctl.send(b"stop")
+        child.wait(30)
+        sub.close(0)
+        ctl.close(0)
+        ctx.term()
+    if impl != "raw":  # what arrived is what was sent
+        want = e2e_messages()[which]
+        for got in (first, last):
+            assert set(got) == set(want)
+            assert all(np.array_equal(got[k], v) if isinstance(v, np.ndarray) else
+                       (list(got[k]) if isinstance(got[k], tuple) else got[k]) == v
+                       for k, v in want.items()), (impl, which)
+    return count / dt
+
+
+E2E_IMPLS = ["zmqpack", "send_pyobj", "pickle5", "msgpack", "raw"]
+E2E_NAMES = {"zmqpack": "zmqpack", "send_pyobj": "send_pyobj", "pickle5": "pickle-5 out-of-band",
+             "msgpack": "msgpack + recipe", "raw": "raw bytes (ceiling)"}
+# PUB drops beyond its high-water mark: the images queued stay below 64 MiB
+E2E_HWM = {"dict": 1000, "image": 64}
+
+
+def bench_e2e(quick):
+    rows = []
+    for which, count in (("dict", 20000 if quick else 200000), ("image", 300 if quick else 2000)):
+        rates = {k: [] for k in E2E_IMPLS}
+        for _ in range(3 if quick else 5):
+            for impl in E2E_IMPLS:
+                rates[impl].append(e2e_once(impl, which, count))
+        r = {"which": which, "bytes": len(zmqpack.packb(e2e_messages()[which], ndarray="msgpack-numpy")),
+             "count": count}
+        r.update({k: stat(v)[0] for k, v in rates.items()})
+        r.update({k + "_all": v for k, v in rates.items()})
+        rows.append(r)
+    return rows
 
 
 def human(n):
@@ -223,19 +403,43 @@ def main():
             r["zmqpack"] / r["send_pyobj"]))
     sys.stdout.flush()
 
-    d = bench_dicts(args.quick)
-    print("\n## dict messages over tcp (%d B packed), pipelined (messages/s)\n" % d["bytes"])
-    print("| zmqpack send/recv_packed | msgpack.packb + send | send_json | send_pyobj |")
-    print("|---:|---:|---:|---:|")
-    print("| %.0f | %.0f (%.2fx) | %.0f (%.2fx) | %.0f (%.2fx) |" % (
-        d["zmqpack"], d["msgpack+send"], d["zmqpack"] / d["msgpack+send"], d["send_json"],
-        d["zmqpack"] / d["send_json"], d["send_pyobj"], d["zmqpack"] / d["send_pyobj"]))
+    m = bench_msgpack_numpy(args.quick)
+    print("\n## msgpack-numpy: a dict of ten 100 KiB float64 arrays (ms per call, CPU time)\n")
+    print("| | zmqpack ndarray=\"msgpack-numpy\" | msgpack-python + msgpack-numpy's hooks | ratio |")
+    print("|---|---:|---:|---:|")
+    for op in ("pack", "unpack"):
+        print("| %sb | %.3f | %.3f | **%.2fx** |" % (op, m[op + "_zpk"], m[op + "_mnp"],
+                                                  m[op + "_mnp"] / m[op + "_zpk"]))
+    sys.stdout.flush()
+
+    routes = bench_routes(args.quick)
+    print("\n## the two routes of send_array/recv_array over tcp, pipelined (messages/s)\n")
+    print("| size | C socket calls | serialize + send_multipart | recipe (best) | frames / C | C / recipe |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in routes:
+        rec = max(r["recipe_copy"], r["recipe_nocopy"])
+        print("| %s | %.0f | %.0f | %.0f | %.2fx | **%.2fx** |" % (
+            human(r["bytes"]), r["c_route"], r["frames"], rec, r["frames"] / r["c_route"],
+            r["c_route"] / rec))
+    sys.stdout.flush()
+
+    e2e = bench_e2e(args.quick)
+    print("\n## end to end: PUB/SUB over tcp, the sender in its own process (messages/s received)\n")
+    print("| message | " + " | ".join(E2E_NAMES[k] for k in E2E_IMPLS) +
+          " | vs best peer | of the ceiling |")
+    print("|---|" + "---:|" * (len(E2E_IMPLS) + 2))
+    for r in e2e:
+        best = max(r[k] for k in ("send_pyobj", "pickle5", "msgpack"))
+        label = "~%d B dict" % r["bytes"] if r["which"] == "dict" else "dict + 1 MiB float32"
+        print("| %s | " % label + " | ".join("%.0f" % r[k] for k in E2E_IMPLS) +
+              " | **%.2fx** | %.2fx |" % (r["zmqpack"] / best, r["zmqpack"] / r["raw"]))
     print("\n(ratios: zmqpack / peer; above 1 means zmqpack is faster)")
     if args.json:
-        write_rows(args.json, codec, arrays, d, 3 if args.quick else 7, 3 if args.quick else 5)
+        write_rows(args.json, codec, m, arrays, routes, e2e, 3 if args.quick else 7,
+                   3 if args.quick else 5)
 
 
-def write_rows(path, codec, arrays, d, codec_reps, pipe_reps):
+def write_rows(path, codec, m, arrays, routes, e2e, codec_reps, pipe_reps):
     """Appends one JSON object per figure, the keys of bench_util.h's
     bu_json_row, for bench/run."""
     def row(f, group, case, impl, unit, values, reps):
@@ -258,9 +462,24 @@ def write_rows(path, codec, arrays, d, codec_reps, pipe_reps):
                 row(f, "arrays tcp", r["bytes"], impl, "MB/s",
                     [v * r["bytes"] / 1e6 for v in r[key + "_all"]], pipe_reps)
                 row(f, "arrays tcp msg/s", r["bytes"], impl, "msg/s", r[key + "_all"], pipe_reps)
-        for key in ("zmqpack", "msgpack+send", "send_json", "send_pyobj"):
-            row(f, "dict tcp", "%d B" % d["bytes"], key, "msg/s", d[key + "_all"], pipe_reps)
+        for op in ("pack", "unpack"):
+            row(f, "msgpack-numpy %sb" % op, "10 x 100 KiB", "zmqpack", "ms",
+                m[op + "_zpk_all"], codec_reps)
+            row(f, "msgpack-numpy %sb" % op, "10 x 100 KiB", "msgpack-python + hooks", "ms",
+                m[op + "_mnp_all"], codec_reps)
+        for r in routes:
+            for key, impl in (("c_route", "C socket calls"), ("frames", "serialize + send_multipart"),
+                              ("recipe_copy", "recipe copy=True"),
+                              ("recipe_nocopy", "recipe copy=False")):
+                row(f, "routes tcp msg/s", r["bytes"], impl, "msg/s", r[key + "_all"], pipe_reps)
+        for r in e2e:
+            for key in E2E_IMPLS:
+                row(f, "pubsub e2e msg/s", r["which"], E2E_NAMES[key], "msg/s", r[key + "_all"],
+                    pipe_reps)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--e2e-sender"]:
+        e2e_sender(*sys.argv[2:6])
+    else:
+        main()

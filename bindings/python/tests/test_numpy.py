@@ -232,3 +232,33 @@ def test_bad_ndarray_option():
                 call()
     with pytest.raises(TypeError, match="object_pairs_hook"):
         zmqpack.unpackb(b"\x80", ndarray="msgpack-numpy", object_pairs_hook=list)
+
+
+def test_msgpack_numpy_through_the_socket_helpers(route):
+    """send_packed/recv_packed/serialize/deserialize take ndarray="msgpack-numpy":
+    the arrays travel inside the object, as a msgpack-numpy peer sends them."""
+    import zmq
+    ctx = zmq.Context()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    a.bind("inproc://mnp")
+    b.connect("inproc://mnp")
+    obj = {"image": np.arange(20000, dtype="<u2").reshape(100, 200), "n": np.int16(3)}
+    zmqpack.send_packed(a, obj, ndarray="msgpack-numpy")
+    frames = b.recv_multipart()
+    plain = zmqpack.deserialize(frames)  # without the option: the maps as msgpack-numpy wrote them
+    assert plain["image"][b"nd"] is True and plain["image"][b"shape"] == [100, 200]
+    assert plain["image"][b"data"] == obj["image"].tobytes()
+    assert plain["n"] == {b"nd": False, b"type": "<i2", b"data": b"\x03\x00"}
+    for send in (lambda: zmqpack.send_packed(a, obj, ndarray="msgpack-numpy"),
+                 lambda: a.send_multipart(zmqpack.serialize(obj, ndarray="msgpack-numpy"))):
+        send()
+        got = zmqpack.recv_packed(b, ndarray="msgpack-numpy")
+        same(got["image"], obj["image"])
+        assert got["n"] == np.int16(3) and type(got["n"]) is np.int16
+        assert not got["image"].flags.writeable  # a view of the received bytes
+    a.send_multipart(zmqpack.serialize(obj, ndarray="msgpack-numpy"))
+    got = zmqpack.deserialize(b.recv_multipart(copy=False), ndarray="msgpack-numpy")
+    same(got["image"], obj["image"])
+    a.close(0)
+    b.close(0)
+    ctx.term()

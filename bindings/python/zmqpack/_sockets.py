@@ -22,10 +22,13 @@ from . import _core
 DONTWAIT = _core.DONTWAIT
 _KIND_ANY, _KIND_PACKED, _KIND_NDARRAY = _core.KIND_ANY, _core.KIND_PACKED, _core.KIND_NDARRAY
 _COPY = {True: _core.COPY_ALWAYS, None: _core.COPY_DEFAULT, False: _core.COPY_NEVER}
+_SINGLE, _COPY_DEFAULT = _core.SEND_SINGLE, _core.COPY_DEFAULT
+_c_send, _c_recv = _core._send, _core._recv
 
 _np = _zmq = None
 _Socket = _AsyncSocket = None   # zmq.Socket, zmq.asyncio.Socket once _setup() ran
 _c_route = None                 # the C socket calls work on pyzmq's sockets
+_PLAIN = frozenset()            # zmq.Socket, zmqpack.Socket: the common case's socket types
 
 
 def _setup():
@@ -51,6 +54,9 @@ def _setup():
     _np, _zmq = numpy, zmq
     _Socket, _AsyncSocket = zmq.Socket, zmq.asyncio.Socket
     _c_route = _same_libzmq()
+    global _PLAIN
+    from ._context import Socket
+    _PLAIN = frozenset((zmq.Socket, Socket))
 
 
 def _same_libzmq():
@@ -248,6 +254,11 @@ def send_packed(sock, obj, topic=None, codec=None, flags=0, *, copy=None, track=
     arrays), else None. Raises zmq.Again / ZMQError from libzmq; TypeError or
     ValueError for wrong arguments, before anything is sent.
     """
+    if (_c_route and type(sock) in _PLAIN and topic is None and envelope is None and flags == 0
+            and copy is None and not packer_options):
+        # the common case first: nothing to check in Python (codec is checked in C)
+        return _c_send(sock.underlying, obj, _KIND_PACKED, codec, None, _SINGLE if single else 0,
+                       _COPY_DEFAULT, track, None)
     is_async = _socket(sock, "send_packed")
     return _send(sock, is_async, obj, _KIND_PACKED, codec, _envelope(topic, envelope, "send_packed"),
                  _flags(flags, "send_packed"), _core.SEND_SINGLE if single else 0,
@@ -263,6 +274,10 @@ def send_array(sock, A, topic=None, codec=None, flags=0, *, copy=None, track=Fal
     as send_packed(). ``recipe=True`` sends pyzmq's documented recipe instead
     (a JSON {"dtype", "shape"} frame and the raw buffer; no codec).
     """
+    if (_c_route and type(sock) in _PLAIN and topic is None and envelope is None and flags == 0
+            and copy is None and not recipe and type(A) is _np.ndarray):
+        return _c_send(sock.underlying, A, _KIND_NDARRAY, codec, None, _SINGLE if single else 0,
+                       _COPY_DEFAULT, track, None)
     is_async = _socket(sock, "send_array")
     if not isinstance(A, _np.ndarray):
         A = _np.asarray(A)
@@ -290,6 +305,9 @@ def recv_packed(sock, flags=0, *, with_topic=False, with_envelope=False, **unpac
     of this kind, and unpackb()'s exceptions for an object that does not
     decode (the whole message is taken off the socket either way).
     """
+    if _c_route and type(sock) in _PLAIN and flags == 0 and not (unpack_options or with_topic
+                                                                 or with_envelope):
+        return _c_recv(sock.underlying, 0, _KIND_PACKED, None)[1]  # the common case first
     is_async = _socket(sock, "recv_packed")
     _check_result_flags(with_topic, with_envelope, "recv_packed")
     _check_unpack_options(unpack_options)
@@ -309,6 +327,9 @@ def recv_array(sock, out=None, flags=0, *, with_topic=False, with_envelope=False
     the socket, as for any receive error). ``with_envelope``/``with_topic``
     as recv_packed(). Raises WireError, zmq.Again, ZMQError.
     """
+    if _c_route and type(sock) in _PLAIN and out is None and flags == 0 and not (with_topic or
+                                                                                  with_envelope):
+        return _c_recv(sock.underlying, 0, _KIND_NDARRAY, None)[1]  # the common case first
     is_async = _socket(sock, "recv_array")
     _check_result_flags(with_topic, with_envelope, "recv_array")
     if out is not None:
