@@ -250,7 +250,20 @@ static PyObject *core_deserialize(PyObject *Py_UNUSED(mod), PyObject *args)
     return r;
 }
 
+/* is_header(frame) -> bool: zpk_is_header(), the frame starts like a zmqpack header. */
+static PyObject *core_is_header(PyObject *Py_UNUSED(mod), PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int r = zpk_is_header(view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(r);
+}
+
 static PyMethodDef frames_methods[] = {
+    {"is_header", core_is_header, METH_O,
+     "is_header(frame) -> bool: the frame starts like a zmqpack header (zpk_is_header())."},
     {"_serialize", core_serialize, METH_VARARGS, NULL},
     {"_deserialize", core_deserialize, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},

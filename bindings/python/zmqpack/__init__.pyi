@@ -1,6 +1,6 @@
 # Type stubs for zmqpack (the Python binding of the zmqpack C library).
 import asyncio
-from typing import (Any, Awaitable, BinaryIO, Callable, Dict, Iterator, List, Literal,
+from typing import (Any, Awaitable, BinaryIO, Callable, Dict, Iterator, List, Literal, Mapping,
                     NamedTuple, Optional, Sequence, Tuple, TypeVar, Union, overload)
 
 import numpy.typing as npt
@@ -155,6 +155,7 @@ _ObjectHook = Optional[Callable[[Dict[Any, Any]], Any]]
 _PairsHook = Optional[Callable[[List[Tuple[Any, Any]]], Any]]
 _ListHook = Optional[Callable[[List[Any]], Any]]
 _ExtHook = Optional[Callable[[int, bytes], Any]]
+_Meta = Dict[str, Any]  # the other keys of a recipe's JSON header
 
 class Tracker:
     """When libzmq has let go of a zero-copy send (pyzmq's MessageTracker interface)."""
@@ -207,17 +208,20 @@ def send_packed(sock: zmq.Socket[Any], obj: Any, topic: Optional[_Topic] = ...,
 def send_array(sock: zmq.asyncio.Socket, A: _NDArray, topic: Optional[_Topic] = ...,  # type: ignore[misc]
                codec: Optional[str] = ..., flags: int = ..., *, copy: Optional[bool] = ...,
                track: bool = ..., recipe: bool = ..., single: bool = ...,
-               envelope: Optional[_Envelope] = ...) -> Awaitable[Optional[_Tracker]]: ...
+               envelope: Optional[_Envelope] = ...,
+               meta: Optional[Mapping[str, object]] = ...) -> Awaitable[Optional[_Tracker]]: ...
 @overload
 def send_array(sock: zmq.Socket[Any], A: _NDArray, topic: Optional[_Topic] = ...,
                codec: Optional[str] = ..., flags: int = ..., *, copy: Optional[bool] = ...,
                track: Literal[True], recipe: bool = ..., single: bool = ...,
-               envelope: Optional[_Envelope] = ...) -> _Tracker: ...
+               envelope: Optional[_Envelope] = ...,
+               meta: Optional[Mapping[str, object]] = ...) -> _Tracker: ...
 @overload
 def send_array(sock: zmq.Socket[Any], A: _NDArray, topic: Optional[_Topic] = ...,
                codec: Optional[str] = ..., flags: int = ..., *, copy: Optional[bool] = ...,
                track: Literal[False] = ..., recipe: bool = ..., single: bool = ...,
-               envelope: Optional[_Envelope] = ...) -> None: ...
+               envelope: Optional[_Envelope] = ...,
+               meta: Optional[Mapping[str, object]] = ...) -> None: ...
 
 @overload
 def recv_packed(sock: zmq.asyncio.Socket, flags: int = ..., *, with_envelope: Literal[True],  # type: ignore[misc]
@@ -273,6 +277,17 @@ def recv_packed(sock: zmq.Socket[Any], flags: int = ..., *, object_hook: _Object
                 keep_types: bool = ..., ndarray: _NdarrayOption = ...) -> Any: ...
 @overload
 def recv_array(sock: zmq.asyncio.Socket, out: Optional[_NDArray] = ..., flags: int = ..., *,  # type: ignore[misc]
+               with_envelope: Literal[True],
+               with_meta: Literal[True]) -> Awaitable[Tuple[List[bytes], _Meta, _NDArray]]: ...
+@overload
+def recv_array(sock: zmq.asyncio.Socket, out: Optional[_NDArray] = ..., flags: int = ..., *,  # type: ignore[misc]
+               with_topic: Literal[True],
+               with_meta: Literal[True]) -> Awaitable[Tuple[Optional[bytes], _Meta, _NDArray]]: ...
+@overload
+def recv_array(sock: zmq.asyncio.Socket, out: Optional[_NDArray] = ..., flags: int = ..., *,  # type: ignore[misc]
+               with_meta: Literal[True]) -> Awaitable[Tuple[_Meta, _NDArray]]: ...
+@overload
+def recv_array(sock: zmq.asyncio.Socket, out: Optional[_NDArray] = ..., flags: int = ..., *,  # type: ignore[misc]
                with_envelope: Literal[True]) -> Awaitable[Tuple[List[bytes], _NDArray]]: ...
 @overload
 def recv_array(sock: zmq.asyncio.Socket, out: Optional[_NDArray] = ..., flags: int = ..., *,  # type: ignore[misc]
@@ -280,6 +295,17 @@ def recv_array(sock: zmq.asyncio.Socket, out: Optional[_NDArray] = ..., flags: i
 @overload
 def recv_array(sock: zmq.asyncio.Socket, out: Optional[_NDArray] = ...,  # type: ignore[misc]
                flags: int = ...) -> Awaitable[_NDArray]: ...
+@overload
+def recv_array(sock: zmq.Socket[Any], out: Optional[_NDArray] = ..., flags: int = ..., *,
+               with_envelope: Literal[True],
+               with_meta: Literal[True]) -> Tuple[List[bytes], _Meta, _NDArray]: ...
+@overload
+def recv_array(sock: zmq.Socket[Any], out: Optional[_NDArray] = ..., flags: int = ..., *,
+               with_topic: Literal[True],
+               with_meta: Literal[True]) -> Tuple[Optional[bytes], _Meta, _NDArray]: ...
+@overload
+def recv_array(sock: zmq.Socket[Any], out: Optional[_NDArray] = ..., flags: int = ..., *,
+               with_meta: Literal[True]) -> Tuple[_Meta, _NDArray]: ...
 @overload
 def recv_array(sock: zmq.Socket[Any], out: Optional[_NDArray] = ..., flags: int = ..., *,
                with_envelope: Literal[True]) -> Tuple[List[bytes], _NDArray]: ...
@@ -321,8 +347,8 @@ class Socket(zmq.Socket[Any]):
                     ndarray: _NdarrayOption = ...) -> Optional[_Tracker]: ...
     def send_array(self, A: _NDArray, topic: Optional[_Topic] = ..., codec: Optional[str] = ...,
                    flags: int = ..., *, copy: Optional[bool] = ..., track: bool = ...,
-                   recipe: bool = ..., single: bool = ...,
-                   envelope: Optional[_Envelope] = ...) -> Optional[_Tracker]: ...
+                   recipe: bool = ..., single: bool = ..., envelope: Optional[_Envelope] = ...,
+                   meta: Optional[Mapping[str, object]] = ...) -> Optional[_Tracker]: ...
     @overload
     def recv_packed(self, flags: int = ..., *, with_envelope: Literal[True],
                     object_hook: _ObjectHook = ..., list_hook: _ListHook = ...,
@@ -349,6 +375,17 @@ class Socket(zmq.Socket[Any]):
                     ext_hook: _ExtHook = ..., max_str_len: int = ..., max_bin_len: int = ...,
                     max_array_len: int = ..., max_map_len: int = ..., max_ext_len: int = ...,
                     keep_types: bool = ..., ndarray: _NdarrayOption = ...) -> Any: ...
+    @overload
+    def recv_array(self, out: Optional[_NDArray] = ..., flags: int = ..., *,
+                   with_envelope: Literal[True],
+                   with_meta: Literal[True]) -> Tuple[List[bytes], _Meta, _NDArray]: ...
+    @overload
+    def recv_array(self, out: Optional[_NDArray] = ..., flags: int = ..., *,
+                   with_topic: Literal[True],
+                   with_meta: Literal[True]) -> Tuple[Optional[bytes], _Meta, _NDArray]: ...
+    @overload
+    def recv_array(self, out: Optional[_NDArray] = ..., flags: int = ..., *,
+                   with_meta: Literal[True]) -> Tuple[_Meta, _NDArray]: ...
     @overload
     def recv_array(self, out: Optional[_NDArray] = ..., flags: int = ..., *,
                    with_envelope: Literal[True]) -> Tuple[List[bytes], _NDArray]: ...

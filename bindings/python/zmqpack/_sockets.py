@@ -15,6 +15,7 @@ with ``deserialize()``. Both go through the same encoder and decoder of the
 C library, so both put the same frames on the wire (tests/test_routes.py).
 With a ``zmq.asyncio`` socket the helpers return awaitables.
 """
+import json
 import os
 
 from . import _core
@@ -266,16 +267,18 @@ def send_packed(sock, obj, topic=None, codec=None, flags=0, *, copy=None, track=
 
 
 def send_array(sock, A, topic=None, codec=None, flags=0, *, copy=None, track=False,
-               recipe=False, single=False, envelope=None):
+               recipe=False, single=False, envelope=None, meta=None):
     """Send numpy array ``A`` (any dtype zmqpack knows, any layout: C and F
     order travel as they are, other views are made C-contiguous once).
 
     ``copy``/``track``/``topic``/``envelope``/``codec``/``flags``/``single``
     as send_packed(). ``recipe=True`` sends pyzmq's documented recipe instead
-    (a JSON {"dtype", "shape"} frame and the raw buffer; no codec).
+    (a JSON {"dtype", "shape"} frame and the raw buffer; no codec); ``meta``
+    (a dict of JSON values) adds its keys to that JSON header in front, as
+    imagezmq's ``{"msg": "cam1", "dtype", "shape"}``.
     """
     if (_c_route and type(sock) in _PLAIN and topic is None and envelope is None and flags == 0
-            and copy is None and not recipe and type(A) is _np.ndarray):
+            and copy is None and not recipe and meta is None and type(A) is _np.ndarray):
         return _c_send(sock.underlying, A, _KIND_NDARRAY, codec, None, _SINGLE if single else 0,
                        _COPY_DEFAULT, track, None)
     is_async = _socket(sock, "send_array")
@@ -285,8 +288,34 @@ def send_array(sock, A, topic=None, codec=None, flags=0, *, copy=None, track=Fal
         raise ValueError("send_array: recipe=True sends pyzmq's recipe, whose buffer is raw: "
                          "codec must be None (got %r)" % (codec,))
     send_flags = (_core.SEND_SINGLE if single else 0) | (_core.SEND_RECIPE if recipe else 0)
-    return _send(sock, is_async, A, _KIND_NDARRAY, codec, _envelope(topic, envelope, "send_array"),
-                 _flags(flags, "send_array"), send_flags, _copy(copy, "send_array"), track, None)
+    env = _envelope(topic, envelope, "send_array")
+    if meta is not None:
+        return _send_with_meta(sock, A, env, _flags(flags, "send_array"), send_flags,
+                               _copy(copy, "send_array"), track, meta, recipe)
+    return _send(sock, is_async, A, _KIND_NDARRAY, codec, env, _flags(flags, "send_array"),
+                 send_flags, _copy(copy, "send_array"), track, None)
+
+
+def _send_with_meta(sock, A, env, flags, send_flags, mode, track, meta, recipe):
+    """The recipe with more keys in its JSON header: the library's frames, the
+    header's keys put behind meta's (the C calls have no such option yet, so
+    this send goes through pyzmq on either route)."""
+    if not recipe:
+        raise ValueError("send_array: meta= rides in the recipe's JSON header: give recipe=True")
+    if not isinstance(meta, dict):
+        raise TypeError("send_array: meta must be a dict, not %s" % type(meta).__name__)
+    clash = {"dtype", "shape"} & set(meta)
+    if clash:
+        raise ValueError("send_array: meta cannot set %s (the array's own)" % ", ".join(sorted(clash)))
+    try:
+        extra = json.dumps(meta)
+    except (TypeError, ValueError) as e:
+        raise TypeError("send_array: meta must hold JSON values: %s" % e) from None
+    frames = _core._serialize(A, _KIND_NDARRAY, None, env, send_flags, mode, None)
+    i = len(env or ())
+    header = json.loads(bytes(frames[i]))
+    frames[i] = json.dumps(dict(json.loads(extra), **header)).encode()
+    return sock.send_multipart(frames, flags, copy=False, track=track)
 
 
 # -- receive ----------------------------------------------------------------------------
@@ -315,7 +344,8 @@ def recv_packed(sock, flags=0, *, with_topic=False, with_envelope=False, **unpac
     return _then(r, lambda got: _result(got, with_topic, with_envelope, "recv_packed"))
 
 
-def recv_array(sock, out=None, flags=0, *, with_topic=False, with_envelope=False):
+def recv_array(sock, out=None, flags=0, *, with_topic=False, with_envelope=False,
+               with_meta=False):
     """Receive an ndarray message (or pyzmq's recipe) as an ndarray.
 
     Without ``out`` the array aliases the received message when it arrived
@@ -325,10 +355,14 @@ def recv_array(sock, out=None, flags=0, *, with_topic=False, with_envelope=False
     into it and ``out`` is returned; a message of another dtype or shape
     raises ValueError and leaves ``out`` untouched (the message is taken off
     the socket, as for any receive error). ``with_envelope``/``with_topic``
-    as recv_packed(). Raises WireError, zmq.Again, ZMQError.
+    as recv_packed(). ``with_meta`` returns ``(meta, array)``: the keys of a
+    recipe's JSON header other than dtype and shape (imagezmq's
+    ``{"msg": "cam1"}``), ``{}`` for a zmqpack message; with an envelope or a
+    topic too, ``(envelope or topic, meta, array)``. Raises WireError,
+    zmq.Again, ZMQError.
     """
-    if _c_route and type(sock) in _PLAIN and out is None and flags == 0 and not (with_topic or
-                                                                                  with_envelope):
+    if _c_route and type(sock) in _PLAIN and out is None and flags == 0 and not (
+            with_topic or with_envelope or with_meta):
         return _c_recv(sock.underlying, 0, _KIND_NDARRAY, None)[1]  # the common case first
     is_async = _socket(sock, "recv_array")
     _check_result_flags(with_topic, with_envelope, "recv_array")
@@ -338,13 +372,27 @@ def recv_array(sock, out=None, flags=0, *, with_topic=False, with_envelope=False
                             % type(out).__name__)
         if not out.flags.writeable:
             raise ValueError("recv_array: out is read-only")
-    r = _recv(sock, is_async, _KIND_NDARRAY, _flags(flags, "recv_array"), None)
+    flags = _flags(flags, "recv_array")
+    if with_meta:  # the header frame is needed: the frames come through pyzmq
+        r = sock.recv_multipart(flags, copy=False)
+    else:
+        r = _recv(sock, is_async, _KIND_NDARRAY, flags, None)
 
     def shape(got):
-        envelope, A = got
+        if with_meta:
+            frames = got
+            envelope, A = _core._deserialize(frames, _KIND_NDARRAY, None)
+            head = frames[len(envelope)]
+            meta = {} if _core.is_header(head) else \
+                {k: v for k, v in json.loads(bytes(head)).items() if k not in ("dtype", "shape")}
+        else:
+            envelope, A = got
         if out is not None:
             A = _into(out, A)
-        return _result((envelope, A), with_topic, with_envelope, "recv_array")
+        res = _result((envelope, A), with_topic, with_envelope, "recv_array")
+        if not with_meta:
+            return res
+        return (meta, res) if res is A else (res[0], meta, A)
     return _then(r, shape)
 
 

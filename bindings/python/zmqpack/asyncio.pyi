@@ -1,11 +1,11 @@
 # Type stubs for zmqpack.asyncio: the zmq.asyncio pair whose sockets have the
 # zmqpack methods, each returning an awaitable.
-from typing import Any, Awaitable, List, Literal, Optional, Tuple, overload
+from typing import Any, Awaitable, List, Literal, Mapping, Optional, Tuple, overload
 
 import zmq.asyncio
 
-from . import (_Default, _Envelope, _ExtHook, _ListHook, _NDArray, _NdarrayOption, _ObjectHook,
-               _PairsHook, _Topic, _Tracker)
+from . import (_Default, _Envelope, _ExtHook, _ListHook, _Meta, _NDArray, _NdarrayOption,
+               _ObjectHook, _PairsHook, _Topic, _Tracker)
 
 class Socket(zmq.asyncio.Socket):
     """A zmq.asyncio.Socket with send_packed, recv_packed, send_array, recv_array
@@ -19,8 +19,8 @@ class Socket(zmq.asyncio.Socket):
                     ndarray: _NdarrayOption = ...) -> Awaitable[Optional[_Tracker]]: ...
     def send_array(self, A: _NDArray, topic: Optional[_Topic] = ..., codec: Optional[str] = ...,
                    flags: int = ..., *, copy: Optional[bool] = ..., track: bool = ...,
-                   recipe: bool = ..., single: bool = ...,
-                   envelope: Optional[_Envelope] = ...) -> Awaitable[Optional[_Tracker]]: ...
+                   recipe: bool = ..., single: bool = ..., envelope: Optional[_Envelope] = ...,
+                   meta: Optional[Mapping[str, object]] = ...) -> Awaitable[Optional[_Tracker]]: ...
     @overload
     def recv_packed(self, flags: int = ..., *, with_envelope: Literal[True],
                     object_hook: _ObjectHook = ..., list_hook: _ListHook = ...,
@@ -48,6 +48,17 @@ class Socket(zmq.asyncio.Socket):
                     max_array_len: int = ..., max_map_len: int = ..., max_ext_len: int = ...,
                     keep_types: bool = ...,
                     ndarray: _NdarrayOption = ...) -> Awaitable[Any]: ...
+    @overload
+    def recv_array(self, out: Optional[_NDArray] = ..., flags: int = ..., *,
+                   with_envelope: Literal[True],
+                   with_meta: Literal[True]) -> Awaitable[Tuple[List[bytes], _Meta, _NDArray]]: ...
+    @overload
+    def recv_array(self, out: Optional[_NDArray] = ..., flags: int = ..., *,
+                   with_topic: Literal[True],
+                   with_meta: Literal[True]) -> Awaitable[Tuple[Optional[bytes], _Meta, _NDArray]]: ...
+    @overload
+    def recv_array(self, out: Optional[_NDArray] = ..., flags: int = ..., *,
+                   with_meta: Literal[True]) -> Awaitable[Tuple[_Meta, _NDArray]]: ...
     @overload
     def recv_array(self, out: Optional[_NDArray] = ..., flags: int = ..., *,
                    with_envelope: Literal[True]) -> Awaitable[Tuple[List[bytes], _NDArray]]: ...
