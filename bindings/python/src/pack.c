@@ -535,6 +535,10 @@ static PyObject *s_dtype_attr(PyArray_Descr *d, const char *name)
  *                   gets here, as with msgpack-python)
  *   complex        {b"complex": True, b"data": repr(c)} (not with keep_types)
  * Object arrays are refused: msgpack-numpy sends them as a pickle.
+ * Not zpk_write_msgpack_numpy() (zmqpack/interop.h): it writes the dtypes
+ * zmqpack carries with msgpack 1.0's defaults, where this must follow every
+ * packer option (use_bin_type=False writes the keys as str) and every numpy
+ * dtype msgpack-numpy writes (structured, strings, datetimes).
  */
 static int pack_msgpack_numpy(PackerObject *pk, PyObject *o, int nest, int *handled)
 {

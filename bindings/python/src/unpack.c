@@ -297,6 +297,9 @@ static int check_key(uctx_t *c, PyObject *k)
  *
  * Arrays are read-only views of the input's bytes (no copy) when the caller
  * gave the object holding them (uctx_t.src); otherwise of one copy.
+ * Not zpk_node_get_msgpack_numpy() (zmqpack/interop.h): it reads document
+ * nodes, where this builds Python objects straight from the bytes, and it
+ * leaves out the structured and string dtypes msgpack-numpy writes.
  */
 typedef struct {
     const void *p; /* the bytes of the last b"data" bin of the map being built */
