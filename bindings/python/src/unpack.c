@@ -780,6 +780,10 @@ int zpy_uopts_from_kwargs(uopts_t *o, PyObject *kwargs, Py_ssize_t base)
              *object_pairs_hook = Py_None, *ext_hook = Py_None, *ndarray = Py_None;
     int use_list = 1, raw = 0, timestamp = 0, strict_map_key = 1, keep_types = 0;
     Py_ssize_t msl = -1, mbl = -1, mal = -1, mml = -1, mel = -1;
+    if (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) /* every received message: no parsing */
+        return zpy_uopts_parse(o, object_hook, list_hook, use_list, raw, timestamp,
+                               strict_map_key, unicode_errors, object_pairs_hook, ext_hook, msl,
+                               mbl, mal, mml, mel, keep_types, ndarray, base);
     PyObject *empty = PyTuple_New(0);
     int ok = empty && PyArg_ParseTupleAndKeywords(
                           empty, kwargs, "|$OOppipOOOnnnnnpO", kwlist, &object_hook,
