@@ -233,7 +233,8 @@ typedef struct {
     Py_buffer *env_views;
     size_t n_env;
     PackerObject *pk;  /* ZPY_KIND_PACKED: the packer holding the object */
-    int pk_shared;
+    int pk_shared;     /* pk is the module's message packer (its buffer reused) */
+    int pk_configured; /* pk has options of this message's (back to the defaults after) */
     zpk_ndarray_t *za; /* narr ndarrays over the buffers of h */
     size_t narr;
     zpy_hold_t *h;

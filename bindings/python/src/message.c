@@ -263,14 +263,9 @@ static int s_out_ndarrays(zpy_out_t *m, PyObject *arrays, int mode, int track)
     return 0;
 }
 
-int zpy_out_init(zpy_out_t *m, PyObject *value, int kind, PyObject *codec, PyObject *envelope,
-                 int flags, int mode, int track, PyObject *packer_kw)
+static int s_out_fill(zpy_out_t *m, PyObject *value, int kind, PyObject *codec,
+                      PyObject *envelope, int mode, int track, PyObject *packer_kw)
 {
-    memset(m, 0, sizeof *m);
-    zpk_send_opts_init(&m->o);
-    m->o.flags = flags;
-    m->track = track;
-    zpy_drain();
     if (s_out_codec(m, codec) < 0 || s_out_envelope(m, envelope) < 0)
         return -1;
     PyObject *arrays;
@@ -290,6 +285,7 @@ int zpy_out_init(zpy_out_t *m, PyObject *value, int kind, PyObject *codec, PyObj
             return -1;
         if (m->pk_shared)
             g_msg_packer_busy = 1;
+        m->pk_configured = packer_kw != NULL;
         if ((packer_kw && zpy_packer_configure(m->pk, packer_kw) < 0) ||
             (!m->pk->ndarrays && !(m->pk->ndarrays = PyList_New(0))))
             return -1;
@@ -302,6 +298,21 @@ int zpy_out_init(zpy_out_t *m, PyObject *value, int kind, PyObject *codec, PyObj
     int rc = s_out_ndarrays(m, arrays, mode, track);
     Py_DECREF(arrays);
     return rc;
+}
+
+int zpy_out_init(zpy_out_t *m, PyObject *value, int kind, PyObject *codec, PyObject *envelope,
+                 int flags, int mode, int track, PyObject *packer_kw)
+{
+    memset(m, 0, sizeof *m);
+    zpk_send_opts_init(&m->o);
+    m->o.flags = flags;
+    m->track = track;
+    zpy_drain();
+    if (s_out_fill(m, value, kind, codec, envelope, mode, track, packer_kw) < 0) {
+        zpy_out_free(m, m->h); /* nothing was given to the library */
+        return -1;
+    }
+    return 0;
 }
 
 /* What the library did with the message decides who releases the ndarrays'
@@ -349,6 +360,8 @@ void zpy_out_free(zpy_out_t *m, zpy_hold_t *h)
     PyMem_Free(m->env_frames);
     PackerObject *pk = m->pk;
     if (pk) {
+        PyObject *et, *ev, *tb; /* the caller's exception (a failed send) survives this */
+        PyErr_Fetch(&et, &ev, &tb);
         if (pk->ndarrays &&
             PyList_SetSlice(pk->ndarrays, 0, PyList_GET_SIZE(pk->ndarrays), NULL) < 0)
             Py_CLEAR(pk->ndarrays);
@@ -358,11 +371,12 @@ void zpy_out_free(zpy_out_t *m, zpy_hold_t *h)
                 zpk_writer_init_growable(&pk->b, 1024);
             }
             zpk_writer_reset(&pk->b);
-            if (zpy_packer_configure(pk, NULL) < 0) /* back to the defaults */
+            if (m->pk_configured && zpy_packer_configure(pk, NULL) < 0) /* the defaults again */
                 PyErr_WriteUnraisable((PyObject *)pk);
             g_msg_packer_busy = 0;
         }
         Py_DECREF(pk);
+        PyErr_Restore(et, ev, tb);
     }
     memset(m, 0, sizeof *m);
 }
@@ -468,6 +482,17 @@ out:
     return obj;
 }
 
+/* _msg_packer_busy() -> bool: for the tests, that no send left it taken. */
+static PyObject *core_msg_packer_busy(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(g_msg_packer_busy);
+}
+
+static PyMethodDef message_methods[] = {
+    {"_msg_packer_busy", core_msg_packer_busy, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
 int zpy_message_init(PyObject *m)
 {
     g_msg_packer = zpy_packer_new();
@@ -478,5 +503,5 @@ int zpy_message_init(PyObject *m)
         Py_DECREF(&TrackerType);
         return -1;
     }
-    return 0;
+    return PyModule_AddFunctions(m, message_methods);
 }

@@ -236,6 +236,8 @@ def test_wrong_arguments_fail_before_anything_is_sent(pair):
     for call, exc, text in cases:
         with pytest.raises(exc, match=text):
             call()
+        # a refused send leaves the module's message packer free for the next one
+        assert not zmqpack._core._msg_packer_busy()
     with pytest.raises(zmq.Again):  # nothing was sent by any of them
         zmqpack.recv_packed(b, zmq.DONTWAIT)
     b.rcvtimeo = 50
