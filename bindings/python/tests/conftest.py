@@ -3,8 +3,6 @@ import pathlib
 
 import pytest
 
-import zmqpack
-
 DATA = pathlib.Path(os.environ.get("ZPK_SHARED_DATA")
                     or pathlib.Path(__file__).resolve().parents[3] / ".." / "shared" / "data")
 CORPUS = ["twitter", "citm_catalog", "canada", "github"]
@@ -25,6 +23,7 @@ def corpus():
 def route(request, monkeypatch):
     """Every socket test runs on both routes: the C socket calls, and the
     frames through pyzmq (what a pyzmq with its own libzmq gets)."""
+    import zmqpack  # here: check_install.py runs without the build tree on the path
     zmqpack._sockets._setup()
     monkeypatch.setattr(zmqpack._sockets, "_c_route", request.param == "c")
     return request.param
