@@ -96,6 +96,16 @@ static inline uint64_t rd64(const uint8_t *p)
 }
 
 /* ---- pack.c ------------------------------------------------------------------ */
+/* A large bin value left out of the writer until the bytes are made (pack.c). */
+typedef struct {
+    size_t at;       /* where it goes: the writer's size when it was met */
+    uint8_t head[8]; /* its header */
+    size_t nhead;
+    const void *p;   /* its body */
+    size_t n;
+    PyObject *owner; /* keeps p alive: a bytes object or an ndarray */
+} zpy_chunk_t;
+
 typedef struct {
     PyObject_HEAD
     zpk_writer_t b;       /* the library's growable writer (valid when w_ready) */
@@ -110,6 +120,10 @@ typedef struct {
     int datetime;
     int keep_types;
     int ndarray_mode;     /* ZPY_NDARRAY_*: how ndarrays and numpy scalars are packed */
+    int defer;            /* the result is bytes made at once: large bins may wait as chunks */
+    zpy_chunk_t *chunks;
+    Py_ssize_t nchunks, chunks_cap;
+    size_t chunk_bytes;
     Py_ssize_t exports;
     PyObject *ndarrays; /* mixed messages: ndarrays met so far, or NULL */
 } PackerObject;

@@ -193,15 +193,98 @@ static int pack_pylong(PackerObject *pk, PyObject *o, int *overflow)
     return -1;
 }
 
+/*
+ * Large bins and packb(): when the result is a bytes object made at once
+ * (packb(), Packer.pack() with autoreset), a large bin of an object that
+ * keeps its memory (a bytes object, an ndarray's data) is not written but
+ * noted as a chunk (its header, encoded by the library, and where its body
+ * is), and copied once, straight into the bytes object, when it is made: one
+ * copy of the data instead of two. The writer never sees the value, which it
+ * allows while an object is being written (it checks counts only when asked).
+ * (An ndarray changed by a `default` callback later in the same call would
+ * show its later values; msgpack-python would show the earlier ones.)
+ */
+#define DEFER_MIN ((size_t)16 * 1024) /* smaller bins are copied: cheaper than a chunk */
+
+static void s_chunks_clear(PackerObject *pk)
+{
+    for (Py_ssize_t i = 0; i < pk->nchunks; i++)
+        Py_DECREF(pk->chunks[i].owner);
+    pk->nchunks = 0;
+    pk->chunk_bytes = 0;
+}
+
+/* A whole bin: header and body, or a chunk. */
+static int put_bin(PackerObject *pk, const void *p, size_t n, PyObject *owner)
+{
+    if (!pk->defer || n < DEFER_MIN || !owner) {
+        put_bin_hdr(&pk->b, n, pk->use_bin_type);
+        return put_body(&pk->b, p, n);
+    }
+    if (pk->nchunks == pk->chunks_cap) {
+        Py_ssize_t cap = pk->chunks_cap ? 2 * pk->chunks_cap : 8;
+        zpy_chunk_t *c = PyMem_Realloc(pk->chunks, (size_t)cap * sizeof *c);
+        if (!c) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        pk->chunks = c;
+        pk->chunks_cap = cap;
+    }
+    zpy_chunk_t *c = &pk->chunks[pk->nchunks];
+    zpk_writer_t hw; /* the header, as the writer writes it */
+    zpk_writer_init_buffer(&hw, c->head, sizeof c->head);
+    put_bin_hdr(&hw, n, pk->use_bin_type);
+    if (zpy_writer_check(&hw) < 0)
+        return -1;
+    c->nhead = zpk_writer_size(&hw);
+    c->at = zpk_writer_size(&pk->b);
+    c->p = p;
+    c->n = n;
+    c->owner = Py_NewRef(owner);
+    pk->nchunks++;
+    pk->chunk_bytes += c->nhead + n;
+    return 0;
+}
+
+/* The packed bytes: the writer's, with the chunks in their places. */
+static PyObject *s_packed_bytes(PackerObject *pk)
+{
+    const char *w = (const char *)zpk_writer_data(&pk->b);
+    size_t wn = zpk_writer_size(&pk->b);
+    if (pk->nchunks == 0)
+        return PyBytes_FromStringAndSize(w ? w : "", (Py_ssize_t)wn);
+    PyObject *r = NULL;
+    if (wn + pk->chunk_bytes > (size_t)PY_SSIZE_T_MAX)
+        PyErr_NoMemory();
+    else
+        r = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(wn + pk->chunk_bytes));
+    if (r) {
+        char *dst = PyBytes_AS_STRING(r);
+        size_t from = 0;
+        for (Py_ssize_t i = 0; i < pk->nchunks; i++) {
+            const zpy_chunk_t *c = &pk->chunks[i];
+            memcpy(dst, w + from, c->at - from);
+            dst += c->at - from;
+            memcpy(dst, c->head, c->nhead);
+            dst += c->nhead;
+            memcpy(dst, c->p, c->n);
+            dst += c->n;
+            from = c->at;
+        }
+        memcpy(dst, w + from, wn - from);
+    }
+    s_chunks_clear(pk);
+    return r;
+}
+
 static int pack_bytes_like(PackerObject *pk, const char *data, Py_ssize_t n, PyObject *o)
 {
     if (n > ITEM_LIMIT) {
         PyErr_Format(PyExc_ValueError, "%.200s object is too large", Py_TYPE(o)->tp_name);
         return -1;
     }
-    if (put_bin_hdr(&pk->b, (size_t)n, pk->use_bin_type) < 0)
-        return -1;
-    return put_body(&pk->b, data, (size_t)n);
+    return put_bin(pk, data, (size_t)n, PyBytes_CheckExact(o) ? o : NULL);
 }
 
 static int pack_dict(PackerObject *pk, PyObject *o, int nest)
@@ -351,10 +434,13 @@ static int pack_datetime(PackerObject *pk, PyObject *o)
 static int pack_as_ext(PackerObject *pk, int code, PyObject *payload, int nest)
 {
     wbuf_t saved = pk->b;
+    int defer = pk->defer; /* chunks belong to the outer writer */
+    pk->defer = 0;
     zpk_writer_init_growable(&pk->b, 64);
     int rc = zpy_pack_obj(pk, payload, nest - 1);
     wbuf_t inner = pk->b;
     pk->b = saved;
+    pk->defer = defer;
     if (rc == 0)
         rc = zpy_writer_check(&inner);
     if (rc == 0) {
@@ -589,8 +675,8 @@ static int pack_msgpack_numpy(PackerObject *pk, PyObject *o, int nest, int *hand
         for (int i = 0; i < PyArray_NDIM(c); i++)
             put_uint(&pk->b, (uint64_t)PyArray_DIM(c, i));
         put_bin_key(pk, "data", 4);
-        put_bin_hdr(&pk->b, (size_t)nbytes, pk->use_bin_type);
-        put_body(&pk->b, PyArray_DATA(c), (size_t)nbytes);
+        if (put_bin(pk, PyArray_DATA(c), (size_t)nbytes, (PyObject *)c) < 0)
+            goto nd_done;
         rc = 0;
     nd_done:
         Py_DECREF(type);
@@ -868,6 +954,8 @@ static int Packer_init(PackerObject *self, PyObject *args, PyObject *kwds)
 
 static void Packer_dealloc(PackerObject *self)
 {
+    s_chunks_clear(self);
+    PyMem_Free(self->chunks);
     Py_CLEAR(self->ndarrays);
     Py_CLEAR(self->default_fn);
     Py_CLEAR(self->unicode_errors_obj);
@@ -899,13 +987,12 @@ static PyObject *packer_finish(PackerObject *self, int rc, Py_ssize_t start)
         rc = zpy_writer_check(&self->b);
     if (rc < 0) {
         /* as msgpack-python: an exception empties the buffer */
+        s_chunks_clear(self);
         zpk_writer_reset(&self->b);
         return NULL;
     }
     if (self->autoreset) {
-        const uint8_t *d = zpk_writer_data(&self->b);
-        PyObject *r = PyBytes_FromStringAndSize(d ? (const char *)d : "",
-                                                (Py_ssize_t)zpk_writer_size(&self->b));
+        PyObject *r = s_packed_bytes(self);
         zpk_writer_reset(&self->b);
         return r;
     }
@@ -917,7 +1004,9 @@ static PyObject *Packer_pack(PackerObject *self, PyObject *obj)
     if (packer_check_exports(self) < 0)
         return NULL;
     Py_ssize_t start = 0;
+    self->defer = self->autoreset; /* the bytes are made before pack() returns */
     int rc = zpy_pack_obj(self, obj, PACK_RECURSE_LIMIT);
+    self->defer = 0;
     return packer_finish(self, rc, start);
 }
 
@@ -1137,14 +1226,15 @@ static PyObject *core_packb(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_
     if (kwnames == NULL || s_packer_options(pk, args + nargs, kwnames) == 0) {
         g_default_packer_busy = 1;
         zpk_writer_reset(&pk->b);
+        pk->defer = 1;
         int rc = zpy_pack_obj(pk, args[0], PACK_RECURSE_LIMIT);
+        pk->defer = 0;
         if (rc == 0)
             rc = zpy_writer_check(&pk->b);
-        if (rc == 0) {
-            const uint8_t *d = zpk_writer_data(&pk->b);
-            r = PyBytes_FromStringAndSize(d ? (const char *)d : "",
-                                          (Py_ssize_t)zpk_writer_size(&pk->b));
-        }
+        if (rc == 0)
+            r = s_packed_bytes(pk);
+        else
+            s_chunks_clear(pk);
         g_default_packer_busy = !shared;
     }
     if (!shared) {

@@ -626,3 +626,27 @@ def test_except_msgpack_catches_zmqpack(name):
     if name in raisers:
         with pytest.raises(getattr(msgpack, name)):
             raisers[name]()
+
+
+def test_large_bins_are_identical_however_they_are_packed():
+    """Large bytes bodies go into packb()'s result with one copy (noted while
+    packing, copied when the bytes are made): the bytes are msgpack-python's
+    whatever the mix of sizes, positions, nesting and Packer modes."""
+    big = [b"x" * 20000, b"y" * 16384, b"z" * 16383, bytearray(b"q" * 40000), memoryview(b"m" * 30000)]
+    objs = [big, {"k": big[0], "s": "s" * 30000, "n": [big[1], 1, big[2]]}, [b"a", big[0], b"b"],
+            (big[0], big[0]), b"", big[0]]
+    for o in objs:
+        want = msgpack.packb(o)
+        assert zmqpack.packb(o) == want
+        assert zmqpack.Packer().pack(o) == want
+        p = zmqpack.Packer(autoreset=False)
+        p.pack(o)
+        p.pack(o)
+        assert p.bytes() == want + want
+        assert zmqpack.unpackb(zmqpack.packb(o, keep_types=True), keep_types=True) == \
+            zmqpack.unpackb(zmqpack.packb(o, keep_types=True), keep_types=True)
+    t = (big[0], [big[1]])  # chunks inside a keep_types ext stay inside it
+    assert zmqpack.unpackb(zmqpack.packb(t, keep_types=True), keep_types=True) == (big[0], [big[1]])
+    with pytest.raises(TypeError):  # an error after a chunk leaves nothing behind
+        zmqpack.packb([big[0], object()])
+    assert zmqpack.packb([big[0]]) == msgpack.packb([big[0]])
