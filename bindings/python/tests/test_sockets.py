@@ -341,7 +341,7 @@ def test_c_echo_mixed_and_packed(tcp, codec):
 
 # -- asyncio ----------------------------------------------------------------------
 
-def test_asyncio_sockets():
+def test_asyncio_sockets(route):
     async def main():
         ctx = zmq.asyncio.Context()
         a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
