@@ -356,7 +356,7 @@ def test_pub_into_cat_lossless_and_compressed():
     assert p.returncode == 0, p.stderr
     rc, got, err = finish(c)
     assert rc == 0, err
-    assert got[0]["topic"] is None
+    assert "topic" not in got[0] and "envelope" not in got[0]  # PULL, no envelope
     assert got[0]["object"] == obj
     assert got[0]["wire"] < 2000  # compressed on the wire
 
@@ -416,6 +416,113 @@ def test_cat_rep_echoes_requests():
     ctx.term()
     rc, got, err = finish(c)
     assert rc == 0 and got[0]["kind"] == "foreign"
+
+
+# ---- every socket pattern with the tool alone: envelopes and replies ------------------
+
+HEX_ID = re.compile(r"^0x[0-9a-f]+$")
+
+
+def lines_of(out):
+    return [json.loads(l) for l in out.splitlines()]
+
+
+@pytest.mark.parametrize("cat_type,pub_type,envelope", [
+    ("rep", "req", None),            # REQ/REP: libzmq keeps the envelope to itself
+    ("router", "req", ["id", ""]),   # a ROUTER sees the identity and REQ's delimiter
+    ("router", "dealer", ["id", ""]),
+    ("rep", "dealer", None),         # a DEALER sends REQ's delimiter, so REP answers it
+    ("dealer", "dealer", [""]),
+])
+def test_request_reply_patterns(cat_type, pub_type, envelope):
+    """zpk pub (REQ or DEALER) prints every reply; zpk cat (REP, ROUTER or DEALER) shows each
+    request with its envelope and sends it back."""
+    c, ep = cat_bg("--type", cat_type, "--count", "2")
+    p = run("pub", "--type", pub_type, "--timeout", "20000", ep, input=b'{"q": 1}\n[2, "x"]\n')
+    rc, got, err = finish(c)
+    assert (rc, p.returncode) == (0, 0), (err, p.stderr)
+    assert [g["object"] for g in got] == [{"q": 1}, [2, "x"]]
+    for g in got:
+        if envelope is None:
+            assert "envelope" not in g
+        else:
+            assert len(g["envelope"]) == len(envelope)
+            for shown, want in zip(g["envelope"], envelope):
+                assert HEX_ID.match(shown) if want == "id" else shown == want, g
+        assert g["kind"] == "packed" and g["frames"] == 1
+    replies = lines_of(p.stdout)
+    assert [r["object"] for r in replies] == [{"q": 1}, [2, "x"]]
+    assert all(r.get("envelope", []) == ([""] if pub_type == "dealer" else []) for r in replies)
+    assert [r["wire"] for r in replies] == [g["wire"] for g in got]
+
+
+def test_dealer_arrays_through_a_broker(tmp_path):
+    """A DEALER's array requests through a ROUTER/DEALER broker (pyzmq's zmq.proxy) to zpk cat
+    as a ROUTER: two hops of envelope arrive, the echo finds its way back."""
+    ctx = zmq.Context()
+    front, back = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
+    control, stop = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    for s in (front, back, control, stop):
+        s.linger = 0
+    control.bind("inproc://broker-control")
+    stop.connect("inproc://broker-control")
+    fport = front.bind_to_random_port("tcp://127.0.0.1")
+    c, ep = cat_bg("--type", "router", "--count", "2")
+    back.connect(ep)
+
+    def broker():
+        try:
+            zmq.proxy_steerable(front, back, None, control)
+        finally:
+            for s in (front, back, control):
+                s.close()
+
+    thread = threading.Thread(target=broker, daemon=True)
+    thread.start()
+    try:
+        np.save(tmp_path / "a.npy", np.arange(12, dtype="<i2").reshape(3, 4))
+        a = str(tmp_path / "a.npy")
+        p = run("pub", "--type", "dealer", "--timeout", "20000", f"tcp://127.0.0.1:{fport}",
+                "--npy", a, a)
+        rc, got, err = finish(c)
+        assert (rc, p.returncode) == (0, 0), (err, p.stderr)
+        for g in got:
+            hop, client, delim = g["envelope"]
+            assert HEX_ID.match(hop) and HEX_ID.match(client) and delim == ""
+            assert g["kind"] == "array" and g["shape"] == [3, 4] and g["max"] == 11
+        replies = lines_of(p.stdout)
+        assert len(replies) == 2
+        assert all(r["envelope"] == [""] and r["shape"] == [3, 4] for r in replies)
+    finally:
+        stop.send(b"TERMINATE")
+        thread.join(TIMEOUT)
+        stop.close()
+        ctx.term()
+
+
+def test_req_without_a_reply_times_out():
+    """A REQ whose peer never answers (a PULL is no REP: the handshake fails) exits 3."""
+    c, ep = cat_bg("--type", "pull", timeout_ms=3000)
+    p = run("pub", "--type", "req", "--timeout", "500", ep, input=b"1\n", check=3)
+    assert p.stderr == b"zpk pub: no reply to line 1 within 500 ms\n"
+    finish(c)
+
+
+def test_dealer_counts_missing_replies():
+    """A DEALER whose peer takes the messages without answering (a pyzmq ROUTER) exits 3 and
+    says how many replies came."""
+    ctx = zmq.Context()
+    sink = ctx.socket(zmq.ROUTER)
+    sink.linger = 0
+    port = sink.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        p = run("pub", "--type", "dealer", "--timeout", "500", f"tcp://127.0.0.1:{port}",
+                input=b"1\n2\n", check=3)
+        assert p.stderr == b"zpk pub: 0 of 2 replies, then none for 500 ms\n"
+        frames = sink.recv_multipart()
+        assert frames[1] == b"" and len(frames) == 3  # identity, REQ's delimiter, the message
+    finally:
+        ctx.destroy(linger=0)
 
 
 def test_cat_times_out_on_a_silent_endpoint():
@@ -480,7 +587,9 @@ def test_endpoints_libzmq_refuses_are_usage_errors(tmp_path):
 
 @pytest.mark.parametrize("args,msg", [
     (["cat"], b"needs exactly one ENDPOINT"),
-    (["cat", "--type", "dealer", "tcp://127.0.0.1:1"], b"--type is sub, pull, pair or rep"),
+    (["cat", "--type", "xsub", "tcp://127.0.0.1:1"], b"--type is sub, pull, pair, rep, router or dealer"),
+    (["pub", "--type", "router", "tcp://127.0.0.1:1"], b"--type is pub, push, pair, req or dealer"),
+    (["pub", "--type", "req", "--topic", "t", "tcp://127.0.0.1:1"], b"--topic is for --type pub, push or pair"),
     (["cat", "--type", "pull", "--topic", "x", "tcp://127.0.0.1:1"], b"--topic is for --type sub"),
     (["cat", "--count", "0", "tcp://127.0.0.1:1"], b"bad --count"),
     (["cat", "tcp://256.1.1.1:x"], b"cannot connect"),
@@ -564,7 +673,7 @@ def test_cat_shows_mixed_messages_with_array_summaries():
     rc, got, err = finish(c)
     assert rc == 0, err
     g = got[0]
-    assert g["kind"] == "mixed" and g["topic"] == "cams"
+    assert g["kind"] == "mixed" and g["envelope"] == ["cams"]  # a topic, seen by a PULL
     assert g["object"]["camera"] == "left"
     im = g["object"]["image"]
     assert im["dtype"] == "<u2" and im["shape"] == [4, 5] and im["max"] == 19 and im["raw"] == 40

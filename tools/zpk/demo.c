@@ -31,7 +31,7 @@
 #include <zmqpack.h>
 
 #include "zpk.h"
-#include "zpk_tap.h"
+#include "zpk_msg.h"
 
 #define S_CMD "demo"
 #define S_TOPIC "sensor/cam0"
@@ -636,35 +636,27 @@ static int s_send_end(void *sock, uint64_t frames)
     return rc;
 }
 
-static zt_tap_t s_tap;
-static void *s_tap_ctx;
+/* The frames of the message being read: taken off the socket as libzmq
+   received them, so their sizes are the bytes on the wire, and decoded where
+   they are. */
+static zt_msg_t s_msg;
 
 static void s_transport_close(void)
 {
-    if (s_tap.in)
-        zt_tap_close(&s_tap);
-    if (s_tap_ctx)
-        zmq_ctx_term(s_tap_ctx);
-    s_tap_ctx = NULL;
+    zt_msg_free(&s_msg);
     zpk_tracker_destroy(&s_tracker);
 }
 
 static int s_recv_frame(void *sock, const s_opts_t *o, s_rx_t *rx)
 {
     (void)o;
-    if (!s_tap.in) {
-        s_tap_ctx = zmq_ctx_new();
-        int e = zt_tap_open(s_tap_ctx, &s_tap);
-        if (e)
-            return e;
-    }
-    /* The tap counts the bytes on the wire and passes the frames on. */
-    int rc = zt_tap_pass(&s_tap, sock, 0, 0);
+    int rc = zt_msg_recv(&s_msg, sock, 0);
     if (rc)
         return rc;
     size_t before = s_measure_start();
     zpk_mixed_t m;
-    rc = zpk_recv_mixed(s_tap.out, NULL, NULL, &m, NULL);
+    zpk_envelope_t env;
+    rc = zpk_decode_mixed(s_msg.frames, s_msg.n, NULL, &env, &m, NULL);
     if (rc)
         return rc;
     const zpk_node_t *root = zpk_doc_root(m.doc), *image = NULL;
@@ -680,7 +672,9 @@ static int s_recv_frame(void *sock, const s_opts_t *o, s_rx_t *rx)
         if (rc == 0) {
             rx->computed = s_checksum(a->data, a->nbytes);
             rx->raw_bytes = a->nbytes;
-            rx->wire_bytes = s_tap.bytes - strlen(S_TOPIC);
+            rx->wire_bytes = s_msg.bytes;
+            for (size_t i = 0; i < env.n; i++) /* the topic is not the image's */
+                rx->wire_bytes -= env.frames[i].size;
             size_t used = s_measure_rise(before);
             if (used > s_recv_alloc_max)
                 s_recv_alloc_max = used;
@@ -691,6 +685,8 @@ static int s_recv_frame(void *sock, const s_opts_t *o, s_rx_t *rx)
         }
     }
     zpk_mixed_free(&m);
+    zpk_envelope_free(&env);
+    zt_msg_close(&s_msg);
     return rc;
 }
 

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <zmqpack.h>
+
 /*
  * Exit codes, the same for every subcommand (documented in `zpk --help`
  * and README.md).
@@ -77,6 +79,28 @@ int zt_cmd_pub(int argc, char **argv);
 int zt_cmd_bench(int argc, char **argv);
 int zt_cmd_demo(int argc, char **argv);
 int zt_cmd_keygen(int argc, char **argv);
+
+/*
+ * zpk cat's readers of messages in formats other than zmqpack's (net.c):
+ * each looks at the frames of a message that is neither a zmqpack message
+ * nor the pyzmq recipe and, when it knows the format, returns the JSON
+ * object cat prints for it ("kind", "format" and what the message holds,
+ * with zt_ndarray_summary() for each ndarray); NULL when it does not. The
+ * frames are borrowed for the call. zt_readers[] lists them, in the order
+ * tried, and ends with NULL: a reader in a file of its own takes one line
+ * there.
+ */
+struct json_t;
+typedef struct json_t *(*zt_reader_fn)(const zpk_frame_t *frames, size_t n, unsigned json_flags);
+extern const zt_reader_fn zt_readers[];
+
+/*
+ * An ndarray as zpk cat shows it: {"dtype", "shape", "order", "codec",
+ * "compressed", "raw", and "min", "max", "mean" unless it is empty (of the
+ * magnitudes for complex dtypes)}. @p info (may be NULL: codec none) gives
+ * the codec and the stored size. The caller owns the result.
+ */
+struct json_t *zt_ndarray_summary(const zpk_ndarray_t *a, const zpk_ndarray_info_t *info);
 
 /*
  * .npy files (numpy's documented format, versions 1.0, 2.0 and 3.0).
