@@ -500,11 +500,24 @@ def test_dealer_arrays_through_a_broker(tmp_path):
         ctx.term()
 
 
+def test_mismatched_socket_types_time_out_with_a_hint():
+    """libzmq refuses a peer of the wrong type without a word: the timeout names the likeliest
+    mistake."""
+    c, ep = cat_bg(timeout_ms=1000)  # SUB
+    p = run("pub", "--type", "push", "--timeout", "500", ep, input=b"1\n", check=3)
+    assert p.stderr == (b"zpk pub: no peer took line 1 within 500 ms "
+                        b"(a PUSH socket feeds only PULL peers)\n")
+    rc, got, err = finish(c)
+    assert (rc, got) == (3, [])
+    assert err.endswith(b"(a SUB socket hears only PUB peers)\n")
+
+
 def test_req_without_a_reply_times_out():
     """A REQ whose peer never answers (a PULL is no REP: the handshake fails) exits 3."""
     c, ep = cat_bg("--type", "pull", timeout_ms=3000)
     p = run("pub", "--type", "req", "--timeout", "500", ep, input=b"1\n", check=3)
-    assert p.stderr == b"zpk pub: no reply to line 1 within 500 ms\n"
+    assert p.stderr == (b"zpk pub: no reply to line 1 within 500 ms "
+                        b"(a REQ socket needs a REP or ROUTER peer)\n")
     finish(c)
 
 
@@ -528,7 +541,8 @@ def test_dealer_counts_missing_replies():
 def test_cat_times_out_on_a_silent_endpoint():
     with silent_endpoint() as ep:
         p = run("cat", "--timeout", "300", ep, check=3)
-    assert p.stderr == f"zpk cat: no message within 300 ms on {ep}\n".encode()
+    assert p.stderr == (f"zpk cat: no message within 300 ms on {ep} "
+                        "(a SUB socket hears only PUB peers)\n").encode()
 
 
 def test_cat_timeout_after_messages_ends_the_run():
@@ -551,9 +565,11 @@ def test_cat_timeout_after_messages_ends_the_run():
 def test_pub_without_subscriber_or_peer_times_out():
     with silent_endpoint() as ep:
         p = run("pub", "--timeout", "300", ep, input=b"1\n", check=3)
-        assert p.stderr == f"zpk pub: no subscriber on {ep} within 300 ms\n".encode()
+        assert p.stderr == (f"zpk pub: no subscriber on {ep} within 300 ms "
+                            "(a PUB socket feeds only SUB peers)\n").encode()
         p = run("pub", "--type", "push", "--timeout", "300", ep, input=b"1\n", check=3)
-        assert p.stderr == b"zpk pub: no peer took line 1 within 300 ms\n"
+        assert p.stderr == (b"zpk pub: no peer took line 1 within 300 ms "
+                            b"(a PUSH socket feeds only PULL peers)\n")
 
 
 def test_endpoints_libzmq_refuses_are_usage_errors(tmp_path):

@@ -38,6 +38,27 @@ static int s_socket_type(const s_type_t *table, const char *name)
     return -1;
 }
 
+/*
+ * Who a socket of @p type talks to. libzmq drops a connection to a peer of
+ * a type that does not match without a word, so nothing arrives: the
+ * timeouts say this, as the likeliest mistake.
+ */
+static const char *s_peers(int type)
+{
+    switch (type) {
+    case ZMQ_SUB: return "a SUB socket hears only PUB peers";
+    case ZMQ_PULL: return "a PULL socket hears only PUSH peers";
+    case ZMQ_PAIR: return "a PAIR socket talks only to a PAIR";
+    case ZMQ_REP: return "a REP socket answers only REQ and DEALER peers";
+    case ZMQ_ROUTER: return "a ROUTER socket answers REQ, DEALER and ROUTER peers";
+    case ZMQ_DEALER: return "a DEALER socket talks to REP, ROUTER and DEALER peers";
+    case ZMQ_XPUB: return "a PUB socket feeds only SUB peers";
+    case ZMQ_PUSH: return "a PUSH socket feeds only PULL peers";
+    case ZMQ_REQ: return "a REQ socket needs a REP or ROUTER peer";
+    default: return "is the peer's socket type the right one?";
+    }
+}
+
 /* ---- shared: CURVE (zmqpack/curve.h) ------------------------------------------ */
 
 /* The --curve-* options of cat and pub. */
@@ -627,7 +648,8 @@ int zt_cmd_cat(int argc, char **argv)
             /* Silence after messages is the normal end of a run without --count;
                a timeout is nothing at all, or fewer than the --count asked for. */
             if (n == 0) {
-                fprintf(stderr, "zpk cat: no message within %ld ms on %s\n", timeout, where);
+                fprintf(stderr, "zpk cat: no message within %ld ms on %s (%s)\n", timeout, where,
+                        s_peers(type));
                 rc = ZT_EXIT_TIMEOUT;
             } else if (count > 0) {
                 fprintf(stderr, "zpk cat: %ld of %ld messages, then none for %ld ms on %s\n", n,
@@ -739,7 +761,8 @@ static int s_after_send(s_replies_t *r, const char *what)
     if (r->type == ZMQ_REQ) {
         e = s_take_reply(r, 0);
         if (e == -EAGAIN) {
-            fprintf(stderr, "zpk pub: no reply to %s within %ld ms\n", what, r->timeout);
+            fprintf(stderr, "zpk pub: no reply to %s within %ld ms (%s)\n", what, r->timeout,
+                    s_peers(r->type));
             return ZT_EXIT_TIMEOUT;
         }
     } else if (r->type == ZMQ_DEALER) {
@@ -899,8 +922,8 @@ int zt_cmd_pub(int argc, char **argv)
         if (zmq_recv(s, sub, sizeof sub, 0) < 0) {
             int e = -zmq_errno();
             if (e == -EAGAIN) {
-                fprintf(stderr, "zpk pub: no subscriber on %s within %ld ms\n", where,
-                        timeout);
+                fprintf(stderr, "zpk pub: no subscriber on %s within %ld ms (%s)\n", where,
+                        timeout, s_peers(type));
                 rc = ZT_EXIT_TIMEOUT;
             } else {
                 rc = zt_fail("pub", e, "waiting for a subscriber");
@@ -931,8 +954,8 @@ int zt_cmd_pub(int argc, char **argv)
             snprintf(what, sizeof what, "'%s'", argv[optind + 1 + i]);
             int e = zpk_send_array(s, &arrays[i], &so, NULL);
             if (e)
-                rc = e == -EAGAIN ? (fprintf(stderr, "zpk pub: no peer took %s within %ld ms\n",
-                                             what, timeout), ZT_EXIT_TIMEOUT)
+                rc = e == -EAGAIN ? (fprintf(stderr, "zpk pub: no peer took %s within %ld ms (%s)\n",
+                                             what, timeout, s_peers(type)), ZT_EXIT_TIMEOUT)
                                   : zt_fail("pub", e, "sending %s", what);
             else
                 rc = s_after_send(&replies, what);
@@ -967,7 +990,8 @@ int zt_cmd_pub(int argc, char **argv)
                 usleep((useconds_t)interval * 1000);
             e = zpk_send_packed(s, &w, &so, NULL);
             if (e == -EAGAIN) {
-                fprintf(stderr, "zpk pub: no peer took line %ld within %ld ms\n", lineno, timeout);
+                fprintf(stderr, "zpk pub: no peer took line %ld within %ld ms (%s)\n", lineno,
+                        timeout, s_peers(type));
                 rc = ZT_EXIT_TIMEOUT;
             } else if (e) {
                 rc = zt_fail("pub", e, "sending line %ld", lineno);
