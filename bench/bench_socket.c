@@ -522,7 +522,7 @@ packed:;
            "the repetitions' ratios to raw.\n\n",
            o.reps > S_MAX_REPS ? S_MAX_REPS : o.reps);
     printf("| transport | raw zmq_send + zmq_recv | zpk_send_packed + recv_packed | ratio | "
-           "zpk_sendf + recv_packed | ratio | zpk_send_packed + recv_packed_bytes | ratio |\n"
+           "zpk_sendf + recv_packed | ratio | zpk_send_packed + recv_packed (ZPK_RECV_BYTES) | ratio |\n"
            "|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (size_t ti = 0; ti < 3; ti++) {
         double rate[4], ratio[4];
