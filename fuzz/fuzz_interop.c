@@ -6,11 +6,13 @@
  *
  * Input: frames as [u16 LE length][bytes]...; a length past the end takes
  * what is left; at most 64 frames. Each frame is copied into a heap block
- * of exactly its size. Checks: the only errors are the documented ones,
- * with err->frame naming a frame; on success every name, path and array
- * view lies inside the frames, each view's size is its dtype times its
- * shape, and a view written back with zpk_write_msgpack_numpy() reads back
- * as the same array; nothing large is allocated, nothing leaks.
+ * of exactly its size, and handed over with a free function. Checks: the
+ * only errors are the documented ones, with err->frame naming a frame;
+ * every frame is released exactly once (before an error returns, else
+ * when the train is freed); on success every name, path and array view
+ * lies inside the frames, each view's size is its dtype times its shape,
+ * and a view written back with zpk_write_msgpack_numpy() reads back as the
+ * same array; nothing large is allocated, nothing leaks.
  */
 #include "fuzz_common.h"
 
@@ -18,6 +20,14 @@
 
 static const zpk_span_t *s_frames;
 static size_t s_nframes;
+static size_t s_released;
+
+static void s_release(void *data, void *hint)
+{
+    (void)data;
+    (void)hint;
+    s_released++;
+}
 
 static bool s_inside(const void *ptr, size_t size)
 {
@@ -97,13 +107,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s_frames = frames;
     s_nframes = n;
 
+    zpk_frame_t owned[S_MAX_FRAMES];
+    for (size_t i = 0; i < n; i++)
+        owned[i] = (zpk_frame_t){(void *)(uintptr_t)frames[i].data, frames[i].size, s_release,
+                                 NULL};
+    s_released = 0;
     zpk_karabo_train_t t;
     zpk_error_t err;
-    int rc = zpk_karabo_decode(frames, n, NULL, &t, &err);
+    int rc = zpk_karabo_decode(owned, n, NULL, &t, &err);
     if (rc != 0) {
+        FUZZ_CHECK(s_released == n);
         FUZZ_CHECK(rc < 0 && err.code == rc);
         FUZZ_CHECK(err.frame >= 0 && err.frame < (int)(n ? n : 1));
-        FUZZ_CHECK(t.sources == NULL && t.n_sources == 0 && t.docs_ == NULL);
+        FUZZ_CHECK(t.sources == NULL && t.n_sources == 0 && t.docs_ == NULL && t.hold_ == NULL);
     } else {
         FUZZ_CHECK(t.protocol == (n == 1 ? ZPK_KARABO_PROTOCOL_1_0 : ZPK_KARABO_PROTOCOL_2_2));
         uint64_t tid;
@@ -122,7 +138,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 s_rewrite(&ka->ndarray);
             }
         }
+        FUZZ_CHECK(s_released == 0);
         zpk_karabo_train_free(&t);
+        FUZZ_CHECK(s_released == n);
     }
     for (size_t i = 0; i < n; i++) {
         zpk_doc_t *doc = NULL;

@@ -1,14 +1,15 @@
 /*
  * Interop: the array formats of other ZeroMQ streams (msgpack-numpy, the
- * Karabo bridge) on documents and plain buffers. No zmq.h here; the
- * formats are described in docs/interop.md.
+ * Karabo bridge) on documents and frames, received through the socket
+ * layer's one receive (zpk__recv_all). No zmq.h here; the formats are
+ * described in docs/interop.md.
  */
 #include "zmqpack/interop.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "message_internal.h"
 
 /* Records an error with the index of the frame it is in (-1: none). */
 #define S_FAIL(err, frame, code, ...) s_frame(err, frame, zpk__error(err, code, 0, __VA_ARGS__))
@@ -139,7 +140,7 @@ static int s_msgpack_numpy(const zpk_node_t *n, zpk_ndarray_t *out, int frame,
 
 int zpk_node_get_msgpack_numpy(const zpk_node_t *n, zpk_ndarray_t *out, zpk_error_t *err)
 {
-    zpk_error_clear(err);
+    zpk__error_reset(err);
     if (out == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL output");
     int rc = s_msgpack_numpy(n, out, -1, err);
@@ -201,15 +202,6 @@ int zpk_write_msgpack_numpy(zpk_writer_t *w, const zpk_ndarray_t *a)
 
 /* ---- Karabo bridge ----------------------------------------------------------------- */
 
-int zpk_karabo_train_set_owner(zpk_karabo_train_t *t, void (*release)(void *ud), void *ud)
-{
-    if (t == NULL || release == NULL || t->release_ != NULL)
-        return ZPK_EINVAL;
-    t->release_ = release;
-    t->owner_ = ud;
-    return 0;
-}
-
 void zpk_karabo_train_free(zpk_karabo_train_t *t)
 {
     if (t == NULL)
@@ -218,8 +210,7 @@ void zpk_karabo_train_free(zpk_karabo_train_t *t)
         zpk_doc_destroy(&t->docs_[i]);
     /* sources, arrays and the document table are one allocation */
     zpk__free(t->sources);
-    if (t->release_ != NULL)
-        t->release_(t->owner_);
+    zpk__hold_unref(t->hold_); /* the frames last: the documents borrowed from them */
     memset(t, 0, sizeof *t);
 }
 
@@ -276,7 +267,7 @@ static int s_alloc(zpk_karabo_train_t *t, size_t ns, size_t na, size_t nd,
 }
 
 /* Parses frame @p i as one MessagePack map into a document the train keeps. */
-static int s_parse_map(zpk_karabo_train_t *t, const zpk_span_t *f, int i, const zpk_limits_t *lim,
+static int s_parse_map(zpk_karabo_train_t *t, const zpk_frame_t *f, int i, const zpk_limits_t *lim,
                        const char *what, const zpk_node_t **root, zpk_error_t *err)
 {
     zpk_doc_t *doc = NULL;
@@ -305,7 +296,7 @@ static int s_header_str(const zpk_node_t *h, const char *key, int i, const char 
 
 #define S_LIT_IS(s, len, lit) ((len) == sizeof(lit) - 1 && memcmp((s), (lit), (len)) == 0)
 
-static int s_decode_2_2(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
+static int s_decode_2_2(const zpk_frame_t *frames, size_t n, const zpk_limits_t *lim,
                         zpk_karabo_train_t *t, zpk_error_t *err)
 {
     if (n % 2 != 0)
@@ -382,7 +373,7 @@ static int s_decode_2_2(const zpk_span_t *frames, size_t n, const zpk_limits_t *
     return 0;
 }
 
-static int s_decode_1_0(const zpk_span_t *frame, const zpk_limits_t *lim,
+static int s_decode_1_0(const zpk_frame_t *frame, const zpk_limits_t *lim,
                         zpk_karabo_train_t *t, zpk_error_t *err)
 {
     /* the document first, to size the tables by what it really holds */
@@ -443,19 +434,53 @@ static int s_decode_1_0(const zpk_span_t *frame, const zpk_limits_t *lim,
     return 0;
 }
 
-int zpk_karabo_decode(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
+/* Decodes the message held by @p h (one reference, which the train takes
+ * on success and the call releases on error). */
+static int s_decode(zpk__hold_t *h, const zpk_recv_opts_t *opts, zpk_karabo_train_t *out,
+                    zpk_error_t *err)
+{
+    const zpk_limits_t *lim = opts != NULL ? opts->limits : NULL;
+    int rc = h->n == 0 ? S_FAIL(err, 0, ZPK_EFRAME, "Karabo: a message has at least one frame")
+             : h->n == 1 ? s_decode_1_0(h->frames, lim, out, err)
+                         : s_decode_2_2(h->frames, h->n, lim, out, err);
+    if (rc != 0) {
+        zpk_karabo_train_free(out);
+        zpk__hold_unref(h);
+        return rc;
+    }
+    out->hold_ = h;
+    return 0;
+}
+
+int zpk_karabo_decode(const zpk_frame_t *frames, size_t n, const zpk_recv_opts_t *opts,
                       zpk_karabo_train_t *out, zpk_error_t *err)
 {
-    zpk_error_clear(err);
-    if (out == NULL || (frames == NULL && n > 0))
-        return zpk__error(err, ZPK_EINVAL, 0, "NULL frames or output");
+    zpk__error_reset(err);
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (frames == NULL && n > 0)
+        return zpk__error(err, ZPK_EINVAL, 0, "NULL frames");
+    zpk__hold_t *h = out != NULL ? zpk__hold_new(frames, n) : NULL;
+    if (h == NULL) { /* the frames were handed over all the same */
+        for (size_t i = 0; i < n; i++)
+            if (frames[i].free_fn != NULL)
+                frames[i].free_fn(frames[i].data, frames[i].hint);
+        return out == NULL ? zpk__error(err, ZPK_EINVAL, 0, "NULL output")
+                           : zpk__error(err, ZPK_ENOMEM, 0, "no memory for %zu frames", n);
+    }
+    return s_decode(h, opts, out, err);
+}
+
+int zpk_karabo_recv(void *socket, const zpk_recv_opts_t *opts, zpk_karabo_train_t *out,
+                    zpk_error_t *err)
+{
+    zpk__error_reset(err);
+    if (out == NULL)
+        return zpk__error(err, ZPK_EINVAL, 0, "NULL output");
     memset(out, 0, sizeof *out);
-    if (n == 0)
-        return S_FAIL(err, 0, ZPK_EFRAME, "Karabo: a message has at least one frame");
-    int rc = n == 1 ? s_decode_1_0(frames, lim, out, err) : s_decode_2_2(frames, n, lim, out, err);
-    if (rc != 0)
-        zpk_karabo_train_free(out);
-    return rc;
+    zpk__hold_t *h = NULL;
+    int rc = zpk__recv_all(socket, opts != NULL ? opts->flags : 0, &h, err);
+    return rc != 0 ? rc : s_decode(h, opts, out, err);
 }
 
 /* ---- Karabo bridge: writing -------------------------------------------------------- */

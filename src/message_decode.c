@@ -545,8 +545,7 @@ fail:
 
 /* ---- the decode calls ---------------------------------------------------------------- */
 
-/* A holder for the caller's frames (copied): one allocation. */
-static zpk__hold_t *s_hold_new(const zpk_frame_t *frames, size_t n)
+zpk__hold_t *zpk__hold_new(const zpk_frame_t *frames, size_t n)
 {
     size_t bytes;
     if (!zpk__mul_size(n, sizeof *frames, &bytes) ||
@@ -581,7 +580,7 @@ static int s_decode(const zpk_frame_t *frames, size_t n, int want, const zpk_rec
     }
     if (out == NULL)
         rc = zpk__error(err, ZPK_EINVAL, 0, "NULL output");
-    else if ((h = s_hold_new(frames, n)) == NULL)
+    else if ((h = zpk__hold_new(frames, n)) == NULL)
         rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory for %zu frames", n);
     if (rc != 0) { /* the frames were handed over all the same */
         for (size_t i = 0; i < n; i++)

@@ -147,6 +147,21 @@ typedef struct zpk__hold {
 
 void zpk__hold_unref(zpk__hold_t *h);
 
+/* A holder for the caller's frames (copied; each released by its free_fn):
+ * one allocation, one reference. NULL when out of memory. */
+zpk__hold_t *zpk__hold_new(const zpk_frame_t *frames, size_t n);
+
+/*
+ * Takes one whole multipart message off @p socket (a libzmq socket, or a
+ * zsock_t with CZMQ) into a new holder (*@p out, one reference), as every
+ * receive call does (socket.c): only the first part honours @p flags
+ * (ZPK_DONTWAIT) and the receive timeout; a failure once the message is
+ * partly in drains the rest. Returns 0; -errno (nothing taken);
+ * ZPK_ENOMEM, ZPK_EFRAME (the message drained and dropped); ZPK_EINVAL for
+ * a NULL socket. For decoders above the message layer (src/interop.c).
+ */
+int zpk__recv_all(void *socket, int flags, zpk__hold_t **out, zpk_error_t *err);
+
 /*
  * The one decode body: the message held by @p h (one reference, which
  * the call consumes) into @p out, a zpk_doc_t * (want ZPK__KIND_OBJ), a

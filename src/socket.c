@@ -304,6 +304,13 @@ static int s_recv_all(void *zs, int flags, zpk__hold_t **out, zpk_error_t *err)
     return rc;
 }
 
+int zpk__recv_all(void *socket, int flags, zpk__hold_t **out, zpk_error_t *err)
+{
+    void *zs = s_resolve(socket);
+    return zs != NULL ? s_recv_all(zs, flags, out, err)
+                      : zpk__error(err, ZPK_EINVAL, 0, "NULL socket");
+}
+
 /* Receives one message and decodes it as @p want. */
 static int s_recv(void *socket, int want, const zpk_recv_opts_t *opts, zpk_envelope_t *env,
                   void *out, zpk_error_t *err)
@@ -314,10 +321,8 @@ static int s_recv(void *socket, int want, const zpk_recv_opts_t *opts, zpk_envel
             *env = (zpk_envelope_t){NULL, 0, NULL};
         return zpk__error(err, ZPK_EINVAL, 0, "NULL output");
     }
-    void *zs = s_resolve(socket);
     zpk__hold_t *h = NULL;
-    int rc = zs != NULL ? s_recv_all(zs, opts != NULL ? opts->flags : 0, &h, err)
-                        : zpk__error(err, ZPK_EINVAL, 0, "NULL socket");
+    int rc = zpk__recv_all(socket, opts != NULL ? opts->flags : 0, &h, err);
     if (rc == 0)
         return zpk__decode(h, want, opts, env, out, err); /* sets env and out */
     if (env != NULL)

@@ -9,9 +9,10 @@
  *   interop_driver mpnp-write             stdout: a MessagePack array of msgpack-numpy maps
  *                                         of the fixed arrays below
  *   interop_driver karabo-client ENDPOINT SOCK N
- *                                         connect SOCK (REQ, SUB, PULL), receive N trains,
- *                                         print each source as "TID SOURCE NKEYS PATH=TYPESTR:
- *                                         SHAPE:CRC..." or "error NAME FRAME"; REQ sends "next"
+ *                                         connect SOCK (REQ, SUB, PULL), receive N trains with
+ *                                         zpk_karabo_recv, print each source as "TID SOURCE
+ *                                         NKEYS PATH=TYPESTR:SHAPE:CRC..." or "error NAME
+ *                                         FRAME"; REQ sends "next" first
  *   interop_driver karabo-serve ENDPOINT SOCK PROTO N FIRST
  *                                         bind SOCK (REP, PUB, PUSH), print the endpoint, send
  *                                         N trains (train ids FIRST...) in protocol PROTO
@@ -19,6 +20,7 @@
  * SHAPE is the dimensions joined by "x" ("" for 0-d), CRC the zlib crc32 of
  * the items in C order. Every receive times out after 10 s.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,25 +206,6 @@ static int s_sock_type(const char *name)
     S_DIE("unknown socket type %s", name);
 }
 
-#define S_MAX_FRAMES 256
-
-/* Receives one multipart message into @p msgs; returns the frame count. */
-static size_t s_recv_all(void *s, zmq_msg_t *msgs)
-{
-    size_t n = 0;
-    int more = 1;
-    while (more) {
-        if (n == S_MAX_FRAMES)
-            S_DIE("more than %d frames", S_MAX_FRAMES);
-        zmq_msg_init(&msgs[n]);
-        if (zmq_msg_recv(&msgs[n], s, 0) < 0)
-            S_DIE("recv: %s", zmq_strerror(zmq_errno()));
-        more = zmq_msg_more(&msgs[n]);
-        n++;
-    }
-    return n;
-}
-
 static int s_karabo_client(const char *endpoint, const char *sock, int ntrains)
 {
     void *ctx = zmq_ctx_new();
@@ -235,17 +218,14 @@ static int s_karabo_client(const char *endpoint, const char *sock, int ntrains)
         zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
     if (zmq_connect(s, endpoint) != 0)
         S_DIE("connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
-    static zmq_msg_t msgs[S_MAX_FRAMES];
-    zpk_span_t spans[S_MAX_FRAMES];
     for (int k = 0; k < ntrains; k++) {
         if (type == ZMQ_REQ && zmq_send(s, "next", 4, 0) != 4)
             S_DIE("send next: %s", zmq_strerror(zmq_errno()));
-        size_t n = s_recv_all(s, msgs);
-        for (size_t i = 0; i < n; i++)
-            spans[i] = (zpk_span_t){zmq_msg_data(&msgs[i]), zmq_msg_size(&msgs[i])};
         zpk_karabo_train_t t;
         zpk_error_t err;
-        int rc = zpk_karabo_decode(spans, n, NULL, &t, &err);
+        int rc = zpk_karabo_recv(s, NULL, &t, &err);
+        if (rc == -EAGAIN || rc == -ETERM || rc == -EINTR)
+            S_DIE("recv: %s", zpk_strerror(rc));
         if (rc != 0) {
             printf("error %s %d\n", zpk_err_name(rc), err.frame);
         } else {
@@ -264,8 +244,6 @@ static int s_karabo_client(const char *endpoint, const char *sock, int ntrains)
             zpk_karabo_train_free(&t);
         }
         fflush(stdout);
-        for (size_t i = 0; i < n; i++)
-            zmq_msg_close(&msgs[i]);
     }
     zmq_close(s);
     zmq_ctx_term(ctx);

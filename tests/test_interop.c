@@ -5,6 +5,7 @@
  * assembled by hand; every hostile variant refused with its code and
  * frame; allocation failures leave nothing behind.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zmq.h>
 
 #include "harness.h"
 #include "zmqpack.h"
@@ -354,9 +356,15 @@ static void test_mpnp_read_hostile(void **state)
 
 /* ---- Karabo bridge ------------------------------------------------------------------- */
 
+/* A borrowed frame over @p n bytes at @p p. */
+static zpk_frame_t s_fr(const void *p, size_t n)
+{
+    return (zpk_frame_t){(void *)(uintptr_t)p, n, NULL, NULL};
+}
+
 typedef struct frames {
     bytes_t f[12];
-    zpk_span_t s[12];
+    zpk_frame_t s[12];
     size_t n;
 } frames_t;
 
@@ -371,7 +379,7 @@ static bytes_t *s_frame(frames_t *fs)
 static void s_spans(frames_t *fs)
 {
     for (size_t i = 0; i < fs->n; i++)
-        fs->s[i] = (zpk_span_t){fs->f[i].b, fs->f[i].n};
+        fs->s[i] = s_fr(fs->f[i].b, fs->f[i].n);
 }
 
 /* Appends a writer's bytes as a frame. */
@@ -541,7 +549,7 @@ static void test_karabo_decode_1_0(void **state)
     (void)state;
     bytes_t o;
     s_train_1_0(&o, "");
-    zpk_span_t f = {o.b, o.n};
+    zpk_frame_t f = s_fr(o.b, o.n);
     zpk_karabo_train_t t;
     assert_int_equal(zpk_karabo_decode(&f, 1, NULL, &t, NULL), 0);
     assert_int_equal(t.protocol, ZPK_KARABO_PROTOCOL_1_0);
@@ -559,7 +567,7 @@ static void test_karabo_decode_1_0(void **state)
     assert_int_equal(zpk_node_len(s->data), 4);
     zpk_karabo_train_free(&t);
     /* a train without sources */
-    f = (zpk_span_t){"\x80", 1};
+    f = s_fr("\x80", 1);
     assert_int_equal(zpk_karabo_decode(&f, 1, NULL, &t, NULL), 0);
     assert_int_equal(t.n_sources, 0);
     assert_int_equal(zpk_karabo_train_id(&t, &v), ZPK_ENOTFOUND);
@@ -567,7 +575,7 @@ static void test_karabo_decode_1_0(void **state)
 }
 
 /* Decodes @p fs and checks the error: @p code, in frame @p frame, with @p text. */
-static void s_karabo_refused(const zpk_span_t *s, size_t n, int code, int frame, const char *text)
+static void s_karabo_refused(const zpk_frame_t *s, size_t n, int code, int frame, const char *text)
 {
     zpk_karabo_train_t t;
     zpk_error_t err;
@@ -595,53 +603,54 @@ static void test_karabo_hostile(void **state)
     s_karabo_refused(fs.s, 6, ZPK_ESHAPE, 3, "10 bytes of data, but its dtype and shape need 12");
     s_train_2_2(&fs);
     /* the array before its source's msgpack header */
-    zpk_span_t swapped[4] = {fs.s[2], fs.s[3], fs.s[0], fs.s[1]};
+    zpk_frame_t swapped[4] = {fs.s[2], fs.s[3], fs.s[0], fs.s[1]};
     s_karabo_refused(swapped, 4, ZPK_EFORMAT, 0, "not right after its msgpack header");
     /* the array after another source's header */
-    zpk_span_t other[6] = {fs.s[0], fs.s[1], fs.s[4], fs.s[5], fs.s[2], fs.s[3]};
+    zpk_frame_t other[6] = {fs.s[0], fs.s[1], fs.s[4], fs.s[5], fs.s[2], fs.s[3]};
     s_karabo_refused(other, 6, ZPK_EFORMAT, 4, "source 'A'");
     /* a source twice; an array twice */
-    zpk_span_t twice[4] = {fs.s[4], fs.s[5], fs.s[4], fs.s[5]};
+    zpk_frame_t twice[4] = {fs.s[4], fs.s[5], fs.s[4], fs.s[5]};
     s_karabo_refused(twice, 4, ZPK_EFORMAT, 2, "source 'B' sent twice");
-    zpk_span_t dup[6] = {fs.s[0], fs.s[1], fs.s[2], fs.s[3], fs.s[2], fs.s[3]};
+    zpk_frame_t dup[6] = {fs.s[0], fs.s[1], fs.s[2], fs.s[3], fs.s[2], fs.s[3]};
     s_karabo_refused(dup, 6, ZPK_EFORMAT, 4, "array 'img' sent twice");
     /* headers that are not maps, or lack keys */
-    zpk_span_t bad[2] = {{"\x92\x01\x02", 3}, fs.s[1]};
+    zpk_frame_t bad[2] = {s_fr("\x92\x01\x02", 3), fs.s[1]};
     s_karabo_refused(bad, 2, ZPK_EFORMAT, 0, "header is a array");
-    bad[0] = (zpk_span_t){"\x81\xa6source\xa1" "A", 10};
+    bad[0] = s_fr("\x81\xa6source\xa1" "A", 10);
     s_karabo_refused(bad, 2, ZPK_EFORMAT, 0, "no \"content\"");
-    bad[0] = (zpk_span_t){"\x82\xa6source\xa1" "A\xa7" "content\xa3" "xyz", 22};
+    bad[0] = s_fr("\x82\xa6source\xa1" "A\xa7" "content\xa3" "xyz", 22);
     s_karabo_refused(bad, 2, ZPK_EFORMAT, 0, "unknown content 'xyz'");
-    bad[0] = (zpk_span_t){"\x81\xa6source", 8};
+    bad[0] = s_fr("\x81\xa6source", 8);
     s_karabo_refused(bad, 2, ZPK_EOUTOFDATA, 0, "");
     /* a payload that is not a map, or not one object */
-    zpk_span_t pay[2] = {fs.s[0], {"\x05", 1}};
+    zpk_frame_t pay[2] = {fs.s[0], s_fr("\x05", 1)};
     s_karabo_refused(pay, 2, ZPK_EFORMAT, 1, "payload is a uint");
-    pay[1] = (zpk_span_t){"\x80\x80", 2};
+    pay[1] = s_fr("\x80\x80", 2);
     s_karabo_refused(pay, 2, ZPK_EEXTRADATA, 1, "");
     /* an unknown dtype, a shape that is not sizes */
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
     zpk_pack_fmt(&w, "{s:s s:s s:s s:s s:[i]}", "source", "A", "content", "array", "path", "p",
                  "dtype", "<U1", "shape", 2);
-    zpk_span_t dt[4] = {fs.s[0], fs.s[1], {zpk_writer_data(&w), zpk_writer_size(&w)}, {"12345678", 8}};
+    zpk_frame_t dt[4] = {fs.s[0], fs.s[1], s_fr(zpk_writer_data(&w), zpk_writer_size(&w)),
+                         s_fr("12345678", 8)};
     s_karabo_refused(dt, 4, ZPK_EDTYPE, 2, "<U1");
     zpk_writer_reset(&w);
     zpk_pack_fmt(&w, "{s:s s:s s:s s:s s:[i]}", "source", "A", "content", "ImageData", "path",
                  "p", "dtype", "float32", "shape", -2);
-    dt[2] = (zpk_span_t){zpk_writer_data(&w), zpk_writer_size(&w)};
+    dt[2] = s_fr(zpk_writer_data(&w), zpk_writer_size(&w));
     s_karabo_refused(dt, 4, ZPK_ESHAPE, 2, "not a list of sizes");
     zpk_writer_free(&w);
     /* 1.0: an object array inside, a lying shape, not a map */
     bytes_t o;
     s_train_1_0(&o, "O");
-    zpk_span_t one = {o.b, o.n};
+    zpk_frame_t one = s_fr(o.b, o.n);
     s_karabo_refused(&one, 1, ZPK_ENOTSUP, 0, "pickle");
-    one = (zpk_span_t){"\x91\x01", 2};
+    one = s_fr("\x91\x01", 2);
     s_karabo_refused(&one, 1, ZPK_EFORMAT, 0, "not a map");
-    one = (zpk_span_t){"\x81\xa1S\x05", 4};
+    one = s_fr("\x81\xa1S\x05", 4);
     s_karabo_refused(&one, 1, ZPK_EFORMAT, 0, "source 'S' is not a map");
-    one = (zpk_span_t){"\x81\x01\x80", 3};
+    one = s_fr("\x81\x01\x80", 3);
     s_karabo_refused(&one, 1, ZPK_EFORMAT, 0, "source name is not a string");
     /* NULLs */
     zpk_karabo_train_t t;
@@ -658,13 +667,14 @@ static void test_karabo_lying_shape_1_0(void **state)
     s_byte(&o, 0x81);
     s_str(&o, "img");
     s_mpnp(&o, "<u2", "", 4, s_image, 6, false); /* 4 items claimed, 3 sent */
-    zpk_span_t one = {o.b, o.n};
+    zpk_frame_t one = s_fr(o.b, o.n);
     s_karabo_refused(&one, 1, ZPK_ESHAPE, 0, "6 bytes of data, but its dtype and shape need 8");
 }
 
-static void s_count(void *ud)
+static void s_count(void *data, void *hint)
 {
-    ++*(int *)ud;
+    (void)data;
+    ++*(int *)hint;
 }
 
 static void test_karabo_owner_and_alloc_failures(void **state)
@@ -674,7 +684,7 @@ static void test_karabo_owner_and_alloc_failures(void **state)
     s_train_2_2(&fs);
     bytes_t o;
     s_train_1_0(&o, "");
-    zpk_span_t one = {o.b, o.n};
+    zpk_frame_t one = s_fr(o.b, o.n);
     harness_alloc_install();
     for (size_t k = 1;; k++) {
         harness_alloc_fail_after(k);
@@ -692,17 +702,73 @@ static void test_karabo_owner_and_alloc_failures(void **state)
         assert_true(k < 100);
     }
     harness_alloc_uninstall();
-    /* the owner hook runs once, when the train is freed */
-    zpk_karabo_train_t t;
-    assert_int_equal(zpk_karabo_decode(fs.s, fs.n, NULL, &t, NULL), 0);
+    /* frames with a free function are taken over: released once, when the
+     * train is freed, or before the call returns when it fails */
     int released = 0;
-    assert_int_equal(zpk_karabo_train_set_owner(&t, s_count, &released), 0);
-    assert_int_equal(zpk_karabo_train_set_owner(&t, s_count, &released), ZPK_EINVAL);
+    zpk_frame_t owned[6];
+    for (size_t i = 0; i < 6; i++)
+        owned[i] = (zpk_frame_t){fs.s[i].data, fs.s[i].size, s_count, &released};
+    zpk_karabo_train_t t;
+    assert_int_equal(zpk_karabo_decode(owned, 6, NULL, &t, NULL), 0);
     assert_int_equal(released, 0);
     zpk_karabo_train_free(&t);
-    assert_int_equal(released, 1);
+    assert_int_equal(released, 6);
     zpk_karabo_train_free(&t);
-    assert_int_equal(released, 1);
+    assert_int_equal(released, 6);
+    released = 0;
+    assert_int_equal(zpk_karabo_decode(owned, 5, NULL, &t, NULL), ZPK_EFRAME);
+    assert_int_equal(released, 5);
+    released = 0;
+    assert_int_equal(zpk_karabo_decode(owned, 2, NULL, NULL, NULL), ZPK_EINVAL);
+    assert_int_equal(released, 2);
+}
+
+/* Sends @p n frames of @p fs as one message on @p s. */
+static void s_send_frames(void *s, const zpk_frame_t *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(zmq_send(s, fs[i].data, fs[i].size, i + 1 < n ? ZMQ_SNDMORE : 0),
+                         (int)fs[i].size);
+}
+
+static void test_karabo_recv_stays_in_step(void **state)
+{
+    (void)state;
+    frames_t fs;
+    s_train_2_2(&fs);
+    void *ctx = zmq_ctx_new();
+    void *a = zmq_socket(ctx, ZMQ_PAIR), *b = zmq_socket(ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(a, "inproc://karabo-recv"), 0);
+    assert_int_equal(zmq_connect(b, "inproc://karabo-recv"), 0);
+    zpk_karabo_train_t t;
+    zpk_error_t err;
+    zpk_recv_opts_t o;
+    zpk_recv_opts_init(&o);
+    o.flags = ZPK_DONTWAIT;
+    assert_int_equal(zpk_karabo_recv(b, &o, &t, &err), -EAGAIN);
+    assert_int_equal(t.n_sources, 0);
+    /* a hostile train, then a good one: the first refused whole, the second read */
+    s_send_frames(a, fs.s, 5);
+    fs.s[3].size = 10;
+    s_send_frames(a, fs.s, 6);
+    fs.s[3].size = sizeof s_image;
+    s_send_frames(a, fs.s, 6);
+    assert_int_equal(zpk_karabo_recv(b, NULL, &t, &err), ZPK_EFRAME);
+    assert_int_equal(err.frame, 4);
+    assert_int_equal(zpk_karabo_recv(b, NULL, &t, &err), ZPK_ESHAPE);
+    assert_int_equal(err.frame, 3);
+    assert_int_equal(zpk_karabo_recv(b, NULL, &t, &err), 0);
+    const zpk_ndarray_t *img = zpk_karabo_source_ndarray(zpk_karabo_train_source(&t, "A"), "img");
+    assert_non_null(img);
+    assert_memory_equal(img->data, s_image, sizeof s_image); /* in the received frame */
+    assert_ptr_not_equal(img->data, s_image);
+    zpk_karabo_train_free(&t);
+    assert_int_equal(zpk_karabo_recv(b, &o, &t, &err), -EAGAIN);
+    assert_int_equal(zpk_karabo_recv(NULL, NULL, &t, &err), ZPK_EINVAL);
+    assert_int_equal(zpk_karabo_recv(b, NULL, NULL, &err), ZPK_EINVAL);
+    zmq_close(a);
+    zmq_close(b);
+    zmq_ctx_term(ctx);
 }
 
 int main(void)
@@ -720,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_karabo_hostile),
         cmocka_unit_test(test_karabo_lying_shape_1_0),
         cmocka_unit_test(test_karabo_owner_and_alloc_failures),
+        cmocka_unit_test(test_karabo_recv_stays_in_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

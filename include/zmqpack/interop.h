@@ -3,8 +3,9 @@
  * @defgroup interop Interop: array formats of other ZeroMQ streams
  *
  * Reads and writes the array formats that existing ZeroMQ streams already
- * use, on plain buffers and documents (no sockets), so that zmqpack can
- * talk to them natively and zero-copy (docs/interop.md):
+ * use, on documents and frames, and receives them from sockets as
+ * zmqpack/socket.h does its own messages, so that zmqpack can talk to them
+ * natively and zero-copy (docs/interop.md):
  * - msgpack-numpy (lebedov/msgpack-numpy): an ndarray or numpy scalar as a
  *   MessagePack map {"nd", "type", "kind", "shape", "data"};
  * - the Karabo bridge (European XFEL, karabo-bridge-py), protocols 2.2 and
@@ -29,6 +30,7 @@
 #include "zmqpack/codec.h"
 #include "zmqpack/common.h"
 #include "zmqpack/doc.h"
+#include "zmqpack/message.h"
 #include "zmqpack/msgpack.h"
 #include "zmqpack/ndarray.h"
 
@@ -114,8 +116,9 @@ typedef struct zpk_karabo_source {
 } zpk_karabo_source_t;
 
 /**
- * A decoded Karabo train. Fill it with zpk_karabo_decode(), release it
- * with zpk_karabo_train_free(). Fields ending in `_` are private.
+ * A decoded Karabo train. Fill it with zpk_karabo_decode() or
+ * zpk_karabo_recv(), release it with zpk_karabo_train_free(). Fields
+ * ending in `_` are private.
  */
 typedef struct zpk_karabo_train {
     int protocol;                  /**< ZPK_KARABO_PROTOCOL_2_2 or _1_0 */
@@ -123,8 +126,7 @@ typedef struct zpk_karabo_train {
     zpk_karabo_source_t *sources;  /**< in message order */
     zpk_doc_t **docs_;             /**< private: the documents the nodes live in */
     size_t n_docs_;                /**< private */
-    void (*release_)(void *);      /**< private: see zpk_karabo_train_set_owner() */
-    void *owner_;                  /**< private */
+    void *hold_;                   /**< private: keeps the frames alive */
 } zpk_karabo_train_t;
 
 /**
@@ -137,14 +139,17 @@ typedef struct zpk_karabo_train {
  * "array" (or "ImageData", as the C++ client accepts), "path", "dtype",
  * "shape"} before its raw C-ordered bytes.
  *
- * Nothing is copied: strings, nodes and array views point into
- * @p frames, which must stay alive and unchanged until the train is freed
- * (or hand them over with zpk_karabo_train_set_owner()). @p lim (NULL:
- * defaults) bounds every MessagePack object; array sizes are checked
- * against their frames. Stricter than karabo-bridge-py, which lets some
- * of these through: an odd number of frames, an array whose size is not
- * its dtype times its shape, a source's array headers apart from its
- * msgpack header, a source sent twice are all refused.
+ * Nothing is copied: strings, nodes and array views point into the
+ * frames. The frames are taken over as the zpk_decode_*() calls of
+ * zmqpack/message.h take them, whatever happens: each frame's free_fn
+ * runs exactly once, when the train is freed (or before the call returns
+ * on error); frames without one are borrowed and must stay alive and
+ * unchanged until the train is freed. @p opts may be NULL; opts->limits
+ * bounds every MessagePack object (its flags are not used here). Array
+ * sizes are checked against their frames. Stricter than karabo-bridge-py,
+ * which lets some of these through: an odd number of frames, an array
+ * whose size is not its dtype times its shape, a source's array headers
+ * apart from its msgpack header, a source sent twice are all refused.
  * @return 0 and @p out filled (caller owns it and must
  *         zpk_karabo_train_free() it);
  *         ZPK_EFRAME: no frame, or an odd number of frames above one;
@@ -164,17 +169,24 @@ typedef struct zpk_karabo_train {
  *         On error @p out is left empty (zpk_karabo_train_free() on it is
  *         harmless).
  */
-ZPK_API int zpk_karabo_decode(const zpk_span_t *frames, size_t n, const zpk_limits_t *lim,
+ZPK_API int zpk_karabo_decode(const zpk_frame_t *frames, size_t n, const zpk_recv_opts_t *opts,
                               zpk_karabo_train_t *out, zpk_error_t *err);
 
 /**
- * Makes @p t own what its frames live in: zpk_karabo_train_free() calls
- * @p release(@p ud) once, after everything else is freed (e.g. received
- * zmq_msg_t's). Returns 0, or ZPK_EINVAL when @p t or @p release is NULL
- * or an owner is already set (the first one is kept).
+ * Receives one message from @p socket (the client's side of the bridge: a
+ * REQ socket that has sent "next", a SUB or a PULL; or a zsock_t with
+ * CZMQ) and decodes it as zpk_karabo_decode() does; the train keeps the
+ * received frames, without copying them, until zpk_karabo_train_free().
+ * Whatever the error, the whole message has been taken off the socket, so
+ * the next receive starts on a message boundary (see zmqpack/socket.h).
+ * opts->flags takes ZPK_DONTWAIT. Caller owns @p out on success.
+ * @return 0; -EAGAIN / -EINTR / -ETERM / other -errno from libzmq (nothing
+ *         taken); ZPK_EFRAME for a message of more than ZPK_MAX_FRAMES
+ *         frames; zpk_karabo_decode()'s errors; ZPK_EINVAL (NULL socket or
+ *         @p out). On error @p out is left empty.
  */
-ZPK_API int zpk_karabo_train_set_owner(zpk_karabo_train_t *t, void (*release)(void *ud),
-                                       void *ud);
+ZPK_API int zpk_karabo_recv(void *socket, const zpk_recv_opts_t *opts, zpk_karabo_train_t *out,
+                            zpk_error_t *err);
 
 /** Frees everything @p t holds and clears it. NULL and an empty train are no-ops. */
 ZPK_API void zpk_karabo_train_free(zpk_karabo_train_t *t);
