@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 import zmq
 
+from peers import imagezmq, karabo, msgpack_numpy  # tests/peers: re-stated from each project's source
+
 ZPK = os.environ.get("ZPK_TOOL", "zpk")
 DATA = os.environ.get("ZPK_SHARED_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 TIMEOUT = 60
@@ -334,6 +336,20 @@ def finish(p):
     return p.returncode, [json.loads(l) for l in out.splitlines()], err
 
 
+@contextlib.contextmanager
+def pusher(ep):
+    """A PUSH socket connected to @p ep; closing it waits (up to 20 s) until all is delivered."""
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUSH)
+    s.setsockopt(zmq.LINGER, 20000)
+    s.connect(ep)
+    try:
+        yield s
+    finally:
+        s.close()
+        ctx.term()
+
+
 def test_pub_into_cat_packed_with_topic():
     c, ep = cat_bg("--count", "3", "--topic", "weather")
     lines = b'{"city": "Oslo", "temp": -3.5, "tags": ["a", "b"]}\n\n[1, 2, {"$bin": "AAEC"}]\n"done"\n'
@@ -386,16 +402,11 @@ def test_pub_npy_arrays_into_cat(tmp_path):
 
 def test_cat_reads_the_pyzmq_recipe_and_shows_foreign_messages():
     c, ep = cat_bg("--count", "2", "--type", "pull")
-    ctx = zmq.Context()
-    s = ctx.socket(zmq.PUSH)
-    s.setsockopt(zmq.LINGER, 20000)
-    s.connect(ep)
-    A = np.arange(6, dtype="float64").reshape(2, 3) * 0.5
-    s.send_json(dict(dtype=str(A.dtype), shape=A.shape), zmq.SNDMORE)
-    s.send(A)
-    s.send_multipart([b"hello", b"world!"])
-    s.close()
-    ctx.term()
+    with pusher(ep) as s:
+        A = np.arange(6, dtype="float64").reshape(2, 3) * 0.5
+        s.send_json(dict(dtype=str(A.dtype), shape=A.shape), zmq.SNDMORE)
+        s.send(A)
+        s.send_multipart([b"hello", b"world!"])
     rc, got, err = finish(c)
     assert rc == 0, err
     assert got[0]["format"] == "pyzmq-recipe"
@@ -867,3 +878,127 @@ def test_python_curve_server_to_zpk_cat_client(tmp_path):
         assert len(seq) == 3 and seq == list(range(seq[0], seq[0] + 3))
     finally:
         ctx.destroy(linger=0)
+
+
+# ---- other streams: imagezmq, msgpack-numpy, the Karabo bridge (docs/interop.md) -----------
+# The peers are re-stated from each project's source in tests/peers.
+
+def stats_of(a):
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "min": float(a.min()), "max": float(a.max())}
+
+
+def test_cat_reads_imagezmq_arrays_and_jpegs():
+    c, ep = cat_bg("--count", "3", "--type", "pull")
+    image = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)
+    # a baseline JPEG's start: SOI, then SOF0 for 640 x 480 with 3 components, then a scan
+    jpeg = (b"\xff\xd8" + b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+            + b"\xff\xc0\x00\x11\x08\x01\xe0\x02\x80\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+            + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00\x12\x34" + b"\xff\xd9")
+    with pusher(ep) as s:
+        imagezmq.send_array(s, image[:, ::2], msg="cam1")   # non-contiguous: the peer copies it
+        imagezmq.send_jpg(s, msg="cam2", jpg_buffer=jpeg)
+        imagezmq.send_jpg(s, msg="cam3", jpg_buffer=b"\xff\xd8\xff")  # no frame header: no size
+    rc, got, err = finish(c)
+    assert rc == 0, err
+    arr, jpg, bare = got
+    assert arr["kind"] == "array" and arr["format"] == "pyzmq-recipe"
+    assert {k: arr[k] for k in ("dtype", "shape", "min", "max")} == stats_of(image[:, ::2])
+    assert arr["frames"] == 2 and arr["raw"] == image[:, ::2].nbytes
+    assert jpg == {"kind": "jpeg", "format": "imagezmq", "msg": "cam2", "bytes": len(jpeg),
+                   "width": 640, "height": 480, "wire": len(jpeg) + len(b'{"msg": "cam2"}'),
+                   "frames": 2}
+    assert bare["kind"] == "jpeg" and bare["msg"] == "cam3" and "width" not in bare
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+def test_cat_summarises_msgpack_numpy_maps_in_packed_objects(lossless):
+    """An object packed with msgpack-numpy's rules (tests/peers), sent as a zmqpack packed message
+    by zpk pub (from zpk dump's lossless JSON of it, which zpk pub packs back to those bytes)."""
+    image = np.linspace(-2, 3, 20, dtype=">f4").reshape(4, 5)
+    ids = np.array([7, 3, 9], dtype=np.uint64)
+    packed = msgpack_numpy.packb({"cam": "c1", "image": image, "more": [ids, {"n": np.int16(-4)}]})
+    line = run("dump", input=packed, check=0).stdout
+    c, ep = cat_bg("--count", "1", "--type", "pull", *(["--lossless"] if lossless else []))
+    run("pub", "--type", "push", "--timeout", "20000", ep, input=line, check=0)
+    rc, got, err = finish(c)
+    assert rc == 0, err
+    obj = got[0]["object"]
+    assert got[0]["kind"] == "packed" and obj["cam"] == "c1"
+    for summary, a in ((obj["image"], image), (obj["more"][0], ids),
+                       (obj["more"][1]["n"], np.array(np.int16(-4)))):
+        assert summary["format"] == "msgpack-numpy"
+        assert {k: summary[k] for k in ("dtype", "shape", "min", "max")} == stats_of(a)
+
+
+def karabo_server(sock, protocol, trains):
+    """A Karabo bridge peer (tests/peers/karabo.py) on a loopback port of its own, sending
+    @p trains (a list of frame lists) from a thread; returns (thread, endpoint)."""
+    server = karabo.Server("tcp://127.0.0.1:*", sock=sock, protocol_version=protocol,
+                           timeout=20.0, linger=20.0)
+
+    def serve():
+        try:
+            for frames in trains:
+                server.send_frames(frames)
+        finally:
+            server.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t, server.endpoint
+
+
+def expected_train_line(data, meta, protocol, tid):
+    sources = {}
+    for src, values in data.items():
+        arrays = {k: stats_of(v) for k, v in values.items() if isinstance(v, np.ndarray)}
+        sources[src] = {"values": len(values) - len(arrays), "arrays": arrays}
+    return {"kind": "train", "format": "karabo-bridge", "protocol": protocol, "train": tid,
+            "sources": sources}
+
+
+@pytest.mark.parametrize("protocol", ["2.2", "1.0"])
+def test_cat_karabo_plays_the_req_client(protocol):
+    trains = [karabo.detector_train(10000000000 + i, nsources=2) for i in range(2)]
+    frames = [karabo.serialize(d, m, protocol_version=protocol) for d, m in trains]
+    t, ep = karabo_server("REP", protocol, frames)
+    p = run("cat", "--karabo", "--count", "2", "--timeout", "20000", ep, check=0)
+    t.join(TIMEOUT)
+    got = lines_of(p.stdout)
+    assert len(got) == 2
+    for line, (d, m), f, i in zip(got, trains, frames, range(2)):
+        assert line.pop("wire") == sum(memoryview(x).nbytes for x in f) and line.pop("frames") == len(f)
+        assert line == expected_train_line(d, m, protocol, 10000000000 + i)
+
+
+def test_cat_reads_karabo_trains_from_push_and_refuses_hostile_ones():
+    """A bridge on PUSH read by --type pull; a train whose array header disagrees with its payload
+    is an error line with the bridge's reason under --karabo, and the next train still reads."""
+    d, m = karabo.detector_train(5, nsources=1)
+    good = karabo.serialize(d, m)
+    t, ep = karabo_server("PUSH", "2.2", [good])
+    p = run("cat", "--type", "pull", "--count", "1", "--timeout", "20000", ep, check=0)
+    t.join(TIMEOUT)
+    line = lines_of(p.stdout)[0]
+    assert line["kind"] == "train" and line["train"] == 5
+
+    header = msgpack.unpackb(good[2])
+    assert header["content"] == "array"
+    header["shape"] = [header["shape"][0] + 1] + header["shape"][1:]
+    bad = list(good)
+    bad[2] = msgpack.packb(header)
+    t, ep = karabo_server("REP", "2.2", [bad, good, good[:3]])
+    p = run("cat", "--karabo", "--count", "3", "--timeout", "20000", ep, check=0)
+    t.join(TIMEOUT)
+    first, second, third = lines_of(p.stdout)
+    assert first["kind"] == "error" and first["format"] == "karabo-bridge"
+    assert first["code"] == "ESHAPE" and first["frame"] == 3 and first["frames"] == len(bad)
+    assert second["kind"] == "train" and second["train"] == 5
+    assert third["kind"] == "error" and third["code"] == "EFRAME"  # an odd number of frames
+
+
+def test_cat_karabo_times_out_without_a_bridge_and_refuses_type():
+    with silent_endpoint() as ep:
+        p = run("cat", "--karabo", "--timeout", "300", ep, check=3)
+    assert b"no message within 300 ms" in p.stderr and b"REQ" in p.stderr
+    p = run("cat", "--karabo", "--type", "pull", "tcp://127.0.0.1:1", check=2)
+    assert b"--karabo is the bridge's REQ client" in p.stderr

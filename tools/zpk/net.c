@@ -20,6 +20,7 @@
 #include <zmqpack/json.h>
 
 #include "zpk.h"
+#include "zpk_interop.h"
 #include "zpk_ndarray.h"
 #include "zpk_msg.h"
 
@@ -240,9 +241,14 @@ static void s_cat_help(FILE *f)
         "min/max/mean (of the magnitudes for complex dtypes; absent when empty); for\n"
         "mixed messages the object with each array replaced by that summary; then\n"
         "\"wire\" and \"frames\", the bytes and frames of the message after its envelope.\n"
-        "Messages sent with the pyzmq numpy recipe (a JSON {dtype, shape} frame, then\n"
-        "the data) are read too; anything else is shown as a \"foreign\" message with\n"
-        "the size of each of its frames.\n"
+        "Other streams are read too (docs/interop.md): the pyzmq numpy recipe and\n"
+        "imagezmq's arrays (a JSON {dtype, shape} frame, then the data: \"format\":\n"
+        "\"pyzmq-recipe\"), imagezmq's JPEG messages (\"kind\": \"jpeg\": msg, bytes,\n"
+        "width, height), Karabo bridge trains (\"kind\": \"train\", one line per train:\n"
+        "the train id and, per source, each array's dtype, shape, min and max), and\n"
+        "msgpack-numpy maps inside packed objects, summarised like arrays (with\n"
+        "\"format\": \"msgpack-numpy\"). Anything else is shown as a \"foreign\" message\n"
+        "with the size of each of its frames.\n"
         "\n"
         "options:\n"
         "  -t, --type TYPE     sub (default), pull, pair, rep, router or dealer; rep,\n"
@@ -254,6 +260,10 @@ static void s_cat_help(FILE *f)
         "  -n, --count N       exit after N messages\n"
         "  --timeout MS        stop when no message arrives for MS ms (default: wait)\n"
         "  --lossless          print objects in the lossless JSON form of 'zpk dump'\n"
+        "  --karabo            a Karabo bridge client: a REQ socket that asks the bridge\n"
+        "                      for each train with \"next\"; a train it cannot read is a\n"
+        "                      line of \"kind\": \"error\" with the reason (a bridge that\n"
+        "                      sends on PUB or PUSH: --type sub or pull instead)\n"
         S_CURVE_HELP
         "  -h, --help          this text\n"
         "\n"
@@ -449,8 +459,18 @@ static void s_set_envelope(json_t *line, const zpk_frame_t *frames, size_t n, in
 
 /* The readers of other formats zpk cat knows (zpk.h), in the order tried. */
 const zt_reader_fn zt_readers[] = {
+    zt_read_jpeg,
+    zt_read_karabo,
     NULL,
 };
+
+/* Adds "wire" and "frames", the bytes and frames of message @p m, to @p line. */
+static json_t *s_set_size(json_t *line, const zt_msg_t *m)
+{
+    json_object_set_new(line, "wire", json_integer((json_int_t)m->bytes));
+    json_object_set_new(line, "frames", json_integer((json_int_t)m->n));
+    return line;
+}
 
 /*
  * One received message as zpk cat prints it: its envelope, its kind and
@@ -496,7 +516,9 @@ static json_t *s_describe(const zt_msg_t *m, int type, unsigned json_flags)
             if (rc == 0) {
                 s_set_envelope(line, env.frames, env.n, type);
                 json_object_set_new(line, "kind", json_string(mx.n_ndarrays ? "mixed" : "packed"));
-                json_object_set_new(line, "object", s_replace_refs(obj, &mx, &hdr));
+                obj = s_replace_refs(obj, &mx, &hdr);
+                json_object_set_new(line, "object",
+                                    zt_summarise_msgpack_numpy(zpk_doc_root(mx.doc), obj));
             }
             zpk_mixed_free(&mx);
         }
@@ -518,7 +540,7 @@ static json_t *s_describe(const zt_msg_t *m, int type, unsigned json_flags)
             json_t *other = zt_readers[i](m->frames, m->n, json_flags);
             if (other) {
                 json_decref(line);
-                return other;
+                return s_set_size(other, m);
             }
         }
     }
@@ -530,9 +552,7 @@ static json_t *s_describe(const zt_msg_t *m, int type, unsigned json_flags)
     for (size_t i = 0; i < m->n; i++)
         json_array_append_new(sizes, json_integer((json_int_t)m->frames[i].size));
     json_object_set_new(line, "sizes", sizes);
-    json_object_set_new(line, "wire", json_integer((json_int_t)m->bytes));
-    json_object_set_new(line, "frames", json_integer((json_int_t)m->n));
-    return line;
+    return s_set_size(line, m);
 }
 
 /* Prints @p line (consumed) as one line of compact JSON on stdout. */
@@ -557,6 +577,7 @@ int zt_cmd_cat(int argc, char **argv)
         {"count", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'w'},
         {"lossless", no_argument, NULL, 'l'},
+        {"karabo", no_argument, NULL, 'k'},
         {"curve-secret", required_argument, NULL, 'S'},
         {"curve-server-key", required_argument, NULL, 'K'},
         {"curve-allow", required_argument, NULL, 'A'},
@@ -567,7 +588,7 @@ int zt_cmd_cat(int argc, char **argv)
         {"sub", ZMQ_SUB}, {"pull", ZMQ_PULL}, {"pair", ZMQ_PAIR}, {"rep", ZMQ_REP},
         {"router", ZMQ_ROUTER}, {"dealer", ZMQ_DEALER}, {NULL, 0}};
     int type = ZMQ_SUB;
-    bool bind = false;
+    bool bind = false, karabo = false, typed = false;
     long count = -1, timeout = -1;
     unsigned json_flags = 0;
     const char *topics[64];
@@ -587,6 +608,7 @@ int zt_cmd_cat(int argc, char **argv)
             if ((type = s_socket_type(types, optarg)) < 0)
                 return zt_usage("cat", "--type is sub, pull, pair, rep, router or dealer, not '%s'",
                                 optarg);
+            typed = true;
             break;
         case 'b':
             bind = true;
@@ -607,6 +629,9 @@ int zt_cmd_cat(int argc, char **argv)
         case 'l':
             json_flags = ZPK_JSON_LOSSLESS;
             break;
+        case 'k':
+            karabo = true;
+            break;
         case 'h':
             s_cat_help(stdout);
             return ZT_EXIT_OK;
@@ -616,6 +641,11 @@ int zt_cmd_cat(int argc, char **argv)
     }
     if (argc - optind != 1)
         return zt_usage("cat", "needs exactly one ENDPOINT");
+    if (karabo && typed)
+        return zt_usage("cat", "--karabo is the bridge's REQ client; for a bridge on PUB or PUSH, "
+                               "use --type sub or pull without --karabo");
+    if (karabo)
+        type = ZMQ_REQ;
     if (ntopics && type != ZMQ_SUB)
         return zt_usage("cat", "--topic is for --type sub");
     const char *endpoint = argv[optind];
@@ -640,7 +670,15 @@ int zt_cmd_cat(int argc, char **argv)
     int rc = s_curve_apply("cat", &curve, ctx, s);
     if (rc == 0)
         rc = zt_attach("cat", s, endpoint, bind ? ZT_BIND | ZT_ANNOUNCE : 0, where, sizeof where);
+    bool asked = false; /* --karabo: "next" sent, its train not yet received */
     for (long n = 0; rc == 0 && (count < 0 || n < count);) {
+        if (karabo && !asked) {
+            if (zmq_send(s, "next", 4, 0) != 4) {
+                rc = zt_fail("cat", -zmq_errno(), "asking for the next train");
+                break;
+            }
+            asked = true;
+        }
         int e = zt_msg_recv(&msg, s, 0);
         if (e == -EINTR)
             continue;
@@ -659,6 +697,7 @@ int zt_cmd_cat(int argc, char **argv)
             break;
         }
         if (e == ZPK_EFRAME) { /* drained: the next message is read as usual */
+            asked = false;
             json_t *line = json_object();
             json_object_set_new(line, "kind", json_string("error"));
             json_object_set_new(line, "error", json_string("more frames than a message may have"));
@@ -671,7 +710,9 @@ int zt_cmd_cat(int argc, char **argv)
             rc = zt_fail("cat", e, "receiving");
             break;
         }
-        s_print_line(s_describe(&msg, type, json_flags));
+        asked = false;
+        s_print_line(karabo ? s_set_size(zt_karabo_describe(msg.frames, msg.n, true), &msg)
+                            : s_describe(&msg, type, json_flags));
         if (echo && (e = zt_msg_send(&msg, s, 0)) != 0) {
             rc = zt_fail("cat", e, "answering");
             break;
