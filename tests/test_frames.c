@@ -912,11 +912,13 @@ static void test_ext90_of_another_length(void **state)
         zpk_frames_free(&f);
         zpk_writer_free(&w);
     }
-    /* an index out of range is not an error of the message */
+    /* an index out of range is not an error of the message: the first one
+     * past the end (1 of 1 ndarray) and one far past it */
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
-    zpk_write_array(&w, 2);
+    zpk_write_array(&w, 3);
     zpk_write_ndarray_ref(&w, 0);
+    zpk_write_ndarray_ref(&w, 1);
     zpk_write_ndarray_ref(&w, 7);
     zpk_frames_t f;
     assert_int_equal(zpk_encode_mixed(&w, &a, 1, NULL, &f, NULL), 0);
@@ -925,6 +927,7 @@ static void test_ext90_of_another_length(void **state)
     const zpk_node_t *root = zpk_doc_root(m.doc);
     assert_non_null(zpk_mixed_ndarray(&m, zpk_node_array_at(root, 0)));
     assert_null(zpk_mixed_ndarray(&m, zpk_node_array_at(root, 1)));
+    assert_null(zpk_mixed_ndarray(&m, zpk_node_array_at(root, 2)));
     assert_null(zpk_mixed_ndarray(&m, NULL));
     assert_null(zpk_mixed_ndarray(NULL, zpk_node_array_at(root, 0)));
     zpk_mixed_free(&m);
