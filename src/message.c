@@ -134,45 +134,98 @@ void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframe
     }
 }
 
-int zpk__recipe_write(const zpk_ndarray_info_t *info, char *buf, size_t cap, size_t *len)
+int zpk__recipe_write(const zpk_ndarray_info_t *info, const char *meta, char *buf, size_t cap,
+                      char **heap, size_t *len, zpk_error_t *err)
 {
+    *heap = NULL;
     if (info->ndim > 1 && info->order != ZPK_ORDER_C)
-        return ZPK_EINVAL;
+        return zpk__error(err, ZPK_EINVAL, 0, "the pyzmq recipe has no order: an F-order "
+                                              "ndarray cannot be sent as one");
     char dts[ZPK_DTYPE_STR_SIZE];
     const char *dt;
     if (zpk_dtype_is_native(info->dtype)) {
         dt = zpk_dtype_name(info->dtype);
     } else {
-        if (zpk_dtype_format(info->dtype, dts, sizeof dts) < 0)
-            return ZPK_EDTYPE;
-        dt = dts;
+        dt = zpk_dtype_format(info->dtype, dts, sizeof dts) < 0 ? NULL : dts;
     }
     if (dt == NULL)
-        return ZPK_EDTYPE;
+        return zpk__error(err, ZPK_EDTYPE, 0, "the pyzmq recipe cannot name this dtype");
+    json_t *root;
+    if (meta != NULL) {
+        /* the caller's keys first, in their order, as imagezmq writes them */
+        json_error_t je;
+        root = json_loads(meta, JSON_REJECT_DUPLICATES, &je);
+        if (root == NULL)
+            return zpk__error(err, ZPK_EINVAL, 0, "recipe_meta is not JSON: %s (column %d)",
+                              je.text, je.column);
+        const char *own = json_is_object(root) == 0                          ? ""
+                          : json_object_get(root, ZPK__KEY_DTYPE) != NULL ? ZPK__KEY_DTYPE
+                          : json_object_get(root, ZPK__KEY_SHAPE) != NULL ? ZPK__KEY_SHAPE
+                                                                          : NULL;
+        if (own != NULL) {
+            json_decref(root);
+            return *own == '\0'
+                       ? zpk__error(err, ZPK_EINVAL, 0, "recipe_meta must be a JSON object")
+                       : zpk__error(err, ZPK_EINVAL, 0,
+                                    "recipe_meta cannot set \"%s\": the ndarray's own", own);
+        }
+    } else {
+        root = json_object();
+    }
     json_t *shape = json_array();
-    json_t *root = json_object();
     if (shape == NULL || root == NULL) {
         json_decref(shape);
         json_decref(root);
-        return ZPK_ENOMEM;
+        return zpk__error(err, ZPK_ENOMEM, 0, "no memory");
     }
     int bad = 0;
     for (int i = 0; i < info->ndim; i++)
         bad |= json_array_append_new(shape, json_integer((json_int_t)info->shape[i]));
     bad |= json_object_set_new(root, ZPK__KEY_DTYPE, json_string(dt));
     bad |= json_object_set_new(root, ZPK__KEY_SHAPE, shape);
-    if (bad) {
-        json_decref(root);
-        return ZPK_ENOMEM;
+    /* Python's json.dumps() spelling: ", " and ": ", non-ASCII escaped */
+    size_t flags = JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
+    size_t need = bad ? 0 : json_dumpb(root, NULL, 0, flags);
+    int rc = 0;
+    if (need == 0) {
+        rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+    } else if (need > ZPK_RECIPE_HEADER_MAX) {
+        rc = zpk__error(err, ZPK_EINVAL, 0,
+                        "the recipe's JSON header would be %zu bytes, over the %d that "
+                        "receivers accept: shorten recipe_meta",
+                        need, ZPK_RECIPE_HEADER_MAX);
+    } else {
+        if (need > cap) {
+            buf = *heap = zpk__malloc(need);
+            if (buf == NULL)
+                rc = zpk__error(err, ZPK_ENOMEM, 0, "no memory");
+        }
+        if (rc == 0)
+            *len = json_dumpb(root, buf, need, flags);
     }
-    size_t need = json_dumpb(root, buf, cap, JSON_PRESERVE_ORDER);
     json_decref(root);
-    if (need == 0)
-        return ZPK_ENOMEM;
-    if (need > cap)
-        return ZPK_EBUFFULL;
-    *len = need;
-    return 0;
+    return rc;
+}
+
+int zpk__recipe_meta(const zpk_frame_t *header, char **out, zpk_error_t *err)
+{
+    /* zpk__msg_parse() read this header already (valid JSON, an object):
+     * only memory can fail here */
+    json_t *root = header != NULL ? json_loadb(header->data, header->size, 0, NULL) : json_object();
+    const size_t flags = JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
+    size_t need = 0;
+    if (root != NULL) {
+        json_object_del(root, ZPK__KEY_DTYPE);
+        json_object_del(root, ZPK__KEY_SHAPE);
+        need = json_dumpb(root, NULL, 0, flags);
+    }
+    *out = need > 0 ? zpk__malloc(need + 1) : NULL;
+    if (*out != NULL) {
+        json_dumpb(root, *out, need, flags);
+        (*out)[need] = '\0';
+    }
+    json_decref(root);
+    return *out != NULL ? 0 : zpk__error(err, ZPK_ENOMEM, 0, "no memory for the recipe's keys");
 }
 
 /* ---- decoding ------------------------------------------------------------------- */
@@ -214,13 +267,10 @@ static bool s_looks_json(const zpk_frame_t *f)
     return i < f->size && p[i] == '{';
 }
 
-/* Largest recipe header accepted (a JSON object with a dtype and 32 dims). */
-#define S_MAX_RECIPE_HEADER 4096
-
 static int s_parse_recipe(const zpk_frame_t *frames, size_t h,
                           const zpk_ndarray_opts_t *aopts, zpk__msg_t *m, zpk_error_t *err)
 {
-    if (frames[h].size > S_MAX_RECIPE_HEADER)
+    if (frames[h].size > ZPK_RECIPE_HEADER_MAX)
         return s_fail(err, ZPK_EFOREIGN, (int)h, 0, "recipe: JSON header too long");
     json_error_t je;
     json_t *root = json_loadb(frames[h].data, frames[h].size, JSON_REJECT_DUPLICATES, &je);

@@ -338,7 +338,7 @@ static int s_decode_ndarray_fast(zpk__hold_t *h, size_t hi, const zpk_recv_opts_
                                  zpk_envelope_t *env, zpk_ndarray_t *out, zpk_error_t *err)
 {
     const s_rcache_t *c = &s_rcache;
-    if (o->limits != NULL || o->array_opts != NULL)
+    if (o->limits != NULL || o->array_opts != NULL || o->recipe_meta != NULL)
         return 1;
     void *payload = s_rcache_match(c, h->frames, hi, h->n);
     if (payload == NULL || (o->into == NULL && (uintptr_t)payload % c->align != 0))
@@ -375,6 +375,7 @@ int zpk__decode(zpk__hold_t *h, int want, const zpk_recv_opts_t *opts, zpk_envel
                 void *out, zpk_error_t *err)
 {
     const zpk_recv_opts_t *o = opts != NULL ? opts : &s_no_opts;
+    zpk__recipe_meta_clear(o);
     /* cheap tests first: the commonest messages; anything else (and every
      * error but a document's own) takes the general walk */
     if (!zpk__msg_fast_off) {
@@ -437,6 +438,11 @@ __attribute__((noinline)) static int s_decode_walk(zpk__hold_t *h, int want,
         if (rc != 0) {
             s_at_frame(err, rc, first, m.single ? m.payload_off : 0);
             goto fail;
+        }
+        if (o->recipe_meta != NULL) {
+            rc = zpk__recipe_meta(kind == ZPK__KIND_RECIPE ? &fr[hi] : NULL, o->recipe_meta, err);
+            if (rc != 0)
+                goto fail;
         }
         if (o->limits == NULL && o->array_opts == NULL)
             s_rcache_put(&m, &fr[hi], a);
@@ -569,6 +575,7 @@ static int s_decode(const zpk_frame_t *frames, size_t n, int want, const zpk_rec
                     zpk_envelope_t *env, void *out, zpk_error_t *err)
 {
     zpk__error_reset(err);
+    zpk__recipe_meta_clear(opts);
     if (env != NULL)
         *env = (zpk_envelope_t){NULL, 0, NULL};
     zpk__hold_t *h = NULL;

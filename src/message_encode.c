@@ -529,15 +529,15 @@ static int s_encode(const s_enc_t *e)
     bool cacheable = one_raw && kind == ZPK__KIND_NDARRAY && !recipe;
     if (recipe) {
         size_t jl = 0;
-        rc = zpk__recipe_write(&aenc[0].info, (char *)out->bytes_in_, sizeof out->bytes_in_, &jl);
-        if (rc != 0) {
-            rc = zpk__error(err, rc, 0,
-                            rc == ZPK_EINVAL ? "the pyzmq recipe has no order: an F-order "
-                                               "ndarray cannot be sent as one"
-                                             : "cannot write the recipe's header");
+        char *heap;
+        rc = zpk__recipe_write(&aenc[0].info, o->recipe_meta, (char *)out->bytes_in_,
+                               sizeof out->bytes_in_, &heap, &jl, err);
+        if (rc != 0)
             goto fail;
-        }
-        s_push(out, out->bytes_in_, jl, NULL, NULL);
+        if (heap != NULL)
+            s_push(out, heap, jl, zpk_free_fn, NULL);
+        else
+            s_push(out, out->bytes_in_, jl, NULL, NULL);
     } else {
         zpk__msg_write_header(&hw, kind, single, single ? 0 : nchunks,
                               obj_compressed ? &oenc : NULL, aenc, e->narr);
@@ -646,6 +646,10 @@ int zpk__encode(int kind, zpk_writer_t *w, const zpk_ndarray_t *arrs, size_t nar
                               "or a buffer writer");
     }
     const zpk_send_opts_t *o = opts != NULL ? opts : &s_no_opts;
+    if (o->recipe_meta != NULL && (o->flags & ZPK_SEND_RECIPE) == 0)
+        return zpk__error(err, ZPK_EINVAL, 0,
+                          "recipe_meta rides in the pyzmq recipe's JSON header: "
+                          "set ZPK_SEND_RECIPE (and send an ndarray)");
     if (o->topic_len > 0 || o->envelope != NULL) {
         int rc = s_check_envelope(o, err);
         if (rc != 0)

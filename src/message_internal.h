@@ -82,11 +82,29 @@ void zpk__msg_write_header(zpk_writer_t *w, int kind, bool single, size_t nframe
                            size_t narrs);
 
 /*
- * Writes the pyzmq recipe's JSON header {"dtype": ..., "shape": [...]} of
- * @p info into @p buf (@p cap bytes); *len gets its length.
- * Errors: ZPK_EINVAL (not C order with ndim > 1), ZPK_EBUFFULL, ZPK_ENOMEM.
+ * Writes the pyzmq recipe's JSON header of @p info, {"dtype": ..., "shape":
+ * [...]} after the keys of @p meta (a JSON object text, or NULL), into
+ * @p buf (@p cap bytes) or, when it needs more, into *@p heap (allocated:
+ * the caller frees it; NULL otherwise); *len gets its length.
+ * Errors: ZPK_EINVAL (not C order with ndim > 1; a bad @p meta; a header
+ * over ZPK_RECIPE_HEADER_MAX), ZPK_EDTYPE, ZPK_ENOMEM.
  */
-int zpk__recipe_write(const zpk_ndarray_info_t *info, char *buf, size_t cap, size_t *len);
+int zpk__recipe_write(const zpk_ndarray_info_t *info, const char *meta, char *buf, size_t cap,
+                      char **heap, size_t *len, zpk_error_t *err);
+
+/*
+ * *out = the keys of the recipe's JSON @p header other than dtype and shape,
+ * as a JSON object text (NUL-terminated, zpk__malloc'd); "{}" for a NULL
+ * @p header (a zmqpack message). Errors: ZPK_ENOMEM (*out NULL).
+ */
+int zpk__recipe_meta(const zpk_frame_t *header, char **out, zpk_error_t *err);
+
+/* Sets *opts->recipe_meta to NULL when the caller asked for it. */
+static inline void zpk__recipe_meta_clear(const zpk_recv_opts_t *opts)
+{
+    if (opts != NULL && opts->recipe_meta != NULL)
+        *opts->recipe_meta = NULL;
+}
 
 /*
  * The whole header of the commonest message, an uncompressed object in one

@@ -316,6 +316,7 @@ static int s_recv(void *socket, int want, const zpk_recv_opts_t *opts, zpk_envel
                   void *out, zpk_error_t *err)
 {
     zpk__error_reset(err);
+    zpk__recipe_meta_clear(opts);
     if (out == NULL) {
         if (env != NULL)
             *env = (zpk_envelope_t){NULL, 0, NULL};

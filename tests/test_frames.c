@@ -1368,6 +1368,115 @@ static void test_tracker_negative_timeout_waits(void **state)
     assert_null(t);
 }
 
+/* imagezmq's header: recipe_meta's keys before dtype and shape, and back (issue 18, item 1) */
+static void s_meta_roundtrip(const zpk_ndarray_t *a, const char *meta, const char *header,
+                             const char *back)
+{
+    zpk_send_opts_t o;
+    zpk_send_opts_init(&o);
+    o.flags = ZPK_SEND_RECIPE;
+    o.recipe_meta = meta;
+    zpk_frames_t f;
+    zpk_error_t err;
+    assert_int_equal(zpk_encode_ndarray(a, &o, &f, &err), 0);
+    assert_int_equal(f.n, 2);
+    assert_int_equal(f.frames[0].size, strlen(header));
+    assert_memory_equal(f.frames[0].data, header, strlen(header));
+    char *got = (char *)"unset";
+    zpk_recv_opts_t ro;
+    zpk_recv_opts_init(&ro);
+    ro.recipe_meta = &got;
+    zpk_ndarray_t r;
+    assert_int_equal(zpk_decode_ndarray(f.frames, f.n, &ro, NULL, &r, &err), 0);
+    f.n = 0; /* the decode took the frames over */
+    assert_non_null(got);
+    assert_string_equal(got, back);
+    zpk_free(got);
+    assert_int_equal(r.nbytes, a->nbytes);
+    assert_memory_equal(r.data, a->data, a->nbytes);
+    zpk_ndarray_free(&r);
+    zpk_frames_free(&f);
+}
+
+static void test_recipe_meta(void **state)
+{
+    (void)state;
+    uint8_t d[6] = {1, 2, 3, 4, 5, 6};
+    size_t shape[2] = {2, 3};
+    zpk_ndarray_t a;
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_UINT, 1), 2, shape, 'C', d);
+    s_meta_roundtrip(&a, "{\"msg\": \"cam1\"}",
+                     "{\"msg\": \"cam1\", \"dtype\": \"uint8\", \"shape\": [2, 3]}",
+                     "{\"msg\": \"cam1\"}");
+    s_meta_roundtrip(&a, NULL, "{\"dtype\": \"uint8\", \"shape\": [2, 3]}", "{}");
+    s_meta_roundtrip(&a, "{}", "{\"dtype\": \"uint8\", \"shape\": [2, 3]}", "{}");
+    /* the caller's order kept; Python's json.dumps() spelling (non-ASCII escaped) */
+    s_meta_roundtrip(&a, "{\"z\":[1,{\"k\":null}],\"a\":\"caf\xc3\xa9\"}",
+                     "{\"z\": [1, {\"k\": null}], \"a\": \"caf\\u00E9\", \"dtype\": \"uint8\", "
+                     "\"shape\": [2, 3]}",
+                     "{\"z\": [1, {\"k\": null}], \"a\": \"caf\\u00E9\"}");
+    /* a header past the frames' own storage: on the heap, up to the limit */
+    static char meta[ZPK_RECIPE_HEADER_MAX + 64], header[ZPK_RECIPE_HEADER_MAX + 64],
+        back[ZPK_RECIPE_HEADER_MAX + 64];
+    const char *tail = ", \"dtype\": \"uint8\", \"shape\": [2, 3]}";
+    size_t fill = ZPK_RECIPE_HEADER_MAX - strlen("{\"m\": \"\"") - strlen(tail);
+    snprintf(meta, sizeof meta, "{\"m\": \"%0*d\"}", (int)fill, 0);
+    snprintf(header, sizeof header, "{\"m\": \"%0*d\"%s", (int)fill, 0, tail);
+    snprintf(back, sizeof back, "{\"m\": \"%0*d\"}", (int)fill, 0);
+    assert_int_equal(strlen(header), ZPK_RECIPE_HEADER_MAX);
+    s_meta_roundtrip(&a, meta, header, back);
+
+    /* what a caller can get wrong: each refused before anything is made */
+    snprintf(meta, sizeof meta, "{\"m\": \"%0*d\"}", (int)fill + 1, 0);
+    static const struct {
+        int flags;
+        const char *meta, *text;
+    } bad[] = {
+        {0, "{\"msg\": 1}", "set ZPK_SEND_RECIPE"},
+        {ZPK_SEND_RECIPE, "[1]", "must be a JSON object"},
+        {ZPK_SEND_RECIPE, "{\"msg\": ", "is not JSON"},
+        {ZPK_SEND_RECIPE, "{\"a\": 1, \"a\": 2}", "is not JSON"},
+        {ZPK_SEND_RECIPE, "{\"dtype\": \"<f8\"}", "cannot set \"dtype\""},
+        {ZPK_SEND_RECIPE, "{\"x\": 1, \"shape\": []}", "cannot set \"shape\""},
+        {ZPK_SEND_RECIPE, meta, "shorten recipe_meta"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        zpk_send_opts_t o;
+        zpk_send_opts_init(&o);
+        o.flags = bad[i].flags;
+        o.recipe_meta = bad[i].meta;
+        zpk_frames_t f;
+        zpk_error_t err;
+        assert_int_equal(zpk_encode_ndarray(&a, &o, &f, &err), ZPK_EINVAL);
+        assert_int_equal(f.n, 0);
+        if (strstr(err.text, bad[i].text) == NULL)
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.text, bad[i].text);
+    }
+
+    /* a packed message leaves it NULL; so does a failed decode */
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    zpk_write_int(&w, 7);
+    zpk_frames_t f;
+    assert_int_equal(zpk_encode_packed(&w, NULL, &f, NULL), 0);
+    char *got = (char *)"unset";
+    zpk_recv_opts_t ro;
+    zpk_recv_opts_init(&ro);
+    ro.recipe_meta = &got;
+    zpk_doc_t *doc;
+    assert_int_equal(zpk_decode_packed(f.frames, f.n, &ro, NULL, &doc, NULL), 0);
+    f.n = 0;
+    assert_null(got);
+    zpk_doc_destroy(&doc);
+    zpk_frames_free(&f);
+    zpk_writer_free(&w);
+    got = (char *)"unset";
+    zpk_frame_t fr[2] = {S_FR("{\"dtype\": \"uint8\", \"shape\": [2, 2]}", 35), S_FR(d, 6)};
+    zpk_ndarray_t r;
+    assert_int_equal(zpk_decode_ndarray(fr, 2, &ro, NULL, &r, NULL), ZPK_ESHAPE);
+    assert_null(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1387,6 +1496,7 @@ int main(void)
         cmocka_unit_test(test_one_error_channel_per_call),
         cmocka_unit_test(test_one_object_predicate_matches_the_check),
         cmocka_unit_test(test_tracker_negative_timeout_waits),
+        cmocka_unit_test(test_recipe_meta),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

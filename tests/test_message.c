@@ -307,15 +307,21 @@ static void test_recipe(void **state)
     info.order = 'C';
     char buf[128];
     size_t len = 0;
-    assert_int_equal(zpk__recipe_write(&info, buf, sizeof buf, &len), 0);
+    char *heap = NULL;
+    assert_int_equal(zpk__recipe_write(&info, NULL, buf, sizeof buf, &heap, &len, NULL), 0);
+    assert_null(heap);
     assert_int_equal(len, strlen("{\"dtype\": \"float64\", \"shape\": [2, 3]}"));
     assert_memory_equal(buf, "{\"dtype\": \"float64\", \"shape\": [2, 3]}", len);
     zpk_dtype_parse(">f8", 3, &info.dtype, NULL);
-    assert_int_equal(zpk__recipe_write(&info, buf, sizeof buf, &len), 0);
+    assert_int_equal(zpk__recipe_write(&info, NULL, buf, sizeof buf, &heap, &len, NULL), 0);
     assert_memory_equal(buf, "{\"dtype\": \">f8\"", 15);
-    assert_int_equal(zpk__recipe_write(&info, buf, 10, &len), ZPK_EBUFFULL);
+    /* too long for buf: on the heap, the same text */
+    assert_int_equal(zpk__recipe_write(&info, NULL, buf, 10, &heap, &len, NULL), 0);
+    assert_non_null(heap);
+    assert_memory_equal(heap, "{\"dtype\": \">f8\", \"shape\": [2, 3]}", len);
+    zpk_free(heap);
     info.order = 'F';
-    assert_int_equal(zpk__recipe_write(&info, buf, sizeof buf, &len), ZPK_EINVAL);
+    assert_int_equal(zpk__recipe_write(&info, NULL, buf, sizeof buf, &heap, &len, NULL), ZPK_EINVAL);
 
     double d[6] = {0};
     zpk__msg_t m;

@@ -409,7 +409,7 @@ def test_cat_reads_the_pyzmq_recipe_and_shows_foreign_messages():
         s.send_multipart([b"hello", b"world!"])
     rc, got, err = finish(c)
     assert rc == 0, err
-    assert got[0]["format"] == "pyzmq-recipe"
+    assert got[0]["format"] == "pyzmq-recipe" and "meta" not in got[0]  # no other keys
     assert got[0]["dtype"] == "<f8" and got[0]["shape"] == [2, 3] and got[0]["max"] == 2.5
     assert got[1]["kind"] == "foreign" and got[1]["sizes"] == [5, 6]
 
@@ -902,6 +902,7 @@ def test_cat_reads_imagezmq_arrays_and_jpegs():
     assert rc == 0, err
     arr, jpg, bare = got
     assert arr["kind"] == "array" and arr["format"] == "pyzmq-recipe"
+    assert arr["meta"] == {"msg": "cam1"}  # the JSON header's other keys
     assert {k: arr[k] for k in ("dtype", "shape", "min", "max")} == stats_of(image[:, ::2])
     assert arr["frames"] == 2 and arr["raw"] == image[:, ::2].nbytes
     assert jpg == {"kind": "jpeg", "format": "imagezmq", "msg": "cam2", "bytes": len(jpeg),

@@ -189,6 +189,12 @@ typedef enum zpk_own {
 /** Encode flag (ndarrays only): the pyzmq recipe, a JSON {"dtype", "shape"} frame and a raw frame. */
 #define ZPK_SEND_RECIPE 0x200
 
+/**
+ * Largest JSON header of the pyzmq recipe, in bytes: receivers refuse a
+ * longer one (ZPK_EFOREIGN) and senders do not make one (ZPK_EINVAL).
+ */
+#define ZPK_RECIPE_HEADER_MAX 4096
+
 /** Default zpk_send_opts_t::copy_below: frames under 64 KiB are copied (see docs/performance.md). */
 #define ZPK_DEFAULT_COPY_BELOW ((size_t)64 * 1024)
 
@@ -207,6 +213,14 @@ typedef struct zpk_send_opts {
     void (*free_fn)(void *data, void *hint); /**< ZPK_OWN_GIVE */
     void *hint;              /**< passed to free_fn */
     size_t copy_below;       /**< zero-copy frames smaller than this are copied (0: default) */
+    /**
+     * With ZPK_SEND_RECIPE: a JSON object (NUL-terminated text) whose keys go
+     * into the recipe's JSON header before "dtype" and "shape", as imagezmq's
+     * {"msg": "cam1", "dtype": ..., "shape": ...}. NULL: none. ZPK_EINVAL
+     * without ZPK_SEND_RECIPE, for text that is not a JSON object, for a
+     * "dtype" or "shape" key, or a header over ZPK_RECIPE_HEADER_MAX bytes.
+     */
+    const char *recipe_meta;
 } zpk_send_opts_t;
 
 /** Fills @p o with the defaults: no flags, no envelope, no codec, ZPK_OWN_COPY. */
@@ -229,6 +243,15 @@ typedef struct zpk_recv_opts {
     const zpk_ndarray_opts_t *array_opts;  /**< ndarray limits (NULL: defaults) */
     void *into;              /**< ndarray messages: decode into this buffer (NULL: allocate or alias) */
     size_t into_size;        /**< bytes at into */
+    /**
+     * ndarray decodes and receives: when not NULL, on success
+     * *recipe_meta is a JSON object text (NUL-terminated, allocated: release
+     * it with zpk_free()) of the pyzmq recipe's header keys other than
+     * "dtype" and "shape" (imagezmq's {"msg": "cam1"}), "{}" for a zmqpack
+     * ndarray message; NULL on error. The other decode and receive calls
+     * set it to NULL.
+     */
+    char **recipe_meta;
 } zpk_recv_opts_t;
 
 /** Fills @p o with the defaults (no flags, default limits, no destination buffer). */

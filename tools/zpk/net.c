@@ -243,7 +243,7 @@ static void s_cat_help(FILE *f)
         "\"wire\" and \"frames\", the bytes and frames of the message after its envelope.\n"
         "Other streams are read too (docs/interop.md): the pyzmq numpy recipe and\n"
         "imagezmq's arrays (a JSON {dtype, shape} frame, then the data: \"format\":\n"
-        "\"pyzmq-recipe\"), imagezmq's JPEG messages (\"kind\": \"jpeg\": msg, bytes,\n"
+        "\"pyzmq-recipe\", the header's other keys as \"meta\"), imagezmq's JPEG messages (\"kind\": \"jpeg\": msg, bytes,\n"
         "width, height), Karabo bridge trains (\"kind\": \"train\", one line per train:\n"
         "the train id and, per source, each array's dtype, shape, min and max), and\n"
         "msgpack-numpy maps inside packed objects, summarised like arrays (with\n"
@@ -496,12 +496,21 @@ static json_t *s_describe(const zt_msg_t *m, int type, unsigned json_flags)
     if (h == m->n || !strcmp(hdr.kind, "array")) {
         /* an ndarray message, or, without a header, perhaps the pyzmq recipe */
         zpk_ndarray_t a;
-        rc = zpk_decode_ndarray(m->frames, m->n, NULL, &env, &a, &err);
+        char *meta = NULL;
+        zpk_recv_opts_t ro;
+        zpk_recv_opts_init(&ro);
+        ro.recipe_meta = &meta;
+        rc = zpk_decode_ndarray(m->frames, m->n, &ro, &env, &a, &err);
         if (rc == 0) {
             s_set_envelope(line, env.frames, env.n, type);
             json_object_set_new(line, "kind", json_string("array"));
             if (h == m->n)
                 json_object_set_new(line, "format", json_string("pyzmq-recipe"));
+            json_t *keys = json_loads(meta, 0, NULL); /* imagezmq's {"msg": ...} */
+            if (json_object_size(keys) > 0)
+                json_object_set(line, "meta", keys);
+            json_decref(keys);
+            zpk_free(meta);
             json_t *sum = zt_ndarray_summary(&a, hdr.n_ndarrays ? &hdr.info[0] : NULL);
             json_object_update(line, sum);
             json_decref(sum);

@@ -269,6 +269,12 @@ void zpy_out_free(zpy_out_t *m, zpy_hold_t *h);
 void zpy_drain(void);
 /* The frames of a received envelope as a list of bytes; frees @p env. */
 PyObject *zpy_in_envelope(zpk_envelope_t *env);
+
+/* The result of _recv()/_deserialize(): (envelope, value), or with @p meta
+ * (a recipe_meta text from the library) (envelope, value, meta as str).
+ * Takes over @p envl and @p value (NULL when one failed: then NULL) and
+ * frees @p meta. */
+PyObject *zpy_recv_result(PyObject *envl, PyObject *value, char *meta);
 /* A received ndarray (takes @p a over). */
 PyObject *zpy_in_ndarray(zpk_ndarray_t *a, int readonly);
 /* The value of a decoded mixed or packed message (ZPK_RECV_BYTES), decoded

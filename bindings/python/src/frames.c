@@ -76,19 +76,21 @@ static PyObject *s_frames_list(zpk_frames_t *f, size_t copy_below)
     return l;
 }
 
-/* _serialize(value, kind, codec, envelope, flags, mode, packer options or None)
- *   -> list of frames */
+/* _serialize(value, kind, codec, envelope, flags, mode, packer options or None
+ *            [, recipe_meta: JSON object text or None]) -> list of frames */
 static PyObject *core_serialize(PyObject *Py_UNUSED(mod), PyObject *args)
 {
     PyObject *value, *codec, *envelope, *kw;
+    const char *meta = NULL;
     int kind, flags, mode;
-    if (!PyArg_ParseTuple(args, "OiOOiiO:_serialize", &value, &kind, &codec, &envelope, &flags,
-                          &mode, &kw))
+    if (!PyArg_ParseTuple(args, "OiOOiiO|z:_serialize", &value, &kind, &codec, &envelope, &flags,
+                          &mode, &kw, &meta))
         return NULL;
     zpy_out_t m;
     if (zpy_out_init(&m, value, kind, codec, envelope, flags, mode, 0,
                      kw == Py_None ? NULL : kw) < 0)
         return NULL;
+    m.o.recipe_meta = meta; /* args holds the str alive for the call */
     zpk_frames_t f;
     zpk_error_t err;
     int rc = kind == ZPY_KIND_NDARRAY ? zpk_encode_ndarray(&m.za[0], &m.o, &f, &err)
@@ -187,7 +189,8 @@ static int s_in_readonly(const void *data, void *ud)
 }
 
 /*
- * _deserialize(frames, kind, unpack options or None) -> (envelope, value):
+ * _deserialize(frames, kind, unpack options or None[, want_meta]) -> (envelope, value),
+ * or (envelope, value, recipe_meta text) with want_meta:
  * the decode that recv_packed()/recv_array() run on frames from
  * recv_multipart(), and deserialize() on any (kind ZPY_KIND_ANY: a packed or
  * mixed message, else an ndarray message).
@@ -195,8 +198,8 @@ static int s_in_readonly(const void *data, void *ud)
 static PyObject *core_deserialize(PyObject *Py_UNUSED(mod), PyObject *args)
 {
     PyObject *seq, *kw;
-    int kind;
-    if (!PyArg_ParseTuple(args, "OiO:_deserialize", &seq, &kind, &kw))
+    int kind, want_meta = 0;
+    if (!PyArg_ParseTuple(args, "OiO|p:_deserialize", &seq, &kind, &kw, &want_meta))
         return NULL;
     if (kw == Py_None)
         kw = NULL;
@@ -212,6 +215,7 @@ static PyObject *core_deserialize(PyObject *Py_UNUSED(mod), PyObject *args)
     zpk_envelope_t env;
     zpk_error_t err;
     PyObject *value = NULL, *envl = NULL;
+    char *meta = NULL;
     int rc = ZPK_ETYPE;
     if (kind != ZPY_KIND_NDARRAY) {
         zpk_mixed_t m;
@@ -232,6 +236,8 @@ static PyObject *core_deserialize(PyObject *Py_UNUSED(mod), PyObject *args)
     if (rc == ZPK_ETYPE && kind != ZPY_KIND_PACKED) {
         zpk_ndarray_t a;
         o.flags = 0;
+        if (want_meta)
+            o.recipe_meta = &meta;
         rc = zpk_decode_ndarray(in.frames, in.n, &o, &env, &a, &err);
         if (rc == 0) {
             envl = zpy_in_envelope(&env);
@@ -244,10 +250,7 @@ static PyObject *core_deserialize(PyObject *Py_UNUSED(mod), PyObject *args)
     PyMem_Free(in.frames);
     if (rc != 0)
         return zpy_raise(rc, &err);
-    PyObject *r = value ? PyTuple_Pack(2, envl, value) : NULL;
-    Py_XDECREF(envl);
-    Py_XDECREF(value);
-    return r;
+    return zpy_recv_result(envl, value, meta);
 }
 
 /* is_header(frame) -> bool: zpk_is_header(), the frame starts like a zmqpack header. */

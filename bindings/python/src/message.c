@@ -383,6 +383,19 @@ void zpy_out_free(zpy_out_t *m, zpy_hold_t *h)
 
 /* ---- in: the library's decoded message -> Python ------------------------------- */
 
+PyObject *zpy_recv_result(PyObject *envl, PyObject *value, char *meta)
+{
+    PyObject *text = meta != NULL ? PyUnicode_FromString(meta) : NULL;
+    zpk_free(meta);
+    PyObject *r = NULL;
+    if (envl != NULL && value != NULL && (meta == NULL || text != NULL))
+        r = text != NULL ? PyTuple_Pack(3, envl, value, text) : PyTuple_Pack(2, envl, value);
+    Py_XDECREF(text);
+    Py_XDECREF(envl);
+    Py_XDECREF(value);
+    return r;
+}
+
 PyObject *zpy_in_envelope(zpk_envelope_t *env)
 {
     PyObject *l = PyList_New((Py_ssize_t)env->n);

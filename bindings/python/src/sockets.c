@@ -49,7 +49,8 @@ static void *s_sock_ptr(PyObject *addr)
     } while (0)
 
 /*
- * _send(addr, value, kind, codec, envelope, flags, mode, track, packer options or None)
+ * _send(addr, value, kind, codec, envelope, flags, mode, track, packer options or None
+ *       [, recipe_meta: JSON object text or None])
  *   kind:  ZPY_KIND_PACKED (an object: packed, or mixed when it holds
  *          ndarrays) or ZPY_KIND_NDARRAY (value is the ndarray)
  *   mode:  ZPY_COPY_* (copy=True / None / False)
@@ -59,9 +60,10 @@ static void *s_sock_ptr(PyObject *addr)
 static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *args)
 {
     PyObject *addr, *value, *codec, *envelope, *kw;
+    const char *meta = NULL;
     int kind, flags, mode, track;
-    if (!PyArg_ParseTuple(args, "OOiOOiipO:_send", &addr, &value, &kind, &codec, &envelope,
-                          &flags, &mode, &track, &kw))
+    if (!PyArg_ParseTuple(args, "OOiOOiipO|z:_send", &addr, &value, &kind, &codec, &envelope,
+                          &flags, &mode, &track, &kw, &meta))
         return NULL;
     void *sock = s_sock_ptr(addr);
     if (!sock)
@@ -70,6 +72,7 @@ static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *args)
     if (zpy_out_init(&m, value, kind, codec, envelope, flags, mode, track,
                      kw == Py_None ? NULL : kw) < 0)
         return NULL;
+    m.o.recipe_meta = meta; /* args holds the str alive for the call */
     zpk_error_t err;
     int rc;
     S_BLOCKING(rc, m.o.flags,
@@ -79,12 +82,13 @@ static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *args)
     return zpy_out_finish(&m, rc, &err);
 }
 
-/* _recv(addr, flags, kind, unpack options or None) -> (envelope, value) */
+/* _recv(addr, flags, kind, unpack options or None[, want_meta])
+ *   -> (envelope, value), or (envelope, value, recipe_meta text) */
 static PyObject *core_recv(PyObject *Py_UNUSED(mod), PyObject *args)
 {
     PyObject *addr, *kw;
-    int flags, kind;
-    if (!PyArg_ParseTuple(args, "OiiO:_recv", &addr, &flags, &kind, &kw))
+    int flags, kind, want_meta = 0;
+    if (!PyArg_ParseTuple(args, "OiiO|p:_recv", &addr, &flags, &kind, &kw, &want_meta))
         return NULL;
     void *sock = s_sock_ptr(addr);
     if (!sock)
@@ -93,6 +97,9 @@ static PyObject *core_recv(PyObject *Py_UNUSED(mod), PyObject *args)
     zpk_recv_opts_t o;
     zpk_recv_opts_init(&o);
     o.flags = flags;
+    char *meta = NULL;
+    if (want_meta)
+        o.recipe_meta = &meta;
     zpk_envelope_t env;
     zpk_error_t err;
     int rc;
@@ -119,10 +126,7 @@ static PyObject *core_recv(PyObject *Py_UNUSED(mod), PyObject *args)
         else
             zpk_mixed_free(&m);
     }
-    PyObject *r = value ? PyTuple_Pack(2, envl, value) : NULL;
-    Py_XDECREF(envl);
-    Py_XDECREF(value);
-    return r;
+    return zpy_recv_result(envl, value, meta);
 }
 
 static PyObject *core_collect(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(ignored))

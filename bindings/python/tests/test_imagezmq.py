@@ -2,6 +2,7 @@
 send_array(recipe=True, meta=...) against an imagezmq sender and hub written
 from its format (tests/peers/imagezmq.py), over REQ/REP and PUB/SUB, on both
 routes of the socket helpers."""
+import json
 import pathlib
 import sys
 import threading
@@ -92,3 +93,32 @@ def test_meta_arguments_are_checked(route):
         with pytest.raises(exc, match=text):
             zmqpack.send_array(s, A, **kw)
     s.close(0)
+
+
+def test_the_header_is_the_one_imagezmq_writes(route):
+    """Byte for byte: send_array(recipe=True, meta=...) and imagezmq's
+    send_array (pyzmq's send_json) make the same two frames."""
+    ctx = zmq.Context.instance()
+    pull = ctx.socket(zmq.PULL)
+    pull.rcvtimeo = 10000
+    push = ctx.socket(zmq.PUSH)
+    push.connect("tcp://127.0.0.1:%d" % pull.bind_to_random_port("tcp://127.0.0.1"))
+    for A in IMAGES:
+        for msg in ("cam1", "", "a \"quoted\" name\n"):
+            zmqpack.send_array(push, A, recipe=True, meta={"msg": msg})
+            ours = pull.recv_multipart()
+            imagezmq.send_array(push, A, msg)
+            theirs = pull.recv_multipart()
+            assert ours == theirs
+    # more keys, in the caller's order, and back through recv_array
+    meta = {"msg": "cam1", "n": 5, "tags": ["a", None, True], "at": {"x": -3}}
+    zmqpack.send_array(push, IMAGES[0], recipe=True, meta=meta)
+    head = pull.recv_multipart()[0]
+    assert head == json.dumps(dict(meta, dtype=str(IMAGES[0].dtype),
+                                   shape=IMAGES[0].shape)).encode()
+    zmqpack.send_array(push, IMAGES[0], recipe=True, meta=meta)
+    got, A = zmqpack.recv_array(pull, with_meta=True)
+    assert list(got.items()) == list(meta.items())
+    same(A, IMAGES[0])
+    push.close(0)
+    pull.close(0)

@@ -154,16 +154,17 @@ def _call_async(sock, fn, flags, poll_flag):
     return run()
 
 
-def _send(sock, is_async, value, kind, codec, envelope, flags, send_flags, mode, track, options):
+def _send(sock, is_async, value, kind, codec, envelope, flags, send_flags, mode, track, options,
+          recipe_meta=None):
     """The one send: C route or frames through pyzmq."""
     if _c_route:
         def fn(f):
             return _core._send(sock.underlying, value, kind, codec, envelope, send_flags | f,
-                               mode, track, options)
+                               mode, track, options, recipe_meta)
         if is_async:
             return _call_async(sock, fn, flags, _zmq.POLLOUT)
         return fn(flags)
-    frames = _core._serialize(value, kind, codec, envelope, send_flags, mode, options)
+    frames = _core._serialize(value, kind, codec, envelope, send_flags, mode, options, recipe_meta)
     if track and mode == _core.COPY_ALWAYS:
         # the frames are copies: nothing of the caller's is held
         r = sock.send_multipart(frames, flags, copy=False)
@@ -172,20 +173,21 @@ def _send(sock, is_async, value, kind, codec, envelope, flags, send_flags, mode,
     return sock.send_multipart(frames, flags, copy=False, track=track)
 
 
-def _recv(sock, is_async, kind, flags, options):
-    """The one receive: (envelope, value), C route or frames through pyzmq."""
+def _recv(sock, is_async, kind, flags, options, want_meta=False):
+    """The one receive: (envelope, value), C route or frames through pyzmq;
+    with want_meta (envelope, value, the recipe's other keys as JSON text)."""
     if _c_route:
         def fn(f):
-            return _core._recv(sock.underlying, f, kind, options)
+            return _core._recv(sock.underlying, f, kind, options, want_meta)
         if is_async:
             return _call_async(sock, fn, flags, _zmq.POLLIN)
         return fn(flags)
     if is_async:
         async def run():
             frames = await sock.recv_multipart(flags, copy=False)
-            return _core._deserialize(frames, kind, options)
+            return _core._deserialize(frames, kind, options, want_meta)
         return run()
-    return _core._deserialize(sock.recv_multipart(flags, copy=False), kind, options)
+    return _core._deserialize(sock.recv_multipart(flags, copy=False), kind, options, want_meta)
 
 
 def _then(result, fn):
@@ -289,17 +291,15 @@ def send_array(sock, A, topic=None, codec=None, flags=0, *, copy=None, track=Fal
                          "codec must be None (got %r)" % (codec,))
     send_flags = (_core.SEND_SINGLE if single else 0) | (_core.SEND_RECIPE if recipe else 0)
     env = _envelope(topic, envelope, "send_array")
-    if meta is not None:
-        return _send_with_meta(sock, A, env, _flags(flags, "send_array"), send_flags,
-                               _copy(copy, "send_array"), track, meta, recipe)
     return _send(sock, is_async, A, _KIND_NDARRAY, codec, env, _flags(flags, "send_array"),
-                 send_flags, _copy(copy, "send_array"), track, None)
+                 send_flags, _copy(copy, "send_array"), track, None,
+                 None if meta is None else _recipe_meta(meta, recipe))
 
 
-def _send_with_meta(sock, A, env, flags, send_flags, mode, track, meta, recipe):
-    """The recipe with more keys in its JSON header: the library's frames, the
-    header's keys put behind meta's (the C calls have no such option yet, so
-    this send goes through pyzmq on either route)."""
+def _recipe_meta(meta, recipe):
+    """meta= as the JSON object text the library puts in the recipe's header
+    before dtype and shape (the library checks it again; these messages
+    name the Python arguments)."""
     if not recipe:
         raise ValueError("send_array: meta= rides in the recipe's JSON header: give recipe=True")
     if not isinstance(meta, dict):
@@ -308,14 +308,9 @@ def _send_with_meta(sock, A, env, flags, send_flags, mode, track, meta, recipe):
     if clash:
         raise ValueError("send_array: meta cannot set %s (the array's own)" % ", ".join(sorted(clash)))
     try:
-        extra = json.dumps(meta)
+        return json.dumps(meta)
     except (TypeError, ValueError) as e:
         raise TypeError("send_array: meta must hold JSON values: %s" % e) from None
-    frames = _core._serialize(A, _KIND_NDARRAY, None, env, send_flags, mode, None)
-    i = len(env or ())
-    header = json.loads(bytes(frames[i]))
-    frames[i] = json.dumps(dict(json.loads(extra), **header)).encode()
-    return sock.send_multipart(frames, flags, copy=False, track=track)
 
 
 # -- receive ----------------------------------------------------------------------------
@@ -372,26 +367,16 @@ def recv_array(sock, out=None, flags=0, *, with_topic=False, with_envelope=False
                             % type(out).__name__)
         if not out.flags.writeable:
             raise ValueError("recv_array: out is read-only")
-    flags = _flags(flags, "recv_array")
-    if with_meta:  # the header frame is needed: the frames come through pyzmq
-        r = sock.recv_multipart(flags, copy=False)
-    else:
-        r = _recv(sock, is_async, _KIND_NDARRAY, flags, None)
+    r = _recv(sock, is_async, _KIND_NDARRAY, _flags(flags, "recv_array"), None, with_meta)
 
     def shape(got):
-        if with_meta:
-            frames = got
-            envelope, A = _core._deserialize(frames, _KIND_NDARRAY, None)
-            head = frames[len(envelope)]
-            meta = {} if _core.is_header(head) else \
-                {k: v for k, v in json.loads(bytes(head)).items() if k not in ("dtype", "shape")}
-        else:
-            envelope, A = got
+        envelope, A = got[:2]
         if out is not None:
             A = _into(out, A)
         res = _result((envelope, A), with_topic, with_envelope, "recv_array")
         if not with_meta:
             return res
+        meta = json.loads(got[2])
         return (meta, res) if res is A else (res[0], meta, A)
     return _then(r, shape)
 
