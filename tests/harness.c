@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include "zmqpack/common.h"
+#include "zmqpack/json.h"
+#include "zmqpack/msgpack.h"
 
 /* Each block carries its size in a header so frees can be counted. */
 typedef struct { size_t size; size_t pad; } s_hdr_t;
@@ -197,4 +199,68 @@ uint8_t *harness_read_file(const char *path, size_t *len)
     fclose(f);
     *len = n;
     return data;
+}
+
+/* The sample of harness_corpus_or_sample(), as JSON values (jansson). */
+static json_t *s_sample(void)
+{
+    static const char *words[] = {"plain", "caf\xc3\xa9", "quote \" and \\", "tab\tnew\nline",
+                                  "\xe6\x97\xa5\xe6\x9c\xac", "emoji \xf0\x9f\x98\x80", "", "/slash"};
+    json_t *items = json_array();
+    for (int i = 0; i < 800; i++) {
+        char text[400];
+        size_t n = (size_t)(i * 37) % 300;
+        for (size_t k = 0; k < n; k++)
+            text[k] = (char)('a' + (k * 7 + (size_t)i) % 26);
+        text[n] = '\0';
+        json_t *tags = json_array();
+        for (int k = 0; k < i % 5; k++)
+            json_array_append_new(tags, json_string(words[(i + k) % 8]));
+        json_t *deep = json_pack("{s:{s:[b,b,n]}}", "a", "b", 1, 0);
+        json_t *o = json_pack("{s:I, s:I, s:I, s:f, s:s, s:s, s:o, s:o, s:b, s:n}",
+                              "id", (json_int_t)i * 7919 - 5000,
+                              "big", ((json_int_t)1 << (i % 63)) + i,
+                              "neg", -((json_int_t)1 << (i % 63)),
+                              "score", i / 7.0 - 3, "name", text, "word", words[i % 8],
+                              "tags", tags, "deep", deep, "flag", i % 2, "none");
+        json_array_append_new(items, o);
+    }
+    return json_pack("{s:s, s:i, s:o}", "kind", "zmqpack test sample", "count", 800, "items",
+                     items);
+}
+
+uint8_t *harness_corpus_or_sample(const char *name, size_t *len)
+{
+    const char *path = harness_data_path(name);
+    if (path != NULL) {
+        uint8_t *data = harness_read_file(path, len);
+        if (data == NULL)
+            fail_msg("cannot read %s", path);
+        return data;
+    }
+    json_t *j = s_sample();
+    if (j == NULL)
+        fail_msg("no sample");
+    uint8_t *out = NULL;
+    size_t n = strlen(name);
+    if (n > 5 && strcmp(name + n - 5, ".json") == 0) {
+        char *text = json_dumps(j, JSON_PRESERVE_ORDER);
+        if (text == NULL)
+            fail_msg("no sample");
+        *len = strlen(text);
+        out = malloc(*len + 1);
+        memcpy(out, text, *len + 1);
+        free(text);
+    } else {
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        if (zpk_json_to_msgpack(j, &w) != 0 || zpk_writer_finish(&w) != 0)
+            fail_msg("no sample");
+        *len = zpk_writer_size(&w);
+        out = malloc(*len);
+        memcpy(out, zpk_writer_data(&w), *len);
+        zpk_writer_free(&w);
+    }
+    json_decref(j);
+    return out;
 }

@@ -36,8 +36,9 @@ void harness_alloc_fail_above(size_t bytes);
 harness_alloc_stats_t harness_alloc_stats(void);
 
 /*
- * Path of a file in ../shared/data, or NULL when the folder is absent (the
- * test should then skip with a message). Uses $ZPK_SHARED_DATA when set.
+ * Path of a file in ../shared/data, or NULL when the folder is absent (see
+ * harness_require_data() and harness_corpus_or_sample(): a test does not
+ * skip silently). Uses $ZPK_SHARED_DATA when set.
  * Returns a static buffer.
  */
 const char *harness_data_path(const char *name);
@@ -59,5 +60,17 @@ size_t harness_hex(const char *hex, uint8_t *out, size_t cap);
 
 /* Reads a whole file into memory (malloc'd); NULL on failure. */
 uint8_t *harness_read_file(const char *path, size_t *len);
+
+/*
+ * For a unit test that walks the corpus where it can: the bytes of
+ * ../shared/data/@p name (say "corpus/github.mpack"), or, where the shared
+ * data is absent, a document made here of the same kind (MessagePack for
+ * .mpack, JSON text for .json: nested maps and arrays, strings of many
+ * lengths with escapes and non-ASCII text, integers of every width, floats,
+ * booleans, nil), so the test runs everywhere and never skips; the vectors
+ * suite, which skips without the data, checks the corpus itself.
+ * malloc'd (free() it); *len gets the size. Fails the test on an error.
+ */
+uint8_t *harness_corpus_or_sample(const char *name, size_t *len);
 
 #endif

@@ -78,21 +78,14 @@ static void test_corpus(void **state)
 {
     (void)state;
     static const char *names[] = {"twitter", "citm_catalog", "canada", "github"};
-    int found = 0;
     for (size_t i = 0; i < 4; i++) {
         char name[64];
         snprintf(name, sizeof name, "corpus/%s.mpack", names[i]);
-        const char *path = harness_data_path(name);
         size_t len;
-        uint8_t *data = path ? harness_read_file(path, &len) : NULL;
-        if (data == NULL)
-            continue;
-        found++;
+        uint8_t *data = harness_corpus_or_sample(name, &len);
         assert_true(s_check_bytes(data, len) > 0);
         free(data);
     }
-    if (found == 0)
-        skip();
 }
 
 /* Strings of every length from 0 to 600 (across S_CHUNK_MIN = 256 and the
@@ -173,11 +166,8 @@ static void test_small_object_large_buffer(void **state)
 static void test_alloc_failure(void **state)
 {
     (void)state;
-    const char *path = harness_data_path("corpus/github.mpack");
     size_t len;
-    uint8_t *data = path ? harness_read_file(path, &len) : NULL;
-    if (data == NULL)
-        skip();
+    uint8_t *data = harness_corpus_or_sample("corpus/github.mpack", &len);
     harness_alloc_install();
     size_t calls = 0;
     for (size_t n = 1;; n++) {

@@ -394,13 +394,11 @@ static void test_pretty_and_sorted(void **state)
 /* JSON file -> MessagePack -> tree -> plain JSON: json_equal to the original. */
 static void s_json_corpus(const char *name)
 {
-    const char *path = harness_data_path(name);
-    if (path == NULL) {
-        fprintf(stderr, "skip: %s not found\n", name);
-        return;
-    }
+    size_t len;
+    uint8_t *text = harness_corpus_or_sample(name, &len);
     json_error_t jerr;
-    json_t *a = json_load_file(path, 0, &jerr);
+    json_t *a = json_loadb((const char *)text, len, 0, &jerr);
+    free(text);
     assert_non_null(a);
     zpk_writer_t w;
     zpk_writer_init_growable(&w, 0);
@@ -436,14 +434,8 @@ static void test_mpack_corpus_lossless(void **state)
     const char *names[] = {"corpus/twitter.mpack", "corpus/citm_catalog.mpack",
                            "corpus/canada.mpack", "corpus/github.mpack"};
     for (size_t i = 0; i < 4; i++) {
-        const char *path = harness_data_path(names[i]);
-        if (path == NULL) {
-            fprintf(stderr, "skip: %s not found\n", names[i]);
-            continue;
-        }
         size_t len = 0;
-        uint8_t *data = harness_read_file(path, &len);
-        assert_non_null(data);
+        uint8_t *data = harness_corpus_or_sample(names[i], &len);
         zpk_doc_t *doc = NULL;
         assert_int_equal(zpk_doc_parse(data, len, NULL, 0, &doc, NULL), 0);
         char *text = NULL;
@@ -578,12 +570,8 @@ static void test_text_and_tree_agree(void **state)
     const char *names[] = {"corpus/twitter.mpack", "corpus/citm_catalog.mpack",
                            "corpus/github.mpack"};
     for (size_t i = 0; i < 3; i++) {
-        const char *path = harness_data_path(names[i]);
-        if (path == NULL)
-            continue;
         size_t len = 0;
-        uint8_t *data = harness_read_file(path, &len);
-        assert_non_null(data);
+        uint8_t *data = harness_corpus_or_sample(names[i], &len);
         zpk_doc_t *doc = NULL;
         assert_int_equal(zpk_doc_parse(data, len, NULL, 0, &doc, NULL), 0);
         s_same_json(zpk_doc_root(doc), 0);
