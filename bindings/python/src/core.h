@@ -28,6 +28,8 @@
 #include <string.h>
 
 #include "zmqpack.h"
+/* the library's one byte-order helper (src/, on the static library's include path) */
+#include "byteorder.h"
 
 /* numpy's C API: ndarray.c owns the function table (ZPY_NUMPY_OWNER) and
  * imports it lazily (zpy_import_numpy()), so that the msgpack half of the
@@ -84,16 +86,6 @@ extern PyObject *g_WireError;     /* zmqpack.WireError(code, name, text) */
  * exception; ZPK_E*: WireError with @p err's text when it has one).
  * Returns NULL. */
 PyObject *zpy_raise(int rc, const zpk_error_t *err);
-
-static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static inline uint64_t rd64(const uint8_t *p)
-{
-    return ((uint64_t)rd32(p) << 32) | rd32(p + 4);
-}
 
 /* ---- pack.c ------------------------------------------------------------------ */
 /* A large bin value left out of the writer until the bytes are made (pack.c). */

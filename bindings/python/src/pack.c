@@ -34,19 +34,6 @@ int zpy_writer_check(zpk_writer_t *w)
     return -1;
 }
 
-static inline void wb_be32(char *p, uint32_t v)
-{
-    p[0] = (char)(v >> 24);
-    p[1] = (char)(v >> 16);
-    p[2] = (char)(v >> 8);
-    p[3] = (char)v;
-}
-static inline void wb_be64(char *p, uint64_t v)
-{
-    wb_be32(p, (uint32_t)(v >> 32));
-    wb_be32(p + 4, (uint32_t)v);
-}
-
 static inline int put_nil(wbuf_t *b)
 {
     zpk_write_nil(b);
@@ -474,12 +461,12 @@ static int pack_keep_types(PackerObject *pk, PyObject *o, int nest, int *handled
         Py_complex c = PyComplex_AsCComplex(o);
         if (PyErr_Occurred())
             return -1;
-        char tmp[16];
+        uint8_t tmp[16];
         uint64_t u;
         memcpy(&u, &c.real, 8);
-        wb_be64(tmp, u);
+        zpk__put_be64(tmp, u);
         memcpy(&u, &c.imag, 8);
-        wb_be64(tmp + 8, u);
+        zpk__put_be64(tmp + 8, u);
         if (put_ext_hdr(&pk->b, EXT_COMPLEX, 16) < 0)
             return -1;
         return put_body(&pk->b, tmp, 16);

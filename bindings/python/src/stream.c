@@ -315,11 +315,11 @@ static PyObject *Decoder_read_header(DecoderObject *self, PyObject *args)
     } else if (b == c16) {
         hs = 3;
         if (left >= 3)
-            n = rd16(p + 1);
+            n = zpk__get_be16(p + 1);
     } else if (b == c16 + 1) {
         hs = 5;
         if (left >= 5)
-            n = rd32(p + 1);
+            n = zpk__get_be32(p + 1);
     } else {
         PyErr_SetString(PyExc_ValueError, kind == 1 ? "Unexpected type header on stream"
                                                     : "Unexpected type header on stream");

@@ -100,15 +100,15 @@ static PyObject *make_timestamp(uctx_t *c, const uint8_t *p, uint32_t n)
     int64_t sec;
     uint32_t nsec;
     if (n == 4) {
-        sec = rd32(p);
+        sec = zpk__get_be32(p);
         nsec = 0;
     } else if (n == 8) {
-        uint64_t v = rd64(p);
+        uint64_t v = zpk__get_be64(p);
         nsec = (uint32_t)(v >> 34);
         sec = (int64_t)(v & 0x3ffffffffULL);
     } else if (n == 12) {
-        nsec = rd32(p);
-        sec = (int64_t)rd64(p + 4);
+        nsec = zpk__get_be32(p);
+        sec = (int64_t)zpk__get_be64(p + 4);
     } else {
         PyErr_SetString(PyExc_ValueError, "Invalid timestamp length");
         return NULL;
@@ -153,9 +153,9 @@ static PyObject *make_kept(uctx_t *c, int code, const uint8_t *p, uint32_t n, in
             return NULL;
         }
         double re, im;
-        uint64_t u = rd64(p);
+        uint64_t u = zpk__get_be64(p);
         memcpy(&re, &u, 8);
-        u = rd64(p + 8);
+        u = zpk__get_be64(p + 8);
         memcpy(&im, &u, 8);
         return PyComplex_FromDoubles(re, im);
     }
@@ -198,7 +198,7 @@ static PyObject *make_ext(uctx_t *c, int8_t code, const uint8_t *p, uint32_t n, 
     if (code == -1)
         return make_timestamp(c, p, n);
     if (c->o->ndarrays && code == ZPK_EXT_NDARRAY_REF && n == 4) {
-        uint32_t i = rd32(p);
+        uint32_t i = zpk__get_be32(p);
         if ((Py_ssize_t)i < PyList_GET_SIZE(c->o->ndarrays)) {
             PyObject *a = PyList_GET_ITEM(c->o->ndarrays, i);
             Py_INCREF(a);
