@@ -313,6 +313,9 @@ size_t zpk_writer_size(const zpk_writer_t *w)
 _Static_assert(sizeof ((zpk_writer_t *)0)->split == S_MAX_TAG - 1,
                "a cut header keeps at most S_MAX_TAG - 1 bytes");
 
+/* Bytes of the fixed-size numbers 0xca..0xd3 (float 32/64, uint and int 8..64), header included. */
+static const uint8_t s_number_size[10] = {5, 9, 2, 3, 5, 9, 2, 3, 5, 9};
+
 /* The count @p need after the value whose header is @p t; its payload in *@p payload. */
 static uint64_t s_count_tag(uint64_t need, const zpk_tag_t *t, uint64_t *payload)
 {
@@ -386,6 +389,9 @@ static void s_count_raw(zpk_writer_t *w, const uint8_t *p, size_t n)
         } else if ((b & 0xe0) == 0x80) { /* fixmap, fixarray */
             need = zpk__count_container(need, b < 0x90 ? 2u * (b & 0x0fu) : b & 0x0fu);
             p++;
+        } else if (b >= 0xca && b <= 0xd3 && (size_t)(end - p) >= s_number_size[b - 0xca]) {
+            need--; /* a whole fixed-size number; one cut short takes the reader below */
+            p += s_number_size[b - 0xca];
         } else {
             zpk_tag_t t;
             size_t used = zpk__tag_at(p, (size_t)(end - p), &t);

@@ -1333,6 +1333,46 @@ static void test_one_object_predicate_matches_the_check(void **state)
     }
 }
 
+/* Every fixed-size number (0xca..0xd3), whole or cut between two
+ * zpk_write_raw() calls at every byte, counts as one value (the count's
+ * fast path for them and the reader's path for cut headers agree). */
+static void test_one_object_count_of_fixed_size_numbers(void **state)
+{
+    (void)state;
+    static const uint8_t numbers[10][9] = {
+        {0xca, 0x3f, 0x80, 0, 0}, {0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0}, {0xcc, 0xff},
+        {0xcd, 0x01, 0x00}, {0xce, 0, 1, 0, 0}, {0xcf, 1, 0, 0, 0, 0, 0, 0, 0}, {0xd0, 0x80},
+        {0xd1, 0x80, 0}, {0xd2, 0x80, 0, 0, 0}, {0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0}};
+    static const size_t sizes[10] = {5, 9, 2, 3, 5, 9, 2, 3, 5, 9};
+    for (size_t k = 0; k < 10; k++) {
+        /* [number, number, "x"]: 1 + 2 * size + 2 bytes */
+        uint8_t msg[1 + 2 * 9 + 2];
+        size_t n = 0;
+        msg[n++] = 0x93;
+        for (int twice = 0; twice < 2; twice++) {
+            memcpy(msg + n, numbers[k], sizes[k]);
+            n += sizes[k];
+        }
+        msg[n++] = 0xa1;
+        msg[n++] = 'x';
+        for (size_t cut = 0; cut <= n; cut++) {
+            for (size_t drop = 0; drop < 2; drop++) { /* whole, then one byte short */
+                zpk_writer_t w;
+                zpk_writer_init_growable(&w, 0);
+                size_t len = n - drop;
+                size_t first = cut < len ? cut : len;
+                zpk_write_raw(&w, msg, first);
+                zpk_write_raw(&w, msg + first, len - first);
+                int rc = zpk_writer_check_one_object(&w, NULL);
+                if ((rc == 0) != (drop == 0))
+                    fail_msg("0x%02x cut at %zu, %zu dropped: %d", numbers[k][0], cut, drop, rc);
+                assert_int_equal(zpk__writer_one_object(&w), rc == 0);
+                zpk_writer_free(&w);
+            }
+        }
+    }
+}
+
 /* A negative timeout waits until the last frame is released. */
 static void *s_release_later(void *arg)
 {
@@ -1495,6 +1535,7 @@ int main(void)
         cmocka_unit_test(test_null_and_impossible_arguments),
         cmocka_unit_test(test_one_error_channel_per_call),
         cmocka_unit_test(test_one_object_predicate_matches_the_check),
+        cmocka_unit_test(test_one_object_count_of_fixed_size_numbers),
         cmocka_unit_test(test_tracker_negative_timeout_waits),
         cmocka_unit_test(test_recipe_meta),
     };
