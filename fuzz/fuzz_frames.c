@@ -4,7 +4,8 @@
  * a heap copy with its own release.
  *
  * Input: one control byte (which call: packed, ndarray, mixed, mixed with
- * ZPK_RECV_BYTES; whether to pass an envelope output and small limits),
+ * ZPK_RECV_BYTES; whether to pass an envelope output and small limits, or
+ * for ndarrays recipe_meta),
  * then frames as [u16 LE length][bytes]...; a length past the end takes
  * what is left; at most 64 frames.
  *
@@ -13,7 +14,8 @@
  * exactly once, whatever happens, and only once nothing decoded is alive;
  * on error the outputs are empty; on success the envelope is the frames
  * before the first header-like frame (or before the recipe), and a
- * decoded message encodes again and decodes to the same bytes; nothing
+ * decoded message encodes again and decodes to the same bytes; recipe_meta
+ * is a JSON object's text on success and NULL on error; nothing
  * large is allocated, nothing leaks.
  */
 #include "fuzz_tree.h"
@@ -107,12 +109,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 1: {
         zpk_ndarray_t a;
+        char *meta = (char *)&meta; /* the recipe header's other keys, with ctl & 8 */
+        if (ctl & 8)
+            o.recipe_meta = &meta;
         rc = zpk_decode_ndarray(frames, n, &o, envp, &a, &err);
         if (rc == 0) {
             ftouch(a.data, a.nbytes);
             FUZZ_CHECK(a.nbytes <= S_MAX_ARRAY);
         } else {
             FUZZ_CHECK(a.data == NULL && a.nbytes == 0);
+        }
+        if (ctl & 8) { /* a JSON object's text on success, NULL on error */
+            FUZZ_CHECK((rc == 0) == (meta != NULL));
+            size_t ml = meta != NULL ? strlen(meta) : 0;
+            FUZZ_CHECK(meta == NULL || (ml >= 2 && meta[0] == '{' && meta[ml - 1] == '}'));
+            zpk_free(meta);
         }
         zpk_ndarray_free(&a);
         break;
