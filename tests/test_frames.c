@@ -1408,6 +1408,34 @@ static void test_tracker_negative_timeout_waits(void **state)
     assert_null(t);
 }
 
+/* A recipe whose array is over max_ndarray_bytes is refused at its header,
+ * as a zmqpack ndarray message is, though its payload frame matches the shape. */
+static void test_recipe_over_max_ndarray_bytes(void **state)
+{
+    (void)state;
+    double d[6] = {0};
+    zpk_ndarray_opts_t ao;
+    zpk_ndarray_opts_default(&ao);
+    zpk_recv_opts_t o;
+    zpk_recv_opts_init(&o);
+    o.array_opts = &ao;
+    for (size_t max = 47; max <= 48; max++) {
+        ao.max_ndarray_bytes = max;
+        zpk_frame_t fr[2] = {S_FR("{\"dtype\": \"<f8\", \"shape\": [2, 3]}", 33), S_FR(d, 48)};
+        zpk_ndarray_t r;
+        zpk_error_t err;
+        int rc = zpk_decode_ndarray(fr, 2, &o, NULL, &r, &err);
+        assert_int_equal(rc, max < 48 ? ZPK_ELIMIT : 0);
+        if (rc == 0) {
+            assert_int_equal(r.nbytes, 48);
+            zpk_ndarray_free(&r);
+        } else {
+            assert_int_equal(err.frame, 0);
+            assert_non_null(strstr(err.text, "max_ndarray_bytes"));
+        }
+    }
+}
+
 /* imagezmq's header: recipe_meta's keys before dtype and shape, and back (issue 18, item 1) */
 static void s_meta_roundtrip(const zpk_ndarray_t *a, const char *meta, const char *header,
                              const char *back)
@@ -1538,6 +1566,7 @@ int main(void)
         cmocka_unit_test(test_one_object_count_of_fixed_size_numbers),
         cmocka_unit_test(test_tracker_negative_timeout_waits),
         cmocka_unit_test(test_recipe_meta),
+        cmocka_unit_test(test_recipe_over_max_ndarray_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
