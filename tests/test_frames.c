@@ -1408,6 +1408,22 @@ static void test_tracker_negative_timeout_waits(void **state)
     assert_null(t);
 }
 
+/* A header cut inside its version (a uint 16 with one byte of two) is a
+ * truncated header (ZPK_EOUTOFDATA), not a bad version (mutation pass: the
+ * check of that read survived). */
+static void test_header_cut_in_the_version(void **state)
+{
+    (void)state;
+    static const uint8_t cut[] = {0x82, 0xa3, 'z', 'p', 'k', 0xcd, 0x00};
+    zpk_frame_t fr = S_FR(cut, sizeof cut);
+    zpk_doc_t *doc;
+    zpk_error_t err;
+    assert_int_equal(zpk_decode_packed(&fr, 1, NULL, NULL, &doc, &err), ZPK_EOUTOFDATA);
+    assert_int_equal(err.frame, 0);
+    assert_int_equal(err.offset, 5); /* the version's first byte */
+    assert_non_null(strstr(err.text, "truncated header"));
+}
+
 /* A recipe whose array is over max_ndarray_bytes is refused at its header,
  * as a zmqpack ndarray message is, though its payload frame matches the shape. */
 static void test_recipe_over_max_ndarray_bytes(void **state)
@@ -1567,6 +1583,7 @@ int main(void)
         cmocka_unit_test(test_tracker_negative_timeout_waits),
         cmocka_unit_test(test_recipe_meta),
         cmocka_unit_test(test_recipe_over_max_ndarray_bytes),
+        cmocka_unit_test(test_header_cut_in_the_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
