@@ -756,6 +756,18 @@ static void test_envelopes(void **state)
     o.topic_len = 0;
     o.envelope = &none;
     assert_int_equal(zpk_encode_packed(&w, &o, &f, &err), ZPK_EINVAL);
+    /* a NULL frame that claims bytes; an empty NULL one is the empty frame */
+    zpk_frame_t holes[2] = {S_FR("id", 2), {NULL, 3, NULL, NULL}};
+    zpk_envelope_t holed = {holes, 2, NULL};
+    o.envelope = &holed;
+    assert_int_equal(zpk_encode_packed(&w, &o, &f, &err), ZPK_EINVAL);
+    assert_non_null(strstr(err.text, "envelope frame 1 is NULL"));
+    holes[1].size = 0;
+    assert_int_equal(zpk_encode_packed(&w, &o, &f, &err), 0);
+    assert_int_equal(f.n, 3);
+    assert_int_equal(f.frames[1].size, 0);
+    zpk_frames_free(&f);
+    zpk_write_nil(&w);
     /* the recipe after a two-frame envelope */
     zpk_frame_t rec[4] = {S_FR("id", 2), S_FR("", 0),
                           S_FR("{\"dtype\": \"int16\", \"shape\": [2]}", 32), S_FR("\1\0\2\0", 4)};
