@@ -425,7 +425,12 @@ static void test_limits_one_shot(void **state)
     assert_int_equal(err.offset, 2);
     assert_int_equal(zpk_doc_parse(B(0x91, 0x91, 0x01), &lim, 0, &d, NULL), 0);
     zpk_doc_destroy(&d);
-    assert_int_equal(zpk_doc_parse(B(0x93, 0x01, 0x01, 0x01), &lim, 0, &d, NULL), ZPK_ELIMIT);
+    assert_int_equal(zpk_doc_parse(B(0x93, 0x01, 0x01, 0x01), &lim, 0, &d, &err), ZPK_ELIMIT);
+    assert_non_null(strstr(err.text, "array longer than max_array_len"));
+    /* a map names its own limit */
+    lim.max_map_len = 1;
+    assert_int_equal(zpk_doc_parse(B(0x82, 0x01, 0x01, 0x02, 0x02), &lim, 0, &d, &err), ZPK_ELIMIT);
+    assert_non_null(strstr(err.text, "map longer than max_map_len"));
 }
 
 static void test_utf8_flag(void **state)
