@@ -455,6 +455,10 @@ walk:
         }
         if (seen & bit || bit == 0x8000u)
             return s_fail(err, ZPK_EFORMAT, hi, koff, "duplicate header key");
+        /* one list of ndarray headers: the second of "array" and "arrays" would
+         * replace the first's (and leak its chunk table) */
+        if ((bit & (S_K_ARRAY | S_K_ARRAYS)) && (seen & (S_K_ARRAY | S_K_ARRAYS)))
+            return s_fail(err, ZPK_EFORMAT, hi, koff, "a header with both array and arrays");
         seen |= bit;
         size_t voff = zpk_reader_offset(&r);
         switch (bit) {

@@ -353,6 +353,77 @@ static void test_fuzz_regressions_recipe_leak(void **state)
     harness_alloc_uninstall(); /* asserts that nothing is still live */
 }
 
+/*
+ * fuzz/crashes/frames/ (the issue 19 campaign): a header with both "array"
+ * and "arrays" had the second replace the first's list of ndarray headers,
+ * leaking the first's chunk table. Refused, either order, nothing leaked.
+ */
+static void test_fuzz_regressions_array_and_arrays(void **state)
+{
+    (void)state;
+    /* a real header of a compressed ndarray (a chunk table to leak) */
+    static uint64_t d[4096]; /* 32 KiB that zlib cannot shrink under 16: several frames */
+    uint64_t x = 88172645463325252u;
+    for (size_t i = 0; i < 4096; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        d[i] = x;
+    }
+    size_t n = 4096;
+    zpk_ndarray_t a;
+    zpk_ndarray_init(&a, zpk_dtype_make(ZPK_KIND_FLOAT, 8), 1, &n, 'C', d);
+    zpk_codec_t zl;
+    assert_int_equal(zpk_codec_parse("zlib:1", 6, &zl, NULL), 0);
+    zl.chunk_size = 8192;
+    zpk_send_opts_t o;
+    zpk_send_opts_init(&o);
+    o.codec = &zl;
+    zpk_frames_t f;
+    assert_int_equal(zpk_encode_ndarray(&a, &o, &f, NULL), 0);
+    assert_true(f.n > 2);
+    zpk_doc_t *hdr = NULL;
+    assert_int_equal(zpk_doc_parse(f.frames[0].data, f.frames[0].size, NULL, 0, &hdr, NULL), 0);
+    const zpk_node_t *root = zpk_doc_root(hdr), *one = zpk_node_map_get(root, "array");
+    assert_non_null(one);
+    harness_alloc_install();
+    for (int arrays_first = 0; arrays_first < 2; arrays_first++) {
+        zpk_writer_t w;
+        zpk_writer_init_growable(&w, 0);
+        size_t pairs = zpk_node_len(root);
+        zpk_write_map(&w, (uint32_t)pairs + 1);
+        for (size_t i = 0; i < pairs; i++) {
+            if (arrays_first && i == pairs - 1) {
+                zpk_write_cstr(&w, "arrays");
+                zpk_write_array(&w, 1);
+                zpk_node_write(&w, one);
+            }
+            zpk_node_write(&w, zpk_node_map_key(root, i));
+            zpk_node_write(&w, zpk_node_map_value(root, i));
+        }
+        if (!arrays_first) {
+            zpk_write_cstr(&w, "arrays");
+            zpk_write_array(&w, 1);
+            zpk_node_write(&w, one);
+        }
+        assert_int_equal(zpk_writer_finish(&w), 0);
+        zpk_frame_t fr[16];
+        assert_true(f.n <= 16);
+        memcpy(fr, f.frames, f.n * sizeof *fr);
+        for (size_t i = 0; i < f.n; i++)
+            fr[i].free_fn = NULL; /* borrowed: f keeps them */
+        fr[0] = (zpk_frame_t){(void *)(uintptr_t)zpk_writer_data(&w), zpk_writer_size(&w), NULL, NULL};
+        zpk_ndarray_t r;
+        zpk_error_t err;
+        assert_int_equal(zpk_decode_ndarray(fr, f.n, NULL, NULL, &r, &err), ZPK_EFORMAT);
+        assert_non_null(strstr(err.text, "both array and arrays"));
+        assert_int_equal(err.frame, 0);
+        zpk_writer_free(&w);
+        assert_int_equal(harness_alloc_stats().live_blocks, 0);
+    }
+    harness_alloc_uninstall();
+    zpk_doc_destroy(&hdr);
+    zpk_frames_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting_all_decoders),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_fuzz_regressions_unpacker),
+        cmocka_unit_test(test_fuzz_regressions_array_and_arrays),
         cmocka_unit_test(test_fuzz_regressions_recipe_leak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
