@@ -51,41 +51,64 @@ static const zpk_node_t *s_getn(const zpk_node_t *m, const char *key, size_t kle
 
 /* ---- shapes --------------------------------------------------------------------- */
 
+/* "what 'name'" (@p name NULL: "what") into @p buf: an array's name in error texts. */
+static const char *s_label(char *buf, size_t n, const char *what, const char *name,
+                           size_t name_len)
+{
+    if (name == NULL)
+        snprintf(buf, n, "%s", what);
+    else
+        snprintf(buf, n, "%s '%.*s'", what, S_SHOWN(name_len), name);
+    return buf;
+}
+
 /*
  * Fills @p a as a C-ordered view of @p data (@p size bytes, in frame
  * @p data_frame) with dtype @p dt and the shape in array node @p shape
- * (NULL: 0-d) from frame @p frame. @p what names the array in error texts.
+ * (NULL: 0-d) from frame @p frame. @p what and @p name (may be NULL) name
+ * the array in error texts, which are only formatted on failure.
  */
 static int s_view(zpk_ndarray_t *a, zpk_dtype_t dt, const zpk_node_t *shape, const void *data,
-                  size_t size, int frame, int data_frame, const char *what, zpk_error_t *err)
+                  size_t size, int frame, int data_frame, const char *what, const char *name,
+                  size_t name_len, zpk_error_t *err)
 {
+    char label[64];
+#define S_LABEL() s_label(label, sizeof label, what, name, name_len)
     size_t dims[ZPK_MAX_NDIM];
     size_t nd = 0;
     if (shape != NULL) {
         if (zpk_node_type(shape) != ZPK_TYPE_ARRAY)
-            return S_FAIL(err, frame, ZPK_EFORMAT, "%s: shape is not an array", what);
+            return S_FAIL(err, frame, ZPK_EFORMAT, "%s: shape is not an array", S_LABEL());
         nd = zpk_node_len(shape);
         if (nd > ZPK_MAX_NDIM)
-            return S_FAIL(err, frame, ZPK_ESHAPE, "%s: %zu dimensions (at most %d)", what, nd,
-                          ZPK_MAX_NDIM);
+            return S_FAIL(err, frame, ZPK_ESHAPE, "%s: %zu dimensions (at most %d)", S_LABEL(),
+                          nd, ZPK_MAX_NDIM);
         for (size_t i = 0; i < nd; i++) {
             uint64_t d;
             if (zpk_node_get_uint(zpk_node_array_at(shape, i), &d) != 0 || d > SIZE_MAX)
                 return S_FAIL(err, frame, ZPK_ESHAPE, "%s: shape is not a list of sizes",
-                              what);
+                              S_LABEL());
             dims[i] = (size_t)d;
         }
     }
     size_t nbytes;
     int rc = zpk_shape_nbytes(dt, (int)nd, dims, &nbytes);
     if (rc != 0)
-        return S_FAIL(err, frame, rc, "%s: the shape's size overflows", what);
-    if (nbytes != size)
+        return S_FAIL(err, frame, rc, "%s: the shape's size overflows", S_LABEL());
+    if (nbytes != size) {
+        char dts[ZPK_DTYPE_STR_SIZE], dims_text[ZPK_MAX_NDIM * 22 + 1] = "";
+        if (zpk_dtype_format(dt, dts, sizeof dts) < 0)
+            dts[0] = '\0';
+        for (size_t i = 0, at = 0; i < nd; i++)
+            at += (size_t)snprintf(dims_text + at, sizeof dims_text - at, i ? ", %zu" : "%zu",
+                                   dims[i]);
         return S_FAIL(err, data_frame, ZPK_ESHAPE,
-                      "%s: %zu bytes of data, but its dtype and shape need %zu", what, size,
-                      nbytes);
+                      "%s: %zu bytes of data, but dtype %s and shape [%s] need %zu", S_LABEL(),
+                      size, dts, dims_text, nbytes);
+    }
     rc = zpk_ndarray_init(a, dt, (int)nd, dims, ZPK_ORDER_C, (void *)(uintptr_t)data);
-    return rc != 0 ? S_FAIL(err, frame, rc, "%s: bad shape", what) : 0;
+    return rc != 0 ? S_FAIL(err, frame, rc, "%s: bad shape", S_LABEL()) : 0;
+#undef S_LABEL
 }
 
 /* ---- msgpack-numpy ----------------------------------------------------------------- */
@@ -135,7 +158,8 @@ static int s_msgpack_numpy(const zpk_node_t *n, zpk_ndarray_t *out, int frame,
     const zpk_node_t *data = s_get(n, "data");
     if (data == NULL || !s_raw(data, &p, &len))
         return S_FAIL(err, frame, ZPK_EFORMAT, "%s: no data bytes", what);
-    return s_view(out, dt, shape, p, len, frame, frame, nd ? what : "msgpack-numpy scalar", err);
+    return s_view(out, dt, shape, p, len, frame, frame, nd ? what : "msgpack-numpy scalar", NULL,
+                  0, err);
 }
 
 int zpk_node_get_msgpack_numpy(const zpk_node_t *n, zpk_ndarray_t *out, zpk_error_t *err)
@@ -279,8 +303,8 @@ static int s_parse_map(zpk_karabo_train_t *t, const zpk_frame_t *f, int i, const
     t->docs_[t->n_docs_++] = doc;
     *root = zpk_doc_root(doc);
     if (zpk_node_type(*root) != ZPK_TYPE_MAP)
-        return S_FAIL(err, i, ZPK_EFORMAT, "Karabo: %s is a %s, not a map", what,
-                      zpk_type_name(zpk_node_type(*root)));
+        return S_FAIL(err, i, ZPK_EFORMAT, "Karabo: the %s is not a map but a MessagePack %s",
+                      what, zpk_type_name(zpk_node_type(*root)));
     return 0;
 }
 
@@ -297,7 +321,7 @@ static int s_header_str(const zpk_node_t *h, const char *key, int i, const char 
 #define S_LIT_IS(s, len, lit) ((len) == sizeof(lit) - 1 && memcmp((s), (lit), (len)) == 0)
 
 static int s_decode_2_2(const zpk_frame_t *frames, size_t n, const zpk_limits_t *lim,
-                        zpk_karabo_train_t *t, zpk_error_t *err)
+                        bool bytes, zpk_karabo_train_t *t, zpk_error_t *err)
 {
     if (n % 2 != 0)
         return S_FAIL(err, (int)n - 1, ZPK_EFRAME,
@@ -327,11 +351,13 @@ static int s_decode_2_2(const zpk_frame_t *frames, size_t n, const zpk_limits_t 
             cur->name = src;
             cur->name_len = src_len;
             cur->ndarrays = next_array;
+            cur->frame = (size_t)hi;
             cur->metadata = zpk_node_map_get(h, "metadata");
             if (cur->metadata != NULL && zpk_node_type(cur->metadata) != ZPK_TYPE_MAP)
                 return S_FAIL(err, hi, ZPK_EFORMAT, "Karabo: metadata of '%.*s' is not a map",
                               S_SHOWN(src_len), src);
-            if ((rc = s_parse_map(t, &frames[pi], pi, lim, "payload", &cur->data, err)) != 0)
+            if (!bytes &&
+                (rc = s_parse_map(t, &frames[pi], pi, lim, "payload", &cur->data, err)) != 0)
                 return rc;
         } else if (S_LIT_IS(content, content_len, "array") ||
                    S_LIT_IS(content, content_len, "ImageData")) {
@@ -356,10 +382,8 @@ static int s_decode_2_2(const zpk_frame_t *frames, size_t n, const zpk_limits_t 
             const zpk_node_t *shape = zpk_node_map_get(h, "shape");
             if (shape == NULL)
                 return S_FAIL(err, hi, ZPK_EFORMAT, "Karabo: array header has no \"shape\"");
-            char what[64];
-            snprintf(what, sizeof what, "Karabo array '%.*s'", S_SHOWN(ka->path_len), ka->path);
-            rc = s_view(&ka->ndarray, dt, shape, frames[pi].data, frames[pi].size, hi, pi, what,
-                        err);
+            rc = s_view(&ka->ndarray, dt, shape, frames[pi].data, frames[pi].size, hi, pi,
+                        "Karabo array", ka->path, ka->path_len, err);
             if (rc != 0)
                 return rc;
             cur->n_ndarrays++;
@@ -385,7 +409,8 @@ static int s_decode_1_0(const zpk_frame_t *frame, const zpk_limits_t *lim,
     }
     const zpk_node_t *root = zpk_doc_root(doc);
     if (zpk_node_type(root) != ZPK_TYPE_MAP) {
-        rc = S_FAIL(err, 0, ZPK_EFORMAT, "Karabo 1.0: the message is a %s, not a map",
+        rc = S_FAIL(err, 0, ZPK_EFORMAT,
+                    "Karabo 1.0: the message is not a map but a MessagePack %s",
                     zpk_type_name(zpk_node_type(root)));
         zpk_doc_destroy(&doc);
         return rc;
@@ -440,15 +465,18 @@ static int s_decode(zpk__hold_t *h, const zpk_recv_opts_t *opts, zpk_karabo_trai
                     zpk_error_t *err)
 {
     const zpk_limits_t *lim = opts != NULL ? opts->limits : NULL;
+    bool bytes = opts != NULL && (opts->flags & ZPK_RECV_BYTES);
     int rc = h->n == 0 ? S_FAIL(err, 0, ZPK_EFRAME, "Karabo: a message has at least one frame")
              : h->n == 1 ? s_decode_1_0(h->frames, lim, out, err)
-                         : s_decode_2_2(h->frames, h->n, lim, out, err);
+                         : s_decode_2_2(h->frames, h->n, lim, bytes, out, err);
     if (rc != 0) {
         zpk_karabo_train_free(out);
         zpk__hold_unref(h);
         return rc;
     }
     out->hold_ = h;
+    out->frames = h->frames;
+    out->n_frames = h->n;
     return 0;
 }
 

@@ -297,7 +297,7 @@ static void test_mpnp_read_hostile(void **state)
     bytes_t o = {.n = 0};
     /* a lying shape: 3 items of <f8 claimed, 16 bytes sent; and 1 claimed */
     s_mpnp(&o, "<f8", "", 3, d, 16, false);
-    s_refused(&o, ZPK_ESHAPE, "16 bytes of data, but its dtype and shape need 24");
+    s_refused(&o, ZPK_ESHAPE, "16 bytes of data, but dtype <f8 and shape [3] need 24");
     o.n = 0;
     s_mpnp(&o, "<f8", "", 1, d, 16, false);
     s_refused(&o, ZPK_ESHAPE, "need 8");
@@ -513,9 +513,32 @@ static void test_karabo_decode_2_2(void **state)
     assert_ptr_equal(img->data, fs.f[3].b); /* a view of the frame */
     assert_int_equal(a->ndarrays[0].path_len, 3);
     assert_memory_equal(a->ndarrays[0].path, "img", 3);
+    assert_int_equal(t.n_frames, 6);
+    assert_ptr_equal(t.frames[3].data, fs.f[3].b);
+    assert_int_equal(a->frame, 0);
+    assert_int_equal(b->frame, 4);
     zpk_karabo_train_free(&t);
     zpk_karabo_train_free(&t); /* harmless */
     assert_int_equal(t.n_sources, 0);
+
+    /* ZPK_RECV_BYTES: the same train, the payloads left to the caller */
+    zpk_recv_opts_t o;
+    zpk_recv_opts_init(&o);
+    o.flags = ZPK_RECV_BYTES;
+    assert_int_equal(zpk_karabo_decode(fs.s, fs.n, &o, &t, &err), 0);
+    assert_int_equal(t.n_sources, 2);
+    a = zpk_karabo_train_source(&t, "A");
+    assert_null(a->data);
+    assert_int_equal(zpk_karabo_train_id(&t, &v), 0); /* the headers are parsed */
+    assert_int_equal(v, 7);
+    assert_ptr_equal(t.frames[a->frame + 1].data, fs.f[1].b);
+    assert_ptr_equal(zpk_karabo_source_ndarray(a, "img")->data, fs.f[3].b);
+    zpk_karabo_train_free(&t);
+    /* ... so a payload that is not a map goes through */
+    zpk_frame_t pay[2] = {fs.s[0], s_fr("\x05", 1)};
+    assert_int_equal(zpk_karabo_decode(pay, 2, &o, &t, &err), 0);
+    assert_null(t.sources[0].data);
+    zpk_karabo_train_free(&t);
 }
 
 /* A 1.0 train: {"S": {"v": 3, "img": <msgpack-numpy <u2 (3,)>, "sc":
@@ -600,7 +623,8 @@ static void test_karabo_hostile(void **state)
     s_karabo_refused(fs.s, 0, ZPK_EFRAME, 0, "at least one frame");
     /* an array header whose shape disagrees with its payload */
     fs.s[3].size = 10;
-    s_karabo_refused(fs.s, 6, ZPK_ESHAPE, 3, "10 bytes of data, but its dtype and shape need 12");
+    s_karabo_refused(fs.s, 6, ZPK_ESHAPE, 3,
+                     "10 bytes of data, but dtype <u2 and shape [2, 3] need 12");
     s_train_2_2(&fs);
     /* the array before its source's msgpack header */
     zpk_frame_t swapped[4] = {fs.s[2], fs.s[3], fs.s[0], fs.s[1]};
@@ -615,7 +639,7 @@ static void test_karabo_hostile(void **state)
     s_karabo_refused(dup, 6, ZPK_EFORMAT, 4, "array 'img' sent twice");
     /* headers that are not maps, or lack keys */
     zpk_frame_t bad[2] = {s_fr("\x92\x01\x02", 3), fs.s[1]};
-    s_karabo_refused(bad, 2, ZPK_EFORMAT, 0, "header is a array");
+    s_karabo_refused(bad, 2, ZPK_EFORMAT, 0, "the header is not a map but a MessagePack array");
     bad[0] = s_fr("\x81\xa6source\xa1" "A", 10);
     s_karabo_refused(bad, 2, ZPK_EFORMAT, 0, "no \"content\"");
     bad[0] = s_fr("\x82\xa6source\xa1" "A\xa7" "content\xa3" "xyz", 22);
@@ -624,7 +648,7 @@ static void test_karabo_hostile(void **state)
     s_karabo_refused(bad, 2, ZPK_EOUTOFDATA, 0, "");
     /* a payload that is not a map, or not one object */
     zpk_frame_t pay[2] = {fs.s[0], s_fr("\x05", 1)};
-    s_karabo_refused(pay, 2, ZPK_EFORMAT, 1, "payload is a uint");
+    s_karabo_refused(pay, 2, ZPK_EFORMAT, 1, "the payload is not a map but a MessagePack uint");
     pay[1] = s_fr("\x80\x80", 2);
     s_karabo_refused(pay, 2, ZPK_EEXTRADATA, 1, "");
     /* an unknown dtype, a shape that is not sizes */
@@ -668,7 +692,7 @@ static void test_karabo_lying_shape_1_0(void **state)
     s_str(&o, "img");
     s_mpnp(&o, "<u2", "", 4, s_image, 6, false); /* 4 items claimed, 3 sent */
     zpk_frame_t one = s_fr(o.b, o.n);
-    s_karabo_refused(&one, 1, ZPK_ESHAPE, 0, "6 bytes of data, but its dtype and shape need 8");
+    s_karabo_refused(&one, 1, ZPK_ESHAPE, 0, "6 bytes of data, but dtype <u2 and shape [4] need 8");
 }
 
 static void s_count(void *data, void *hint)

@@ -113,6 +113,11 @@ typedef struct zpk_karabo_source {
     const zpk_node_t *data;
     size_t n_ndarrays;
     zpk_karabo_ndarray_t *ndarrays; /**< in message order */
+    /**
+     * Protocol 2.2: the index in zpk_karabo_train_t::frames of the source's
+     * msgpack header; its payload is the next frame. 1.0: 0.
+     */
+    size_t frame;
 } zpk_karabo_source_t;
 
 /**
@@ -124,6 +129,8 @@ typedef struct zpk_karabo_train {
     int protocol;                  /**< ZPK_KARABO_PROTOCOL_2_2 or _1_0 */
     size_t n_sources;
     zpk_karabo_source_t *sources;  /**< in message order */
+    const zpk_frame_t *frames;     /**< the message's frames, as received (read them only) */
+    size_t n_frames;
     zpk_doc_t **docs_;             /**< private: the documents the nodes live in */
     size_t n_docs_;                /**< private */
     void *hold_;                   /**< private: keeps the frames alive */
@@ -145,7 +152,10 @@ typedef struct zpk_karabo_train {
  * runs exactly once, when the train is freed (or before the call returns
  * on error); frames without one are borrowed and must stay alive and
  * unchanged until the train is freed. @p opts may be NULL; opts->limits
- * bounds every MessagePack object (its flags are not used here). Array
+ * bounds every MessagePack object. With ZPK_RECV_BYTES in opts->flags the
+ * payloads of protocol 2.2 are left unparsed and unchecked (each source's
+ * @c data is NULL; its payload is frames[frame + 1]), for callers with
+ * their own MessagePack decoder (the Python binding). Array
  * sizes are checked against their frames. Stricter than karabo-bridge-py,
  * which lets some of these through: an odd number of frames, an array
  * whose size is not its dtype times its shape, a source's array headers
@@ -179,7 +189,7 @@ ZPK_API int zpk_karabo_decode(const zpk_frame_t *frames, size_t n, const zpk_rec
  * received frames, without copying them, until zpk_karabo_train_free().
  * Whatever the error, the whole message has been taken off the socket, so
  * the next receive starts on a message boundary (see zmqpack/socket.h).
- * opts->flags takes ZPK_DONTWAIT. Caller owns @p out on success.
+ * opts->flags takes ZPK_DONTWAIT (and ZPK_RECV_BYTES). Caller owns @p out on success.
  * @return 0; -EAGAIN / -EINTR / -ETERM / other -errno from libzmq (nothing
  *         taken); ZPK_EFRAME for a message of more than ZPK_MAX_FRAMES
  *         frames; zpk_karabo_decode()'s errors; ZPK_EINVAL (NULL socket or

@@ -211,6 +211,9 @@ int zpy_import_numpy(void);
 PyObject *zpy_wrap_array(zpk_ndarray_t *a, int readonly);
 /* An ndarray over ArrayBuf @p ab's memory whose base is @p ab. */
 PyObject *zpy_ndarray(PyObject *ab);
+/* An ndarray over @p a's memory (not taken over), writable or not, whose
+ * base is @p base (a new reference is taken): what keeps the memory alive. */
+PyObject *zpy_ndarray_over(const zpk_ndarray_t *a, int writable, PyObject *base);
 /* Fills @p a over @p view (the strided buffer of an ndarray) with @p typestr
  * (a str, or NULL/None: taken from the ndarray @p arr). */
 int zpy_array_from_view(zpk_ndarray_t *a, Py_buffer *view, PyObject *typestr, PyObject *arr);
@@ -275,6 +278,15 @@ PyObject *zpy_in_ndarray(zpk_ndarray_t *a, int readonly);
 PyObject *zpy_in_mixed(zpk_mixed_t *m, PyObject *unpack_kw,
                        int (*readonly)(const void *data, void *ud), void *ud);
 int zpy_message_init(PyObject *m);
+
+/* ---- karabo.c ---------------------------------------------------------------- */
+/* (data, metadata) of a Karabo train decoded with ZPK_RECV_BYTES (takes
+ * @p t over), as zmqpack.karabo.deserialize() returns them. */
+PyObject *zpy_in_karabo(zpk_karabo_train_t *t);
+/* Raises the exception for a failed Karabo decode or receive, with the
+ * faulty frame's index in the text ("frame 3: ..."). Returns NULL. */
+PyObject *zpy_karabo_error(int rc, const zpk_error_t *err);
+int zpy_karabo_init(PyObject *m);
 
 /* ---- frames.c, sockets.c ----------------------------------------------------- */
 int zpy_frames_init(PyObject *m);

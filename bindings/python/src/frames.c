@@ -253,6 +253,23 @@ static PyObject *core_deserialize(PyObject *Py_UNUSED(mod), PyObject *args)
     return zpy_recv_result(envl, value, meta);
 }
 
+/* _karabo_deserialize(frames) -> (data, metadata): a Karabo train from
+ * frames of any kind (zmqpack.karabo.deserialize()). */
+static PyObject *core_karabo_deserialize(PyObject *Py_UNUSED(mod), PyObject *seq)
+{
+    in_frames_t in;
+    if (s_in_frames(&in, seq) < 0)
+        return NULL;
+    zpk_recv_opts_t o;
+    zpk_recv_opts_init(&o);
+    o.flags = ZPK_RECV_BYTES;
+    zpk_karabo_train_t t;
+    zpk_error_t err;
+    int rc = zpk_karabo_decode(in.frames, in.n, &o, &t, &err);
+    PyMem_Free(in.frames);
+    return rc == 0 ? zpy_in_karabo(&t) : zpy_karabo_error(rc, &err);
+}
+
 /* is_header(frame) -> bool: zpk_is_header(), the frame starts like a zmqpack header. */
 static PyObject *core_is_header(PyObject *Py_UNUSED(mod), PyObject *arg)
 {
@@ -269,6 +286,7 @@ static PyMethodDef frames_methods[] = {
      "is_header(frame) -> bool: the frame starts like a zmqpack header (zpk_is_header())."},
     {"_serialize", core_serialize, METH_VARARGS, NULL},
     {"_deserialize", core_deserialize, METH_VARARGS, NULL},
+    {"_karabo_deserialize", core_karabo_deserialize, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

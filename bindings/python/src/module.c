@@ -135,7 +135,7 @@ PyMODINIT_FUNC PyInit__core(void)
         return NULL;
     if (zpy_pack_init(m) < 0 || zpy_unpack_init(m) < 0 || zpy_stream_init(m) < 0 ||
         zpy_ndarray_init(m) < 0 || zpy_message_init(m) < 0 || zpy_frames_init(m) < 0 ||
-        zpy_sockets_init(m) < 0) {
+        zpy_sockets_init(m) < 0 || zpy_karabo_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -100,7 +100,12 @@ static PyArray_Descr *s_descr(zpk_dtype_t dt)
  * long as any view of it. */
 PyObject *zpy_ndarray(PyObject *ab)
 {
-    zpk_ndarray_t *a = &((ArrayBufObject *)ab)->a;
+    ArrayBufObject *o = (ArrayBufObject *)ab;
+    return zpy_ndarray_over(&o->a, !o->readonly, ab);
+}
+
+PyObject *zpy_ndarray_over(const zpk_ndarray_t *a, int writable, PyObject *base)
+{
     if (!g_numpy_ready) {
         PyErr_SetString(PyExc_RuntimeError, "numpy is not set up");
         return NULL;
@@ -111,7 +116,7 @@ PyObject *zpy_ndarray(PyObject *ab)
     npy_intp dims[ZPK_MAX_NDIM];
     for (int i = 0; i < a->ndim; i++)
         dims[i] = (npy_intp)a->shape[i];
-    int flags = (((ArrayBufObject *)ab)->readonly ? 0 : NPY_ARRAY_WRITEABLE) |
+    int flags = (writable ? NPY_ARRAY_WRITEABLE : 0) |
                 (a->order == ZPK_ORDER_F ? NPY_ARRAY_F_CONTIGUOUS : NPY_ARRAY_C_CONTIGUOUS);
     if (a->nbytes == 0 || a->data == NULL) /* nothing to alias */
         return PyArray_NewFromDescr(&PyArray_Type, d, a->ndim, dims, NULL, NULL,
@@ -120,8 +125,8 @@ PyObject *zpy_ndarray(PyObject *ab)
                                          flags, NULL);
     if (!arr)
         return NULL;
-    Py_INCREF(ab);
-    if (PyArray_SetBaseObject((PyArrayObject *)arr, ab) < 0) {
+    Py_INCREF(base);
+    if (PyArray_SetBaseObject((PyArrayObject *)arr, base) < 0) {
         Py_DECREF(arr);
         return NULL;
     }

@@ -129,6 +129,29 @@ static PyObject *core_recv(PyObject *Py_UNUSED(mod), PyObject *args)
     return zpy_recv_result(envl, value, meta);
 }
 
+/* _karabo_recv(addr, flags) -> (data, metadata): one Karabo train off the
+ * socket (zmqpack.karabo.Client on the C route). */
+static PyObject *core_karabo_recv(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+    PyObject *addr;
+    zpk_recv_opts_t o;
+    zpk_recv_opts_init(&o);
+    if (!PyArg_ParseTuple(args, "Oi:_karabo_recv", &addr, &o.flags))
+        return NULL;
+    void *sock = s_sock_ptr(addr);
+    if (!sock)
+        return NULL;
+    zpy_drain();
+    o.flags |= ZPK_RECV_BYTES;
+    zpk_karabo_train_t t;
+    zpk_error_t err;
+    int rc;
+    S_BLOCKING(rc, o.flags, zpk_karabo_recv(sock, &o, &t, &err));
+    if (rc != 0)
+        return rc == -EINTR ? NULL : zpy_karabo_error(rc, &err);
+    return zpy_in_karabo(&t);
+}
+
 static PyObject *core_collect(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(ignored))
 {
     zpy_drain();
@@ -148,6 +171,7 @@ static PyObject *core_setup_sockets(PyObject *Py_UNUSED(mod), PyObject *zerr)
 static PyMethodDef sockets_methods[] = {
     {"_send", core_send, METH_VARARGS, NULL},
     {"_recv", core_recv, METH_VARARGS, NULL},
+    {"_karabo_recv", core_karabo_recv, METH_VARARGS, NULL},
     {"_setup_sockets", core_setup_sockets, METH_O, NULL},
     {"collect", core_collect, METH_NOARGS,
      "collect(): release the buffers of zero-copy sends libzmq is done with."},

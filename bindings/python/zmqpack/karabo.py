@@ -32,21 +32,13 @@ import time
 import numpy as np
 import zmq
 
-from . import packb, unpackb
+from . import _core, _sockets, packb
 from .exceptions import WireError
 
 __all__ = ["serialize", "deserialize", "Client", "Server", "PROTOCOLS"]
 
 #: The protocol versions zmqpack reads and writes.
 PROTOCOLS = ("1.0", "2.2")
-
-# zmqpack/common.h's codes of the errors deserialize() raises.
-_CODES = {"EFRAME": -4106, "EFORMAT": -4003, "ESHAPE": -4102, "EDTYPE": -4101}
-
-
-def _fail(name, frame, text):
-    return WireError(_CODES[name], name, "frame %d: %s" % (frame, text))
-
 
 def _timestamp():
     """Timestamps from this machine's clock, as karabo-bridge-py's dummy ones."""
@@ -110,70 +102,6 @@ def serialize(data, metadata=None, protocol_version="2.2", dummy_timestamps=Fals
 
 # -- deserialize --------------------------------------------------------------------
 
-def _buffer(frame):
-    """The bytes of a frame without copying: zmq.Frame, bytes or any buffer."""
-    return frame.buffer if type(frame) is zmq.Frame else frame
-
-
-def _small(frame):
-    """A header's or payload's bytes: a zmq.Frame's as bytes (a copy, which
-    pyzmq keeps and unpackb reads faster than a memoryview), others as they
-    are."""
-    return frame.bytes if type(frame) is zmq.Frame else frame
-
-
-def _header(h, i):
-    if type(h) is not dict:
-        raise _fail("EFORMAT", i, "a Karabo header is a map, not %s" % type(h).__name__)
-    src, content = h.get("source"), h.get("content")
-    if type(src) is not str or type(content) is not str:
-        raise _fail("EFORMAT", i, "the Karabo header has no %r string" %
-                    ("source" if type(src) is not str else "content"))
-    return src, content
-
-
-def _array_header(h, i):
-    """(source, path, dtype, shape, bytes) of array header @p h, checked."""
-    path = h.get("path")
-    if type(path) is not str:
-        raise _fail("EFORMAT", i, "the array header has no 'path' string")
-    try:
-        dtype = np.dtype(h["dtype"])
-        shape = tuple(h["shape"])
-    except (KeyError, TypeError) as e:
-        raise _fail("EFORMAT", i, "array header without a usable dtype and shape (%s)" % e)
-    if dtype.hasobject:
-        raise _fail("EDTYPE", i, "dtype %r holds Python objects: refused" % h["dtype"])
-    need = dtype.itemsize
-    for d in shape:
-        if type(d) is not int or d < 0:
-            raise _fail("ESHAPE", i, "shape %r is not a list of sizes" % (h["shape"],))
-        need *= d
-    return h["source"], path, dtype, shape, need
-
-
-def _view(hdr, buf, i):
-    """The read-only ndarray over payload @p buf (frame i + 1) that @p hdr describes."""
-    _, path, dtype, shape, need = hdr
-    buf = memoryview(buf)
-    if buf.nbytes != need:
-        raise _fail("ESHAPE", i + 1, "array %r: %d bytes of data, but dtype %s and shape %s "
-                    "need %d" % (path, buf.nbytes, dtype, list(shape), need))
-    a = np.frombuffer(buf, dtype=dtype).reshape(shape)
-    # a zmq.Frame's buffer is writable, and over inproc it is the sender's
-    # memory: the view must not write through it
-    a.flags.writeable = False
-    return a
-
-
-# A source's array headers repeat byte for byte from train to train (same
-# path, dtype and shape), so what each one decodes to is kept, keyed by its
-# bytes: the next train skips unpacking and checking it (the payload's size
-# is checked every time). Bounded; emptied when full.
-_array_headers = {}
-_ARRAY_HEADERS_MAX = 4096
-
-
 def deserialize(frames):
     """List of frames (zmq.Frame, bytes, memoryview...) -> ``(data, metadata)``.
 
@@ -182,57 +110,11 @@ def deserialize(frames):
     of the frames), ``metadata[source]`` its metadata (protocol 1.0 keeps it
     in ``data[source]["metadata"]`` too, as karabo-bridge-py does).
     Raises WireError for a message that is not a valid train.
+
+    The C library checks the train (zpk_karabo_decode(), the same checks as
+    in C) and each MessagePack frame is decoded once, straight to Python.
     """
-    n = len(frames)
-    if n == 0:
-        raise _fail("EFRAME", 0, "a Karabo message has at least one frame")
-    if n % 2 and n > 1:
-        raise _fail("EFRAME", n - 1, "Karabo 2.2: %d frames, expected (header, payload) "
-                    "pairs" % n)
-    at = 0  # the frame being unpacked, for errors
-    try:
-        if n == 1:
-            data = unpackb(_buffer(frames[0]), ndarray="msgpack-numpy")
-            if type(data) is not dict or not all(type(v) is dict for v in data.values()):
-                raise _fail("EFORMAT", 0, "a Karabo 1.0 message is a map of sources to maps")
-            return data, {src: v.get("metadata", {}) for src, v in data.items()}
-        data, meta = {}, {}
-        values = None  # the dict of the source whose arrays may follow
-        for at in range(0, n, 2):
-            hb = _small(frames[at])
-            hdr = _array_headers.get(hb) if type(hb) is bytes else None
-            if hdr is None:
-                h = unpackb(hb)
-                src, content = _header(h, at)
-                if content == "msgpack":
-                    if src in data:
-                        raise _fail("EFORMAT", at, "source %r sent twice" % src)
-                    at += 1
-                    values = unpackb(_small(frames[at]))
-                    if type(values) is not dict:
-                        raise _fail("EFORMAT", at, "the payload of %r is not a map" % src)
-                    data[src] = values
-                    meta[src] = h.get("metadata", {})
-                    continue
-                if content != "array" and content != "ImageData":
-                    raise _fail("EFORMAT", at, "unknown content %r" % content)
-                hdr = _array_header(h, at)
-                if type(hb) is bytes:
-                    if len(_array_headers) >= _ARRAY_HEADERS_MAX:
-                        _array_headers.clear()
-                    _array_headers[hb] = hdr
-            src, path = hdr[0], hdr[1]
-            if values is None or values is not data.get(src):
-                raise _fail("EFORMAT", at, "array of source %r not right after its msgpack "
-                            "header" % src)
-            if type(values.get(path)) is np.ndarray:
-                raise _fail("EFORMAT", at, "array %r sent twice" % path)
-            values[path] = _view(hdr, _buffer(frames[at + 1]), at)
-        return data, meta
-    except WireError:
-        raise
-    except ValueError as e:  # what unpackb refuses, in frame `at`
-        raise _fail("EFORMAT", at, str(e)) from e
+    return _core._karabo_deserialize(frames)
 
 
 # -- sockets ------------------------------------------------------------------------
@@ -301,6 +183,7 @@ class Client(_Endpoint):
             s.rcvtimeo = int(timeout * 1000)
         self._req = sock == "REQ"
         self._requested = False
+        _sockets._setup()
 
     def next(self):
         """The next train as ``(data, metadata)`` (see deserialize())."""
@@ -308,13 +191,19 @@ class Client(_Endpoint):
             self._socket.send(b"next")
             self._requested = True
         try:
-            frames = self._socket.recv_multipart(copy=False)
+            if _sockets._c_route:  # the frames stay in C: no zmq.Frame per frame
+                train = _core._karabo_recv(self._socket.underlying, 0)
+            else:
+                train = deserialize(self._socket.recv_multipart(copy=False))
         except zmq.Again:
             raise TimeoutError("No data received from {} in the last {} ms".format(
                 self._socket.getsockopt_string(zmq.LAST_ENDPOINT),
                 self._socket.rcvtimeo)) from None
+        except WireError:
+            self._requested = False  # the reply came, and was refused
+            raise
         self._requested = False
-        return deserialize(frames)
+        return train
 
     def __iter__(self):
         return self
