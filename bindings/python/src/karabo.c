@@ -116,6 +116,18 @@ static PyObject *s_plain_map(TrainObject *owner, size_t i, const char *what)
     return v;
 }
 
+/* A source name or array path (checked to be a str by the library, not
+ * its UTF-8) as a Python str; EFORMAT naming frame @p frame otherwise. */
+static PyObject *s_text(const char *p, size_t n, size_t frame)
+{
+    PyObject *t = PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, NULL);
+    if (!t && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear();
+        s_fail(ZPK_EFORMAT, frame, "Karabo: a source name or array path is not UTF-8");
+    }
+    return t;
+}
+
 /* Source @p s of a 2.2 train @p owner holds: its values (its arrays put back
  * under their keys) into @p data and its metadata into @p meta. */
 static int s_source_2_2(TrainObject *owner, const zpk_karabo_source_t *s, PyObject *name,
@@ -131,7 +143,7 @@ static int s_source_2_2(TrainObject *owner, const zpk_karabo_source_t *s, PyObje
     int rc = values && PyDict_SetItem(meta, name, m) == 0 ? 0 : -1;
     for (size_t k = 0; rc == 0 && k < s->n_ndarrays; k++) {
         const zpk_karabo_ndarray_t *ka = &s->ndarrays[k];
-        PyObject *path = PyUnicode_DecodeUTF8(ka->path, (Py_ssize_t)ka->path_len, NULL);
+        PyObject *path = s_text(ka->path, ka->path_len, s->frame + 2 + 2 * k);
         PyObject *a = path ? zpy_ndarray_over(&ka->ndarray, 0, (PyObject *)owner) : NULL;
         if (a) /* an empty array is numpy's own memory: read-only all the same */
             PyArray_CLEARFLAGS((PyArrayObject *)a, NPY_ARRAY_WRITEABLE);
@@ -198,7 +210,7 @@ PyObject *zpy_in_karabo(zpk_karabo_train_t *t)
         rc = data ? 0 : -1;
         for (size_t i = 0; rc == 0 && i < owner->t.n_sources; i++) {
             const zpk_karabo_source_t *s = &owner->t.sources[i];
-            PyObject *name = PyUnicode_DecodeUTF8(s->name, (Py_ssize_t)s->name_len, NULL);
+            PyObject *name = s_text(s->name, s->name_len, s->frame);
             rc = name ? s_source_2_2(owner, s, name, data, meta) : -1;
             Py_XDECREF(name);
         }

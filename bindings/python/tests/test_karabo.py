@@ -405,6 +405,11 @@ def test_payload_refusals_name_the_frame():
                                       "MessagePack array"),
              (zmqpack.packb({1: "x"}), "EFORMAT", "frame 1: Karabo: the payload: int is not "
                                                   "allowed for map key when strict_map_key=True")]
+    bad_name = b"\x82\xa6source\xa2\xff\xfe\xa7content\xa7msgpack"
+    with pytest.raises(zmqpack.WireError) as e:
+        karabo.deserialize([bad_name, b"\x80"])
+    assert e.value.name == "EFORMAT" and e.value.text == (
+        "frame 0: Karabo: a source name or array path is not UTF-8")
     for payload, name, text in cases:
         with pytest.raises(zmqpack.WireError) as e:
             karabo.deserialize([head, payload])
