@@ -49,11 +49,16 @@ static void s_hold_free(void *data, void *hint)
     zpy_hold_t *h = hint;
     if (atomic_fetch_sub(&h->remaining, 1) != 1)
         return;
+    /* Once queued, a zpy_drain() in another thread may drop the library's
+     * reference at any moment: this call holds its own until it is done
+     * with @p h (the store of done below once wrote into freed memory). */
+    atomic_fetch_add(&h->refs, 1);
     pthread_mutex_lock(&g_pending_mu);
     h->next = g_pending;
     g_pending = h;
     pthread_mutex_unlock(&g_pending_mu);
     atomic_store(&h->done, 1);
+    s_hold_unref(h);
 }
 
 static void s_hold_release_views(zpy_hold_t *h)
