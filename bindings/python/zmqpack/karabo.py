@@ -40,6 +40,7 @@ __all__ = ["serialize", "deserialize", "Client", "Server", "PROTOCOLS"]
 #: The protocol versions zmqpack reads and writes.
 PROTOCOLS = ("1.0", "2.2")
 
+
 def _timestamp():
     """Timestamps from this machine's clock, as karabo-bridge-py's dummy ones."""
     epoch = time.time()
