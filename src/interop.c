@@ -405,6 +405,12 @@ static int s_decode_1_0(const zpk_frame_t *frame, const zpk_limits_t *lim,
     int rc = zpk_doc_parse(frame->data, frame->size, lim, ZPK_DOC_BORROW, &doc, err);
     if (rc != 0) {
         zpk_doc_destroy(&doc);
+        if (err != NULL) { /* say what was expected: the parser's text alone reads as noise */
+            char text[sizeof err->text];
+            snprintf(text, sizeof text, "%s", err->text);
+            snprintf(err->text, sizeof err->text, "Karabo 1.0 is one MessagePack map: %.90s",
+                     text);
+        }
         return s_frame(err, 0, rc);
     }
     const zpk_node_t *root = zpk_doc_root(doc);
@@ -469,6 +475,12 @@ static int s_decode(zpk__hold_t *h, const zpk_recv_opts_t *opts, zpk_karabo_trai
     int rc = h->n == 0 ? S_FAIL(err, 0, ZPK_EFRAME, "Karabo: a message has at least one frame")
              : h->n == 1 ? s_decode_1_0(h->frames, lim, out, err)
                          : s_decode_2_2(h->frames, h->n, lim, bytes, out, err);
+    if (rc != 0 && h->n > 0 && zpk_is_header(h->frames[0].data, h->frames[0].size)) {
+        /* a zmqpack message read as a train: say so rather than what it breaks */
+        zpk__error_reset(err);
+        rc = S_FAIL(err, 0, ZPK_EFORMAT, "Karabo: a zmqpack message, not a Karabo train: "
+                    "receive it with recv_packed or recv_array");
+    }
     if (rc != 0) {
         zpk_karabo_train_free(out);
         zpk__hold_unref(h);

@@ -676,6 +676,30 @@ static void test_karabo_hostile(void **state)
     s_karabo_refused(&one, 1, ZPK_EFORMAT, 0, "source 'S' is not a map");
     one = s_fr("\x81\x01\x80", 3);
     s_karabo_refused(&one, 1, ZPK_EFORMAT, 0, "source name is not a string");
+    /* a zmqpack message read as a train (one frame: as 1.0; two: as 2.2); JSON text */
+    for (int single = 1; single >= 0; single--) {
+        zpk_writer_t zw;
+        zpk_writer_init_growable(&zw, 0);
+        static const uint8_t big[20000]; /* over 16 KiB: a payload frame of its own */
+        zpk_write_map(&zw, 1);
+        zpk_write_cstr(&zw, "a");
+        zpk_write_bin(&zw, big, single ? 1 : sizeof big);
+        zpk_send_opts_t so;
+        zpk_send_opts_init(&so);
+        so.flags = single ? ZPK_SEND_SINGLE : 0;
+        zpk_frames_t zf;
+        assert_int_equal(zpk_encode_packed(&zw, &so, &zf, NULL), 0);
+        assert_int_equal(zf.n, single ? 1 : 2);
+        zpk_frame_t lent[2]; /* the decode takes frames over: lend it copies without free_fn */
+        for (size_t i = 0; i < zf.n; i++)
+            lent[i] = s_fr(zf.frames[i].data, zf.frames[i].size);
+        s_karabo_refused(lent, zf.n, ZPK_EFORMAT, 0,
+                         "a zmqpack message, not a Karabo train: receive it with recv_packed");
+        zpk_frames_free(&zf);
+        zpk_writer_free(&zw);
+    }
+    one = s_fr("{\"x\": 1}", 8);
+    s_karabo_refused(&one, 1, ZPK_EEXTRADATA, 0, "Karabo 1.0 is one MessagePack map: extra data");
     /* NULLs */
     zpk_karabo_train_t t;
     assert_int_equal(zpk_karabo_decode(NULL, 2, NULL, &t, NULL), ZPK_EINVAL);

@@ -393,6 +393,21 @@ def test_client_routes_give_identical_trains(proto, monkeypatch):
     assert errors[0] == errors[1], errors
 
 
+def test_other_streams_told_apart():
+    """A zmqpack message or JSON text read as a train says what it is, or
+    what a train must be, not only where the MessagePack parser stopped."""
+    for frames in (zmqpack.serialize({"a": 1}), zmqpack.serialize(np.zeros(3000))):
+        with pytest.raises(zmqpack.WireError) as e:
+            karabo.deserialize(frames)
+        assert e.value.name == "EFORMAT" and e.value.text == (
+            "frame 0: Karabo: a zmqpack message, not a Karabo train: receive it with "
+            "recv_packed or recv_array")
+    with pytest.raises(zmqpack.WireError) as e:
+        karabo.deserialize([b'{"x": 1}'])
+    assert e.value.name == "EEXTRADATA" and e.value.text.startswith(
+        "frame 0: Karabo 1.0 is one MessagePack map: extra data")
+
+
 def test_payload_refusals_name_the_frame():
     """Payloads are decoded once, by the binding: what it refuses is reported
     with the code and text of the library's parser (as zpk_karabo_decode()
