@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "internal.h"
+#include "msgpack_internal.h"
 #include "zmqpack.h"
 
 /* Checks that the growable writer @p w holds exactly @p hex, then resets it. */
@@ -789,13 +790,18 @@ static uint64_t s_rand(void)
 }
 
 /* The truth, read back: one value, then nothing. */
-static bool s_reads_as_one(const zpk_writer_t *w)
+static bool s_bytes_read_as_one(const uint8_t *p, size_t n)
 {
-    if (zpk_writer_size(w) == 0)
+    if (n == 0)
         return false;
     zpk_reader_t r;
-    zpk_reader_init(&r, zpk_writer_data(w), zpk_writer_size(w), NULL);
+    zpk_reader_init(&r, p, n, NULL);
     return zpk_reader_skip(&r) == 0 && zpk_reader_finish(&r) == 0;
+}
+
+static bool s_reads_as_one(const zpk_writer_t *w)
+{
+    return s_bytes_read_as_one(zpk_writer_data(w), zpk_writer_size(w));
 }
 
 static void test_one_object_agrees_with_a_reader(void **state)
@@ -831,6 +837,236 @@ static void test_one_object_agrees_with_a_reader(void **state)
     }
     assert_true(ones > 100); /* the generator reaches both answers */
     zpk_writer_free(&w);
+}
+
+/*
+ * The count of zpk_write_raw() bytes against a reference walk over the
+ * reader's tags, for a value of every first byte (all 256) in several
+ * places (alone, nested, as a key, followed by more, cut short), given whole,
+ * byte by byte and split in two at every offset. Payloads and the bytes of
+ * numbers are 0xc1, the one byte that is not MessagePack: a count that read
+ * them as headers would say so.
+ */
+
+/* The reference: what zpk_writer_check_one_object() should say of the
+ * bytes @p p[0..n), as a piece of its text (NULL: one object). */
+static const char *s_count_reference(const uint8_t *p, size_t n, char *buf, size_t bufsize)
+{
+    if (n == 0)
+        return "nothing written";
+    zpk_limits_t lim = {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX};
+    zpk_reader_t r;
+    zpk_reader_init(&r, p, n, &lim);
+    int64_t need = 1;
+    uint64_t payload = 0;
+    bool over = false, cut = false;
+    while (zpk_reader_remaining(&r) > 0) {
+        if (payload > 0) {
+            size_t k = zpk_reader_remaining(&r) < payload ? zpk_reader_remaining(&r) : payload;
+            assert_int_equal(zpk_skip_bytes(&r, k), 0);
+            payload -= k;
+            continue;
+        }
+        zpk_tag_t t;
+        int rc = zpk_read_tag(&r, &t);
+        if (rc == ZPK_EFORMAT)
+            return "not MessagePack";
+        if (rc != 0) {
+            assert_int_equal(rc, ZPK_EOUTOFDATA);
+            cut = true;
+            break;
+        }
+        over |= need <= 0; /* a value where none is expected */
+        need--;
+        if (t.type == ZPK_TYPE_ARRAY)
+            need += (int64_t)t.v.len;
+        else if (t.type == ZPK_TYPE_MAP)
+            need += 2 * (int64_t)t.v.len;
+        else if (t.type == ZPK_TYPE_STR || t.type == ZPK_TYPE_BIN || t.type == ZPK_TYPE_EXT)
+            payload = t.v.len;
+    }
+    if (over)
+        return "more than one object";
+    if (cut)
+        return "a header given to zpk_write_raw() is cut short";
+    if (need > 0) {
+        snprintf(buf, bufsize, ": %lld more values expected", (long long)need);
+        return buf;
+    }
+    if (payload > 0) {
+        snprintf(buf, bufsize, ": %llu more payload bytes expected", (unsigned long long)payload);
+        return buf;
+    }
+    return NULL;
+}
+
+typedef struct s_verdict {
+    int rc;
+    zpk_error_t err;
+    bool one; /* zpk__writer_one_object() */
+} s_verdict_t;
+
+/* Writes @p n bytes in pieces ending at @p cuts[0..ncuts) (then the rest). */
+static s_verdict_t s_raw_in_pieces(const uint8_t *p, size_t n, const size_t *cuts, size_t ncuts)
+{
+    zpk_writer_t w;
+    zpk_writer_init_growable(&w, 0);
+    size_t at = 0;
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t to = i < ncuts ? cuts[i] : n;
+        zpk_write_raw(&w, p + at, to - at);
+        at = to;
+    }
+    assert_int_equal(zpk_writer_size(&w), n);
+    s_verdict_t v;
+    v.rc = zpk_writer_check_one_object(&w, &v.err);
+    v.one = zpk__writer_one_object(&w);
+    zpk_writer_free(&w);
+    return v;
+}
+
+static void s_same_verdict(const s_verdict_t *a, const s_verdict_t *b, const uint8_t *p, size_t n,
+                           const char *how)
+{
+    if (a->rc != b->rc || a->err.code != b->err.code || a->err.offset != b->err.offset ||
+        strcmp(a->err.text, b->err.text) != 0 || a->one != b->one)
+        fail_msg("%zu bytes from 0x%02x, %s: \"%s\" (%d) against \"%s\" (%d) whole", n, p[0], how,
+                 b->err.text, b->rc, a->err.text, a->rc);
+}
+
+/* Every way of giving @p p[0..n) agrees with the whole and with the reference. */
+static void s_check_count(const uint8_t *p, size_t n)
+{
+    char buf[96];
+    const char *want = s_count_reference(p, n, buf, sizeof buf);
+    s_verdict_t whole = s_raw_in_pieces(p, n, NULL, 0);
+    if (want == NULL) {
+        assert_int_equal(whole.rc, 0);
+        assert_int_equal(whole.err.code, 0);
+    } else {
+        assert_int_equal(whole.rc, ZPK_EINVAL);
+        assert_int_equal(whole.err.code, ZPK_EINVAL);
+        assert_int_equal(whole.err.offset, n);
+        if (strstr(whole.err.text, want) == NULL)
+            fail_msg("%zu bytes from 0x%02x: \"%s\" does not say \"%s\"", n, p[0], whole.err.text,
+                     want);
+    }
+    assert_int_equal(whole.one, whole.rc == 0);
+    assert_int_equal(s_bytes_read_as_one(p, n), whole.rc == 0);
+
+    size_t cuts[128];
+    assert_true(n <= 128);
+    for (size_t i = 0; i < n; i++)
+        cuts[i] = i;
+    s_verdict_t v = s_raw_in_pieces(p, n, cuts + 1, n > 0 ? n - 1 : 0);
+    s_same_verdict(&whole, &v, p, n, "byte by byte");
+    for (size_t cut = 0; cut <= n; cut++) {
+        v = s_raw_in_pieces(p, n, &cut, 1);
+        s_same_verdict(&whole, &v, p, n, "in two");
+    }
+}
+
+/* Whole values, every kind, for the children of containers. */
+static const struct {
+    const char *b;
+    size_t n;
+} s_children[] = {
+    {"\x05", 1}, {"\xa2hi", 3}, {"\xcb\x3f\xf0\0\0\0\0\0\0", 9}, {"\xc0", 1},
+    {"\x91\xe0", 2}, {"\xd4\x01\x02", 3}, {"\xc4\x01\xff", 3}, {"\x80", 1},
+    {"\xcd\x01\x02", 3}, {"\x81\xa1k\xc3", 4}, {"\xd9\x01z", 3}, {"\xa0", 1},
+};
+
+/* Writes at @p out one whole value whose first byte is @p b (0xc1: that byte
+ * alone); returns its size. */
+static size_t s_value_from(uint8_t b, uint8_t *out)
+{
+    static const uint8_t fixed_size[10] = {5, 9, 2, 3, 5, 9, 2, 3, 5, 9}; /* 0xca..0xd3 */
+    size_t n = 0, children = 0, payload = 0;
+    out[n++] = b;
+    if (b < 0x80 || b >= 0xe0 || b == 0xc0 || b == 0xc1 || b == 0xc2 || b == 0xc3) {
+    } else if (b < 0x90) {
+        children = 2u * (b & 0x0fu);
+    } else if (b < 0xa0) {
+        children = b & 0x0fu;
+    } else if (b < 0xc0) {
+        payload = b & 0x1fu;
+    } else if (b >= 0xca && b <= 0xd3) {
+        payload = fixed_size[b - 0xca] - 1u; /* not a payload, but any bytes */
+    } else if (b >= 0xd4 && b <= 0xd8) {
+        out[n++] = 0x07; /* the ext type */
+        payload = 1u << (b - 0xd4);
+    } else {
+        static const uint8_t rest[][6] = {
+            [0xc4 - 0xc4] = {2, 2},          [0xc5 - 0xc4] = {3, 0, 0},      /* bin 8, empty bin 16 */
+            [0xc6 - 0xc4] = {5, 0, 0, 0, 3}, [0xc7 - 0xc4] = {3, 3, 7},      /* bin 32, ext 8 */
+            [0xc8 - 0xc4] = {4, 0, 1, 7},    [0xc9 - 0xc4] = {6, 0, 0, 0, 2, 7},
+            [0xd9 - 0xc4] = {2, 3},          [0xda - 0xc4] = {3, 0, 2},      /* str 8, 16 */
+            [0xdb - 0xc4] = {5, 0, 0, 0, 1}, [0xdc - 0xc4] = {3, 0, 2},      /* str 32, array 16 */
+            [0xdd - 0xc4] = {5, 0, 0, 0, 1}, [0xde - 0xc4] = {3, 0, 1},      /* array 32, map 16 */
+            [0xdf - 0xc4] = {5, 0, 0, 0, 0},                                 /* empty map 32 */
+        };
+        const uint8_t *r = rest[b - 0xc4];
+        memcpy(out + n, r + 1, r[0] - 1u);
+        n += r[0] - 1u;
+        uint32_t len = out[n - 1];
+        if (b == 0xc7 || b == 0xc8 || b == 0xc9)
+            len = out[n - 2];
+        if (b == 0xdc || b == 0xdd)
+            children = len;
+        else if (b == 0xde || b == 0xdf)
+            children = 2 * len;
+        else
+            payload = len;
+    }
+    memset(out + n, 0xc1, payload);
+    n += payload;
+    for (size_t i = 0; i < children; i++) {
+        size_t k = (b + i) % (sizeof s_children / sizeof s_children[0]);
+        memcpy(out + n, s_children[k].b, s_children[k].n);
+        n += s_children[k].n;
+    }
+    return n;
+}
+
+static void test_one_object_raw_every_first_byte(void **state)
+{
+    (void)state;
+    s_check_count(NULL, 0);
+    for (unsigned b = 0; b < 256; b++) {
+        uint8_t v[100];
+        size_t n = s_value_from((uint8_t)b, v);
+        assert_true(n <= sizeof v);
+        /* the value with what comes before and after it */
+        static const struct {
+            const char *before, *after;
+            size_t nb, na;
+        } places[] = {
+            {"", "", 0, 0},              /* alone */
+            {"", "\x01", 0, 1},          /* followed by a second object */
+            {"", "\xc1", 0, 1},          /* followed by a byte that is not MessagePack */
+            {"\x91", "", 1, 0},          /* in an array */
+            {"\x92", "\xc0", 1, 1},      /* first of two */
+            {"\x93", "", 1, 0},          /* in an array that wants two more */
+            {"\x81", "\xa1k", 1, 2},     /* a key */
+            {"\x81\xa1k", "", 3, 0},     /* a value */
+            {"\xdc\x00\x01", "", 3, 0},  /* in an array 16 */
+            {"\xc0", "", 1, 0},          /* after a whole object */
+        };
+        for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
+            uint8_t msg[128];
+            size_t m = 0;
+            memcpy(msg + m, places[i].before, places[i].nb);
+            m += places[i].nb;
+            memcpy(msg + m, v, n);
+            m += n;
+            memcpy(msg + m, places[i].after, places[i].na);
+            m += places[i].na;
+            s_check_count(msg, m);
+            /* cut short: without its last byte, and without the last two */
+            for (size_t drop = 1; drop <= 2 && drop < m; drop++)
+                s_check_count(msg, m - drop);
+        }
+    }
 }
 
 /* ---- caller mistakes: errors, never crashes -------------------------------------- */
@@ -950,6 +1186,7 @@ int main(void)
         cmocka_unit_test(test_one_object_payload_and_raw),
         cmocka_unit_test(test_one_object_targets_and_errors),
         cmocka_unit_test(test_one_object_agrees_with_a_reader),
+        cmocka_unit_test(test_one_object_raw_every_first_byte),
         cmocka_unit_test(test_null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
