@@ -183,8 +183,16 @@ static void s_count_reset(zpk_writer_t *w)
 
 static void s_init(zpk_writer_t *w, int kind)
 {
-    memset(w, 0, sizeof *w);
+    /* field by field: split needs no bytes while nsplit is 0 (and a
+     * memset of the whole struct is a rep stos of 14 words) */
+    w->pos = w->end = w->buf = w->cap_end = NULL;
+    w->error = 0;
     w->kind = kind;
+    w->flags = 0;
+    w->hint = 0;
+    w->flushed = 0;
+    w->sink = NULL;
+    w->sink_ud = NULL;
     s_count_reset(w);
 }
 
@@ -313,8 +321,47 @@ size_t zpk_writer_size(const zpk_writer_t *w)
 _Static_assert(sizeof ((zpk_writer_t *)0)->split == S_MAX_TAG - 1,
                "a cut header keeps at most S_MAX_TAG - 1 bytes");
 
-/* Bytes of the fixed-size numbers 0xca..0xd3 (float 32/64, uint and int 8..64), header included. */
-static const uint8_t s_number_size[10] = {5, 9, 2, 3, 5, 9, 2, 3, 5, 9};
+/*
+ * What the count needs to know of each first byte, in one load:
+ *   k > 0   a whole value of k bytes: fixint, nil, bool, fixstr with its
+ *           payload (1 + len), the fixed-size numbers 0xca..0xd3, fixext
+ *           (2 + 1..16);
+ *   S_FIX - e   a fixmap or fixarray of e elements (0..30);
+ *   S_READ  any other header (str, bin, ext 8/16/32, array and map 16/32)
+ *           and 0xc1: the reader's (zpk__tag_at).
+ * Every entry but a whole value is negative: as a size_t it is more than
+ * any count of bytes (an object is at most PTRDIFF_MAX bytes), so that one
+ * comparison tells a whole value that is all there from everything else.
+ */
+#define S_FIX (-1)
+#define S_READ (-128)
+#define F(e) (S_FIX - (e))
+#define R S_READ
+static const int8_t s_first_byte[256] = {
+    /* 0x00..0x7f positive fixint */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x80..0x8f fixmap: 2 * (b & 0x0f) elements */
+    F(0), F(2), F(4), F(6), F(8), F(10), F(12), F(14),
+    F(16), F(18), F(20), F(22), F(24), F(26), F(28), F(30),
+    /* 0x90..0x9f fixarray: b & 0x0f elements */
+    F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7),
+    F(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15),
+    /* 0xa0..0xbf fixstr: 1 + (b & 0x1f) bytes */
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+    17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+    /* 0xc0 nil, 0xc1 reserved, 0xc2 0xc3 bool, 0xc4..0xc9 bin and ext 8/16/32,
+     * 0xca..0xcf float 32/64, uint 8..64 */
+    1, R, 1, 1, R, R, R, R, R, R, 5, 9, 2, 3, 5, 9,
+    /* 0xd0..0xd3 int 8..64, 0xd4..0xd8 fixext 1..16, 0xd9..0xdf str, array, map 8..32 */
+    2, 3, 5, 9, 3, 4, 6, 10, 18, R, R, R, R, R, R, R,
+    /* 0xe0..0xff negative fixint */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+#undef F
+#undef R
 
 /* The count @p need after the value whose header is @p t; its payload in *@p payload. */
 static uint64_t s_count_tag(uint64_t need, const zpk_tag_t *t, uint64_t *payload)
@@ -336,17 +383,18 @@ static uint64_t s_count_tag(uint64_t need, const zpk_tag_t *t, uint64_t *payload
 
 /*
  * Counts @p n bytes given to zpk_write_raw(): payload owed first, then
- * values. The one-byte headers are read here, with the count in registers
- * (cheap tests first); any other header by the reader (zpk__tag_at). A
- * header cut by the end of the bytes waits in w->split for the next call.
+ * values. A value whose first byte says its whole size, and that is all
+ * there, takes one table load and one test (s_first_byte); so does a
+ * fixmap or fixarray header. Any other header is read by the reader
+ * (zpk__tag_at), as is a value cut by the end of the bytes: a header cut
+ * short waits in w->split for the next call, a payload cut short is owed.
  */
 static void s_count_raw(zpk_writer_t *w, const uint8_t *p, size_t n)
 {
     if (w->shape & ZPK__WRITER_NOT_MSGPACK)
         return;
-    const uint8_t *const end = p + n;
     uint64_t need = w->need, payload = w->payload;
-    if (w->nsplit > 0 && p < end) { /* complete the cut header first */
+    if (w->nsplit > 0 && n > 0) { /* complete the cut header first */
         uint8_t buf[2 * S_MAX_TAG];
         size_t old = w->nsplit, k = n < S_MAX_TAG ? n : S_MAX_TAG;
         memcpy(buf, w->split, old);
@@ -365,48 +413,45 @@ static void s_count_raw(zpk_writer_t *w, const uint8_t *p, size_t n)
         w->nsplit = 0;
         need = s_count_tag(need, &t, &payload);
         p += used - old;
+        n -= used - old;
     }
-    while (p < end) {
-        if (payload > 0) {
-            size_t k = (size_t)(end - p) < payload ? (size_t)(end - p) : (size_t)payload;
+    for (;;) {
+        if (payload > 0) { /* payload owed */
+            size_t k = n < payload ? n : (size_t)payload;
             payload -= k;
             p += k;
-            continue;
+            n -= k;
         }
-        uint8_t b = p[0];
-        if (b < 0x80 || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-            need--; /* fixint, nil, bool */
-            p++;
-        } else if ((b & 0xe0) == 0xa0) { /* fixstr and its payload */
-            need--;
-            size_t len = b & 0x1fu;
-            if ((size_t)(end - p) > len) {
-                p += 1 + len;
+        while (n > 0) {
+            size_t c = (size_t)(ptrdiff_t)s_first_byte[p[0]];
+            if (c <= n) { /* a whole value, all there */
+                need--;
+                p += c;
+                n -= c;
+            } else if ((ptrdiff_t)c < 0 && (ptrdiff_t)c != S_READ) { /* fixmap, fixarray */
+                need = zpk__count_container(need, (uint64_t)(S_FIX - (ptrdiff_t)c));
+                p++;
+                n--;
             } else {
-                payload = len - (size_t)(end - p - 1);
-                p = end;
-            }
-        } else if ((b & 0xe0) == 0x80) { /* fixmap, fixarray */
-            need = zpk__count_container(need, b < 0x90 ? 2u * (b & 0x0fu) : b & 0x0fu);
-            p++;
-        } else if (b >= 0xca && b <= 0xd3 && (size_t)(end - p) >= s_number_size[b - 0xca]) {
-            need--; /* a whole fixed-size number; one cut short takes the reader below */
-            p += s_number_size[b - 0xca];
-        } else {
-            zpk_tag_t t;
-            size_t used = zpk__tag_at(p, (size_t)(end - p), &t);
-            if (used == SIZE_MAX) {
-                w->shape |= ZPK__WRITER_NOT_MSGPACK;
                 break;
             }
-            if (used == 0) { /* cut by the end of these bytes */
-                memcpy(w->split, p, (size_t)(end - p));
-                w->nsplit = (uint8_t)(end - p);
-                break;
-            }
-            need = s_count_tag(need, &t, &payload);
-            p += used;
         }
+        if (n == 0)
+            break;
+        zpk_tag_t t;
+        size_t used = zpk__tag_at(p, n, &t);
+        if (used == SIZE_MAX) {
+            w->shape |= ZPK__WRITER_NOT_MSGPACK;
+            break;
+        }
+        if (used == 0) { /* cut by the end of these bytes */
+            memcpy(w->split, p, n);
+            w->nsplit = (uint8_t)n;
+            break;
+        }
+        need = s_count_tag(need, &t, &payload);
+        p += used;
+        n -= used;
     }
     w->need = need;
     w->payload = payload;
