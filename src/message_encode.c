@@ -337,26 +337,31 @@ static uint8_t *s_push_header(zpk_frames_t *f, zpk_writer_t *hw, size_t total)
 }
 
 /*
- * The commonest object message: one that fits in the frames' own storage
- * with the fixed header of an uncompressed single-frame object, sent with
- * no options that change it. False, having done nothing, for anything else
- * (the general path then makes the same frame).
+ * The commonest object message: one whole object (the writer's predicate)
+ * in a growable or buffer writer, that fits in the frames' own storage with
+ * the fixed header of an uncompressed single-frame object, sent with no
+ * options (@p opts NULL) or none that change it. Its tests imply every
+ * check of zpk__encode(), so it comes before them. False, having done
+ * nothing, for anything else (the checks, then the general path, which
+ * makes the same frame).
  */
-static bool s_encode_obj_fast(zpk_writer_t *w, const zpk_send_opts_t *o, zpk_frames_t *out)
+static bool s_encode_obj_fast(zpk_writer_t *w, const zpk_send_opts_t *opts, zpk_frames_t *out)
 {
-    if (o->codec != NULL || o->topic_len > 0 || o->envelope != NULL ||
-        (o->flags & ZPK_SEND_RECIPE) != 0)
+    if (w == NULL || !zpk__writer_one_object(w) || zpk__msg_fast_off)
+        return false;
+    if (opts != NULL && (opts->codec != NULL || opts->topic_len > 0 || opts->envelope != NULL ||
+                         opts->recipe_meta != NULL || (opts->flags & ZPK_SEND_RECIPE) != 0))
         return false;
     size_t objlen;
     const uint8_t *obj = zpk__writer_bytes(w, &objlen);
-    if (objlen > sizeof out->bytes_in_ - ZPK__HDR_OBJ_SINGLE_LEN ||
-        (o->copy_below != 0 && objlen >= o->copy_below))
+    if (obj == NULL || objlen > sizeof out->bytes_in_ - ZPK__HDR_OBJ_SINGLE_LEN ||
+        (opts != NULL && opts->copy_below != 0 && objlen >= opts->copy_below))
         return false;
     uint8_t *buf = (uint8_t *)out->bytes_in_;
-    memcpy(buf, zpk__hdr_obj_single, ZPK__HDR_OBJ_SINGLE_LEN);
-    memcpy(buf + ZPK__HDR_OBJ_SINGLE_LEN, obj, objlen);
     out->frames[0] = (zpk_frame_t){buf, ZPK__HDR_OBJ_SINGLE_LEN + objlen, NULL, NULL};
     out->n = 1;
+    memcpy(buf, zpk__hdr_obj_single, ZPK__HDR_OBJ_SINGLE_LEN);
+    memcpy(buf + ZPK__HDR_OBJ_SINGLE_LEN, obj, objlen); /* last: nothing is live after it */
     return true;
 }
 
@@ -617,14 +622,14 @@ done:
     return rc;
 }
 
-int zpk__encode(int kind, zpk_writer_t *w, const zpk_ndarray_t *arrs, size_t narr,
-                const zpk_send_opts_t *opts, zpk_frames_t *out, zpk_error_t *err)
+/* zpk__encode() past its first test: the checks, the ndarray fast path,
+ * the general path. Not inlined, so that the first test needs no stack
+ * frame. */
+__attribute__((noinline)) static int s_encode_checked(int kind, zpk_writer_t *w,
+                                                      const zpk_ndarray_t *arrs, size_t narr,
+                                                      const zpk_send_opts_t *opts,
+                                                      zpk_frames_t *out, zpk_error_t *err)
 {
-    if (out == NULL)
-        return zpk__error(err, ZPK_EINVAL, 0, "NULL frames");
-    out->frames = out->frames_in_;
-    out->n = 0;
-    out->ctx_ = NULL;
     if (kind != ZPK__KIND_NDARRAY && w == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL writer");
     if (narr > 0 && arrs == NULL)
@@ -655,16 +660,25 @@ int zpk__encode(int kind, zpk_writer_t *w, const zpk_ndarray_t *arrs, size_t nar
         if (rc != 0)
             return rc;
     }
-    /* cheap tests first: the commonest messages */
-    if (!zpk__msg_fast_off) {
-        if (kind == ZPK__KIND_OBJ && s_encode_obj_fast(w, o, out))
-            return 0;
-        if (kind == ZPK__KIND_NDARRAY && s_encode_ndarray_fast(arrs, o, out))
-            return 0;
-    }
+    if (kind == ZPK__KIND_NDARRAY && !zpk__msg_fast_off && s_encode_ndarray_fast(arrs, o, out))
+        return 0;
     s_enc_t e = {kind, w, arrs, narr, o, o->copy_below ? o->copy_below : ZPK_DEFAULT_COPY_BELOW,
                  out, err};
     return s_encode(&e);
+}
+
+int zpk__encode(int kind, zpk_writer_t *w, const zpk_ndarray_t *arrs, size_t narr,
+                const zpk_send_opts_t *opts, zpk_frames_t *out, zpk_error_t *err)
+{
+    if (out == NULL)
+        return zpk__error(err, ZPK_EINVAL, 0, "NULL frames");
+    out->frames = out->frames_in_;
+    out->n = 0;
+    out->ctx_ = NULL;
+    /* cheap tests first: the commonest message */
+    if (kind == ZPK__KIND_OBJ && s_encode_obj_fast(w, opts, out))
+        return 0;
+    return s_encode_checked(kind, w, arrs, narr, opts, out, err);
 }
 
 int zpk_encode_packed(zpk_writer_t *w, const zpk_send_opts_t *opts, zpk_frames_t *out,
