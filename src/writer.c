@@ -382,39 +382,62 @@ static uint64_t s_count_tag(uint64_t need, const zpk_tag_t *t, uint64_t *payload
 }
 
 /*
+ * The reader's route of the count: the header at @p p[0..n) that the table
+ * does not take (one with a length, 0xc1, a value cut by the end of the
+ * bytes), completing the w->nsplit bytes of a header cut by the previous
+ * call if any. Keeps need and payload in w. Returns the bytes of @p p it
+ * took, or SIZE_MAX when the count of these bytes stops there (0xc1, or a
+ * header still cut, kept in w->split). Not inlined: it keeps the walk's
+ * loop free of its stack frame.
+ */
+__attribute__((noinline)) static size_t s_count_header(zpk_writer_t *w, const uint8_t *p,
+                                                       size_t n)
+{
+    uint8_t buf[2 * S_MAX_TAG];
+    const uint8_t *q = p;
+    size_t old = w->nsplit, qn = n;
+    if (old > 0) {
+        qn = old + (n < S_MAX_TAG ? n : S_MAX_TAG);
+        memcpy(buf, w->split, old);
+        memcpy(buf + old, p, qn - old);
+        q = buf;
+    }
+    zpk_tag_t t;
+    size_t used = zpk__tag_at(q, qn, &t);
+    if (used == SIZE_MAX) {
+        w->shape |= ZPK__WRITER_NOT_MSGPACK;
+        return SIZE_MAX;
+    }
+    if (used == 0) { /* cut: then n < S_MAX_TAG (S_MAX_TAG bytes hold any header) */
+        memcpy(w->split + old, p, n);
+        w->nsplit = (uint8_t)(old + n);
+        return SIZE_MAX;
+    }
+    w->nsplit = 0;
+    w->need = s_count_tag(w->need, &t, &w->payload);
+    return used - old;
+}
+
+/*
  * Counts @p n bytes given to zpk_write_raw(): payload owed first, then
  * values. A value whose first byte says its whole size, and that is all
  * there, takes one table load and one test (s_first_byte); so does a
- * fixmap or fixarray header. Any other header is read by the reader
- * (zpk__tag_at), as is a value cut by the end of the bytes: a header cut
- * short waits in w->split for the next call, a payload cut short is owed.
+ * fixmap or fixarray header. Anything else is the reader's
+ * (s_count_header): a header cut short waits in w->split for the next
+ * call, a payload cut short is owed.
  */
 static void s_count_raw(zpk_writer_t *w, const uint8_t *p, size_t n)
 {
     if (w->shape & ZPK__WRITER_NOT_MSGPACK)
         return;
-    uint64_t need = w->need, payload = w->payload;
     if (w->nsplit > 0 && n > 0) { /* complete the cut header first */
-        uint8_t buf[2 * S_MAX_TAG];
-        size_t old = w->nsplit, k = n < S_MAX_TAG ? n : S_MAX_TAG;
-        memcpy(buf, w->split, old);
-        memcpy(buf + old, p, k);
-        zpk_tag_t t;
-        size_t used = zpk__tag_at(buf, old + k, &t);
-        if (used == 0) { /* still cut: then k == n (S_MAX_TAG bytes hold any header) */
-            memcpy(w->split + old, p, k);
-            w->nsplit = (uint8_t)(old + k);
+        size_t used = s_count_header(w, p, n);
+        if (used == SIZE_MAX)
             return;
-        }
-        if (used == SIZE_MAX) {
-            w->shape |= ZPK__WRITER_NOT_MSGPACK;
-            return;
-        }
-        w->nsplit = 0;
-        need = s_count_tag(need, &t, &payload);
-        p += used - old;
-        n -= used - old;
+        p += used;
+        n -= used;
     }
+    uint64_t need = w->need, payload = w->payload;
     for (;;) {
         if (payload > 0) { /* payload owed */
             size_t k = n < payload ? n : (size_t)payload;
@@ -438,18 +461,13 @@ static void s_count_raw(zpk_writer_t *w, const uint8_t *p, size_t n)
         }
         if (n == 0)
             break;
-        zpk_tag_t t;
-        size_t used = zpk__tag_at(p, n, &t);
-        if (used == SIZE_MAX) {
-            w->shape |= ZPK__WRITER_NOT_MSGPACK;
-            break;
-        }
-        if (used == 0) { /* cut by the end of these bytes */
-            memcpy(w->split, p, n);
-            w->nsplit = (uint8_t)n;
-            break;
-        }
-        need = s_count_tag(need, &t, &payload);
+        w->need = need;
+        w->payload = payload;
+        size_t used = s_count_header(w, p, n);
+        if (used == SIZE_MAX)
+            return;
+        need = w->need;
+        payload = w->payload;
         p += used;
         n -= used;
     }
@@ -740,8 +758,8 @@ void zpk_write_raw(zpk_writer_t *w, const void *data, size_t len)
         s_fail(w, ZPK_EINVAL);
         return;
     }
-    s_count_raw(w, data, len);
     s_write_bytes(w, data, len);
+    s_count_raw(w, data, len);
     s_end(w);
 }
 
