@@ -89,8 +89,15 @@ static int s_send_frames(void *zs, zpk_frames_t *f, int flags, size_t copy_below
     return 0;
 }
 
-/* Encodes and sends one message of @p kind. */
-static int s_send(void *socket, int kind, zpk_writer_t *w, const zpk_ndarray_t *arrs,
+#if defined(__GNUC__) || defined(__clang__)
+#  define S_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#  define S_ALWAYS_INLINE inline
+#endif
+
+/* Encodes and sends one message of @p kind. One body, made once for each
+ * kind (zstd's FORCE_INLINE bodies): the kind is a constant in each. */
+static S_ALWAYS_INLINE int s_send(void *socket, int kind, zpk_writer_t *w, const zpk_ndarray_t *arrs,
                   size_t narr, const zpk_send_opts_t *opts, zpk_error_t *err)
 {
     zpk__error_reset(err);
@@ -311,8 +318,9 @@ int zpk__recv_all(void *socket, int flags, zpk__hold_t **out, zpk_error_t *err)
                       : zpk__error(err, ZPK_EINVAL, 0, "NULL socket");
 }
 
-/* Receives one message and decodes it as @p want. */
-static int s_recv(void *socket, int want, const zpk_recv_opts_t *opts, zpk_envelope_t *env,
+/* Receives one message and decodes it as @p want (made once for each, as
+ * s_send). */
+static S_ALWAYS_INLINE int s_recv(void *socket, int want, const zpk_recv_opts_t *opts, zpk_envelope_t *env,
                   void *out, zpk_error_t *err)
 {
     zpk__error_reset(err);
