@@ -88,7 +88,8 @@ static bool s_make_room(zpk_writer_t *w, size_t n)
             }
             ncap *= 2;
         }
-        uint8_t *nb = zpk__realloc(w->buf, ncap);
+        /* the first buffer: malloc, cheaper than realloc of NULL */
+        uint8_t *nb = w->buf == NULL ? zpk__malloc(ncap) : zpk__realloc(w->buf, ncap);
         if (nb == NULL) {
             s_fail(w, ZPK_ENOMEM);
             return false;
