@@ -228,6 +228,11 @@ int zpy_ndarray_init(PyObject *m);
 #define ZPY_COPY_ALWAYS 0  /* copy=True: nothing zero-copy */
 #define ZPY_COPY_DEFAULT 1 /* copy=None: zero-copy from ZPK_DEFAULT_COPY_BELOW up */
 #define ZPY_COPY_NEVER 2   /* copy=False: every ndarray zero-copy */
+/* What _recv() returns: (envelope, value), with the recipe's other keys as
+ * a third item (as _deserialize()'s want_meta), or the value alone. */
+#define ZPY_RESULT_PAIR 0
+#define ZPY_RESULT_META 1
+#define ZPY_RESULT_VALUE 2
 
 /* The Py_buffers of a message's ndarrays, until the library lets go. */
 typedef struct zpy_hold zpy_hold_t;

@@ -15,6 +15,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <limits.h>
 
 static void *s_sock_ptr(PyObject *addr)
 {
@@ -48,6 +49,31 @@ static void *s_sock_ptr(PyObject *addr)
         }                                                         \
     } while (0)
 
+/* Positional arguments of the vectorcall entries below: parsed by hand, as
+ * PyArg_ParseTuple cost about 500 instructions a call, a quarter of what
+ * receiving a small message costs besides decoding it. */
+static int s_nargs(const char *fname, Py_ssize_t n, Py_ssize_t min, Py_ssize_t max)
+{
+    if (n >= min && n <= max)
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", fname, min,
+                 max, n);
+    return -1;
+}
+
+static int s_int(PyObject *o, int *v)
+{
+    long l = PyLong_AsLong(o);
+    if (l == -1 && PyErr_Occurred())
+        return -1;
+    if (l < INT_MIN || l > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "int argument out of range");
+        return -1;
+    }
+    *v = (int)l;
+    return 0;
+}
+
 /*
  * _send(addr, value, kind, codec, envelope, flags, mode, track, packer options or None
  *       [, recipe_meta: JSON object text or None])
@@ -57,22 +83,25 @@ static void *s_sock_ptr(PyObject *addr)
  *   flags: ZPK_DONTWAIT | ZPK_SEND_SINGLE | ZPK_SEND_RECIPE
  * Returns a Tracker when track, else None.
  */
-static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *args)
+static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *addr, *value, *codec, *envelope, *kw;
-    const char *meta = NULL;
     int kind, flags, mode, track;
-    if (!PyArg_ParseTuple(args, "OOiOOiipO|z:_send", &addr, &value, &kind, &codec, &envelope,
-                          &flags, &mode, &track, &kw, &meta))
+    const char *meta = NULL;
+    if (s_nargs("_send", nargs, 9, 10) < 0 || s_int(args[2], &kind) < 0 ||
+        s_int(args[5], &flags) < 0 || s_int(args[6], &mode) < 0 ||
+        (track = PyObject_IsTrue(args[7])) < 0)
         return NULL;
-    void *sock = s_sock_ptr(addr);
+    if (nargs == 10 && args[9] != Py_None && !(meta = PyUnicode_AsUTF8(args[9])))
+        return NULL;
+    PyObject *value = args[1], *kw = args[8];
+    void *sock = s_sock_ptr(args[0]);
     if (!sock)
         return NULL;
     zpy_out_t m;
-    if (zpy_out_init(&m, value, kind, codec, envelope, flags, mode, track,
+    if (zpy_out_init(&m, value, kind, args[3], args[4], flags, mode, track,
                      kw == Py_None ? NULL : kw) < 0)
         return NULL;
-    m.o.recipe_meta = meta; /* args holds the str alive for the call */
+    m.o.recipe_meta = meta; /* the caller's str holds it alive for the call */
     zpk_error_t err;
     int rc;
     S_BLOCKING(rc, m.o.flags,
@@ -82,15 +111,18 @@ static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *args)
     return zpy_out_finish(&m, rc, &err);
 }
 
-/* _recv(addr, flags, kind, unpack options or None[, want_meta])
- *   -> (envelope, value), or (envelope, value, recipe_meta text) */
-static PyObject *core_recv(PyObject *Py_UNUSED(mod), PyObject *args)
+/* _recv(addr, flags, kind, unpack options or None[, result])
+ *   result: ZPY_RESULT_PAIR (default) -> (envelope, value);
+ *           ZPY_RESULT_META -> (envelope, value, recipe_meta text);
+ *           ZPY_RESULT_VALUE -> value (the envelope dropped in C) */
+static PyObject *core_recv(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *addr, *kw;
-    int flags, kind, want_meta = 0;
-    if (!PyArg_ParseTuple(args, "OiiO|p:_recv", &addr, &flags, &kind, &kw, &want_meta))
+    int flags, kind, result = ZPY_RESULT_PAIR;
+    if (s_nargs("_recv", nargs, 4, 5) < 0 || s_int(args[1], &flags) < 0 ||
+        s_int(args[2], &kind) < 0 || (nargs == 5 && s_int(args[4], &result) < 0))
         return NULL;
-    void *sock = s_sock_ptr(addr);
+    PyObject *kw = args[3];
+    void *sock = s_sock_ptr(args[0]);
     if (!sock)
         return NULL;
     zpy_drain();
@@ -98,34 +130,34 @@ static PyObject *core_recv(PyObject *Py_UNUSED(mod), PyObject *args)
     zpk_recv_opts_init(&o);
     o.flags = flags;
     char *meta = NULL;
-    if (want_meta)
+    if (result == ZPY_RESULT_META)
         o.recipe_meta = &meta;
-    zpk_envelope_t env;
+    zpk_envelope_t env, *envp = result == ZPY_RESULT_VALUE ? NULL : &env;
     zpk_error_t err;
     int rc;
-    PyObject *envl, *value = NULL;
+    PyObject *envl = NULL, *value = NULL;
     if (kind == ZPY_KIND_NDARRAY) {
         zpk_ndarray_t a;
-        S_BLOCKING(rc, o.flags, zpk_recv_array(sock, &o, &env, &a, &err));
+        S_BLOCKING(rc, o.flags, zpk_recv_array(sock, &o, envp, &a, &err));
         if (rc != 0)
             return rc == -EINTR ? NULL : zpy_raise(rc, &err);
-        envl = zpy_in_envelope(&env);
-        if (envl)
-            value = zpy_in_ndarray(&a, 0);
-        else
+        if (envp && !(envl = zpy_in_envelope(&env)))
             zpk_ndarray_free(&a);
+        else
+            value = zpy_in_ndarray(&a, 0);
     } else {
         zpk_mixed_t m;
         o.flags |= ZPK_RECV_BYTES;
-        S_BLOCKING(rc, o.flags, zpk_recv_mixed(sock, &o, &env, &m, &err));
+        S_BLOCKING(rc, o.flags, zpk_recv_mixed(sock, &o, envp, &m, &err));
         if (rc != 0)
             return rc == -EINTR ? NULL : zpy_raise(rc, &err);
-        envl = zpy_in_envelope(&env);
-        if (envl)
-            value = zpy_in_mixed(&m, kw == Py_None ? NULL : kw, NULL, NULL);
-        else
+        if (envp && !(envl = zpy_in_envelope(&env)))
             zpk_mixed_free(&m);
+        else
+            value = zpy_in_mixed(&m, kw == Py_None ? NULL : kw, NULL, NULL);
     }
+    if (!envp)
+        return value;
     return zpy_recv_result(envl, value, meta);
 }
 
@@ -169,8 +201,8 @@ static PyObject *core_setup_sockets(PyObject *Py_UNUSED(mod), PyObject *zerr)
 }
 
 static PyMethodDef sockets_methods[] = {
-    {"_send", core_send, METH_VARARGS, NULL},
-    {"_recv", core_recv, METH_VARARGS, NULL},
+    {"_send", (PyCFunction)(void (*)(void))core_send, METH_FASTCALL, NULL},
+    {"_recv", (PyCFunction)(void (*)(void))core_recv, METH_FASTCALL, NULL},
     {"_karabo_recv", core_karabo_recv, METH_VARARGS, NULL},
     {"_setup_sockets", core_setup_sockets, METH_O, NULL},
     {"collect", core_collect, METH_NOARGS,
@@ -188,7 +220,10 @@ int zpy_sockets_init(PyObject *m)
         PyModule_AddIntConstant(m, "KIND_NDARRAY", ZPY_KIND_NDARRAY) < 0 ||
         PyModule_AddIntConstant(m, "COPY_ALWAYS", ZPY_COPY_ALWAYS) < 0 ||
         PyModule_AddIntConstant(m, "COPY_DEFAULT", ZPY_COPY_DEFAULT) < 0 ||
-        PyModule_AddIntConstant(m, "COPY_NEVER", ZPY_COPY_NEVER) < 0)
+        PyModule_AddIntConstant(m, "COPY_NEVER", ZPY_COPY_NEVER) < 0 ||
+        PyModule_AddIntConstant(m, "RESULT_PAIR", ZPY_RESULT_PAIR) < 0 ||
+        PyModule_AddIntConstant(m, "RESULT_META", ZPY_RESULT_META) < 0 ||
+        PyModule_AddIntConstant(m, "RESULT_VALUE", ZPY_RESULT_VALUE) < 0)
         return -1;
     return PyModule_AddFunctions(m, sockets_methods);
 }

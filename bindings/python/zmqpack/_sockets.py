@@ -23,7 +23,7 @@ from . import _core
 DONTWAIT = _core.DONTWAIT
 _KIND_ANY, _KIND_PACKED, _KIND_NDARRAY = _core.KIND_ANY, _core.KIND_PACKED, _core.KIND_NDARRAY
 _COPY = {True: _core.COPY_ALWAYS, None: _core.COPY_DEFAULT, False: _core.COPY_NEVER}
-_SINGLE, _COPY_DEFAULT = _core.SEND_SINGLE, _core.COPY_DEFAULT
+_SINGLE, _COPY_DEFAULT, _VALUE = _core.SEND_SINGLE, _core.COPY_DEFAULT, _core.RESULT_VALUE
 _c_send, _c_recv = _core._send, _core._recv
 
 _np = _zmq = None
@@ -331,7 +331,7 @@ def recv_packed(sock, flags=0, *, with_topic=False, with_envelope=False, **unpac
     """
     if _c_route and type(sock) in _PLAIN and flags == 0 and not (unpack_options or with_topic
                                                                  or with_envelope):
-        return _c_recv(sock.underlying, 0, _KIND_PACKED, None)[1]  # the common case first
+        return _c_recv(sock.underlying, 0, _KIND_PACKED, None, _VALUE)  # the common case first
     is_async = _socket(sock, "recv_packed")
     _check_result_flags(with_topic, with_envelope, "recv_packed")
     _check_unpack_options(unpack_options)
@@ -358,7 +358,7 @@ def recv_array(sock, out=None, flags=0, *, with_topic=False, with_envelope=False
     """
     if _c_route and type(sock) in _PLAIN and out is None and flags == 0 and not (
             with_topic or with_envelope or with_meta):
-        return _c_recv(sock.underlying, 0, _KIND_NDARRAY, None)[1]  # the common case first
+        return _c_recv(sock.underlying, 0, _KIND_NDARRAY, None, _VALUE)  # the common case first
     is_async = _socket(sock, "recv_array")
     _check_result_flags(with_topic, with_envelope, "recv_array")
     if out is not None:
