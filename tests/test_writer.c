@@ -997,7 +997,7 @@ static size_t s_value_from(uint8_t b, uint8_t *out)
         payload = 1u << (b - 0xd4);
     } else {
         static const uint8_t rest[][6] = {
-            [0xc4 - 0xc4] = {2, 2},          [0xc5 - 0xc4] = {3, 0, 0},      /* bin 8, empty bin 16 */
+            [0xc4 - 0xc4] = {2, 2},          [0xc5 - 0xc4] = {3, 0, 0},   /* bin 8, empty bin 16 */
             [0xc6 - 0xc4] = {5, 0, 0, 0, 3}, [0xc7 - 0xc4] = {3, 3, 7},      /* bin 32, ext 8 */
             [0xc8 - 0xc4] = {4, 0, 1, 7},    [0xc9 - 0xc4] = {6, 0, 0, 0, 2, 7},
             [0xd9 - 0xc4] = {2, 3},          [0xda - 0xc4] = {3, 0, 2},      /* str 8, 16 */
