@@ -236,7 +236,8 @@ static int s_recv_drop(void *zs, int flags, zpk_error_t *err)
     return zpk__error(err, ZPK_ENOMEM, 0, "no memory to receive a message");
 }
 
-static int s_recv_all(void *zs, int flags, zpk__hold_t **out, zpk_error_t *err)
+static S_ALWAYS_INLINE int s_recv_all(void *zs, int flags, zpk__hold_t **out,
+                                      zpk_error_t *err)
 {
     size_t cap = 4, n = 0;
     zpk__hold_t *h = zpk__malloc(s_block_size(cap));
@@ -312,11 +313,18 @@ static int s_recv_all(void *zs, int flags, zpk__hold_t **out, zpk_error_t *err)
     return rc;
 }
 
-int zpk__recv_all(void *socket, int flags, zpk__hold_t **out, zpk_error_t *err)
+/* zpk__recv_all(), made once for each receive as well (s_send). */
+static S_ALWAYS_INLINE int s_recv_message(void *socket, int flags, zpk__hold_t **out,
+                                          zpk_error_t *err)
 {
     void *zs = s_resolve(socket);
     return zs != NULL ? s_recv_all(zs, flags, out, err)
                       : zpk__error(err, ZPK_EINVAL, 0, "NULL socket");
+}
+
+int zpk__recv_all(void *socket, int flags, zpk__hold_t **out, zpk_error_t *err)
+{
+    return s_recv_message(socket, flags, out, err);
 }
 
 /* Receives one message and decodes it as @p want (made once for each, as
@@ -332,7 +340,7 @@ static S_ALWAYS_INLINE int s_recv(void *socket, int want, const zpk_recv_opts_t 
         return zpk__error(err, ZPK_EINVAL, 0, "NULL output");
     }
     zpk__hold_t *h = NULL;
-    int rc = zpk__recv_all(socket, opts != NULL ? opts->flags : 0, &h, err);
+    int rc = s_recv_message(socket, opts != NULL ? opts->flags : 0, &h, err);
     if (rc == 0)
         return zpk__decode(h, want, opts, env, out, err); /* sets env and out */
     if (env != NULL)
