@@ -285,18 +285,23 @@ static inline bool s_is_obj_single(const uint8_t *p)
 }
 
 /*
- * The commonest packed message: the last frame holds the fixed header of
- * an uncompressed single-frame object (decoded with the default limits)
- * and the object. Sets @p env and @p out as the general walk would (for a
- * document, the parse itself may fail: its error is returned, as the walk
- * would return it). Returns 1, having done nothing, for anything else.
+ * The commonest packed message: the last frame (of @p h->n > 0) holds the
+ * fixed header of an uncompressed single-frame object (decoded with the
+ * default limits) and the object, and no frame before it (the envelope)
+ * looks like a header, so that it is the header zpk__find_header() finds.
+ * The fixed header is tested first: it is a header, and most messages have
+ * no envelope to look through. Sets @p env and @p out as the general walk
+ * would (for a document, the parse itself may fail: its error is
+ * returned, as the walk would return it). Returns 1, having done nothing,
+ * for anything else.
  */
-static int s_decode_obj_fast(zpk__hold_t *h, size_t hi, int want, const zpk_recv_opts_t *o,
+static int s_decode_obj_fast(zpk__hold_t *h, int want, const zpk_recv_opts_t *o,
                              zpk_envelope_t *env, void *out, zpk_error_t *err)
 {
+    size_t hi = h->n - 1;
     const zpk_frame_t *hf = &h->frames[hi];
-    if (hi + 1 != h->n || o->limits != NULL || hf->size <= ZPK__HDR_OBJ_SINGLE_LEN ||
-        !s_is_obj_single(hf->data))
+    if (o->limits != NULL || hf->size <= ZPK__HDR_OBJ_SINGLE_LEN || hf->data == NULL ||
+        !s_is_obj_single(hf->data) || zpk__find_header(h->frames, hi) != hi)
         return 1;
     const uint8_t *obj = (const uint8_t *)hf->data + ZPK__HDR_OBJ_SINGLE_LEN;
     size_t size = hf->size - ZPK__HDR_OBJ_SINGLE_LEN;
@@ -378,11 +383,14 @@ int zpk__decode(zpk__hold_t *h, int want, const zpk_recv_opts_t *opts, zpk_envel
     zpk__recipe_meta_clear(o);
     /* cheap tests first: the commonest messages; anything else (and every
      * error but a document's own) takes the general walk */
-    if (!zpk__msg_fast_off) {
-        size_t hi = zpk__find_header(h->frames, h->n);
-        int rc = hi == h->n                      ? 1
-                 : want != ZPK__KIND_NDARRAY ? s_decode_obj_fast(h, hi, want, o, env, out, err)
-                                             : s_decode_ndarray_fast(h, hi, o, env, out, err);
+    if (!zpk__msg_fast_off && h->n > 0) {
+        int rc;
+        if (want != ZPK__KIND_NDARRAY) {
+            rc = s_decode_obj_fast(h, want, o, env, out, err);
+        } else {
+            size_t hi = zpk__find_header(h->frames, h->n);
+            rc = hi == h->n ? 1 : s_decode_ndarray_fast(h, hi, o, env, out, err);
+        }
         if (rc != 1)
             return rc;
     }

@@ -951,6 +951,46 @@ static void test_ext90_of_another_length(void **state)
 
 /* An error inside a payload frame names that frame, and the offset counts
  * from the frame's start. */
+/*
+ * The single-frame object's fast path tests the last frame first; it must
+ * still take it only when it is the header the general walk finds: not
+ * when an envelope frame before it starts like a header, nor when the frame
+ * has NULL data with a size (a caller's frames). Both routes, the same code,
+ * frame and text.
+ */
+static void test_decode_fast_object_takes_the_header_the_walk_finds(void **state)
+{
+    (void)state;
+    uint8_t one[ZPK__HDR_OBJ_SINGLE_LEN + 1];
+    memcpy(one, zpk__hdr_obj_single, ZPK__HDR_OBJ_SINGLE_LEN);
+    one[ZPK__HDR_OBJ_SINGLE_LEN] = 0x01;
+    const zpk_frame_t cases[][2] = {
+        {S_FR("\x81\xa3zpk\x01", 6), S_FR(one, sizeof one)}, /* an envelope like a header */
+        {S_FR("e", 1), S_FR(one, sizeof one)},               /* a plain envelope */
+        {S_FR(NULL, 40), S_FR(NULL, 0)},                     /* NULL data with a size */
+        {S_FR("e", 1), S_FR(NULL, 40)},
+    };
+    const size_t nframes[] = {2, 2, 1, 2};
+    for (size_t k = 0; k < sizeof nframes / sizeof nframes[0]; k++) {
+        int rc[2];
+        zpk_error_t err[2];
+        for (int general = 0; general < 2; general++) {
+            zpk__msg_fast_off = general;
+            zpk_doc_t *doc = NULL;
+            rc[general] = zpk_decode_packed(cases[k], nframes[k], NULL, NULL, &doc, &err[general]);
+            if (rc[general] == 0)
+                assert_int_equal(zpk_node_type(zpk_doc_root(doc)), ZPK_TYPE_UINT);
+            zpk_doc_destroy(&doc);
+            zpk__msg_fast_off = false;
+        }
+        assert_int_equal(rc[0], rc[1]);
+        assert_int_equal(err[0].code, err[1].code);
+        assert_int_equal(err[0].frame, err[1].frame);
+        assert_string_equal(err[0].text, err[1].text);
+        assert_int_equal(rc[0] == 0, k == 1);
+    }
+}
+
 static void test_payload_errors_name_their_frame(void **state)
 {
     (void)state;
@@ -1580,6 +1620,7 @@ int main(void)
         cmocka_unit_test(test_single_frame_rounds_chunks_like_every_send),
         cmocka_unit_test(test_fixed_header_is_the_writers),
         cmocka_unit_test(test_every_decode_route_gives_the_same_results),
+        cmocka_unit_test(test_decode_fast_object_takes_the_header_the_walk_finds),
         cmocka_unit_test(test_decode_owns_the_frames),
         cmocka_unit_test(test_encode_ownership),
         cmocka_unit_test(test_envelopes),
