@@ -333,16 +333,17 @@ static S_ALWAYS_INLINE int s_recv(void *socket, int want, const zpk_recv_opts_t 
                                   zpk_envelope_t *env, void *out, zpk_error_t *err)
 {
     zpk__error_reset(err);
-    zpk__recipe_meta_clear(opts);
     if (out == NULL) {
+        zpk__recipe_meta_clear(opts);
         if (env != NULL)
             *env = (zpk_envelope_t){NULL, 0, NULL};
         return zpk__error(err, ZPK_EINVAL, 0, "NULL output");
     }
     zpk__hold_t *h = NULL;
     int rc = s_recv_message(socket, opts != NULL ? opts->flags : 0, &h, err);
-    if (rc == 0)
-        return zpk__decode(h, want, opts, env, out, err); /* sets env and out */
+    if (rc == 0) /* sets env, out and opts->recipe_meta */
+        return zpk__decode(h, want, opts, env, out, err);
+    zpk__recipe_meta_clear(opts);
     if (env != NULL)
         *env = (zpk_envelope_t){NULL, 0, NULL};
     zpk__decode_clear(want, out);
