@@ -1256,7 +1256,7 @@ int zpk__doc_str_text(const zpk_node_t *root, const zpk_node_t *n, const char **
 int zpk_doc_parse(const void *data, size_t len, const zpk_limits_t *lim,
                   unsigned flags, zpk_doc_t **out, zpk_error_t *err)
 {
-    zpk_error_clear(err);
+    zpk__error_reset(err); /* zpk_error_clear() without the call */
     if (out == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "out is NULL");
     *out = NULL;
