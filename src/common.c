@@ -85,8 +85,13 @@ int zpk__error(zpk_error_t *err, int code, size_t offset, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->text, sizeof err->text, fmt, ap);
         va_end(ap);
-    } else {
-        snprintf(err->text, sizeof err->text, "%s", zpk_strerror(code));
+    } else { /* a plain copy: this is the path of frequent errors (-EAGAIN) */
+        const char *why = zpk_strerror(code);
+        size_t n = strlen(why);
+        if (n >= sizeof err->text)
+            n = sizeof err->text - 1;
+        memcpy(err->text, why, n);
+        err->text[n] = '\0';
     }
     return code;
 }

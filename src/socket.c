@@ -254,9 +254,9 @@ static S_ALWAYS_INLINE int s_recv_all(void *zs, int flags, zpk__hold_t **out,
             zmq_msg_close(m);
             if (n > 0 && e == EINTR)
                 continue;
-            if (n == 0) {
+            if (n == 0) { /* nothing taken: -EAGAIN of a poll most often, told without printf */
                 zpk__free(h);
-                return zpk__error(err, -e, 0, "receive failed: %s", zpk_strerror(-e));
+                return zpk__error(err, -e, 0, NULL);
             }
             rc = zpk__error(err, -e, 0, "receive failed mid-message: %s", zpk_strerror(-e));
             break; /* ETERM mid-message: nothing more can be read */
