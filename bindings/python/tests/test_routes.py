@@ -4,6 +4,7 @@ helpers, envelopes and the request-reply patterns (issue 14): REQ -> ROUTER
 clients, PUB/SUB topics; Python on both ends and against C peers
 (tests/peer.c); zmqpack.Context/Socket and zmqpack.asyncio."""
 import asyncio
+import contextlib
 import threading
 import time
 
@@ -59,12 +60,26 @@ def recv(sock, msg, **kw):
     return (zmqpack.recv_array if "A" in msg else zmqpack.recv_packed)(sock, **kw)
 
 
-def proxy(front, back):
-    """zmq.proxy() until the context ends (the end of the test)."""
+@contextlib.contextmanager
+def proxy(ctx, front, back):
+    """A broker thread (zmq.proxy_steerable: frames forwarded undecoded) for
+    the with block, stopped and joined at its end: a socket must not be
+    closed by another thread while the proxy polls it (ctx.destroy() at the
+    end of a test did, and libzmq aborted now and then)."""
+    control, steer = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    endpoint = "inproc://proxy-control-%x" % id(control)
+    control.bind(endpoint)
+    steer.connect(endpoint)
+    t = threading.Thread(target=zmq.proxy_steerable, args=(front, back, None, control))
+    t.start()
     try:
-        zmq.proxy(front, back)
-    except zmq.ZMQError:  # ETERM, or ENOTSOCK once ctx.destroy() closed the sockets
-        pass
+        yield
+    finally:
+        steer.send(b"TERMINATE")
+        t.join(10)
+        assert not t.is_alive(), "the proxy did not stop"
+        for s in (front, back, control, steer):
+            s.close(0)
 
 
 @pytest.fixture
@@ -201,21 +216,21 @@ def test_req_broker_rep(ctx, route):
     front, back = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
     port = front.bind_to_random_port("tcp://127.0.0.1")
     back.bind("inproc://workers")
-    threading.Thread(target=proxy, args=(front, back), daemon=True).start()
     req = ctx.socket(zmq.REQ)
     req.rcvtimeo = 10000
     req.connect("tcp://127.0.0.1:%d" % port)
     rep = ctx.socket(zmq.REP)
     rep.rcvtimeo = 10000
     rep.connect("inproc://workers")
-    for codec in (None, "zlib:1"):
-        for name, msg in messages():
-            send(req, msg, codec)
-            env, value = recv(rep, msg, with_envelope=True)
-            assert env == []  # REP strips the envelope and puts it back on the reply
-            check(value, msg)
-            send(rep, msg, codec)
-            check(recv(req, msg), msg)
+    with proxy(ctx, front, back):
+        for codec in (None, "zlib:1"):
+            for name, msg in messages():
+                send(req, msg, codec)
+                env, value = recv(rep, msg, with_envelope=True)
+                assert env == []  # REP strips the envelope and puts it back on the reply
+                check(value, msg)
+                send(rep, msg, codec)
+                check(recv(req, msg), msg)
     req.close(0)
     rep.close(0)
 
@@ -353,16 +368,16 @@ def test_python_req_through_python_broker_to_c_rep(ctx, route):
     front, back = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
     port = front.bind_to_random_port("tcp://127.0.0.1")
     bport = back.bind_to_random_port("tcp://127.0.0.1")
-    threading.Thread(target=proxy, args=(front, back), daemon=True).start()
     msgs = [m for _, m in messages() if "obj" in m]
     p = run_peer(["-s", "rep", "tcp://127.0.0.1:%d" % bport, "mixed", "auto", str(len(msgs))])
     req = ctx.socket(zmq.REQ)
     req.rcvtimeo = 10000
     req.connect("tcp://127.0.0.1:%d" % port)
-    for msg in msgs:
-        send(req, msg)
-        check(recv(req, msg), msg)
-    assert p.wait(10) == 0, p.stderr.read()
+    with proxy(ctx, front, back):
+        for msg in msgs:
+            send(req, msg)
+            check(recv(req, msg), msg)
+        assert p.wait(10) == 0, p.stderr.read()
     req.close(0)
 
 
