@@ -390,9 +390,7 @@ static const uint8_t s_class[256] = {
  * end of the input copied. Out of line, so the parse loop keeps only cend
  * and the distance in registers for it.
  */
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((noinline))
-#endif
+ZPK_NOINLINE
 static uintptr_t s_chunk(zpk__arena_t *a, const uint8_t *p, size_t len, size_t done, size_t rest,
                          const uint8_t **cend)
 {
@@ -481,12 +479,6 @@ static const uint8_t s_hdrlen[256] = {
 /* s_parse is one text instantiated five times (see its comment): forced
  * inline so that its flags are constants in each copy and their branches
  * vanish. */
-#if defined(__GNUC__) || defined(__clang__)
-#  define S_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#  define S_ALWAYS_INLINE inline
-#endif
-
 /*
  * The parser: one loop over items, written as labelled states joined by
  * gotos, because an item's header decides where it continues and several
@@ -529,10 +521,10 @@ static const uint8_t s_hdrlen[256] = {
  * oneshot: the input is all there is (a container the bytes cannot back is
  * a truncated input). borrow needs oneshot; fast needs streaming.
  */
-static S_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
-                                   size_t end, const bool build, const bool oneshot,
-                                   const bool borrow, const bool fast, uint64_t base_off,
-                                   zpk_error_t *err)
+static ZPK_ALWAYS_INLINE int s_parse(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                     size_t end, const bool build, const bool oneshot,
+                                     const bool borrow, const bool fast, uint64_t base_off,
+                                     zpk_error_t *err)
 {
     const uint8_t *p = base + *pos;
     const uint8_t *const start = p;
@@ -1131,34 +1123,29 @@ fail:
 
 /* Each instance its own function: the register allocator then works on
  * one copy of the loop at a time, and allocates it better. */
-#if defined(__GNUC__) || defined(__clang__)
-#  define S_NOINLINE __attribute__((noinline))
-#else
-#  define S_NOINLINE
-#endif
-static S_NOINLINE int s_parse_borrow(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
-                                     size_t end, uint64_t base_off, zpk_error_t *err)
+static ZPK_NOINLINE int s_parse_borrow(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                       size_t end, uint64_t base_off, zpk_error_t *err)
 {
     return s_parse(ps, base, pos, end, true, true, true, false, base_off, err);
 }
-static S_NOINLINE int s_parse_copy(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
-                                   size_t end, uint64_t base_off, zpk_error_t *err)
+static ZPK_NOINLINE int s_parse_copy(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                     size_t end, uint64_t base_off, zpk_error_t *err)
 {
     return s_parse(ps, base, pos, end, true, true, false, false, base_off, err);
 }
-static S_NOINLINE int s_parse_stream(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
-                                     size_t end, uint64_t base_off, zpk_error_t *err)
+static ZPK_NOINLINE int s_parse_stream(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                       size_t end, uint64_t base_off, zpk_error_t *err)
 {
     return s_parse(ps, base, pos, end, true, false, false, false, base_off, err);
 }
-static S_NOINLINE int s_parse_skip(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
-                                   size_t end, uint64_t base_off, zpk_error_t *err)
+static ZPK_NOINLINE int s_parse_skip(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                     size_t end, uint64_t base_off, zpk_error_t *err)
 {
     return s_parse(ps, base, pos, end, false, false, false, false, base_off, err);
 }
 /* Streaming while every open container is direct (see s_parse). */
-static S_NOINLINE int s_parse_fast(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
-                                   size_t end, uint64_t base_off, zpk_error_t *err)
+static ZPK_NOINLINE int s_parse_fast(zpk__parser_t *ps, const uint8_t *base, size_t *pos,
+                                     size_t end, uint64_t base_off, zpk_error_t *err)
 {
     return s_parse(ps, base, pos, end, true, false, false, true, base_off, err);
 }

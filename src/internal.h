@@ -14,14 +14,21 @@
 #include "zmqpack/common.h"
 #include "zmqpack/ndarray.h"
 
+/* ZPK_ALWAYS_INLINE: one body made once for each caller, with the caller's
+ * constants (zstd's FORCE_INLINE); ZPK_NOINLINE: a rare route kept out of
+ * the hot body around it. */
 #if defined(__GNUC__) || defined(__clang__)
 #  define ZPK_LIKELY(x) __builtin_expect(!!(x), 1)
 #  define ZPK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #  define ZPK_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#  define ZPK_ALWAYS_INLINE inline __attribute__((always_inline))
+#  define ZPK_NOINLINE __attribute__((noinline))
 #else
 #  define ZPK_LIKELY(x) (x)
 #  define ZPK_UNLIKELY(x) (x)
 #  define ZPK_PRINTF(fmt, args)
+#  define ZPK_ALWAYS_INLINE inline
+#  define ZPK_NOINLINE
 #endif
 
 /* Allocation through the hooks (common.c). */

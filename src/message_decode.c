@@ -399,10 +399,10 @@ int zpk__decode(zpk__hold_t *h, int want, const zpk_recv_opts_t *opts, zpk_envel
 
 /* The general walk: the whole header read and checked, then the kind's
  * results made. */
-__attribute__((noinline)) static int s_decode_walk(zpk__hold_t *h, int want,
-                                                   const zpk_recv_opts_t *o,
-                                                   zpk_envelope_t *env, void *out,
-                                                   zpk_error_t *err)
+ZPK_NOINLINE static int s_decode_walk(zpk__hold_t *h, int want,
+                                      const zpk_recv_opts_t *o,
+                                      zpk_envelope_t *env, void *out,
+                                      zpk_error_t *err)
 {
     const zpk_frame_t *fr = h->frames;
     size_t n = h->n;

@@ -625,10 +625,10 @@ done:
 /* zpk__encode() past its first test: the checks, the ndarray fast path,
  * the general path. Not inlined, so that the first test needs no stack
  * frame. */
-__attribute__((noinline)) static int s_encode_checked(int kind, zpk_writer_t *w,
-                                                      const zpk_ndarray_t *arrs, size_t narr,
-                                                      const zpk_send_opts_t *opts,
-                                                      zpk_frames_t *out, zpk_error_t *err)
+ZPK_NOINLINE static int s_encode_checked(int kind, zpk_writer_t *w,
+                                         const zpk_ndarray_t *arrs, size_t narr,
+                                         const zpk_send_opts_t *opts,
+                                         zpk_frames_t *out, zpk_error_t *err)
 {
     if (kind != ZPK__KIND_NDARRAY && w == NULL)
         return zpk__error(err, ZPK_EINVAL, 0, "NULL writer");

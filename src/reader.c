@@ -68,12 +68,6 @@ static int s_ext(zpk_reader_t *r, zpk_tag_t *tag, const uint8_t *p, size_t hdr, 
     return 0;
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-#  define S_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#  define S_ALWAYS_INLINE inline
-#endif
-
 /*
  * The tag of each first byte. A header with a length: S_LEN(header bytes,
  * the length read from them, type, the limit it must not pass). A scalar:
@@ -111,7 +105,7 @@ static int s_ext(zpk_reader_t *r, zpk_tag_t *tag, const uint8_t *p, size_t hdr, 
         return 0;                                                                 \
     } while (0)
 
-static S_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
+static ZPK_ALWAYS_INLINE int s_read_tag(zpk_reader_t *r, zpk_tag_t *tag)
 {
     const uint8_t *p = r->pos;
     if (ZPK_UNLIKELY(p >= r->end))

@@ -41,11 +41,6 @@ static void *s_resolve(void *socket)
 
 /* ---- send ------------------------------------------------------------------------ */
 
-#if defined(__GNUC__) || defined(__clang__)
-#  define S_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#  define S_ALWAYS_INLINE inline
-#endif
 
 /*
  * Sends the frames of @p f as one multipart message. A frame that owns its
@@ -55,8 +50,8 @@ static void *s_resolve(void *socket)
  * all of them: n set to 0). Returns 0 or -errno; *sent_any tells whether
  * libzmq took a frame.
  */
-static S_ALWAYS_INLINE int s_send_frames(void *zs, zpk_frames_t *f, int flags,
-                                         size_t copy_below, bool *sent_any)
+static ZPK_ALWAYS_INLINE int s_send_frames(void *zs, zpk_frames_t *f, int flags,
+                                           size_t copy_below, bool *sent_any)
 {
     *sent_any = false;
     for (size_t i = 0; i < f->n; i++) {
@@ -97,9 +92,9 @@ static S_ALWAYS_INLINE int s_send_frames(void *zs, zpk_frames_t *f, int flags,
 
 /* Encodes and sends one message of @p kind. One body, made once for each
  * kind (zstd's FORCE_INLINE bodies): the kind is a constant in each. */
-static S_ALWAYS_INLINE int s_send(void *socket, int kind, zpk_writer_t *w,
-                                  const zpk_ndarray_t *arrs, size_t narr,
-                                  const zpk_send_opts_t *opts, zpk_error_t *err)
+static ZPK_ALWAYS_INLINE int s_send(void *socket, int kind, zpk_writer_t *w,
+                                    const zpk_ndarray_t *arrs, size_t narr,
+                                    const zpk_send_opts_t *opts, zpk_error_t *err)
 {
     zpk__error_reset(err);
     void *zs = s_resolve(socket);
@@ -236,8 +231,8 @@ static int s_recv_drop(void *zs, int flags, zpk_error_t *err)
     return zpk__error(err, ZPK_ENOMEM, 0, "no memory to receive a message");
 }
 
-static S_ALWAYS_INLINE int s_recv_all(void *zs, int flags, zpk__hold_t **out,
-                                      zpk_error_t *err)
+static ZPK_ALWAYS_INLINE int s_recv_all(void *zs, int flags, zpk__hold_t **out,
+                                        zpk_error_t *err)
 {
     size_t cap = 4, n = 0;
     zpk__hold_t *h = zpk__malloc(s_block_size(cap));
@@ -314,8 +309,8 @@ static S_ALWAYS_INLINE int s_recv_all(void *zs, int flags, zpk__hold_t **out,
 }
 
 /* zpk__recv_all(), made once for each receive as well (s_send). */
-static S_ALWAYS_INLINE int s_recv_message(void *socket, int flags, zpk__hold_t **out,
-                                          zpk_error_t *err)
+static ZPK_ALWAYS_INLINE int s_recv_message(void *socket, int flags, zpk__hold_t **out,
+                                            zpk_error_t *err)
 {
     void *zs = s_resolve(socket);
     return zs != NULL ? s_recv_all(zs, flags, out, err)
@@ -329,8 +324,8 @@ int zpk__recv_all(void *socket, int flags, zpk__hold_t **out, zpk_error_t *err)
 
 /* Receives one message and decodes it as @p want (made once for each, as
  * s_send). */
-static S_ALWAYS_INLINE int s_recv(void *socket, int want, const zpk_recv_opts_t *opts,
-                                  zpk_envelope_t *env, void *out, zpk_error_t *err)
+static ZPK_ALWAYS_INLINE int s_recv(void *socket, int want, const zpk_recv_opts_t *opts,
+                                    zpk_envelope_t *env, void *out, zpk_error_t *err)
 {
     zpk__error_reset(err);
     if (out == NULL) {

@@ -21,11 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#  define S_NOINLINE __attribute__((noinline))
-#else
-#  define S_NOINLINE
-#endif
 
 #define S_DEFAULT_READ_SIZE ((size_t)64 * 1024)
 #define S_MIN_CAP ((size_t)4096)
@@ -122,7 +117,7 @@ static int s_fail(zpk_unpacker_t *u, int rc, const char *what)
 
 /* Makes at least @p n bytes writable at buf + wr. Out of line so that the
  * callers' fast paths stay leaf functions (one-byte feeding). */
-static S_NOINLINE int s_make_room(zpk_unpacker_t *u, size_t n)
+static ZPK_NOINLINE int s_make_room(zpk_unpacker_t *u, size_t n)
 {
     if (u->cap - u->h.wr >= n)
         return 0;
@@ -159,7 +154,7 @@ static S_NOINLINE int s_make_room(zpk_unpacker_t *u, size_t n)
     return 0;
 }
 
-static S_NOINLINE int s_feed_slow(zpk_unpacker_t *u, const void *data, size_t n)
+static ZPK_NOINLINE int s_feed_slow(zpk_unpacker_t *u, const void *data, size_t n)
 {
     if (u == NULL || (data == NULL && n > 0))
         return ZPK_EINVAL;
@@ -343,7 +338,7 @@ static int s_run_body(zpk_unpacker_t *u, bool build, bool force, zpk_doc_t **out
     }
 }
 
-static S_NOINLINE int s_run(zpk_unpacker_t *u, bool build, bool force, zpk_doc_t **out)
+static ZPK_NOINLINE int s_run(zpk_unpacker_t *u, bool build, bool force, zpk_doc_t **out)
 {
     int rc = s_run_body(u, build, force, out);
     s_sync(u);

@@ -391,8 +391,8 @@ static uint64_t s_count_tag(uint64_t need, const zpk_tag_t *t, uint64_t *payload
  * header still cut, kept in w->split). Not inlined: it keeps the walk's
  * loop free of its stack frame.
  */
-__attribute__((noinline)) static size_t s_count_header(zpk_writer_t *w, const uint8_t *p,
-                                                       size_t n)
+ZPK_NOINLINE static size_t s_count_header(zpk_writer_t *w, const uint8_t *p,
+                                          size_t n)
 {
     uint8_t buf[2 * S_MAX_TAG];
     const uint8_t *q = p;
