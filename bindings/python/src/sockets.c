@@ -83,23 +83,12 @@ static int s_int(PyObject *o, int *v)
  *   flags: ZPK_DONTWAIT | ZPK_SEND_SINGLE | ZPK_SEND_RECIPE
  * Returns a Tracker when track, else None.
  */
-static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
+static PyObject *s_send(void *sock, PyObject *value, int kind, PyObject *codec,
+                        PyObject *envelope, int flags, int mode, int track, PyObject *kw,
+                        const char *meta)
 {
-    int kind, flags, mode, track;
-    const char *meta = NULL;
-    if (s_nargs("_send", nargs, 9, 10) < 0 || s_int(args[2], &kind) < 0 ||
-        s_int(args[5], &flags) < 0 || s_int(args[6], &mode) < 0 ||
-        (track = PyObject_IsTrue(args[7])) < 0)
-        return NULL;
-    if (nargs == 10 && args[9] != Py_None && !(meta = PyUnicode_AsUTF8(args[9])))
-        return NULL;
-    PyObject *value = args[1], *kw = args[8];
-    void *sock = s_sock_ptr(args[0]);
-    if (!sock)
-        return NULL;
     zpy_out_t m;
-    if (zpy_out_init(&m, value, kind, args[3], args[4], flags, mode, track,
-                     kw == Py_None ? NULL : kw) < 0)
+    if (zpy_out_init(&m, value, kind, codec, envelope, flags, mode, track, kw) < 0)
         return NULL;
     m.o.recipe_meta = meta; /* the caller's str holds it alive for the call */
     zpk_error_t err;
@@ -111,20 +100,29 @@ static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_s
     return zpy_out_finish(&m, rc, &err);
 }
 
+static PyObject *core_send(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
+{
+    int kind, flags, mode, track;
+    const char *meta = NULL;
+    if (s_nargs("_send", nargs, 9, 10) < 0 || s_int(args[2], &kind) < 0 ||
+        s_int(args[5], &flags) < 0 || s_int(args[6], &mode) < 0 ||
+        (track = PyObject_IsTrue(args[7])) < 0)
+        return NULL;
+    if (nargs == 10 && args[9] != Py_None && !(meta = PyUnicode_AsUTF8(args[9])))
+        return NULL;
+    void *sock = s_sock_ptr(args[0]);
+    if (!sock)
+        return NULL;
+    return s_send(sock, args[1], kind, args[3], args[4], flags, mode, track,
+                  args[8] == Py_None ? NULL : args[8], meta);
+}
+
 /* _recv(addr, flags, kind, unpack options or None[, result])
  *   result: ZPY_RESULT_PAIR (default) -> (envelope, value);
  *           ZPY_RESULT_META -> (envelope, value, recipe_meta text);
  *           ZPY_RESULT_VALUE -> value (the envelope dropped in C) */
-static PyObject *core_recv(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
+static PyObject *s_recv(void *sock, int flags, int kind, PyObject *kw, int result)
 {
-    int flags, kind, result = ZPY_RESULT_PAIR;
-    if (s_nargs("_recv", nargs, 4, 5) < 0 || s_int(args[1], &flags) < 0 ||
-        s_int(args[2], &kind) < 0 || (nargs == 5 && s_int(args[4], &result) < 0))
-        return NULL;
-    PyObject *kw = args[3];
-    void *sock = s_sock_ptr(args[0]);
-    if (!sock)
-        return NULL;
     zpy_drain();
     zpk_recv_opts_t o;
     zpk_recv_opts_init(&o);
@@ -154,11 +152,23 @@ static PyObject *core_recv(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_s
         if (envp && !(envl = zpy_in_envelope(&env)))
             zpk_mixed_free(&m);
         else
-            value = zpy_in_mixed(&m, kw == Py_None ? NULL : kw, NULL, NULL);
+            value = zpy_in_mixed(&m, kw, NULL, NULL);
     }
     if (!envp)
         return value;
     return zpy_recv_result(envl, value, meta);
+}
+
+static PyObject *core_recv(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
+{
+    int flags, kind, result = ZPY_RESULT_PAIR;
+    if (s_nargs("_recv", nargs, 4, 5) < 0 || s_int(args[1], &flags) < 0 ||
+        s_int(args[2], &kind) < 0 || (nargs == 5 && s_int(args[4], &result) < 0))
+        return NULL;
+    void *sock = s_sock_ptr(args[0]);
+    if (!sock)
+        return NULL;
+    return s_recv(sock, flags, kind, args[3] == Py_None ? NULL : args[3], result);
 }
 
 /* _karabo_recv(addr, flags) -> (data, metadata): one Karabo train off the
@@ -190,13 +200,247 @@ static PyObject *core_collect(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(igno
     Py_RETURN_NONE;
 }
 
-/* _setup_sockets(zmq_error): the callable that turns an errno into pyzmq's
- * exception; numpy's C API is imported on the way. */
-static PyObject *core_setup_sockets(PyObject *Py_UNUSED(mod), PyObject *zerr)
+/* ---- the public helpers: SocketHelper ----------------------------------------- */
+/*
+ * zmqpack.send_packed, recv_packed, send_array and recv_array are
+ * SocketHelper objects around the Python functions of _sockets.py. A call
+ * of the common shape goes from here straight to s_send()/s_recv(): a
+ * socket whose type is one of the plain ones (zmq.Socket, zmqpack.Socket)
+ * on the C route, no topic, envelope, out or copy, flags 0 or DONTWAIT, and
+ * for a send no keyword but codec, track and single (send_array: an exact
+ * ndarray). Every other call goes to the Python function, which checks its
+ * arguments and reaches the same two functions. The Python frame the
+ * common case skips cost about 2,000 instructions a call, as much as the
+ * rest of receiving a 100-byte dict besides decoding it.
+ * tests/test_helpers_fast.py runs both routes on the same calls.
+ */
+enum { HELPER_SEND_PACKED, HELPER_SEND_ARRAY, HELPER_RECV_PACKED, HELPER_RECV_ARRAY, HELPER_N };
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *general; /* the Python function: every call the fast path does not take
+                          (no tp_clear: the function's side of a cycle clears it) */
+    int op;            /* HELPER_* */
+} helper_t;
+
+/* The positions of the common shape's arguments, -1 where there is none. */
+static const struct {
+    int kind;
+    int max_pos;   /* positional arguments the fast path takes */
+    int none_at;   /* topic (sends) or out (recv_array): must be None */
+    int codec_at;
+    int flags_at;
+} s_helper_shape[HELPER_N] = {
+    [HELPER_SEND_PACKED] = {ZPY_KIND_PACKED, 5, 2, 3, 4},  /* sock, obj, topic, codec, flags */
+    [HELPER_SEND_ARRAY] = {ZPY_KIND_NDARRAY, 5, 2, 3, 4},  /* sock, A, topic, codec, flags */
+    [HELPER_RECV_PACKED] = {ZPY_KIND_PACKED, 2, -1, -1, 1}, /* sock, flags */
+    [HELPER_RECV_ARRAY] = {ZPY_KIND_NDARRAY, 3, 1, -1, 2},  /* sock, out, flags */
+};
+
+static PyObject *g_plain_types; /* tuple of types; NULL until _setup_sockets() */
+static PyObject *g_route_ns;    /* _sockets' globals: its _c_route says which route */
+static PyObject *g_str_underlying, *g_str_codec, *g_str_track, *g_str_single, *g_str_flags,
+    *g_str_c_route;
+
+/* A plain socket on the C route. _sockets._c_route is read at each call, so
+ * that the route has one switch (the tests turn it to run both). */
+static int s_plain_socket(PyObject *sock)
 {
+    if (!g_plain_types || PyDict_GetItemWithError(g_route_ns, g_str_c_route) != Py_True)
+        return 0; /* (a lookup cannot fail with an interned str key: no error to clear) */
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(g_plain_types); i++)
+        if ((PyObject *)Py_TYPE(sock) == PyTuple_GET_ITEM(g_plain_types, i))
+            return 1;
+    return 0;
+}
+
+/* flags of the fast path: an int (zmq.DONTWAIT is an IntFlag) worth 0 or
+ * DONTWAIT; anything else: -1, and the Python function says what is wrong. */
+static int s_fast_flags(PyObject *o)
+{
+    if (!PyLong_Check(o))
+        return -1;
+    long f = PyLong_AsLong(o);
+    return f == 0 || f == ZPK_DONTWAIT ? (int)f : (PyErr_Clear(), -1);
+}
+
+/* The fast path of one call: the result, NULL with an exception, or
+ * *taken = 0 when the call is not of the common shape. */
+static PyObject *s_helper_fast(int op, PyObject *const *args, Py_ssize_t n, PyObject *kwnames,
+                              int *taken)
+{
+    const int send = op == HELPER_SEND_PACKED || op == HELPER_SEND_ARRAY;
+    PyObject *codec = Py_None;
+    int flags = 0, track = 0, single = 0;
+    *taken = 0;
+    if (n < 1 + send || n > s_helper_shape[op].max_pos || !s_plain_socket(args[0]))
+        return NULL;
+    if (op == HELPER_SEND_ARRAY && !(g_numpy_ready && PyArray_CheckExact(args[1])))
+        return NULL;
+    if (s_helper_shape[op].none_at > 0 && n > s_helper_shape[op].none_at &&
+        args[s_helper_shape[op].none_at] != Py_None)
+        return NULL;
+    if (s_helper_shape[op].codec_at > 0 && n > s_helper_shape[op].codec_at)
+        codec = args[s_helper_shape[op].codec_at];
+    if (n > s_helper_shape[op].flags_at && (flags = s_fast_flags(args[s_helper_shape[op].flags_at])) < 0)
+        return NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i), *v = args[n + i];
+        int *truth = NULL;
+        if (name == g_str_flags && s_helper_shape[op].flags_at >= n) {
+            if ((flags = s_fast_flags(v)) < 0)
+                return NULL;
+        } else if (send && name == g_str_codec && s_helper_shape[op].codec_at >= n) {
+            codec = v;
+        } else if (send && (name == g_str_track || name == g_str_single)) {
+            truth = name == g_str_track ? &track : &single;
+        } else {
+            return NULL; /* any other keyword (or one not interned): the Python function */
+        }
+        if (truth && (*truth = PyObject_IsTrue(v)) < 0) {
+            *taken = 1;
+            return NULL;
+        }
+    }
+    *taken = 1;
+    PyObject *addr = PyObject_GetAttr(args[0], g_str_underlying);
+    void *sock = addr ? s_sock_ptr(addr) : NULL;
+    Py_XDECREF(addr);
+    if (!sock)
+        return NULL;
+    if (send)
+        return s_send(sock, args[1], s_helper_shape[op].kind, codec, Py_None,
+                      flags | (single ? ZPK_SEND_SINGLE : 0), ZPY_COPY_DEFAULT, track, NULL, NULL);
+    return s_recv(sock, flags, s_helper_shape[op].kind, NULL, ZPY_RESULT_VALUE);
+}
+
+static PyObject *helper_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames)
+{
+    helper_t *e = (helper_t *)self;
+    int taken;
+    PyObject *r = s_helper_fast(e->op, args, PyVectorcall_NARGS(nargsf), kwnames, &taken);
+    if (taken)
+        return r;
+    return PyObject_Vectorcall(e->general, args, nargsf, kwnames);
+}
+
+static PyObject *helper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    int op;
+    PyObject *general;
+    if (kwds && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "SocketHelper(op, function) takes no keywords");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "iO:SocketHelper", &op, &general))
+        return NULL;
+    if (op < 0 || op >= HELPER_N || !PyCallable_Check(general)) {
+        PyErr_SetString(PyExc_ValueError, "SocketHelper(op, function): op is an HELPER_* constant");
+        return NULL;
+    }
+    helper_t *e = (helper_t *)type->tp_alloc(type, 0);
+    if (!e)
+        return NULL;
+    e->vectorcall = helper_vectorcall;
+    e->general = Py_NewRef(general);
+    e->op = op;
+    return (PyObject *)e;
+}
+
+static int helper_traverse(helper_t *e, visitproc visit, void *arg)
+{
+    Py_VISIT(e->general);
+    return 0;
+}
+
+static void helper_dealloc(helper_t *e)
+{
+    PyObject_GC_UnTrack(e);
+    Py_DECREF(e->general);
+    Py_TYPE(e)->tp_free((PyObject *)e);
+}
+
+/* Never binds, as a builtin function: a class attribute stays the function. */
+static PyObject *helper_descr_get(PyObject *self, PyObject *Py_UNUSED(obj),
+                                 PyObject *Py_UNUSED(type))
+{
+    return Py_NewRef(self);
+}
+
+/* __doc__, __name__, __qualname__, __module__ are the Python function's, and
+ * __wrapped__ is it: help() and inspect.signature() show its signature. */
+static PyObject *helper_get(helper_t *e, void *attr)
+{
+    return attr ? PyObject_GetAttrString(e->general, (const char *)attr) : Py_NewRef(e->general);
+}
+
+static PyObject *helper_repr(helper_t *e)
+{
+    PyObject *name = PyObject_GetAttrString(e->general, "__qualname__");
+    PyObject *r = name ? PyUnicode_FromFormat("<socket helper zmqpack.%U>", name) : NULL;
+    Py_XDECREF(name);
+    return r;
+}
+
+/* Pickled by name, as a function is. */
+static PyObject *helper_reduce(helper_t *e, PyObject *Py_UNUSED(ignored))
+{
+    return PyObject_GetAttrString(e->general, "__qualname__");
+}
+
+static PyGetSetDef helper_getset[] = {
+    {"__doc__", (getter)helper_get, NULL, NULL, "__doc__"},
+    {"__name__", (getter)helper_get, NULL, NULL, "__name__"},
+    {"__qualname__", (getter)helper_get, NULL, NULL, "__qualname__"},
+    {"__module__", (getter)helper_get, NULL, NULL, "__module__"},
+    {"__wrapped__", (getter)helper_get, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef helper_methods[] = {
+    {"__reduce__", (PyCFunction)helper_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+#ifndef Py_TPFLAGS_HAVE_VECTORCALL /* its name before Python 3.12 */
+#define Py_TPFLAGS_HAVE_VECTORCALL _Py_TPFLAGS_HAVE_VECTORCALL
+#endif
+
+static PyTypeObject SocketHelperType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zmqpack._core.SocketHelper",
+    .tp_basicsize = sizeof(helper_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(helper_t, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = helper_new,
+    .tp_traverse = (traverseproc)helper_traverse,
+    .tp_dealloc = (destructor)helper_dealloc,
+    .tp_descr_get = helper_descr_get,
+    .tp_repr = (reprfunc)helper_repr,
+    .tp_getset = helper_getset,
+    .tp_methods = helper_methods,
+};
+
+/* _setup_sockets(zmq_error, plain_types, namespace): the callable that turns
+ * an errno into pyzmq's exception, the socket types of the SocketHelper fast path,
+ * and the globals holding _c_route; numpy's C API is imported on the way. */
+static PyObject *core_setup_sockets(PyObject *Py_UNUSED(mod), PyObject *const *args,
+                                    Py_ssize_t nargs)
+{
+    if (s_nargs("_setup_sockets", nargs, 3, 3) < 0)
+        return NULL;
+    if (!PyTuple_Check(args[1]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "_setup_sockets(zmq_error, tuple, dict)");
+        return NULL;
+    }
     if (zpy_import_numpy() < 0)
         return NULL;
-    Py_XSETREF(g_zmq_error, Py_NewRef(zerr));
+    Py_XSETREF(g_zmq_error, Py_NewRef(args[0]));
+    Py_XSETREF(g_route_ns, Py_NewRef(args[2]));
+    Py_XSETREF(g_plain_types, Py_NewRef(args[1]));
     Py_RETURN_NONE;
 }
 
@@ -204,7 +448,7 @@ static PyMethodDef sockets_methods[] = {
     {"_send", (PyCFunction)(void (*)(void))core_send, METH_FASTCALL, NULL},
     {"_recv", (PyCFunction)(void (*)(void))core_recv, METH_FASTCALL, NULL},
     {"_karabo_recv", core_karabo_recv, METH_VARARGS, NULL},
-    {"_setup_sockets", core_setup_sockets, METH_O, NULL},
+    {"_setup_sockets", (PyCFunction)(void (*)(void))core_setup_sockets, METH_FASTCALL, NULL},
     {"collect", core_collect, METH_NOARGS,
      "collect(): release the buffers of zero-copy sends libzmq is done with."},
     {NULL, NULL, 0, NULL},
@@ -223,7 +467,21 @@ int zpy_sockets_init(PyObject *m)
         PyModule_AddIntConstant(m, "COPY_NEVER", ZPY_COPY_NEVER) < 0 ||
         PyModule_AddIntConstant(m, "RESULT_PAIR", ZPY_RESULT_PAIR) < 0 ||
         PyModule_AddIntConstant(m, "RESULT_META", ZPY_RESULT_META) < 0 ||
-        PyModule_AddIntConstant(m, "RESULT_VALUE", ZPY_RESULT_VALUE) < 0)
+        PyModule_AddIntConstant(m, "RESULT_VALUE", ZPY_RESULT_VALUE) < 0 ||
+        PyModule_AddIntConstant(m, "HELPER_SEND_PACKED", HELPER_SEND_PACKED) < 0 ||
+        PyModule_AddIntConstant(m, "HELPER_SEND_ARRAY", HELPER_SEND_ARRAY) < 0 ||
+        PyModule_AddIntConstant(m, "HELPER_RECV_PACKED", HELPER_RECV_PACKED) < 0 ||
+        PyModule_AddIntConstant(m, "HELPER_RECV_ARRAY", HELPER_RECV_ARRAY) < 0)
+        return -1;
+    if (!(g_str_underlying = PyUnicode_InternFromString("underlying")) ||
+        !(g_str_codec = PyUnicode_InternFromString("codec")) ||
+        !(g_str_track = PyUnicode_InternFromString("track")) ||
+        !(g_str_single = PyUnicode_InternFromString("single")) ||
+        !(g_str_flags = PyUnicode_InternFromString("flags")) ||
+        !(g_str_c_route = PyUnicode_InternFromString("_c_route")))
+        return -1;
+    if (PyType_Ready(&SocketHelperType) < 0 ||
+        PyModule_AddObjectRef(m, "SocketHelper", (PyObject *)&SocketHelperType) < 0)
         return -1;
     return PyModule_AddFunctions(m, sockets_methods);
 }

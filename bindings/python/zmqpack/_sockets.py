@@ -23,13 +23,10 @@ from . import _core
 DONTWAIT = _core.DONTWAIT
 _KIND_ANY, _KIND_PACKED, _KIND_NDARRAY = _core.KIND_ANY, _core.KIND_PACKED, _core.KIND_NDARRAY
 _COPY = {True: _core.COPY_ALWAYS, None: _core.COPY_DEFAULT, False: _core.COPY_NEVER}
-_SINGLE, _COPY_DEFAULT, _VALUE = _core.SEND_SINGLE, _core.COPY_DEFAULT, _core.RESULT_VALUE
-_c_send, _c_recv = _core._send, _core._recv
 
 _np = _zmq = None
 _Socket = _AsyncSocket = None   # zmq.Socket, zmq.asyncio.Socket once _setup() ran
 _c_route = None                 # the C socket calls work on pyzmq's sockets
-_PLAIN = frozenset()            # zmq.Socket, zmqpack.Socket: the common case's socket types
 
 
 def _setup():
@@ -51,13 +48,13 @@ def _setup():
             return zmq.InterruptedSystemCall(e)
         return zmq.ZMQError(e)
 
-    _core._setup_sockets(zmq_error)
+    from ._context import Socket
+    _c_route = _same_libzmq()
+    # the socket types whose common-shape calls the SocketHelper objects below take
+    # straight to C (sockets.c) while _c_route is True
+    _core._setup_sockets(zmq_error, (zmq.Socket, Socket), globals())
     _np, _zmq = numpy, zmq
     _Socket, _AsyncSocket = zmq.Socket, zmq.asyncio.Socket
-    _c_route = _same_libzmq()
-    global _PLAIN
-    from ._context import Socket
-    _PLAIN = frozenset((zmq.Socket, Socket))
 
 
 def _same_libzmq():
@@ -257,11 +254,6 @@ def send_packed(sock, obj, topic=None, codec=None, flags=0, *, copy=None, track=
     arrays), else None. Raises zmq.Again / ZMQError from libzmq; TypeError or
     ValueError for wrong arguments, before anything is sent.
     """
-    if (_c_route and type(sock) in _PLAIN and topic is None and envelope is None and flags == 0
-            and copy is None and not packer_options):
-        # the common case first: nothing to check in Python (codec is checked in C)
-        return _c_send(sock.underlying, obj, _KIND_PACKED, codec, None, _SINGLE if single else 0,
-                       _COPY_DEFAULT, track, None)
     is_async = _socket(sock, "send_packed")
     return _send(sock, is_async, obj, _KIND_PACKED, codec, _envelope(topic, envelope, "send_packed"),
                  _flags(flags, "send_packed"), _core.SEND_SINGLE if single else 0,
@@ -279,10 +271,6 @@ def send_array(sock, A, topic=None, codec=None, flags=0, *, copy=None, track=Fal
     (a dict of JSON values) adds its keys to that JSON header in front, as
     imagezmq's ``{"msg": "cam1", "dtype", "shape"}``.
     """
-    if (_c_route and type(sock) in _PLAIN and topic is None and envelope is None and flags == 0
-            and copy is None and not recipe and meta is None and type(A) is _np.ndarray):
-        return _c_send(sock.underlying, A, _KIND_NDARRAY, codec, None, _SINGLE if single else 0,
-                       _COPY_DEFAULT, track, None)
     is_async = _socket(sock, "send_array")
     if not isinstance(A, _np.ndarray):
         A = _np.asarray(A)
@@ -329,9 +317,6 @@ def recv_packed(sock, flags=0, *, with_topic=False, with_envelope=False, **unpac
     of this kind, and unpackb()'s exceptions for an object that does not
     decode (the whole message is taken off the socket either way).
     """
-    if _c_route and type(sock) in _PLAIN and flags == 0 and not (unpack_options or with_topic
-                                                                 or with_envelope):
-        return _c_recv(sock.underlying, 0, _KIND_PACKED, None, _VALUE)  # the common case first
     is_async = _socket(sock, "recv_packed")
     _check_result_flags(with_topic, with_envelope, "recv_packed")
     _check_unpack_options(unpack_options)
@@ -356,9 +341,6 @@ def recv_array(sock, out=None, flags=0, *, with_topic=False, with_envelope=False
     topic too, ``(envelope or topic, meta, array)``. Raises WireError,
     zmq.Again, ZMQError.
     """
-    if _c_route and type(sock) in _PLAIN and out is None and flags == 0 and not (
-            with_topic or with_envelope or with_meta):
-        return _c_recv(sock.underlying, 0, _KIND_NDARRAY, None, _VALUE)  # the common case first
     is_async = _socket(sock, "recv_array")
     _check_result_flags(with_topic, with_envelope, "recv_array")
     if out is not None:
@@ -388,6 +370,15 @@ def _into(out, A):
                          % (A.dtype, A.shape, out.dtype, out.shape))
     _np.copyto(out, A, casting="equiv")
     return out
+
+
+# The public functions: the common shape of a call (a plain socket, no
+# topic, envelope, out or copy) goes straight to C; the rest to the Python
+# bodies above (src/sockets.c, SocketHelper).
+send_packed = _core.SocketHelper(_core.HELPER_SEND_PACKED, send_packed)
+send_array = _core.SocketHelper(_core.HELPER_SEND_ARRAY, send_array)
+recv_packed = _core.SocketHelper(_core.HELPER_RECV_PACKED, recv_packed)
+recv_array = _core.SocketHelper(_core.HELPER_RECV_ARRAY, recv_array)
 
 
 # Explicit async names, for code that prefers to say so.
