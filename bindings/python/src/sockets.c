@@ -363,11 +363,14 @@ static void helper_dealloc(helper_t *e)
     Py_TYPE(e)->tp_free((PyObject *)e);
 }
 
-/* Never binds, as a builtin function: a class attribute stays the function. */
-static PyObject *helper_descr_get(PyObject *self, PyObject *Py_UNUSED(obj),
-                                 PyObject *Py_UNUSED(type))
+/* Binds as a Python function does (a method of zmqpack.Socket is the helper
+ * itself); with Py_TPFLAGS_METHOD_DESCRIPTOR a call sock.recv_packed() makes
+ * no bound method: CPython calls the helper with the socket first. */
+static PyObject *helper_descr_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
 {
-    return Py_NewRef(self);
+    if (obj == NULL || obj == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, obj);
 }
 
 /* __doc__, __name__, __qualname__, __module__ are the Python function's, and
@@ -412,7 +415,8 @@ static PyMethodDef helper_methods[] = {
 static PyTypeObject SocketHelperType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zmqpack._core.SocketHelper",
     .tp_basicsize = sizeof(helper_t),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                Py_TPFLAGS_METHOD_DESCRIPTOR,
     .tp_vectorcall_offset = offsetof(helper_t, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_new = helper_new,

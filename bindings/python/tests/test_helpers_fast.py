@@ -49,7 +49,7 @@ def no_python_body(monkeypatch):
 # the calls of the common shape: (helper, args after the socket, kwargs)
 FAST_SENDS = [
     (zmqpack.send_packed, (OBJ,), {}),
-    (zmqpack.send_packed, (OBJ, None, None, 0), {}),            # zmqpack.Socket's method
+    (zmqpack.send_packed, (OBJ, None, None, 0), {}),            # the defaults, by position
     (zmqpack.send_packed, (OBJ, None, "zlib:1"), {}),
     (zmqpack.send_packed, (OBJ,), dict(codec="blosc:lz4:5:shuffle", single=True)),
     (zmqpack.send_packed, (OBJ,), dict(flags=zmq.DONTWAIT, track=False)),
@@ -81,10 +81,25 @@ def test_common_calls_skip_the_python_body(pair, no_python_body):
     mixed = zmqpack.recv_packed(b)
     np.testing.assert_array_equal(mixed["img"], IMG)
     np.testing.assert_array_equal(zmqpack.recv_array(b), IMG)
-    np.testing.assert_array_equal(zmqpack.recv_array(b, None, 0), IMG[:, ::2])  # the method's call
+    np.testing.assert_array_equal(zmqpack.recv_array(b, None, 0), IMG[:, ::2])
     np.testing.assert_array_equal(zmqpack.recv_array(b, flags=zmq.DONTWAIT), IMG)
     assert zmqpack.recv_packed(b)["img"].shape == (300, 300)
     assert tracker.wait(10) is None or tracker.done
+
+
+def test_zmqpack_socket_methods_are_the_helpers(no_python_body):
+    ctx = zmqpack.Context()
+    try:
+        a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+        b.connect("tcp://127.0.0.1:%d" % a.bind_to_random_port("tcp://127.0.0.1"))
+        a.send_packed(OBJ)
+        a.send_array(IMG, codec="zlib:1")
+        assert b.recv_packed() == OBJ
+        np.testing.assert_array_equal(b.recv_array(), IMG)
+        with pytest.raises(AssertionError, match="the Python body ran"):
+            a.send_packed(OBJ, topic="t")
+    finally:
+        ctx.destroy(linger=0)
 
 
 def test_other_calls_take_the_python_body(pair, no_python_body):
@@ -227,9 +242,10 @@ def test_helpers_read_as_functions():
         assert name + str(inspect.signature(body)) in doc
         assert body.__doc__.splitlines()[0] in doc
 
-        class Holder:  # a class attribute does not bind, as a builtin's
+        class Holder:  # a class attribute binds, as a function does
             f = helper
-        assert Holder().f is helper
+        assert Holder.f is helper and Holder().f.__func__ is helper
+        assert getattr(zmqpack.Socket, name) is helper
     with pytest.raises(TypeError):
         zmqpack._core.SocketHelper(0, print, extra=1)
     with pytest.raises(ValueError):

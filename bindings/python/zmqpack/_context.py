@@ -8,26 +8,15 @@ from . import _sockets
 
 class SocketMethods:
     """The zmqpack methods of zmqpack.Socket and zmqpack.asyncio.Socket: the
-    module's functions with the socket first (on a zmq.asyncio socket they
-    return awaitables)."""
+    module's functions, bound as methods with the socket first (on a
+    zmq.asyncio socket they return awaitables)."""
 
     __slots__ = ()
 
-    def send_packed(self, obj, topic=None, codec=None, flags=0, **kwargs):
-        """zmqpack.send_packed(self, obj, ...)."""
-        return _sockets.send_packed(self, obj, topic, codec, flags, **kwargs)
-
-    def recv_packed(self, flags=0, **kwargs):
-        """zmqpack.recv_packed(self, ...)."""
-        return _sockets.recv_packed(self, flags, **kwargs)
-
-    def send_array(self, A, topic=None, codec=None, flags=0, **kwargs):
-        """zmqpack.send_array(self, A, ...)."""
-        return _sockets.send_array(self, A, topic, codec, flags, **kwargs)
-
-    def recv_array(self, out=None, flags=0, **kwargs):
-        """zmqpack.recv_array(self, ...)."""
-        return _sockets.recv_array(self, out, flags, **kwargs)
+    send_packed = _sockets.send_packed
+    recv_packed = _sockets.recv_packed
+    send_array = _sockets.send_array
+    recv_array = _sockets.recv_array
 
 
 class Socket(SocketMethods, zmq.Socket):
