@@ -24,29 +24,62 @@ static PyObject *s_incomplete(void)
 }
 
 /* Key cache: short ASCII map keys decoded once and reused (interned, as
- * msgpack-python interns map keys). Direct-mapped, GIL-protected. */
+ * msgpack-python interns map keys). Direct-mapped, GIL-protected. A key is
+ * held as four words, each byte in its own lane and zero beyond its length:
+ * one mask finds a non-ASCII byte, and for one length equal words are equal
+ * bytes, so hashing and comparing take a few instructions a word where they
+ * took a few a byte. */
 #define KC_BITS 10
 #define KC_MAXLEN 32
 typedef struct {
     PyObject *s;
     uint32_t len;
-    uint8_t bytes[KC_MAXLEN];
+    uint64_t w[KC_MAXLEN / 8];
 } kc_entry_t;
 static kc_entry_t g_kc[1u << KC_BITS];
 
+static inline void s_key_words(const uint8_t *p, uint32_t n, uint64_t w[KC_MAXLEN / 8])
+{
+    uint32_t full = n / 8;
+    w[0] = w[1] = w[2] = w[3] = 0;
+    for (uint32_t i = 0; i < full; i++)
+        memcpy(&w[i], p + 8 * i, 8);
+    if (n & 7) {
+        const uint8_t *t = p + 8 * full;
+        uint64_t v = 0;
+        unsigned shift = 0;
+        if (n & 4) {
+            uint32_t x;
+            memcpy(&x, t, 4);
+            v = x;
+            t += 4;
+            shift = 32;
+        }
+        if (n & 2) {
+            uint16_t x;
+            memcpy(&x, t, 2);
+            v |= (uint64_t)x << shift;
+            t += 2;
+            shift += 16;
+        }
+        if (n & 1)
+            v |= (uint64_t)*t << shift;
+        w[full] = v;
+    }
+}
+
 static PyObject *key_from_ascii(const uint8_t *p, uint32_t n)
 {
-    uint32_t h = 2166136261u ^ n;
-    for (uint32_t i = 0; i < n; i++) {
-        if (p[i] & 0x80)
-            return NULL; /* not ASCII: caller decodes */
-        h = (h ^ p[i]) * 16777619u;
-    }
-    kc_entry_t *e = &g_kc[(h ^ (h >> 15)) & ((1u << KC_BITS) - 1)];
-    if (e->s && e->len == n && memcmp(e->bytes, p, n) == 0) {
-        Py_INCREF(e->s);
-        return e->s;
-    }
+    uint64_t w[KC_MAXLEN / 8];
+    s_key_words(p, n, w);
+    if ((w[0] | w[1] | w[2] | w[3]) & 0x8080808080808080ull)
+        return NULL; /* not ASCII: the caller decodes */
+    uint64_t h = (w[0] * 0x9e3779b97f4a7c15ull) ^ (w[1] * 0xc2b2ae3d27d4eb4full) ^
+                 (w[2] * 0x165667b19e3779f9ull) ^ (w[3] * 0xd6e8feb86659fd93ull) ^ n;
+    kc_entry_t *e = &g_kc[(h ^ (h >> 31)) >> (64 - KC_BITS)];
+    if (e->s && e->len == n && e->w[0] == w[0] && e->w[1] == w[1] && e->w[2] == w[2] &&
+        e->w[3] == w[3])
+        return Py_NewRef(e->s);
     PyObject *s = PyUnicode_New(n, 127);
     if (!s)
         return NULL;
@@ -54,10 +87,9 @@ static PyObject *key_from_ascii(const uint8_t *p, uint32_t n)
     PyUnicode_InternInPlace(&s);
     if (!s)
         return NULL;
-    Py_XSETREF(e->s, s);
-    Py_INCREF(s);
+    Py_XSETREF(e->s, Py_NewRef(s));
     e->len = n;
-    memcpy(e->bytes, p, n);
+    memcpy(e->w, w, sizeof(e->w));
     return s;
 }
 

@@ -226,6 +226,30 @@ def test_hooks():
     same_error(lambda: zmqpack.unpackb(b, list_hook=boom), lambda: msgpack.unpackb(b, list_hook=boom))
 
 
+def test_map_keys_of_every_short_length():
+    """The key cache (ASCII keys up to 32 bytes, held as words): every length
+    around the word edges, a key differing from another in one byte at each
+    position, a non-ASCII byte at each position, keys of equal bytes but
+    different lengths (zeros inside). Values are msgpack-python's; the ASCII
+    keys come back interned, one object per key."""
+    keys = []
+    for n in range(0, 41):
+        base = bytes((97 + i % 26) for i in range(n))
+        keys.append(base)
+        keys.append(base.replace(b"a", b"\x00"))  # zero bytes inside and at the ends
+        for i in range(n):
+            keys.append(base[:i] + b"Z" + base[i + 1:])
+            keys.append(base[:i] + "\u00e9".encode() + base[i + 1:])  # a non-ASCII byte pair
+    for _ in range(2):  # the second pass reads every key from the cache
+        for k in keys:
+            doc = {k.decode(): len(k), "after": k.decode()}
+            packed = msgpack.packb(doc)
+            got = zmqpack.unpackb(packed)
+            assert got == msgpack.unpackb(packed) == doc
+            if len(k) <= 32 and k.isascii():  # the same str object each time
+                assert next(iter(got)) is next(iter(zmqpack.unpackb(packed))), k
+
+
 def test_strict_map_key():
     b = msgpack.packb({1: 2, (1, 2): 3})
     same_error(lambda: zmqpack.unpackb(b), lambda: msgpack.unpackb(b))
