@@ -225,15 +225,17 @@ typedef struct {
 } helper_t;
 
 /* The positions of the common shape's arguments, -1 where there is none. */
-static const struct {
-    int kind;
-    int max_pos;   /* positional arguments the fast path takes */
-    int none_at;   /* topic (sends) or out (recv_array): must be None */
+typedef struct {
+    int kind;     /* ZPY_KIND_* */
+    int max_pos;  /* positional arguments the fast path takes */
+    int none_at;  /* topic (sends) or out (recv_array): must be None */
     int codec_at;
     int flags_at;
-} s_helper_shape[HELPER_N] = {
-    [HELPER_SEND_PACKED] = {ZPY_KIND_PACKED, 5, 2, 3, 4},  /* sock, obj, topic, codec, flags */
-    [HELPER_SEND_ARRAY] = {ZPY_KIND_NDARRAY, 5, 2, 3, 4},  /* sock, A, topic, codec, flags */
+} helper_shape_t;
+
+static const helper_shape_t s_helper_shape[HELPER_N] = {
+    [HELPER_SEND_PACKED] = {ZPY_KIND_PACKED, 5, 2, 3, 4},   /* sock, obj, topic, codec, flags */
+    [HELPER_SEND_ARRAY] = {ZPY_KIND_NDARRAY, 5, 2, 3, 4},   /* sock, A, topic, codec, flags */
     [HELPER_RECV_PACKED] = {ZPY_KIND_PACKED, 2, -1, -1, 1}, /* sock, flags */
     [HELPER_RECV_ARRAY] = {ZPY_KIND_NDARRAY, 3, 1, -1, 2},  /* sock, out, flags */
 };
@@ -268,31 +270,31 @@ static int s_fast_flags(PyObject *o)
 /* The fast path of one call: the result, NULL with an exception, or
  * *taken = 0 when the call is not of the common shape. */
 static PyObject *s_helper_fast(int op, PyObject *const *args, Py_ssize_t n, PyObject *kwnames,
-                              int *taken)
+                               int *taken)
 {
+    const helper_shape_t *sh = &s_helper_shape[op];
     const int send = op == HELPER_SEND_PACKED || op == HELPER_SEND_ARRAY;
     PyObject *codec = Py_None;
     int flags = 0, track = 0, single = 0;
     *taken = 0;
-    if (n < 1 + send || n > s_helper_shape[op].max_pos || !s_plain_socket(args[0]))
+    if (n < 1 + send || n > sh->max_pos || !s_plain_socket(args[0]))
         return NULL;
     if (op == HELPER_SEND_ARRAY && !(g_numpy_ready && PyArray_CheckExact(args[1])))
         return NULL;
-    if (s_helper_shape[op].none_at > 0 && n > s_helper_shape[op].none_at &&
-        args[s_helper_shape[op].none_at] != Py_None)
+    if (sh->none_at > 0 && n > sh->none_at && args[sh->none_at] != Py_None)
         return NULL;
-    if (s_helper_shape[op].codec_at > 0 && n > s_helper_shape[op].codec_at)
-        codec = args[s_helper_shape[op].codec_at];
-    if (n > s_helper_shape[op].flags_at && (flags = s_fast_flags(args[s_helper_shape[op].flags_at])) < 0)
+    if (sh->codec_at > 0 && n > sh->codec_at)
+        codec = args[sh->codec_at];
+    if (n > sh->flags_at && (flags = s_fast_flags(args[sh->flags_at])) < 0)
         return NULL;
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *name = PyTuple_GET_ITEM(kwnames, i), *v = args[n + i];
         int *truth = NULL;
-        if (name == g_str_flags && s_helper_shape[op].flags_at >= n) {
+        if (name == g_str_flags && sh->flags_at >= n) {
             if ((flags = s_fast_flags(v)) < 0)
                 return NULL;
-        } else if (send && name == g_str_codec && s_helper_shape[op].codec_at >= n) {
+        } else if (send && name == g_str_codec && sh->codec_at >= n) {
             codec = v;
         } else if (send && (name == g_str_track || name == g_str_single)) {
             truth = name == g_str_track ? &track : &single;
@@ -311,20 +313,20 @@ static PyObject *s_helper_fast(int op, PyObject *const *args, Py_ssize_t n, PyOb
     if (!sock)
         return NULL;
     if (send)
-        return s_send(sock, args[1], s_helper_shape[op].kind, codec, Py_None,
+        return s_send(sock, args[1], sh->kind, codec, Py_None,
                       flags | (single ? ZPK_SEND_SINGLE : 0), ZPY_COPY_DEFAULT, track, NULL, NULL);
-    return s_recv(sock, flags, s_helper_shape[op].kind, NULL, ZPY_RESULT_VALUE);
+    return s_recv(sock, flags, sh->kind, NULL, ZPY_RESULT_VALUE);
 }
 
 static PyObject *helper_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
-                                  PyObject *kwnames)
+                                   PyObject *kwnames)
 {
-    helper_t *e = (helper_t *)self;
+    helper_t *h = (helper_t *)self;
     int taken;
-    PyObject *r = s_helper_fast(e->op, args, PyVectorcall_NARGS(nargsf), kwnames, &taken);
+    PyObject *r = s_helper_fast(h->op, args, PyVectorcall_NARGS(nargsf), kwnames, &taken);
     if (taken)
         return r;
-    return PyObject_Vectorcall(e->general, args, nargsf, kwnames);
+    return PyObject_Vectorcall(h->general, args, nargsf, kwnames);
 }
 
 static PyObject *helper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -341,26 +343,26 @@ static PyObject *helper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "SocketHelper(op, function): op is an HELPER_* constant");
         return NULL;
     }
-    helper_t *e = (helper_t *)type->tp_alloc(type, 0);
-    if (!e)
+    helper_t *h = (helper_t *)type->tp_alloc(type, 0);
+    if (!h)
         return NULL;
-    e->vectorcall = helper_vectorcall;
-    e->general = Py_NewRef(general);
-    e->op = op;
-    return (PyObject *)e;
+    h->vectorcall = helper_vectorcall;
+    h->general = Py_NewRef(general);
+    h->op = op;
+    return (PyObject *)h;
 }
 
-static int helper_traverse(helper_t *e, visitproc visit, void *arg)
+static int helper_traverse(helper_t *h, visitproc visit, void *arg)
 {
-    Py_VISIT(e->general);
+    Py_VISIT(h->general);
     return 0;
 }
 
-static void helper_dealloc(helper_t *e)
+static void helper_dealloc(helper_t *h)
 {
-    PyObject_GC_UnTrack(e);
-    Py_DECREF(e->general);
-    Py_TYPE(e)->tp_free((PyObject *)e);
+    PyObject_GC_UnTrack(h);
+    Py_DECREF(h->general);
+    Py_TYPE(h)->tp_free((PyObject *)h);
 }
 
 /* Binds as a Python function does (a method of zmqpack.Socket is the helper
@@ -375,23 +377,23 @@ static PyObject *helper_descr_get(PyObject *self, PyObject *obj, PyObject *Py_UN
 
 /* __doc__, __name__, __qualname__, __module__ are the Python function's, and
  * __wrapped__ is it: help() and inspect.signature() show its signature. */
-static PyObject *helper_get(helper_t *e, void *attr)
+static PyObject *helper_get(helper_t *h, void *attr)
 {
-    return attr ? PyObject_GetAttrString(e->general, (const char *)attr) : Py_NewRef(e->general);
+    return attr ? PyObject_GetAttrString(h->general, (const char *)attr) : Py_NewRef(h->general);
 }
 
-static PyObject *helper_repr(helper_t *e)
+static PyObject *helper_repr(helper_t *h)
 {
-    PyObject *name = PyObject_GetAttrString(e->general, "__qualname__");
+    PyObject *name = PyObject_GetAttrString(h->general, "__qualname__");
     PyObject *r = name ? PyUnicode_FromFormat("<socket helper zmqpack.%U>", name) : NULL;
     Py_XDECREF(name);
     return r;
 }
 
 /* Pickled by name, as a function is. */
-static PyObject *helper_reduce(helper_t *e, PyObject *Py_UNUSED(ignored))
+static PyObject *helper_reduce(helper_t *h, PyObject *Py_UNUSED(ignored))
 {
-    return PyObject_GetAttrString(e->general, "__qualname__");
+    return PyObject_GetAttrString(h->general, "__qualname__");
 }
 
 static PyGetSetDef helper_getset[] = {
