@@ -340,7 +340,8 @@ static PyObject *helper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTuple(args, "iO:SocketHelper", &op, &general))
         return NULL;
     if (op < 0 || op >= HELPER_N || !PyCallable_Check(general)) {
-        PyErr_SetString(PyExc_ValueError, "SocketHelper(op, function): op is an HELPER_* constant");
+        PyErr_SetString(PyExc_ValueError,
+                        "SocketHelper(op, function): op is one of _core.HELPER_*, function a callable");
         return NULL;
     }
     helper_t *h = (helper_t *)type->tp_alloc(type, 0);
